@@ -1,0 +1,118 @@
+"""The Agent: one caller turn = one async generator of things to say.
+
+Rules (the streaming guide's behaviour):
+- Every model request streams (``ChatModel.stream``); each content chunk goes into the
+  ``PhraseBuffer`` at once and every complete phrase is yielded at once; the rest is flushed when
+  the response ends.
+- Tool calls are collected while streaming (``ToolCallAssembler``). When a response has tool calls,
+  all of them run in parallel; if they are not done after ``filler_delay_s`` a ``Filler`` is yielded
+  (never when they finish first). History then gets ONE assistant message carrying every tool call
+  (arguments as the streamed strings) followed by one ``tool`` message per call id, and the
+  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds.
+- A response's assistant message enters history only when it has been streamed whole; what a
+  barge-in or an error cut short is written by the Call from what the caller actually heard.
+- Provider errors propagate (``ProviderError``); the Call turns them into an apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from bot.conversation import Conversation
+from bot.line import LineConfig
+from bot.llm.assembler import ToolCall, ToolCallAssembler
+from bot.llm.protocol import ChatModel
+from bot.tools.registry import ToolRegistry, ToolResult
+from media.phrases import PhraseBuffer
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    response_id: int
+
+
+@dataclass(frozen=True)
+class Filler:
+    text: str
+
+
+@dataclass
+class TurnTimings:
+    """Monotonic timestamps of one turn; the Call logs them as durations."""
+
+    llm_requests: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)
+    tool_calls: list[dict[str, object]] = field(default_factory=list)
+    filler: bool = False
+
+
+class Agent:
+    def __init__(self, llm: ChatModel, tools: ToolRegistry, line: LineConfig, conversation: Conversation,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._llm = llm
+        self._tools = tools
+        self._line = line
+        self._conversation = conversation
+        self._clock = clock
+        # Text streamed for responses not yet in history, by response id (the Call settles them).
+        self.unsettled: dict[int, str] = {}
+
+    async def answer(self, timings: TurnTimings) -> AsyncIterator[Phrase | Filler]:
+        """Answer the conversation's last user message."""
+        for _round in range(self._line.max_tool_rounds + 1):
+            response_id = self._conversation.new_response_id()
+            assembler = ToolCallAssembler()
+            phrases = PhraseBuffer(self._line.phrases)
+            self.unsettled[response_id] = ""
+            timings.llm_requests.append(self._clock())
+            got_token = False
+            tools = self._tools.schemas() if _round < self._line.max_tool_rounds else []
+            async for chunk in self._llm.stream(self._conversation.messages, tools):
+                text = assembler.feed(chunk)
+                if not text:
+                    continue
+                if not got_token:
+                    timings.first_tokens.append(self._clock())
+                    got_token = True
+                self.unsettled[response_id] += text
+                for phrase in phrases.push(text):
+                    yield Phrase(phrase, response_id)
+            for phrase in phrases.flush():
+                yield Phrase(phrase, response_id)
+            spoken = self.unsettled.pop(response_id).strip()
+            calls = assembler.calls()
+            if not calls:
+                self._conversation.add_assistant(spoken, response_id)
+                return
+            task = asyncio.create_task(self._tools.run_all(calls), name="tools")
+            try:
+                done, _ = await asyncio.wait({task}, timeout=self._line.filler_delay_s)
+                if not done:
+                    timings.filler = True
+                    yield Filler(self._tools.filler_for(calls) or self._line.filler_text)
+                results = await task
+            finally:
+                if not task.done():  # cancelled (barge-in, hang-up): stop the tools too
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            timings.tool_calls.extend(_tool_figures(results))
+            self._conversation.add_tool_round(spoken, calls, [r.content for r in results], response_id)
+        # Out of tool rounds without a spoken answer: say something rather than nothing.
+        yield Phrase("Sorry, I couldn't finish looking that up.", self._conversation.new_response_id())
+
+
+def _tool_figures(results: list[ToolResult]) -> list[dict[str, object]]:
+    return [{"name": r.call.name, "ok": r.ok, "ms": round(r.duration_s * 1000), "args": _short(r.call)}
+            for r in results]
+
+
+def _short(call: ToolCall) -> str:
+    text = call.arguments if call.parsed is None else json.dumps(call.parsed, separators=(",", ":"))
+    return text[:80]

@@ -1,0 +1,101 @@
+"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``.
+
+A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from bot.call import Call, CallDeps
+from bot.providers import close_deps
+from bot.settings import Settings
+from bot.twilio.webhook import (
+    SIGNATURE_HEADER,
+    SignatureChecker,
+    public_http_url,
+    public_ws_url,
+    stream_twiml,
+)
+
+MAX_FRAME_BYTES = 256 * 1024  # Twilio frames are ~300 bytes; anything near this is junk
+log = structlog.get_logger("bot.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+DEPS = web.AppKey("deps", CallDeps)
+CHECKER = web.AppKey("checker", SignatureChecker)
+CALLS = web.AppKey("calls", set[Call])
+# Called with each Call when it ends (the demo's report; recordings will hook in here too).
+CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
+
+
+async def voice(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    form = await request.post()
+    params = {k: str(v) for k, v in form.items()}
+    url = public_http_url(request, settings.public_base_url)
+    if not request.app[CHECKER].valid(url, params, request.headers.get(SIGNATURE_HEADER)):
+        log.warning("webhook_signature_rejected", path=request.path)
+        return web.Response(status=403, text="invalid signature")
+    line = request.app[DEPS].line
+    twiml = stream_twiml(
+        public_ws_url(request, settings.public_base_url, "/media"),
+        {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name},
+    )
+    log.info("call_answered", call_sid=params.get("CallSid", ""), line=line.name)
+    return web.Response(text=twiml, content_type="text/xml")
+
+
+async def _frames(ws: web.WebSocketResponse) -> AsyncIterator[str | bytes]:
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            yield msg.data
+        elif msg.type is WSMsgType.ERROR:
+            log.warning("websocket_error", error=type(ws.exception()).__name__)
+            return
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    url = public_ws_url(request, settings.public_base_url)
+    if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
+        log.warning("websocket_signature_rejected", path=request.path)
+        return web.Response(status=403, text="invalid signature")
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    structlog.contextvars.clear_contextvars()
+    call = Call(request.app[DEPS], ws.send_str)
+    request.app[CALLS].add(call)
+    try:
+        await call.run(_frames(ws))
+    finally:
+        request.app[CALLS].discard(call)
+        await ws.close()
+        for observer in request.app[CALL_OBSERVERS]:
+            observer(call)
+    return ws
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "active_calls": len(request.app[CALLS])})
+
+
+def create_app(settings: Settings, deps: CallDeps) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[DEPS] = deps
+    app[CHECKER] = SignatureChecker(settings.twilio_auth_token.get_secret_value())
+    app[CALLS] = set()
+    app[CALL_OBSERVERS] = []
+    app.router.add_post("/voice", voice)
+    app.router.add_get("/media", media)
+    app.router.add_get("/healthz", healthz)
+
+    async def cleanup(app: web.Application) -> None:
+        await close_deps(app[DEPS])
+
+    app.on_cleanup.append(cleanup)
+    return app

@@ -1,0 +1,297 @@
+"""The Call: one phone call, from Twilio's ``start`` to ``stop``.
+
+Rules:
+- The Call reads every frame through the pure parser; junk is counted, logged once per kind and
+  ignored. Inbound audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
+- It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
+  silence watchdog and the Speaker. Control flows back only through ``_barge_in``.
+- Barge-in: caller speech of ``min_speech_ms`` while the bot is speaking or thinking sends ``clear``
+  at once, cancels the turn (LLM stream, tools, pending TTS) and rewrites history to what the caller
+  actually heard (``MarkTracker``). A turn cut before its transcript existed hands its audio to the
+  next utterance, so nothing the caller said is lost.
+- Never silent: tools slower than ``filler_delay_s`` get a filler (Agent); an answer with no audio
+  ``silence_filler_s`` after the caller finished gets a short pre-synthesized filler; any provider
+  error gets the pre-synthesized apology and the next turn is answered as usual.
+- ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
+  after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from bot.agent import Agent, Filler
+from bot.clips import ClipCache
+from bot.conversation import Conversation
+from bot.line import LineConfig
+from bot.llm.protocol import ChatModel
+from bot.marks import EchoResult, MarkTracker
+from bot.speaker import Speaker
+from bot.tools.registry import ToolRegistry
+from bot.turns import Turn
+from bot.twilio.messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
+from media.codec import ulaw_to_pcm16
+from media.errors import ProviderError
+from media.stt.protocol import SpeechToText
+from media.tts.protocol import TextToSpeech
+from media.vad import Endpointer, SpeechEnded, SpeechStarted
+
+log = structlog.get_logger("bot.call")
+
+
+@dataclass
+class CallDeps:
+    """Process-wide providers and the line configuration, shared by every call."""
+
+    stt: SpeechToText
+    llm: ChatModel
+    tts: TextToSpeech
+    line: LineConfig
+    clips: ClipCache
+
+
+class Call:
+    def __init__(self, deps: CallDeps, send: Callable[[str], Awaitable[None]],
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.deps = deps
+        self.line = deps.line
+        self._send_raw = send
+        self._clock = clock
+        self.tracker = MarkTracker()
+        self.endpointer = Endpointer(self.line.endpointing)
+        self.conversation = Conversation(self.line.system_prompt)
+        self.agent = Agent(deps.llm, ToolRegistry.of(self.line.tools), self.line, self.conversation, clock=clock)
+        self.invalid: Counter[str] = Counter()
+        self.speaker: Speaker | None = None
+        self.call_sid = ""
+        self.closed = False
+        self.turns: list[Turn] = []
+        self._turn: Turn | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._pending_audio = b""
+        self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
+        self._started_at = clock()
+
+    # ---- inbound -------------------------------------------------------------------------------
+
+    async def run(self, frames: AsyncIterable[str | bytes]) -> None:
+        try:
+            async for raw in frames:
+                msg = parse_message(raw)
+                if isinstance(msg, Stop):
+                    break
+                await self._handle(msg)
+        finally:
+            await self.shutdown()
+
+    async def _handle(self, msg: object) -> None:
+        if isinstance(msg, Media):
+            if self.speaker is None:
+                self._count_invalid("media_before_start", "")
+                return
+            for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
+                if isinstance(event, SpeechStarted):
+                    await self._on_speech_started()
+                elif isinstance(event, SpeechEnded):
+                    self._on_speech_ended(event)
+        elif isinstance(msg, Mark):
+            if self.speaker is None or self.speaker.on_mark(msg.name) is EchoResult.UNKNOWN:
+                self._count_invalid("unknown_mark", msg.name[:40])
+        elif isinstance(msg, Start):
+            await self._on_start(msg)
+        elif isinstance(msg, Invalid):
+            self._count_invalid(msg.kind.value, msg.detail)
+        elif isinstance(msg, Dtmf):
+            log.info("dtmf", digit=msg.digit)
+
+    def _count_invalid(self, kind: str, detail: str) -> None:
+        self.invalid[kind] += 1
+        if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
+            log.warning("invalid_frame", kind=kind, detail=detail)
+
+    async def _on_start(self, msg: Start) -> None:
+        if self.speaker is not None:
+            self._count_invalid("duplicate_start", "")
+            return
+        self.call_sid = msg.call_sid
+        structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
+        log.info("call_started", line=self.line.name, parameters=sorted(msg.custom_parameters))
+        self.speaker = Speaker(self.deps.tts, self._send, msg.stream_sid, self.tracker,
+                               on_error=self._on_tts_error, on_audio=self._on_audio)
+        self.speaker.start()
+        self._spawn(self.deps.clips.ensure(self._clip_texts()))
+        if self.line.greeting:
+            rid = self.conversation.new_response_id()
+            if not self.line.greeting_interruptible:
+                self._locked_response = rid
+            self.conversation.add_assistant(self.line.greeting, rid)
+            self.speaker.say(self.line.greeting, rid, audio=self.deps.clips.get(self.line.greeting))
+
+    def _clip_texts(self) -> list[str]:
+        texts = [self.line.greeting, self.line.apology_text, self.line.silence_filler_text, self.line.filler_text]
+        texts += [t.filler for t in self.line.tools if t.filler]
+        return texts
+
+    # ---- turn taking ---------------------------------------------------------------------------
+
+    def _bot_busy(self) -> bool:
+        thinking = self._turn_task is not None and not self._turn_task.done()
+        return thinking or (self.speaker is not None and self.speaker.speaking)
+
+    async def _on_speech_started(self) -> None:
+        if not self.line.barge_in or not self._bot_busy():
+            return
+        locked = self._locked_response
+        if locked is not None:
+            assert self.speaker is not None
+            if self.tracker.pending(locked) or self.speaker.queued(locked):
+                return  # the greeting is not interruptible until it has been heard
+            self._locked_response = None
+        await self._barge_in()
+
+    async def _barge_in(self) -> None:
+        assert self.speaker is not None
+        started = self._clock()
+        turn = self._turn
+        await self._cancel_turn()
+        affected = await self.speaker.clear()
+        heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
+        self.agent.unsettled.clear()
+        self.conversation.settle(heard)
+        if turn is not None:
+            turn.barge_in = True
+        log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
+
+    def _on_speech_ended(self, event: SpeechEnded) -> None:
+        if self._turn_task is not None and not self._turn_task.done():
+            # Barge-in is off or the bot was locked: the new utterance still gets its answer.
+            self._turn_task.cancel()
+        audio = self._pending_audio + event.audio
+        self._pending_audio = b""
+        turn = Turn(len(self.turns) + 1, self._clock(), event.end_ms - event.onset_ms,
+                    self.line.endpointing.end_silence_ms)
+        self.turns.append(turn)
+        self._turn = turn
+        self._turn_task = asyncio.create_task(self._run_turn(turn, audio), name=f"turn-{turn.number}")
+        self._watchdog = asyncio.create_task(self._silence_watchdog(turn), name="silence-watchdog")
+
+    async def _run_turn(self, turn: Turn, audio: bytes) -> None:
+        assert self.speaker is not None
+        try:
+            try:
+                turn.transcript = await self.deps.stt.transcribe(audio, 8000)
+            except asyncio.CancelledError:
+                self._pending_audio = audio + self._pending_audio  # cut before we knew what was said
+                raise
+            turn.stt_done_at = self._clock()
+            if not turn.transcript:
+                return
+            self.conversation.add_user(turn.transcript)
+            async for out in self.agent.answer(turn.timings):
+                if isinstance(out, Filler):
+                    self._say_clip(out.text, turn)
+                else:
+                    turn.add_phrase(out.response_id, out.text, self._clock())
+                    self.speaker.say(out.text, out.response_id)
+        except ProviderError as exc:
+            turn.error = f"{exc.provider}:{exc.kind}"
+            log.warning("provider_error", provider=exc.provider, kind=exc.kind, turn=turn.number)
+            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
+            self.agent.unsettled.clear()
+            self._apologise(turn)
+        finally:
+            turn.finished = True
+            self._maybe_log_turn(turn)
+
+    def _say_clip(self, text: str, turn: Turn | None) -> None:
+        assert self.speaker is not None
+        rid = self.conversation.new_response_id()
+        if turn is not None:
+            turn.response_ids.add(rid)
+        self.speaker.say(text, rid, audio=self.deps.clips.get(text))
+
+    def _apologise(self, turn: Turn | None) -> None:
+        self._say_clip(self.line.apology_text, turn)
+
+    async def _silence_watchdog(self, turn: Turn) -> None:
+        delay = self.line.silence_filler_s - (self._clock() - turn.speech_end_at)
+        await asyncio.sleep(max(0.0, delay))
+        if turn is self._turn and turn.first_audio_at is None and not turn.barge_in and (
+            not turn.finished or turn.first_phrase_at is not None
+        ):
+            turn.silence_filler = True
+            self._say_clip(self.line.silence_filler_text, turn)
+
+    def _on_audio(self, response_id: int) -> None:
+        turn = self._turn
+        if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
+            turn.first_audio_at = self._clock()
+            self._maybe_log_turn(turn)
+
+    def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
+        log.warning("provider_error", provider=error.provider, kind=error.kind)
+        turn = self._turn
+        if turn is not None and response_id in turn.response_ids:
+            turn.error = f"{error.provider}:{error.kind}"
+            if self._turn_task is not None and not self._turn_task.done():
+                self._turn_task.cancel()
+            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
+            self.agent.unsettled.clear()
+        self._apologise(turn)
+
+    def _maybe_log_turn(self, turn: Turn) -> None:
+        if turn.logged or not turn.finished:
+            return
+        if turn.first_audio_at is None and turn.first_phrase_at is not None and not turn.barge_in \
+                and not self.closed:
+            return  # its first audio is still being synthesized; logged from _on_audio
+        turn.logged = True
+        log.info("turn", **turn.figures())
+
+    # ---- outbound and teardown -----------------------------------------------------------------
+
+    async def _send(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self._send_raw(text)
+        except (ConnectionError, RuntimeError):
+            self.closed = True  # the socket is gone; the reader loop ends the call
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel_turn(self) -> None:
+        for task in (self._turn_task, self._watchdog):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def shutdown(self) -> None:
+        if self.closed and self.speaker is None:
+            return
+        self.closed = True
+        await self._cancel_turn()
+        for task in list(self._background):
+            task.cancel()
+        if self.speaker is not None:
+            await self.speaker.close()
+        for turn in self.turns:
+            if not turn.logged:
+                turn.finished = True
+                self._maybe_log_turn(turn)
+        log.info("call_ended", turns=len(self.turns), seconds=round(self._clock() - self._started_at, 1),
+                 invalid=dict(self.invalid))
+        self.speaker = None

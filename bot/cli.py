@@ -1,0 +1,36 @@
+"""Command line: ``bot serve`` (the server) and ``bot demo`` (a whole simulated call)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bot", description="Telephony voice bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the server (configuration from the environment)")
+    demo = sub.add_parser("demo", help="a whole simulated call against local emulators, on 127.0.0.1")
+    demo.add_argument("--out", default="out", help="folder for the call's WAV and the bot's log")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        from bot.server import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(out_dir=args.out))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Streaming chat completions through the ``openai`` SDK (any OpenAI-compatible server).
+
+Rules:
+- Always ``stream=True`` with ``stream_options.include_usage``; chunks are yielded as plain dicts.
+- A stream that ends without any ``finish_reason`` was cut: that is an error, not an answer.
+- A gap longer than ``stall_timeout_s`` between chunks (or before the first) is a stall: the stream
+  is closed and ``ProviderError("openai-chat", "stall")`` raised, so the caller is not left in silence.
+- Retries and the HTTP timeout are the SDK's own (configured on the client); the stream is always
+  closed, also when the consumer is cancelled (barge-in, hang-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
+
+from bot.llm.protocol import Message
+from media.errors import ProviderError
+
+
+def make_client(api_key: str, base_url: str | None, *, max_retries: int = 1,
+                timeout_s: float = 15.0) -> openai.AsyncOpenAI:
+    """One client per process, shared by chat and transcription."""
+    return openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        timeout=openai.Timeout(timeout_s, connect=3.0),
+    )
+
+
+class OpenAIChatModel:
+    def __init__(self, client: openai.AsyncOpenAI, *, model: str, temperature: float | None = None,
+                 stall_timeout_s: float = 1.5) -> None:
+        self._client = client
+        self.model = model
+        self.temperature = temperature
+        self.stall_timeout_s = stall_timeout_s
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]]
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        finished = False
+        try:
+            async with asyncio.timeout(self.stall_timeout_s):
+                stream = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                    tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) if tools else openai.omit,
+                    temperature=openai.omit if self.temperature is None else self.temperature,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            try:
+                chunks = aiter(stream)
+                while True:
+                    # The stall timer covers only the wait for the next chunk, never the consumer.
+                    async with asyncio.timeout(self.stall_timeout_s):
+                        try:
+                            chunk = await anext(chunks)
+                        except StopAsyncIteration:
+                            break
+                    data = chunk.model_dump()
+                    choices = data.get("choices") or []
+                    if choices and choices[0].get("finish_reason"):
+                        finished = True
+                    yield data
+            finally:
+                await stream.close()
+        except TimeoutError as exc:
+            raise ProviderError("openai-chat", "stall") from exc
+        except openai.APITimeoutError as exc:
+            raise ProviderError("openai-chat", "timeout") from exc
+        except openai.RateLimitError as exc:
+            raise ProviderError("openai-chat", "rate_limited") from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError("openai-chat", f"http_{exc.status_code}") from exc
+        except openai.APIError as exc:
+            raise ProviderError("openai-chat", "stream_cut", type(exc).__name__) from exc
+        if not finished:
+            raise ProviderError("openai-chat", "stream_cut", "no finish_reason")
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,19 @@
+"""The chat-model protocol: one streamed completion, as plain chunk dicts.
+
+Chunks are dicts shaped like OpenAI's ``chat.completion.chunk`` (``ToolCallAssembler`` reads
+them), so the agent never touches a vendor type. Implementations raise
+``media.errors.ProviderError`` on failure, including a stream that ends without finishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
+
+Message = dict[str, Any]
+
+
+class ChatModel(Protocol):
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]]
+    ) -> AsyncIterator[Mapping[str, Any]]: ...

@@ -1,0 +1,58 @@
+"""structlog JSON logging: one JSON object per line on stdout, ``call_sid`` bound per call.
+
+Library loggers (aiohttp, openai, grpc, twilio) go through the same JSON renderer. A last-line
+processor masks any configured secret that slipped into a log value.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+
+
+class SecretMasker:
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = [s for s in secrets if len(s) >= 4]
+
+    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if self._secrets:
+            for key, value in event.items():
+                if isinstance(value, str) and any(s in value for s in self._secrets):
+                    for s in self._secrets:
+                        value = value.replace(s, REDACTED)
+                    event[key] = value
+        return event
+
+
+def configure_logging(level: str = "info", *, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    masker = SecretMasker(secrets)
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*shared, structlog.processors.dict_tracebacks, masker, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, masker,
+                        structlog.processors.JSONRenderer()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(max(numeric, logging.WARNING))  # libraries: warnings and up

@@ -1,0 +1,83 @@
+"""Process configuration from the environment (pydantic-settings).
+
+A missing or malformed setting stops start-up with one line per problem naming the variable,
+never its value (values may be secrets).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; ``str()`` is the one-line message to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    host: str = Field(default="0.0.0.0", description="Interface to listen on.")
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    public_base_url: str | None = Field(
+        default=None, description="https://host[:port] Twilio uses to reach us (behind proxies / ngrok)."
+    )
+    twilio_auth_token: SecretStr = Field(description="Checks X-Twilio-Signature on every request.")
+    openai_api_key: SecretStr = Field(description="Key for the chat and transcription models.")
+    openai_base_url: str | None = Field(default=None, description="OpenAI-compatible server; default OpenAI.")
+    llm_model: str = "gpt-4o-mini"
+    llm_temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    llm_stall_timeout_s: Annotated[float, Field(gt=0)] = 1.5
+    llm_max_retries: Annotated[int, Field(ge=0, le=5)] = 1
+    stt_model: str = "gpt-4o-mini-transcribe"
+    stt_language: str | None = "en"
+    google_tts_endpoint: str | None = Field(
+        default=None, description="host:port of the Text-to-Speech API; plaintext on loopback hosts."
+    )
+    tts_voice: str = "en-US-Chirp3-HD-Aoede"
+    tts_language: str = "en-US"
+    tts_streaming: bool = False
+    tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
+    log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
+
+    @field_validator("public_base_url", "openai_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL like https://bot.example.com")
+        return value.rstrip("/")
+
+    @field_validator("google_tts_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit("//" + value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or "/" in value:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or texttospeech.googleapis.com:443")
+        return value
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.twilio_auth_token, self.openai_api_key)]
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            reason = "is not set" if err["type"] == "missing" else err["msg"]
+            problems.append(f"{name} {reason}")
+        raise SettingsError("configuration error: " + "; ".join(problems)) from None

@@ -1,0 +1,199 @@
+"""The Speaker: phrases in, mu-law media frames and marks out to Twilio, in order.
+
+Rules:
+- ``say()`` only enqueues; one sender task sends phrases strictly in the order they were said.
+- Synthesis runs ahead of playback: the phrase being sent plus the next ``LOOKAHEAD`` phrases are
+  synthesized concurrently, so phrase N+1 is ready while phrase N plays.
+- Each phrase goes out as 160-byte (20 ms) media frames, the last one padded with silence, then a
+  mark registered with the ``MarkTracker``; the mark's echo tells what the caller actually heard.
+- ``clear()`` (barge-in) drops every queued phrase, cancels their synthesis, sends ``clear`` and
+  settles pending marks as unheard. A generation counter makes the sender drop a phrase it was in
+  the middle of sending.
+- A synthesis error drops the queued phrases and is reported through ``on_error``; the owner (the
+  Call) decides what the caller hears next. The Speaker never raises into the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from bot.marks import EchoResult, MarkTracker
+from bot.twilio.messages import clear_message, mark_message, media_message
+from media.codec import Framer
+from media.errors import ProviderError
+from media.tts.protocol import TextToSpeech
+
+LOOKAHEAD = 2
+log = structlog.get_logger(__name__)
+
+
+@dataclass(eq=False)
+class _Phrase:
+    text: str
+    response_id: int
+    audio: bytes | None = None  # pre-synthesized clip
+    chunks: asyncio.Queue[bytes | BaseException | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class Speaker:
+    def __init__(
+        self,
+        tts: TextToSpeech,
+        send: Callable[[str], Awaitable[None]],
+        stream_sid: str,
+        tracker: MarkTracker,
+        *,
+        on_error: Callable[[int, ProviderError], None] | None = None,
+        on_audio: Callable[[int], None] | None = None,
+    ) -> None:
+        self._tts = tts
+        self._send = send
+        self._stream_sid = stream_sid
+        self.tracker = tracker
+        self._on_error = on_error
+        self._on_audio = on_audio  # called once per response id, when its first frame is sent
+        self._queue: deque[_Phrase] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._generation = 0
+        self._sending = False
+        self._framer = Framer()
+        self._audio_started: set[int] = set()
+        self._sender: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name="speaker-sender")
+
+    @property
+    def speaking(self) -> bool:
+        """Anything queued, being sent, or sent but not yet heard."""
+        return bool(self._queue) or self._sending or self.tracker.speaking
+
+    def queued(self, response_id: int) -> bool:
+        """Some phrase of ``response_id`` is still waiting to be (or being) sent."""
+        return any(p.response_id == response_id for p in self._queue)
+
+    def say(self, text: str, response_id: int, *, audio: bytes | None = None) -> None:
+        phrase = _Phrase(text, response_id, audio)
+        if audio is not None:
+            phrase.chunks.put_nowait(audio)
+            phrase.chunks.put_nowait(None)
+        self._queue.append(phrase)
+        self._idle.clear()
+        self._start_synthesis()
+        self._wake.set()
+
+    def _start_synthesis(self) -> None:
+        for phrase in list(self._queue)[: LOOKAHEAD + 1]:
+            if phrase.audio is None and phrase.task is None:
+                phrase.task = asyncio.create_task(self._synthesize(phrase), name="tts")
+
+    async def _synthesize(self, phrase: _Phrase) -> None:
+        try:
+            async for chunk in self._tts.synthesize(phrase.text):
+                phrase.chunks.put_nowait(chunk)
+            phrase.chunks.put_nowait(None)
+        except ProviderError as exc:
+            phrase.chunks.put_nowait(exc)
+        except Exception as exc:  # a provider bug must not kill the call
+            phrase.chunks.put_nowait(ProviderError("tts", "error", type(exc).__name__))
+            log.exception("tts_unexpected_error")
+
+    async def _send_loop(self) -> None:
+        while True:
+            if not self._queue:
+                self._update_idle()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            phrase = self._queue[0]
+            generation = self._generation
+            self._sending = True
+            try:
+                await self._send_phrase(phrase, generation)
+            finally:
+                self._sending = False
+            if generation == self._generation and self._queue and self._queue[0] is phrase:
+                self._queue.popleft()
+                self._start_synthesis()
+
+    async def _send_phrase(self, phrase: _Phrase, generation: int) -> None:
+        while True:
+            item = await phrase.chunks.get()
+            if generation != self._generation:
+                return
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                self._fail(phrase, item)
+                return
+            for frame in self._framer.push(item):
+                await self._send_frame(phrase, frame)
+                if generation != self._generation:
+                    return
+        tail = self._framer.flush()
+        if tail is not None:
+            await self._send_frame(phrase, tail)
+        if generation != self._generation:
+            return
+        name = self.tracker.sent(phrase.text, phrase.response_id)
+        await self._send(mark_message(self._stream_sid, name))
+
+    async def _send_frame(self, phrase: _Phrase, frame: bytes) -> None:
+        if phrase.response_id not in self._audio_started:
+            self._audio_started.add(phrase.response_id)
+            if self._on_audio is not None:
+                self._on_audio(phrase.response_id)
+        await self._send(media_message(self._stream_sid, frame))
+
+    def _fail(self, phrase: _Phrase, exc: BaseException) -> None:
+        error = exc if isinstance(exc, ProviderError) else ProviderError("tts", "error", type(exc).__name__)
+        self._drop_queue()
+        self._framer.reset()
+        if self._on_error is not None:
+            self._on_error(phrase.response_id, error)
+
+    def _drop_queue(self) -> None:
+        self._generation += 1
+        for phrase in self._queue:
+            if phrase.task is not None:
+                phrase.task.cancel()
+        self._queue.clear()
+
+    async def clear(self) -> set[int]:
+        """Barge-in: stop everything the caller has not heard yet; returns the cut response ids."""
+        cut = {p.response_id for p in self._queue}
+        self._drop_queue()
+        self._framer.reset()
+        await self._send(clear_message(self._stream_sid))
+        cut |= {p.response_id for p in self.tracker.clear()}
+        self._update_idle()
+        return cut
+
+    def on_mark(self, name: str) -> EchoResult:
+        result = self.tracker.echoed(name)
+        self._update_idle()
+        return result
+
+    def _update_idle(self) -> None:
+        if not self.speaking:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Until everything said so far has been heard (or cleared)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        self._drop_queue()
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender

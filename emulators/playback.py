@@ -1,0 +1,92 @@
+"""Twilio's outbound buffer, modelled frame by frame: what the caller hears and when marks come back.
+
+Rules:
+- The bot's media and marks join one FIFO queue in the order they arrive. Nothing plays by itself: the
+  owner calls ``tick`` once per 20 ms frame, and each tick takes the next 160 bytes of audio (8000 bytes/s),
+  crossing chunk boundaries and marks, padded with μ-law silence when the queue runs dry.
+- A frame handed out by tick k finishes playing at tick k+1. So a mark is echoed by the first tick at which
+  every byte queued before it has finished: at the start of the same tick if those bytes ended exactly on
+  the previous frame boundary (or there were none), else at the start of the next one. Echoes keep queue
+  order.
+- ``clear`` drops every queued byte at once and returns every pending mark (queued, or crossed but not yet
+  echoed), in order, to be echoed immediately: Twilio returns them on clear too.
+- Pure: no clocks, no I/O, no asyncio.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
+ULAW_SILENCE = b"\xff"
+
+
+@dataclass(frozen=True)
+class PlayedFrame:
+    audio: bytes  # always FRAME_BYTES: the bot's audio, then silence
+    played: int  # how many of those bytes are the bot's audio (0: nothing played)
+    echoed_marks: tuple[str, ...]  # marks to echo now, at the start of this frame
+
+
+class PlaybackBuffer:
+    """FIFO of the bot's μ-law audio (bytes) and marks (str), consumed one 20 ms frame per tick."""
+
+    def __init__(self) -> None:
+        self._queue: deque[bytes | str] = deque()
+        self._head_offset = 0  # bytes of the head chunk already played; avoids re-slicing big chunks
+        self._queued_bytes = 0
+        self._crossed_marks: list[str] = []  # passed inside the frame now playing; echoed next tick
+
+    @property
+    def queued_bytes(self) -> int:
+        """Audio bytes not yet handed to a frame."""
+        return self._queued_bytes
+
+    @property
+    def is_empty(self) -> bool:
+        """No audio and no mark is waiting."""
+        return not self._queue and not self._crossed_marks
+
+    def push_audio(self, ulaw: bytes) -> None:
+        if ulaw:
+            self._queue.append(bytes(ulaw))
+            self._queued_bytes += len(ulaw)
+
+    def push_mark(self, name: str) -> None:
+        self._queue.append(name)
+
+    def clear(self) -> list[str]:
+        """Drop all queued audio; return the pending marks, in order, to echo right away."""
+        marks = self._crossed_marks + [item for item in self._queue if isinstance(item, str)]
+        self._queue.clear()
+        self._crossed_marks = []
+        self._head_offset = 0
+        self._queued_bytes = 0
+        return marks
+
+    def tick(self) -> PlayedFrame:
+        """Start the next frame: echo the marks whose audio has finished and take up to 160 bytes."""
+        echoed = self._crossed_marks
+        self._crossed_marks = []
+        out = bytearray()
+        while self._queue:
+            head = self._queue[0]
+            if isinstance(head, str):
+                self._queue.popleft()
+                # Audio taken in this frame is only now starting to play; the mark waits for it.
+                (self._crossed_marks if out else echoed).append(head)
+                continue
+            room = FRAME_BYTES - len(out)
+            if room == 0:
+                break
+            take = head[self._head_offset : self._head_offset + room]
+            out += take
+            self._head_offset += len(take)
+            if self._head_offset == len(head):
+                self._queue.popleft()
+                self._head_offset = 0
+        self._queued_bytes -= len(out)
+        played = len(out)
+        out += ULAW_SILENCE * (FRAME_BYTES - played)
+        return PlayedFrame(bytes(out), played, tuple(echoed))

@@ -1,0 +1,79 @@
+"""A SCRIPTED store conversation for the OpenAI emulator: the demo's and the tests' "model".
+
+It is not a language model: it picks a reply from keywords of the caller's last sentence (opening
+hours -> ``check_hours``, an order number -> ``lookup_order``, both -> two parallel calls), and words
+its follow-up from the tool results the bot sent back. It still goes through the real ``openai`` SDK
+and the real streaming format, so the bot's code path is the production one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class StoreScript:
+    """Callable responder; latencies are what the emulated model takes."""
+
+    first_token_delay_s: float = 0.3
+    chunk_delay_s: float = 0.02
+
+    def __call__(self, request: ChatRequest) -> Reply:
+        if request.is_follow_up:
+            return self._reply(self._follow_up(request))
+        text = (request.last_user_text or "").lower()
+        calls: list[ScriptedToolCall] = []
+        day = next((d for d in DAYS if d in text), None)
+        if day is None and "today" in text:
+            day = "monday"
+        if "hour" in text or "open" in text:
+            calls.append(ScriptedToolCall("check_hours", {"day": day or "monday"}))
+        order = re.search(r"\b(\d{3,6})\b", text)
+        if "order" in text and order:
+            calls.append(ScriptedToolCall("lookup_order", {"order_id": order.group(1)}))
+        if calls:
+            return self._reply("", calls)
+        if "bye" in text or "that's all" in text:
+            return self._reply("You're welcome. Thanks for calling, and have a great day!")
+        if not text:
+            return self._reply("Sorry, I didn't catch that. Could you say it again?")
+        return self._reply(
+            "I can help with our opening hours and the status of your order. What would you like to know?"
+        )
+
+    def _reply(self, text: str, calls: list[ScriptedToolCall] | None = None) -> Reply:
+        return Reply(text=text, tool_calls=calls or [], first_token_delay_s=self.first_token_delay_s,
+                     chunk_delay_s=self.chunk_delay_s)
+
+    def _follow_up(self, request: ChatRequest) -> str:
+        sentences = []
+        for content in request.tool_results.values():
+            try:
+                result = json.loads(content)
+            except ValueError:
+                result = {"error": content}
+            sentences.append(_sentence(result))
+        return " ".join(sentences)
+
+
+def _sentence(result: dict[str, str]) -> str:
+    if "error" in result:
+        return "Sorry, I couldn't look that up just now."
+    if "hours" in result:
+        hours = result["hours"]
+        day = result["day"].capitalize()
+        if hours == "closed":
+            return f"On {day} we're closed."
+        return f"On {day}, we're open from {hours}."
+    if result.get("status") == "not found":
+        return f"I couldn't find an order with the number {result.get('order_id', '')}."
+    if "status" in result:
+        return (f"Your order {result['order_id']}, the {result.get('item', 'item')}, "
+                f"is {result['status']}, and the estimate is {result.get('eta', 'unknown')}.")
+    return "Here's what I found: " + ", ".join(f"{k} {v}" for k, v in result.items()) + "."

@@ -1,0 +1,285 @@
+"""A local grpc.aio server for ``google.cloud.texttospeech.v1.TextToSpeech`` (plaintext, 127.0.0.1 only).
+
+Rules:
+- Method names and (de)serializers are those the real stubs use (PROTOCOLS.md §4.3); ListVoices is not
+  served, so it answers UNIMPLEMENTED.
+- Audio is a synthetic, speech-like placeholder lasting ``len(text) * ms_per_char / speaking_rate``; its
+  sample count is always even so a one-byte-per-sample WAV never needs a RIFF pad byte.
+- SynthesizeSpeech answers like the real service: LINEAR16 is WAV + PCM16; MULAW (tag 7) and ALAW
+  (tag 6) are WAV with an 18-byte ``fmt `` chunk, a ``fact`` chunk, then the G.711 bytes; PCM is headerless
+  PCM16. Other encodings are INVALID_ARGUMENT. Sample rate 0 means 24000.
+- StreamingSynthesize: the first request must carry only ``streaming_config``, every later one only
+  ``input``. Each text yields ~100 ms responses, the first after ``first_byte_delay_s``. Encodings PCM
+  (default, 24000), MULAW and ALAW, all sent **headerless** here: whether the real service puts a RIFF
+  header on streamed MULAW/ALAW is unverified, so clients should check for ``b"RIFF"`` anyway.
+- ``faults`` is a queue: each RPC (unary or streaming) pops one; a streaming fault fires after
+  ``after_chunks`` responses. Every request is recorded in ``synth_requests`` (one record per text).
+- Written with ``struct`` only: no dependency on other project modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import math
+import re
+import struct
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.cloud.texttospeech_v1.types import cloud_tts
+
+_SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
+_DEFAULT_RATE = 24000
+_Encoding = cloud_tts.AudioEncoding
+_WAV_TAGS = {_Encoding.LINEAR16: 1, _Encoding.ALAW: 6, _Encoding.MULAW: 7}
+_STREAMING_ENCODINGS = {_Encoding.PCM, _Encoding.MULAW, _Encoding.ALAW}
+
+
+@dataclass
+class TtsFault:
+    code: grpc.StatusCode
+    message: str = "emulated fault"
+    after_chunks: int = 0  # for streaming: fail after N responses
+
+
+class _Invalid(Exception):
+    """A request the real service would reject with INVALID_ARGUMENT."""
+
+
+def synthetic_speech_pcm16(text: str, sample_rate: int, ms_per_char: float) -> bytes:
+    """Audible, speech-like placeholder audio (PCM16 mono) lasting ``len(text) * ms_per_char`` ms.
+
+    A 140 Hz voice with two harmonics under a 4 Hz syllable envelope that never drops to silence.
+    """
+    n = round(len(text) * ms_per_char * sample_rate / 1000)
+    return _speech(n + n % 2, sample_rate)
+
+
+@functools.lru_cache(maxsize=64)
+def _speech(n_samples: int, sample_rate: int) -> bytes:
+    # The audio depends only on its length, so it is cached: long replies are synthesized repeatedly.
+    table_size = 1024
+    wave_table = [
+        math.sin(2 * math.pi * i / table_size) + 0.5 * math.sin(4 * math.pi * i / table_size)
+        + 0.25 * math.sin(6 * math.pi * i / table_size)
+        for i in range(table_size)
+    ]  # fmt: skip
+    syllable = max(1, sample_rate // 4)
+    envelope = [0.3 + 0.7 * math.sin(math.pi * i / syllable) ** 2 for i in range(syllable)]
+    step = 140.0 * table_size / sample_rate
+    peak = 9000 / 1.75  # the wave table peaks below 1.75
+    samples = [
+        int(peak * envelope[i % syllable] * wave_table[int(i * step) % table_size]) for i in range(n_samples)
+    ]
+    return struct.pack(f"<{n_samples}h", *samples)
+
+
+def _ulaw_byte(sample: int) -> int:
+    value = sample >> 2  # 14-bit, rounding like audioop so both encoders agree byte for byte
+    mask = 0xFF if value >= 0 else 0x7F
+    magnitude = min(abs(value), 8159) + 0x21
+    segment = magnitude.bit_length() - 6  # 0..7, or 8 when clipping
+    if segment > 7:
+        return 0x7F ^ mask
+    return (segment << 4 | (magnitude >> (segment + 1)) & 0x0F) ^ mask
+
+
+def _alaw_byte(sample: int) -> int:
+    value = sample >> 3  # 13-bit
+    mask = 0xD5 if value >= 0 else 0x55
+    if value < 0:
+        value = -value - 1
+    segment = max(0, value.bit_length() - 5)  # 0..7 for 0..4095; 8 means clipping
+    if segment > 7:
+        return 0x7F ^ mask
+    mantissa = (value >> 1 if segment < 2 else value >> segment) & 0x0F
+    return (segment << 4 | mantissa) ^ mask
+
+
+@functools.cache
+def _g711_table(encoding: int) -> bytes:
+    convert = _ulaw_byte if encoding == _Encoding.MULAW else _alaw_byte
+    return bytes(convert(s - 65536 if s >= 32768 else s) for s in range(65536))  # indexed by uint16
+
+
+def encode_g711(pcm16: bytes, encoding: int) -> bytes:
+    """PCM16 little-endian -> μ-law (MULAW) or A-law (ALAW) bytes."""
+    table = _g711_table(encoding)
+    return bytes(map(table.__getitem__, struct.unpack(f"<{len(pcm16) // 2}H", pcm16)))
+
+
+def wav_file(payload: bytes, sample_rate: int, encoding: int) -> bytes:
+    """A RIFF/WAVE file around ``payload``, with the chunk layout the real service uses per encoding."""
+    tag = _WAV_TAGS[encoding]
+    if tag == 1:
+        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        chunks = [(b"fmt ", fmt)]
+    else:  # G.711: non-PCM formats carry cbSize (18-byte fmt) and a fact chunk with the sample count
+        fmt = struct.pack("<HHIIHHH", tag, 1, sample_rate, sample_rate, 1, 8, 0)
+        chunks = [(b"fmt ", fmt), (b"fact", struct.pack("<I", len(payload)))]
+    chunks.append((b"data", payload))
+    body = b"".join(
+        cid + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2) for cid, data in chunks
+    )
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def _plain_text(text: str, ssml: str) -> str:
+    return text or html.unescape(re.sub(r"<[^>]*>", " ", ssml)).strip()
+
+
+def _speaking_rate(value: float) -> float:
+    if value == 0:
+        return 1.0
+    if not 0.25 <= value <= 4.0:
+        raise _Invalid(f"speaking_rate {value} is outside [0.25, 4.0]")
+    return value
+
+
+def _sample_rate(value: int) -> int:
+    rate = value or _DEFAULT_RATE
+    if not 8000 <= rate <= 48000:
+        raise _Invalid(f"sample_rate_hertz {value} is not supported")
+    return rate
+
+
+class TtsEmulator:
+    """See the module docstring. Use ``async with TtsEmulator() as tts: tts.address``."""
+
+    def __init__(self, *, first_byte_delay_s: float = 0.0, ms_per_char: float = 55.0) -> None:
+        self.first_byte_delay_s = first_byte_delay_s
+        self.ms_per_char = ms_per_char
+        self.synth_requests: list[dict[str, Any]] = []
+        self.faults: list[TtsFault] = []
+        self.address = ""
+        self._server: Any = None  # grpc.aio.Server (grpc ships no type hints)
+
+    async def start(self) -> str:
+        if self._server is not None:
+            raise RuntimeError("TtsEmulator is already running")
+        handler = grpc.method_handlers_generic_handler(
+            _SERVICE,
+            {
+                "SynthesizeSpeech": grpc.unary_unary_rpc_method_handler(
+                    self._synthesize,
+                    request_deserializer=cloud_tts.SynthesizeSpeechRequest.deserialize,
+                    response_serializer=cloud_tts.SynthesizeSpeechResponse.serialize,
+                ),
+                "StreamingSynthesize": grpc.stream_stream_rpc_method_handler(
+                    self._streaming_synthesize,
+                    request_deserializer=cloud_tts.StreamingSynthesizeRequest.deserialize,
+                    response_serializer=cloud_tts.StreamingSynthesizeResponse.serialize,
+                ),
+            },
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        self._server = server
+        self.address = f"127.0.0.1:{port}"
+        return self.address
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace=0.2)  # then in-flight RPCs (a scripted delay) are cancelled
+
+    async def __aenter__(self) -> TtsEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def _record(self, kind: str, text: str, voice: Any, encoding: int, rate: int, speed: float) -> None:
+        self.synth_requests.append({
+            "kind": kind, "text": text, "voice_name": voice.name, "language_code": voice.language_code,
+            "encoding": _Encoding(encoding).name, "sample_rate": rate, "speaking_rate": speed,
+            "received_at": time.monotonic(),
+        })  # fmt: skip
+
+    def _pcm(self, text: str, rate: int, speed: float) -> bytes:
+        return synthetic_speech_pcm16(text, rate, self.ms_per_char / speed)
+
+    async def _synthesize(self, request: Any, context: Any) -> Any:
+        config = request.audio_config
+        text = _plain_text(request.input.text or request.input.markup, request.input.ssml)
+        self._record("unary", text, request.voice, config.audio_encoding, config.sample_rate_hertz,
+                     config.speaking_rate)  # fmt: skip
+        if self.faults:
+            fault = self.faults.pop(0)
+            await context.abort(fault.code, fault.message)
+        try:
+            if not text:
+                raise _Invalid("Either `input.text` or `input.ssml` must be supplied.")
+            rate, speed = _sample_rate(config.sample_rate_hertz), _speaking_rate(config.speaking_rate)
+            encoding = _Encoding(config.audio_encoding)
+            if encoding not in (*_WAV_TAGS, _Encoding.PCM):
+                raise _Invalid(f"audio_encoding {encoding.name} is not supported by this emulator")
+        except _Invalid as invalid:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
+        await asyncio.sleep(self.first_byte_delay_s)
+        pcm = self._pcm(text, rate, speed)
+        if encoding == _Encoding.PCM:
+            audio = pcm
+        elif encoding == _Encoding.LINEAR16:
+            audio = wav_file(pcm, rate, encoding)
+        else:
+            audio = wav_file(encode_g711(pcm, encoding), rate, encoding)
+        return cloud_tts.SynthesizeSpeechResponse(audio_content=audio)
+
+    async def _streaming_synthesize(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        fault = self.faults.pop(0) if self.faults else None
+        sent = 0
+        if fault is not None and fault.after_chunks <= 0:
+            await context.abort(fault.code, fault.message)
+        first = await anext(requests, None)
+        if first is None:
+            return
+        if (
+            cloud_tts.StreamingSynthesizeRequest.pb(first).WhichOneof("streaming_request")
+            != "streaming_config"
+        ):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "The first request must carry streaming_config."
+            )
+        voice = first.streaming_config.voice
+        audio_config = first.streaming_config.streaming_audio_config
+        try:
+            rate = _sample_rate(audio_config.sample_rate_hertz)
+            speed = _speaking_rate(audio_config.speaking_rate)
+            encoding = _Encoding(audio_config.audio_encoding or _Encoding.PCM)
+            if encoding not in _STREAMING_ENCODINGS:
+                raise _Invalid(f"audio_encoding {encoding.name} is not supported for streaming here")
+        except _Invalid as invalid:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
+        bytes_per_sample = 2 if encoding == _Encoding.PCM else 1
+        piece = rate // 10 * bytes_per_sample  # ~100 ms
+        async for request in requests:
+            if cloud_tts.StreamingSynthesizeRequest.pb(request).WhichOneof("streaming_request") != "input":
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "Only the first request may carry config."
+                )
+            text = request.input.text or request.input.markup
+            self._record("streaming", text, voice, encoding, rate, speed)
+            if not text:
+                continue
+            pcm = self._pcm(text, rate, speed)
+            audio = pcm if encoding == _Encoding.PCM else encode_g711(pcm, encoding)
+            await asyncio.sleep(self.first_byte_delay_s)
+            for offset in range(0, len(audio), piece):
+                if fault is not None and sent >= fault.after_chunks:
+                    await context.abort(fault.code, fault.message)
+                yield cloud_tts.StreamingSynthesizeResponse(audio_content=audio[offset : offset + piece])
+                sent += 1
+        if fault is not None:  # fewer responses than after_chunks: a queued fault still fails the RPC
+            await context.abort(fault.code, fault.message)

@@ -1,0 +1,38 @@
+"""Speech-to-text through OpenAI's transcription endpoint (``audio.transcriptions.create``).
+
+The endpointed utterance is uploaded as a WAV file (the API takes no raw mu-law); the SDK's own
+timeout and retry settings apply (set on the client), and its errors become ``ProviderError``.
+"""
+
+from __future__ import annotations
+
+import openai
+
+from media.errors import ProviderError
+from media.wav import pcm16_wav
+
+
+class OpenAISpeechToText:
+    def __init__(self, client: openai.AsyncOpenAI, *, model: str, language: str | None = "en",
+                 timeout_s: float = 10.0) -> None:
+        self._client = client
+        self._model = model
+        self._language = language
+        self._timeout_s = timeout_s
+
+    async def transcribe(self, pcm16: bytes, sample_rate: int) -> str:
+        wav = pcm16_wav(pcm16, sample_rate)
+        try:
+            result = await self._client.audio.transcriptions.create(
+                model=self._model,
+                file=("turn.wav", wav, "audio/wav"),
+                language=self._language or openai.omit,
+                timeout=self._timeout_s,
+            )
+        except openai.APITimeoutError as exc:
+            raise ProviderError("openai-stt", "timeout") from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError("openai-stt", f"http_{exc.status_code}") from exc
+        except openai.APIError as exc:
+            raise ProviderError("openai-stt", "error", type(exc).__name__) from exc
+        return str(result.text).strip()

@@ -1,0 +1,163 @@
+"""Text-to-speech through Google Cloud Text-to-Speech (``TextToSpeechAsyncClient``).
+
+Rules:
+- Output is always headerless 8 kHz mu-law, what Twilio plays. We ask Google for 8 kHz ``MULAW``
+  (its reply carries a WAV header, stripped by walking the RIFF chunks) or ``PCM`` (headerless;
+  encoded to mu-law here).
+- ``streaming=True`` uses ``streaming_synthesize`` (Chirp 3 HD voices): one stream per phrase, audio
+  yielded as it arrives. Whether streamed MULAW starts with a RIFF header is not documented, so a
+  ``RIFF`` prefix is stripped defensively.
+- The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
+  emulators); anything else uses Google's default credentials over TLS.
+- The generated client sets no retry and no timeout; we set both: a short retry on UNAVAILABLE and a
+  per-phrase deadline, because a caller is waiting.
+- SDK and gRPC errors become ``ProviderError``; nothing here logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import grpc
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.cloud import texttospeech_v1 as tts
+from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
+
+from media.codec import SAMPLE_RATE, pcm16_to_ulaw
+from media.errors import ProviderError
+from media.wav import WavError, strip_wav_header
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class GoogleVoice:
+    language_code: str = "en-US"
+    name: str = "en-US-Chirp3-HD-Aoede"
+    speaking_rate: float = 1.0
+    encoding: Literal["mulaw", "pcm"] = "mulaw"
+    streaming: bool = False
+    telephony_profile: bool = True
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """True for ``127.0.0.1:50051``, ``localhost:50051`` or ``[::1]:50051``."""
+    return urlsplit("//" + endpoint).hostname in LOOPBACK_HOSTS
+
+
+def make_client(endpoint: str | None) -> Any:
+    """A ``TextToSpeechAsyncClient`` for ``endpoint`` (``host:port``) or Google's default endpoint."""
+    if endpoint and is_loopback_endpoint(endpoint):
+        channel = grpc.aio.insecure_channel(endpoint)
+        return tts.TextToSpeechAsyncClient(transport=TextToSpeechGrpcAsyncIOTransport(channel=channel))
+    if endpoint:
+        from google.api_core.client_options import ClientOptions
+
+        return tts.TextToSpeechAsyncClient(client_options=ClientOptions(api_endpoint=endpoint))
+    return tts.TextToSpeechAsyncClient()
+
+
+def _error(exc: BaseException) -> ProviderError:
+    if isinstance(exc, gexc.ServiceUnavailable):
+        return ProviderError("google-tts", "unavailable")
+    if isinstance(exc, gexc.DeadlineExceeded):
+        return ProviderError("google-tts", "timeout")
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return ProviderError("google-tts", "error", type(exc).__name__)
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return ProviderError("google-tts", "error", str(exc.code()))
+    return ProviderError("google-tts", "error", type(exc).__name__)
+
+
+class GoogleTextToSpeech:
+    def __init__(self, client: Any, voice: GoogleVoice = GoogleVoice(), *, timeout_s: float = 5.0) -> None:
+        self._client = client
+        self.voice = voice
+        self._timeout_s = timeout_s
+        self._retry = gretry.AsyncRetry(
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable),
+            initial=0.05,
+            maximum=0.2,
+            timeout=1.0,
+        )
+
+    @classmethod
+    def for_endpoint(cls, endpoint: str | None, voice: GoogleVoice = GoogleVoice()) -> GoogleTextToSpeech:
+        return cls(make_client(endpoint), voice)
+
+    def _encoding(self) -> Any:
+        return tts.AudioEncoding.MULAW if self.voice.encoding == "mulaw" else tts.AudioEncoding.PCM
+
+    def _voice_params(self) -> Any:
+        return tts.VoiceSelectionParams(language_code=self.voice.language_code, name=self.voice.name)
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        try:
+            if self.voice.streaming:
+                async for chunk in self._stream(text):
+                    yield chunk
+            else:
+                yield await self._unary(text)
+        except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
+            raise _error(exc) from exc
+
+    async def _unary(self, text: str) -> bytes:
+        config = tts.AudioConfig(
+            audio_encoding=self._encoding(),
+            sample_rate_hertz=SAMPLE_RATE,
+            speaking_rate=self.voice.speaking_rate,
+            effects_profile_id=["telephony-class-application"] if self.voice.telephony_profile else [],
+        )
+        resp = await self._client.synthesize_speech(
+            input=tts.SynthesisInput(text=text),
+            voice=self._voice_params(),
+            audio_config=config,
+            retry=self._retry,
+            timeout=self._timeout_s,
+        )
+        audio: bytes = resp.audio_content
+        if self.voice.encoding == "pcm":
+            return pcm16_to_ulaw(audio)
+        try:
+            return strip_wav_header(audio)
+        except WavError as exc:
+            raise ProviderError("google-tts", "bad_audio", str(exc)) from exc
+
+    async def _stream(self, text: str) -> AsyncIterator[bytes]:
+        config = tts.StreamingSynthesizeConfig(
+            voice=self._voice_params(),
+            streaming_audio_config=tts.StreamingAudioConfig(
+                audio_encoding=self._encoding(),
+                sample_rate_hertz=SAMPLE_RATE,
+                speaking_rate=self.voice.speaking_rate,
+            ),
+        )
+
+        async def requests() -> AsyncIterator[Any]:
+            yield tts.StreamingSynthesizeRequest(streaming_config=config)
+            yield tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text))
+
+        stream = await self._client.streaming_synthesize(requests=requests(), timeout=self._timeout_s)
+        first = True
+        carry = b""  # PCM16 bytes split across responses
+        async for resp in stream:
+            audio: bytes = resp.audio_content
+            if first and audio.startswith(b"RIFF"):
+                audio = strip_wav_header(audio)
+            first = False
+            if self.voice.encoding == "pcm":
+                audio, carry = carry + audio, b""
+                if len(audio) % 2:
+                    audio, carry = audio[:-1], audio[-1:]
+                audio = pcm16_to_ulaw(audio)
+            if audio:
+                yield audio
+
+    async def aclose(self) -> None:
+        transport = getattr(self._client, "transport", None)
+        if transport is not None:
+            await transport.close()

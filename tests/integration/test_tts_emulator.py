@@ -1,0 +1,253 @@
+"""The TTS emulator driven by the real ``TextToSpeechAsyncClient`` over a plaintext grpc.aio channel.
+
+Every call passes ``timeout=`` so nothing can hang. Observed with google-cloud-texttospeech 2.38: the
+async client's methods have no default retry (``default_retry`` is unset), so UNAVAILABLE surfaces at
+once as ``ServiceUnavailable`` after a single request.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import wave
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+import pytest
+from google.api_core import exceptions as api_exceptions
+from google.cloud import texttospeech as tts
+from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulators.tts_server import TtsEmulator, TtsFault, encode_g711, synthetic_speech_pcm16
+
+VOICE = tts.VoiceSelectionParams(language_code="en-US", name="en-US-Chirp3-HD-Aoede")
+CALL_TIMEOUT = 10.0
+Encoding = tts.AudioEncoding
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[TtsEmulator]:
+    async with TtsEmulator(ms_per_char=20.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def client(emulator: TtsEmulator) -> AsyncIterator[Any]:
+    channel = grpc.aio.insecure_channel(emulator.address)
+    yield tts.TextToSpeechAsyncClient(transport=TextToSpeechGrpcAsyncIOTransport(channel=channel))
+    await channel.close()
+
+
+async def synthesize(
+    client: Any, text: str, encoding: int, rate: int = 0, deadline_s: float = CALL_TIMEOUT, **options: Any
+) -> bytes:
+    response = await client.synthesize_speech(
+        input=tts.SynthesisInput(text=text),
+        voice=VOICE,
+        audio_config=tts.AudioConfig(audio_encoding=encoding, sample_rate_hertz=rate, **options),
+        timeout=deadline_s,
+    )
+    audio: bytes = response.audio_content
+    return audio
+
+
+def riff_chunks(data: bytes) -> dict[bytes, bytes]:
+    """Chunk id -> payload, walking the RIFF file the way the bot must (no fixed 44-byte header)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert struct.unpack("<I", data[4:8])[0] == len(data) - 8
+    chunks, offset = {}, 12
+    while offset < len(data):
+        chunk_id, size = data[offset : offset + 4], struct.unpack("<I", data[offset + 4 : offset + 8])[0]
+        chunks[chunk_id] = data[offset + 8 : offset + 8 + size]
+        offset += 8 + size + size % 2
+    return chunks
+
+
+def expected_samples(text: str, rate: int, ms_per_char: float) -> int:
+    return len(synthetic_speech_pcm16(text, rate, ms_per_char)) // 2
+
+
+@pytest.mark.parametrize(("encoding", "tag"), [(Encoding.MULAW, 7), (Encoding.ALAW, 6)])
+async def test_g711_wav_has_fmt_fact_and_data(
+    client: Any, emulator: TtsEmulator, encoding: int, tag: int
+) -> None:
+    text = "Hello, thanks for calling."
+    audio = await synthesize(client, text, encoding, 8000)
+    chunks = riff_chunks(audio)
+    assert list(chunks) == [b"fmt ", b"fact", b"data"]
+    fmt_tag, channels, rate, byte_rate, block, bits, cb_size = struct.unpack("<HHIIHHH", chunks[b"fmt "])
+    assert (fmt_tag, channels, rate, byte_rate, block, bits, cb_size) == (tag, 1, 8000, 8000, 1, 8, 0)
+    n = expected_samples(text, 8000, emulator.ms_per_char)
+    assert abs(n - len(text) * emulator.ms_per_char * 8) <= 2
+    assert struct.unpack("<I", chunks[b"fact"])[0] == n
+    pcm = synthetic_speech_pcm16(text, 8000, emulator.ms_per_char)
+    assert chunks[b"data"] == encode_g711(pcm, encoding)
+    record = emulator.synth_requests[-1]
+    assert (record["text"], record["voice_name"], record["sample_rate"]) == (text, VOICE.name, 8000)
+    assert record["encoding"] == Encoding(encoding).name
+
+
+async def test_linear16_is_a_standard_wav_at_24000_by_default(client: Any) -> None:
+    audio = await synthesize(client, "One two three", Encoding.LINEAR16)
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (24000, 2, 1)
+        frames = wav.readframes(wav.getnframes())
+    assert frames == synthetic_speech_pcm16("One two three", 24000, 20.0)
+
+
+async def test_pcm_is_headerless_and_speaking_rate_shortens_it(client: Any) -> None:
+    normal = await synthesize(client, "Your order has shipped.", Encoding.PCM, 16000)
+    fast = await synthesize(client, "Your order has shipped.", Encoding.PCM, 16000, speaking_rate=2.0)
+    assert not normal.startswith(b"RIFF")
+    assert normal == synthetic_speech_pcm16("Your order has shipped.", 16000, 20.0)
+    assert abs(len(fast) - len(normal) // 2) <= 4
+
+
+async def test_ssml_tags_are_stripped(client: Any, emulator: TtsEmulator) -> None:
+    await client.synthesize_speech(
+        input=tts.SynthesisInput(ssml="<speak>Hi <break time='1s'/>there &amp; bye</speak>"),
+        voice=VOICE,
+        audio_config=tts.AudioConfig(audio_encoding=Encoding.PCM),
+        timeout=CALL_TIMEOUT,
+    )
+    assert " ".join(emulator.synth_requests[-1]["text"].split()) == "Hi there & bye"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "rate"),
+    [("hi", Encoding.MP3, 0), ("", Encoding.PCM, 0), ("hi", Encoding.PCM, 1000), ("hi", 0, 0)],
+    ids=["mp3", "empty-text", "bad-rate", "unspecified-encoding"],
+)
+async def test_invalid_requests_are_invalid_argument(
+    client: Any, text: str, encoding: int, rate: int
+) -> None:
+    with pytest.raises(api_exceptions.InvalidArgument):
+        await synthesize(client, text, encoding, rate)
+
+
+def config_request(encoding: int = 0, rate: int = 0) -> Any:
+    audio = tts.StreamingAudioConfig(audio_encoding=encoding, sample_rate_hertz=rate)
+    return tts.StreamingSynthesizeRequest(
+        streaming_config=tts.StreamingSynthesizeConfig(voice=VOICE, streaming_audio_config=audio)
+    )
+
+
+async def requests_of(first: Any, texts: Iterable[str]) -> AsyncIterator[Any]:
+    yield first
+    for text in texts:
+        yield tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text))
+
+
+async def stream_audio(client: Any, first: Any, texts: Iterable[str]) -> list[bytes]:
+    stream = await client.streaming_synthesize(requests=requests_of(first, texts), timeout=CALL_TIMEOUT)
+    return [response.audio_content async for response in stream]
+
+
+async def test_streaming_synthesizes_texts_in_order(client: Any, emulator: TtsEmulator) -> None:
+    texts = ["Hello there.", "How can I help you today?", "Please hold."]
+    pieces = await stream_audio(client, config_request(), texts)
+    expected = b"".join(synthetic_speech_pcm16(t, 24000, 20.0) for t in texts)
+    assert b"".join(pieces) == expected  # distinct lengths: any reordering would change the bytes
+    assert all(0 < len(p) <= 4800 for p in pieces)  # ~100 ms of 24 kHz PCM16
+    assert [r["text"] for r in emulator.synth_requests] == texts
+    assert {r["kind"] for r in emulator.synth_requests} == {"streaming"}
+
+
+async def test_streaming_mulaw_is_headerless(client: Any) -> None:
+    pieces = await stream_audio(client, config_request(Encoding.MULAW, 8000), ["Transferring you now."])
+    assert not pieces[0].startswith(b"RIFF")
+    assert b"".join(pieces) == encode_g711(
+        synthetic_speech_pcm16("Transferring you now.", 8000, 20.0), Encoding.MULAW
+    )
+    assert all(len(p) <= 800 for p in pieces)
+
+
+async def test_streaming_first_request_must_be_config(client: Any) -> None:
+    first = tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text="too early"))
+    with pytest.raises(api_exceptions.InvalidArgument):
+        await stream_audio(client, first, ["more"])
+
+
+async def test_unavailable_is_not_retried_by_default(client: Any, emulator: TtsEmulator) -> None:
+    emulator.faults.append(TtsFault(grpc.StatusCode.UNAVAILABLE))
+    with pytest.raises(api_exceptions.ServiceUnavailable):
+        await synthesize(client, "Hello", Encoding.PCM)  # default retry
+    assert len(emulator.synth_requests) == 1
+    assert await synthesize(client, "Hello", Encoding.PCM)  # the fault queue is empty again
+
+
+async def test_streaming_fault_after_two_responses(client: Any, emulator: TtsEmulator) -> None:
+    emulator.faults.append(TtsFault(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", after_chunks=2))
+    received: list[bytes] = []
+    stream = await client.streaming_synthesize(
+        requests=requests_of(config_request(), ["A long enough sentence to need several chunks."]),
+        timeout=CALL_TIMEOUT,
+    )
+    with pytest.raises(api_exceptions.ResourceExhausted):
+        async for response in stream:
+            received.append(response.audio_content)
+    assert len(received) == 2
+
+
+async def test_deadline_is_exceeded_quickly(client: Any, emulator: TtsEmulator) -> None:
+    emulator.first_byte_delay_s = 2.0
+    started = time.monotonic()
+    with pytest.raises(api_exceptions.DeadlineExceeded):
+        await synthesize(client, "Hello", Encoding.MULAW, 8000, deadline_s=0.2)
+    assert time.monotonic() - started < 1.9  # did not wait for the 2 s delay
+
+
+async def test_list_voices_is_unimplemented(client: Any) -> None:
+    with pytest.raises(api_exceptions.MethodNotImplemented):
+        await client.list_voices(timeout=CALL_TIMEOUT)
+
+
+async def test_restarts_in_one_process() -> None:
+    emulator = TtsEmulator(first_byte_delay_s=5.0)  # stop() must not wait for an in-flight delay
+    for _ in range(3):
+        address = await emulator.start()
+        async with grpc.aio.insecure_channel(address) as channel:
+            client = tts.TextToSpeechAsyncClient(transport=TextToSpeechGrpcAsyncIOTransport(channel=channel))
+            with pytest.raises(api_exceptions.DeadlineExceeded):
+                await synthesize(client, "Hi", Encoding.PCM, deadline_s=0.1)
+        await emulator.stop()
+    assert len(emulator.synth_requests) == 3
+
+
+def ulaw_to_linear(byte: int) -> int:
+    byte = ~byte & 0xFF
+    magnitude = (((byte & 0x0F) << 3) + 0x84 << ((byte >> 4) & 7)) - 0x84
+    return -magnitude if byte & 0x80 else magnitude
+
+
+def alaw_to_linear(byte: int) -> int:
+    byte ^= 0x55
+    segment, mantissa = (byte >> 4) & 7, (byte & 0x0F) << 4
+    magnitude = mantissa + 8 if segment == 0 else (mantissa + 0x108) << (segment - 1)
+    return magnitude if byte & 0x80 else -magnitude
+
+
+@given(st.integers(-32768, 32767))
+def test_g711_round_trip_is_within_one_step(sample: int) -> None:
+    pcm = struct.pack("<h", sample)
+    for encoding, decode in ((Encoding.MULAW, ulaw_to_linear), (Encoding.ALAW, alaw_to_linear)):
+        decoded = decode(encode_g711(pcm, encoding)[0])
+        assert abs(decoded - sample) <= max(16, abs(sample) // 16 + 8) + (1100 if abs(sample) > 32000 else 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(max_size=200), st.sampled_from([8000, 16000, 24000]), st.floats(5.0, 120.0))
+def test_synthetic_speech_has_the_length_of_the_text_and_is_never_silent(
+    text: str, rate: int, ms_per_char: float
+) -> None:
+    pcm = synthetic_speech_pcm16(text, rate, ms_per_char)
+    n = len(pcm) // 2
+    assert n % 2 == 0 and abs(n - len(text) * ms_per_char * rate / 1000) <= 1.5
+    samples = struct.unpack(f"<{n}h", pcm)
+    window = rate // 50  # 20 ms: longer than one period of the 140 Hz voice
+    for start in range(0, n - window + 1, window):
+        assert max(abs(s) for s in samples[start : start + window]) > 1000
