@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 from collections import deque
@@ -37,6 +38,7 @@ class CallerFrame(Generic[Token]):
     drained: bool  # speech was taken and the queue is now empty
 
 
+@functools.lru_cache(maxsize=8)  # every call of a test run uses the same few levels
 def comfort_noise_ulaw(noise_rms: int, n_samples: int = _NOISE_SAMPLES, seed: int = 8000) -> bytes:
     """``n_samples`` of Gaussian noise at ``noise_rms``, μ-law encoded."""
     rng = random.Random(seed)

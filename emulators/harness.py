@@ -1,0 +1,92 @@
+"""A whole test bench on 127.0.0.1: both provider emulators, the bot server and a phone.
+
+Used by the end-to-end tests, the latency benchmark and the demo, so they all run the same real
+stack: the bot's real ``openai`` / ``google-cloud-texttospeech`` / ``twilio`` / ``aiohttp`` code over
+real sockets against the emulators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.app import CALL_OBSERVERS
+from bot.call import Call
+from bot.line import LineConfig, default_line
+from bot.server import RunningServer, start_server
+from bot.settings import Settings
+from emulators.openai_server import OpenAIEmulator, Responder
+from emulators.phone import SimulatedPhone
+from emulators.store_script import StoreScript
+from emulators.tts_server import TtsEmulator
+from emulators.voice import ToneCodebook
+
+AUTH_TOKEN = "test-twilio-auth-token"
+OPENAI_KEY = "sk-test-emulator-key"
+PUBLIC_BASE_URL = "https://bot.example.com"
+
+
+@dataclass
+class Bench:
+    openai: OpenAIEmulator
+    tts: TtsEmulator
+    server: RunningServer
+    phone: SimulatedPhone
+    codebook: ToneCodebook
+    settings: Settings
+    finished_calls: list[Call] = field(default_factory=list)
+
+    @property
+    def active_calls(self) -> set[Call]:
+        from bot.app import CALLS
+
+        return self.server.app[CALLS]
+
+
+@asynccontextmanager
+async def bench(
+    *,
+    responder: Responder | None = None,
+    line: LineConfig | None = None,
+    stt_delay_s: float = 0.0,
+    llm_first_token_s: float = 0.0,
+    tts_first_byte_s: float = 0.0,
+    tts_ms_per_char: float = 30.0,
+    settings: dict[str, Any] | None = None,
+    **line_overrides: Any,
+) -> AsyncIterator[Bench]:
+    """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``)."""
+    codebook = ToneCodebook()
+    script = responder or StoreScript(first_token_delay_s=llm_first_token_s, chunk_delay_s=0.0)
+    base_line = line or default_line()
+    if line_overrides:
+        base_line = dataclasses.replace(base_line, **line_overrides)
+    async with (
+        OpenAIEmulator(script, codebook=codebook, transcription_delay_s=stt_delay_s) as openai_emu,
+        TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
+    ):
+        config: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "public_base_url": PUBLIC_BASE_URL,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "openai_api_key": SecretStr(OPENAI_KEY),
+            "openai_base_url": openai_emu.base_url,
+            "google_tts_endpoint": tts_emu.address,
+            **(settings or {}),
+        }
+        bot_settings = Settings(**config)
+        server = await start_server(bot_settings, base_line)
+        try:
+            phone = SimulatedPhone(bot_url=server.url, auth_token=AUTH_TOKEN,
+                                   public_base_url=PUBLIC_BASE_URL, codebook=codebook)
+            b = Bench(openai_emu, tts_emu, server, phone, codebook, bot_settings)
+            server.app[CALL_OBSERVERS].append(b.finished_calls.append)
+            yield b
+        finally:
+            await server.stop()
