@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.conversation import Conversation
@@ -63,8 +63,13 @@ class Agent:
         # Text streamed for responses not yet in history, by response id (the Call settles them).
         self.unsettled: dict[int, str] = {}
 
-    async def answer(self, timings: TurnTimings) -> AsyncIterator[Phrase | Filler]:
-        """Answer the conversation's last user message."""
+    async def answer(self, timings: TurnTimings,
+                     gate: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[Phrase | Filler]:
+        """Answer the conversation's last user message.
+
+        ``gate`` is awaited before any tool runs: a speculative answer may stream text (held by the
+        caller of this generator) but must not act until the turn is confirmed.
+        """
         for _round in range(self._line.max_tool_rounds + 1):
             response_id = self._conversation.new_response_id()
             assembler = ToolCallAssembler()
@@ -90,6 +95,8 @@ class Agent:
             if not calls:
                 self._conversation.add_assistant(spoken, response_id)
                 return
+            if gate is not None:
+                await gate()
             task = asyncio.create_task(self._tools.run_all(calls), name="tools")
             try:
                 done, _ = await asyncio.wait({task}, timeout=self._line.filler_delay_s)

@@ -41,7 +41,7 @@ from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
 from media.stt.protocol import SpeechToText
 from media.tts.protocol import TextToSpeech
-from media.vad import Endpointer, SpeechEnded, SpeechStarted
+from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 
 log = structlog.get_logger("bot.call")
 
@@ -67,7 +67,8 @@ class Call:
         self.tracker = MarkTracker()
         self.endpointer = Endpointer(self.line.endpointing)
         self.conversation = Conversation(self.line.system_prompt)
-        self.agent = Agent(deps.llm, ToolRegistry.of(self.line.tools), self.line, self.conversation, clock=clock)
+        tools = ToolRegistry.of(self.line.tools)
+        self.agent = Agent(deps.llm, tools, self.line, self.conversation, clock=clock)
         self.invalid: Counter[str] = Counter()
         self.speaker: Speaker | None = None
         self.call_sid = ""
@@ -75,6 +76,7 @@ class Call:
         self.turns: list[Turn] = []
         self._turn: Turn | None = None
         self._turn_task: asyncio.Task[None] | None = None
+        self._speculation: tuple[Turn, asyncio.Task[None]] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._pending_audio = b""
@@ -101,8 +103,12 @@ class Call:
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
                 if isinstance(event, SpeechStarted):
                     await self._on_speech_started()
+                elif isinstance(event, SpeechPaused):
+                    self._on_speech_paused(event)
+                elif isinstance(event, SpeechResumed):
+                    await self._drop_speculation()
                 elif isinstance(event, SpeechEnded):
-                    self._on_speech_ended(event)
+                    await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
             if self.speaker is None or self.speaker.on_mark(msg.name) is EchoResult.UNKNOWN:
                 self._count_invalid("unknown_mark", msg.name[:40])
@@ -143,9 +149,11 @@ class Call:
 
     # ---- turn taking ---------------------------------------------------------------------------
 
+    def _bot_thinking(self) -> bool:
+        return self._turn_task is not None and not self._turn_task.done()
+
     def _bot_busy(self) -> bool:
-        thinking = self._turn_task is not None and not self._turn_task.done()
-        return thinking or (self.speaker is not None and self.speaker.speaking)
+        return self._bot_thinking() or (self.speaker is not None and self.speaker.speaking)
 
     async def _on_speech_started(self) -> None:
         if not self.line.barge_in or not self._bot_busy():
@@ -163,6 +171,8 @@ class Call:
         started = self._clock()
         turn = self._turn
         await self._cancel_turn()
+        if turn is not None and turn.stt_done_at is None:
+            self._pending_audio = turn.audio  # cut before we knew what was said: keep it for next time
         affected = await self.speaker.clear()
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
@@ -171,38 +181,73 @@ class Call:
             turn.barge_in = True
         log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
 
-    def _on_speech_ended(self, event: SpeechEnded) -> None:
+    def _new_turn(self, event: SpeechEnded | SpeechPaused) -> Turn:
+        audio = self._pending_audio + event.audio
+        return Turn(len(self.turns) + 1, self._clock(), event.end_ms - event.onset_ms,
+                    self.line.endpointing.end_silence_ms, end_ms=event.end_ms, audio=audio)
+
+    def _on_speech_paused(self, event: SpeechPaused) -> None:
+        """The caller went quiet: start STT (and the model) now, speak only once the turn is confirmed."""
+        if self.line.speculation == "off" or self._speculation is not None or self._bot_thinking():
+            return
+        turn = self._new_turn(event)
+        task = asyncio.create_task(self._run_turn(turn), name="turn-speculative")
+        self._speculation = (turn, task)
+
+    async def _drop_speculation(self) -> None:
+        """The caller went on talking: whatever was started is void, and history is as before."""
+        if self._speculation is None:
+            return
+        turn, task = self._speculation
+        self._speculation = None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.conversation.rollback(turn.history_mark)
+        self.agent.unsettled.clear()
+
+    async def _on_speech_ended(self, event: SpeechEnded) -> None:
         if self._turn_task is not None and not self._turn_task.done():
             # Barge-in is off or the bot was locked: the new utterance still gets its answer.
             self._turn_task.cancel()
-        audio = self._pending_audio + event.audio
+        speculation = self._speculation
+        self._speculation = None
+        if speculation is not None and speculation[0].end_ms == event.end_ms:
+            turn, task = speculation
+            turn.speech_end_at = self._clock()
+        else:
+            if speculation is not None:
+                self._speculation = speculation
+                await self._drop_speculation()
+            turn = self._new_turn(event)
+            task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.number}")
         self._pending_audio = b""
-        turn = Turn(len(self.turns) + 1, self._clock(), event.end_ms - event.onset_ms,
-                    self.line.endpointing.end_silence_ms)
         self.turns.append(turn)
         self._turn = turn
-        self._turn_task = asyncio.create_task(self._run_turn(turn, audio), name=f"turn-{turn.number}")
+        self._turn_task = task
+        turn.confirmed.set()
         self._watchdog = asyncio.create_task(self._silence_watchdog(turn), name="silence-watchdog")
 
-    async def _run_turn(self, turn: Turn, audio: bytes) -> None:
+    async def _run_turn(self, turn: Turn) -> None:
         assert self.speaker is not None
+        turn.history_mark = len(self.conversation.messages)
         try:
-            try:
-                turn.transcript = await self.deps.stt.transcribe(audio, 8000)
-            except asyncio.CancelledError:
-                self._pending_audio = audio + self._pending_audio  # cut before we knew what was said
-                raise
+            turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
             turn.stt_done_at = self._clock()
+            if self.line.speculation != "llm":
+                await turn.confirmed.wait()
             if not turn.transcript:
                 return
             self.conversation.add_user(turn.transcript)
-            async for out in self.agent.answer(turn.timings):
+            async for out in self.agent.answer(turn.timings, gate=turn.confirmed.wait):
+                await turn.confirmed.wait()  # a speculative answer is held until the turn is confirmed
                 if isinstance(out, Filler):
                     self._say_clip(out.text, turn)
                 else:
                     turn.add_phrase(out.response_id, out.text, self._clock())
                     self.speaker.say(out.text, out.response_id)
         except ProviderError as exc:
+            await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
             log.warning("provider_error", provider=exc.provider, kind=exc.kind, turn=turn.number)
             self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
@@ -249,7 +294,7 @@ class Call:
         self._apologise(turn)
 
     def _maybe_log_turn(self, turn: Turn) -> None:
-        if turn.logged or not turn.finished:
+        if turn.logged or not turn.finished or not turn.confirmed.is_set():
             return
         if turn.first_audio_at is None and turn.first_phrase_at is not None and not turn.barge_in \
                 and not self.closed:
@@ -273,6 +318,7 @@ class Call:
         task.add_done_callback(self._background.discard)
 
     async def _cancel_turn(self) -> None:
+        await self._drop_speculation()
         for task in (self._turn_task, self._watchdog):
             if task is not None and not task.done():
                 task.cancel()

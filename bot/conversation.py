@@ -67,6 +67,14 @@ class Conversation:
                 self.messages.remove(message)
                 del self._by_response[response_id]
 
+    def rollback(self, length: int) -> None:
+        """Forget every message from index ``length`` on (a speculative turn that did not happen)."""
+        dropped = self.messages[length:]
+        del self.messages[length:]
+        for rid, message in list(self._by_response.items()):
+            if any(message is m for m in dropped):
+                del self._by_response[rid]
+
     def last_user_text(self) -> str | None:
         for message in reversed(self.messages):
             if message["role"] == "user":

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
@@ -37,7 +37,10 @@ class LineConfig:
     phrases: PhraseConfig = PhraseConfig(
         strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=8
     )
-    endpointing: EndpointerConfig = EndpointerConfig()
+    endpointing: EndpointerConfig = EndpointerConfig(end_silence_ms=500, pause_ms=200)
+    # Work started in the end-of-turn silence (from endpointing.pause_ms): "stt" transcribes early,
+    # "llm" also starts the model (its answer is held, and tools wait, until the turn is confirmed).
+    speculation: Literal["off", "stt", "llm"] = "llm"
     barge_in: bool = True  # caller speech (endpointing.min_speech_ms of it) stops the bot
     filler_delay_s: float = 0.3  # tools still running after this long: say the filler
     filler_text: str = "One moment while I look that up."

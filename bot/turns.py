@@ -6,6 +6,7 @@ the moment the endpointer decided the caller had finished (``end_silence_ms`` af
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ class Turn:
     speech_end_at: float
     utterance_ms: int
     end_silence_ms: int
+    end_ms: int = 0  # stream time the caller's last word ended (identifies a speculation)
+    audio: bytes = b""
+    history_mark: int = 0  # conversation length before this turn (to undo a speculation)
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # the endpointer confirmed the end
     transcript: str = ""
     stt_done_at: float | None = None
     first_phrase_at: float | None = None

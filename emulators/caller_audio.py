@@ -7,13 +7,16 @@ Rules:
   ``noise_rms=0`` gives digital silence. One second of it is made up front and looped.
 - Each utterance carries a token that ``next_frame`` hands back in the frame holding its last byte, so the
   owner can report "all of it is on the wire" once that frame is sent.
-- ``drained`` says the queue ran dry inside this frame: the caller stopped talking.
+- Causal: an utterance queued at time ``at`` starts no earlier than the first frame beginning at or after
+  ``at``, even when that frame is produced late.
+- ``drained`` says speech ran out inside this frame: the caller stopped talking.
 - Pure: no clocks, no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import random
 import struct
 from collections import deque
@@ -54,23 +57,20 @@ class CallerAudio(Generic[Token]):
             raise ValueError(f"noise_rms must be >= 0, got {noise_rms}")
         self._noise = comfort_noise_ulaw(noise_rms)
         self._noise_offset = 0
-        self._queue: deque[tuple[bytes, Token]] = deque()
+        self._queue: deque[tuple[float, bytes, Token]] = deque()  # (queued at, μ-law, token)
         self._head_offset = 0
 
-    @property
-    def is_speaking(self) -> bool:
-        return bool(self._queue)
+    def enqueue(self, ulaw: bytes, token: Token, at: float = -math.inf) -> None:
+        """Queue an utterance at time ``at``; ``token`` comes back in the frame holding its last byte."""
+        self._queue.append((at, bytes(ulaw), token))
 
-    def enqueue(self, ulaw: bytes, token: Token) -> None:
-        """Queue an utterance; ``token`` comes back in the frame holding its last byte (at once if empty)."""
-        self._queue.append((bytes(ulaw), token))
-
-    def next_frame(self) -> CallerFrame[Token]:
+    def next_frame(self, now: float = math.inf) -> CallerFrame[Token]:
+        """The frame beginning at ``now``."""
         out = bytearray()
         finished: list[Token] = []
-        had_speech = bool(self._queue)
-        while self._queue and len(out) < FRAME_BYTES:
-            ulaw, token = self._queue[0]
+        had_speech = self._available(now)
+        while self._available(now) and len(out) < FRAME_BYTES:
+            _, ulaw, token = self._queue[0]
             take = ulaw[self._head_offset : self._head_offset + FRAME_BYTES - len(out)]
             out += take
             self._head_offset += len(take)
@@ -80,14 +80,17 @@ class CallerAudio(Generic[Token]):
                 finished.append(token)
         speech = len(out)
         out += self._take_noise(FRAME_BYTES - speech)
-        return CallerFrame(bytes(out), speech, tuple(finished), had_speech and not self._queue)
+        return CallerFrame(bytes(out), speech, tuple(finished), had_speech and not self._available(now))
 
     def drop_all(self) -> list[Token]:
         """Forget every queued utterance (the call ended); return their tokens."""
-        tokens = [token for _, token in self._queue]
+        tokens = [token for _, _, token in self._queue]
         self._queue.clear()
         self._head_offset = 0
         return tokens
+
+    def _available(self, now: float) -> bool:
+        return bool(self._queue) and self._queue[0][0] <= now
 
     def _take_noise(self, n: int) -> bytes:
         out = bytearray()

@@ -132,7 +132,7 @@ def _tool_sequence_error(messages: list[Any]) -> tuple[str, str] | None:
             return f"Invalid value for 'messages[{i}]': expected an object with a 'role'.", f"messages.[{i}]"
         if message["role"] == "tool":
             call_id = message.get("tool_call_id")
-            if not expected:
+            if not expected:  # "preceeding" is the real API's spelling
                 return (
                     "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
                     "message with 'tool_calls'.",
@@ -148,9 +148,9 @@ def _tool_sequence_error(messages: list[Any]) -> tuple[str, str] | None:
             continue
         if pending:
             break
-        expected, owner = set(), i
-        if message["role"] == "assistant" and message.get("tool_calls"):
-            expected = {str(call.get("id")) for call in message["tool_calls"] if isinstance(call, dict)}
+        expected, owner, calls = set(), i, message.get("tool_calls")
+        if message["role"] == "assistant" and isinstance(calls, list) and calls:
+            expected = {str(call.get("id")) for call in calls if isinstance(call, dict)}
             pending = set(expected)
     if pending:
         return (

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 from yarl import URL
 
 from .call_record import PhoneEvent

@@ -10,8 +10,10 @@ Rules:
   ``check_bot_frame``: violations become ``protocol_errors`` plus a "protocol_error" event, never a crash.
 - Every message the phone sends except ``connected`` takes the next ``sequenceNumber`` under one lock, so
   numbers go out in order. ``send_raw`` frames are sent as given and take no number.
-- Event times are seconds since dial. Audio events carry their frame's scheduled time; others the moment
-  they happen. bot_audio_start/end bracket playback between idle ticks (a full tick with nothing to play).
+- Event times are seconds since dial. Audio events carry their frame's scheduled time (a frame only holds
+  audio that had arrived or been queued by then); others the moment they happen, so ``events`` (in
+  recording order) may be up to a frame out of time order. bot_audio_start/end bracket playback between
+  idle ticks (a whole tick with nothing to play).
 - The bot closing the socket ends the call (``closed_by_bot``): tasks stop, buffered audio is lost, pending
   ``say`` calls return, and every wait that can no longer succeed raises ``TimeoutError`` at once.
 - Every wait has a timeout. ``hang_up`` (or leaving ``async with``) sends ``stop``, closes the socket,
@@ -134,7 +136,8 @@ class PhoneCall:
         if failure is not None:
             self._failures.append(failure)
             for future in self._caller.drop_all():
-                future.cancel()
+                if not future.done():  # a cancelled say() already gave up on its future
+                    future.set_exception(RuntimeError(f"a simulated phone task crashed: {failure!r}"))
             self._notify()
 
     async def hang_up(self) -> None:
@@ -196,7 +199,7 @@ class PhoneCall:
         if not ulaw or self._ended:
             return
         done: asyncio.Future[None] = self._loop.create_future()
-        self._caller.enqueue(ulaw, done)
+        self._caller.enqueue(ulaw, done, self._loop.time())
         await done
 
     async def silence(self, seconds: float) -> None:
@@ -297,7 +300,7 @@ class PhoneCall:
             due = self._origin + n * FRAME_S
             await self._sleep_until(due)
             t = due - self._dial_time
-            frame = self._caller.next_frame()
+            frame = self._caller.next_frame(due)
             self._caller_frames.append(frame.audio)
             if frame.speech and not self._caller_speaking:
                 self._caller_speaking = True
@@ -327,7 +330,7 @@ class PhoneCall:
             due = self._origin + n * FRAME_S
             await self._sleep_until(due)
             t = due - self._dial_time
-            frame = self._playback.tick()
+            frame = self._playback.tick(due)
             self._bot_frames.append(frame.audio)
             for name in frame.echoed_marks:
                 await self._echo_mark(name, t)
@@ -355,9 +358,9 @@ class PhoneCall:
         frame = check_bot_frame(data, self.stream_sid)
         now = self._now()
         if isinstance(frame, BotMedia):
-            self._playback.push_audio(frame.ulaw)
+            self._playback.push_audio(frame.ulaw, self._loop.time())
         elif isinstance(frame, BotMark):
-            self._playback.push_mark(frame.name)
+            self._playback.push_mark(frame.name, self._loop.time())
             self._record("mark_received", now, frame.name)
         elif isinstance(frame, BotClear):
             self._record("clear_received", now)

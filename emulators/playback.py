@@ -8,6 +8,8 @@ Rules:
   every byte queued before it has finished: at the start of the same tick if those bytes ended exactly on
   the previous frame boundary (or there were none), else at the start of the next one. Echoes keep queue
   order.
+- Causal: each item carries its arrival time and a tick at time ``now`` only takes items that arrived by
+  then, so a tick processed late (a busy loop) never plays audio before it reached the phone.
 - ``clear`` drops every queued byte at once and returns every pending mark (queued, or crossed but not yet
   echoed), in order, to be echoed immediately: Twilio returns them on clear too.
 - Pure: no clocks, no I/O, no asyncio.
@@ -15,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -33,7 +36,7 @@ class PlaybackBuffer:
     """FIFO of the bot's μ-law audio (bytes) and marks (str), consumed one 20 ms frame per tick."""
 
     def __init__(self) -> None:
-        self._queue: deque[bytes | str] = deque()
+        self._queue: deque[tuple[float, bytes | str]] = deque()  # (arrival time, audio or mark name)
         self._head_offset = 0  # bytes of the head chunk already played; avoids re-slicing big chunks
         self._queued_bytes = 0
         self._crossed_marks: list[str] = []  # passed inside the frame now playing; echoed next tick
@@ -48,30 +51,32 @@ class PlaybackBuffer:
         """No audio and no mark is waiting."""
         return not self._queue and not self._crossed_marks
 
-    def push_audio(self, ulaw: bytes) -> None:
+    def push_audio(self, ulaw: bytes, at: float = -math.inf) -> None:
+        """Queue audio that arrived at time ``at`` (default: long ago)."""
         if ulaw:
-            self._queue.append(bytes(ulaw))
+            self._queue.append((at, bytes(ulaw)))
             self._queued_bytes += len(ulaw)
 
-    def push_mark(self, name: str) -> None:
-        self._queue.append(name)
+    def push_mark(self, name: str, at: float = -math.inf) -> None:
+        self._queue.append((at, name))
 
     def clear(self) -> list[str]:
         """Drop all queued audio; return the pending marks, in order, to echo right away."""
-        marks = self._crossed_marks + [item for item in self._queue if isinstance(item, str)]
+        marks = self._crossed_marks + [item for _, item in self._queue if isinstance(item, str)]
         self._queue.clear()
         self._crossed_marks = []
         self._head_offset = 0
         self._queued_bytes = 0
         return marks
 
-    def tick(self) -> PlayedFrame:
-        """Start the next frame: echo the marks whose audio has finished and take up to 160 bytes."""
+    def tick(self, now: float = math.inf) -> PlayedFrame:
+        """Start the frame beginning at ``now``: echo the marks whose audio has finished and take up to 160
+        bytes of what had arrived by ``now``."""
         echoed = self._crossed_marks
         self._crossed_marks = []
         out = bytearray()
-        while self._queue:
-            head = self._queue[0]
+        while self._queue and self._queue[0][0] <= now:
+            head = self._queue[0][1]
             if isinstance(head, str):
                 self._queue.popleft()
                 # Audio taken in this frame is only now starting to play; the mark waits for it.

@@ -13,7 +13,10 @@ Rules:
   (default, 24000), MULAW and ALAW, all sent **headerless** here: whether the real service puts a RIFF
   header on streamed MULAW/ALAW is unverified, so clients should check for ``b"RIFF"`` anyway.
 - ``faults`` is a queue: each RPC (unary or streaming) pops one; a streaming fault fires after
-  ``after_chunks`` responses. Every request is recorded in ``synth_requests`` (one record per text).
+  ``after_chunks`` responses (a fault with ``after_chunks=0`` fires once the config is read). Every
+  request is recorded in ``synth_requests`` (one record per text).
+- Beware a grpc.aio client race that a real server triggers too: if the client is still writing when the
+  server aborts, the client sees INTERNAL ("Internal error from Core") instead of the server's code.
 - Written with ``struct`` only: no dependency on other project modules.
 """
 
@@ -203,7 +206,7 @@ class TtsEmulator:
     def _record(self, kind: str, text: str, voice: Any, encoding: int, rate: int, speed: float) -> None:
         self.synth_requests.append({
             "kind": kind, "text": text, "voice_name": voice.name, "language_code": voice.language_code,
-            "encoding": _Encoding(encoding).name, "sample_rate": rate, "speaking_rate": speed,
+            "encoding": getattr(encoding, "name", str(encoding)), "sample_rate": rate, "speaking_rate": speed,
             "received_at": time.monotonic(),
         })  # fmt: skip
 
@@ -222,9 +225,9 @@ class TtsEmulator:
             if not text:
                 raise _Invalid("Either `input.text` or `input.ssml` must be supplied.")
             rate, speed = _sample_rate(config.sample_rate_hertz), _speaking_rate(config.speaking_rate)
-            encoding = _Encoding(config.audio_encoding)
+            encoding = config.audio_encoding
             if encoding not in (*_WAV_TAGS, _Encoding.PCM):
-                raise _Invalid(f"audio_encoding {encoding.name} is not supported by this emulator")
+                raise _Invalid(f"audio_encoding {encoding} is not supported by this emulator")
         except _Invalid as invalid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         await asyncio.sleep(self.first_byte_delay_s)
@@ -240,9 +243,11 @@ class TtsEmulator:
     async def _streaming_synthesize(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         fault = self.faults.pop(0) if self.faults else None
         sent = 0
-        if fault is not None and fault.after_chunks <= 0:
-            await context.abort(fault.code, fault.message)
         first = await anext(requests, None)
+        if fault is not None and fault.after_chunks <= 0:
+            # After reading the config: aborting while the client still writes it makes grpc.aio report
+            # INTERNAL ("Internal error from Core") instead of the fault's code.
+            await context.abort(fault.code, fault.message)
         if first is None:
             return
         if (
@@ -257,9 +262,9 @@ class TtsEmulator:
         try:
             rate = _sample_rate(audio_config.sample_rate_hertz)
             speed = _speaking_rate(audio_config.speaking_rate)
-            encoding = _Encoding(audio_config.audio_encoding or _Encoding.PCM)
+            encoding = audio_config.audio_encoding or _Encoding.PCM
             if encoding not in _STREAMING_ENCODINGS:
-                raise _Invalid(f"audio_encoding {encoding.name} is not supported for streaming here")
+                raise _Invalid(f"audio_encoding {encoding} is not supported for streaming here")
         except _Invalid as invalid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         bytes_per_sample = 2 if encoding == _Encoding.PCM else 1

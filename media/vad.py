@@ -28,6 +28,11 @@ State machine:
   words do not end it. After end_silence_ms of *continuous* unvoiced frames, emit
   ``SpeechEnded(onset_ms, end_ms, audio)`` and go to QUIET. end_ms is the end of the last voiced
   frame; the trailing silence is not in the audio.
+- Pause (only when ``pause_ms`` > 0): in SPEECH, once the unvoiced run reaches pause_ms, emit
+  ``SpeechPaused`` carrying exactly what ``SpeechEnded`` would carry if the silence went on; the
+  owner may start work speculatively. A voiced frame after that emits ``SpeechResumed`` (the
+  speculation is void); reaching end_silence_ms emits ``SpeechEnded`` as usual. At most one
+  ``SpeechPaused`` per unvoiced run.
 - Forced end: when an utterance reaches max_utterance_ms (measured from onset_ms), emit
   ``SpeechEnded`` at the end of the last voiced frame and go to QUIET. If the caller keeps talking,
   a new utterance starts through ONSET as usual.
@@ -60,16 +65,22 @@ class EndpointerConfig:
     min_rms: int = 300
     noise_floor_alpha: float = 0.05  # EMA speed of the noise floor during unvoiced frames, in (0, 1]
     noise_window_ms: int = 2000  # the floor is never below the quietest frame of this window
+    pause_ms: int = 0  # emit SpeechPaused after this much silence inside speech (0 = never)
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            minimum_ok = value >= 0 if field.name == "pre_roll_ms" else value > 0
+            zero_ok = field.name in ("pre_roll_ms", "pause_ms")
+            minimum_ok = value >= 0 if zero_ok else value > 0
             if not (minimum_ok and math.isfinite(value)):  # also rejects NaN
-                bound = ">= 0" if field.name == "pre_roll_ms" else "> 0"
+                bound = ">= 0" if zero_ok else "> 0"
                 raise ValueError(f"{field.name} must be {bound}, got {value!r}")
         if self.noise_floor_alpha > 1:
             raise ValueError(f"noise_floor_alpha must be <= 1, got {self.noise_floor_alpha!r}")
+        if self.pause_ms and self.pause_ms >= self.end_silence_ms:
+            raise ValueError(
+                f"pause_ms must be < end_silence_ms, got {self.pause_ms} >= {self.end_silence_ms}"
+            )
         if self.max_utterance_ms <= self.min_speech_ms:
             raise ValueError(
                 f"max_utterance_ms must be > min_speech_ms, got {self.max_utterance_ms} "
@@ -89,7 +100,19 @@ class SpeechEnded:
     audio: bytes  # PCM16 8 kHz from onset_ms - pre_roll_ms to end_ms
 
 
-EndpointerEvent = SpeechStarted | SpeechEnded
+@dataclass(frozen=True)
+class SpeechPaused:
+    onset_ms: int
+    end_ms: int  # as SpeechEnded: the end of the last voiced frame
+    audio: bytes  # the audio SpeechEnded will carry if the caller stays silent
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    at_ms: int  # stream time of the voiced frame that ended the pause
+
+
+EndpointerEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 def _frames_for(ms: int) -> int:
@@ -106,6 +129,7 @@ class Endpointer:
         self._end_silence_frames = _frames_for(config.end_silence_ms)
         self._noise_window_frames = _frames_for(config.noise_window_ms)
         self._pre_roll_bytes = config.pre_roll_ms * _BYTES_PER_MS
+        self._pause_frames = _frames_for(config.pause_ms) if config.pause_ms else 0
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +144,7 @@ class Endpointer:
         self._onset_frame = 0
         self._last_voiced_frame = 0
         self._previous_end_byte = 0
+        self._paused = False  # a SpeechPaused was emitted for the current unvoiced run
         # Recent audio: _audio[0] is stream byte _audio_base. Trimmed to what a future event needs.
         self._audio = bytearray()
         self._audio_base = 0
@@ -158,10 +183,18 @@ class Endpointer:
         self._update_noise_floor(index, level, voiced)
 
         if self._in_speech:
+            silent_frames = index - self._last_voiced_frame
             if voiced:
                 self._last_voiced_frame = index
-            elif index - self._last_voiced_frame >= self._end_silence_frames:
+                if self._paused:
+                    self._paused = False
+                    events.append(SpeechResumed(at_ms=index * _FRAME_MS))
+            elif silent_frames >= self._end_silence_frames:
                 events.append(self._end_utterance())
+            elif self._pause_frames and silent_frames >= self._pause_frames and not self._paused:
+                self._paused = True
+                ended = self._utterance()
+                events.append(SpeechPaused(ended.onset_ms, ended.end_ms, ended.audio))
         else:
             self._track_onset(index, voiced, events)
         if self._in_speech and (index + 1 - self._onset_frame) * _FRAME_MS >= self.config.max_utterance_ms:
@@ -195,12 +228,17 @@ class Endpointer:
             events.append(SpeechStarted(onset_ms=self._onset_frame * _FRAME_MS))
 
     def _end_utterance(self) -> SpeechEnded:
+        ended = self._utterance()
+        self._in_speech = False
+        self._paused = False
+        self._previous_end_byte = ended.end_ms * _BYTES_PER_MS
+        return ended
+
+    def _utterance(self) -> SpeechEnded:
         onset_byte = self._onset_frame * _FRAME_BYTES
         end_byte = (self._last_voiced_frame + 1) * _FRAME_BYTES
         start_byte = max(0, onset_byte - self._pre_roll_bytes, self._previous_end_byte)
         audio = bytes(self._audio[start_byte - self._audio_base : end_byte - self._audio_base])
-        self._in_speech = False
-        self._previous_end_byte = end_byte
         return SpeechEnded(
             onset_ms=self._onset_frame * _FRAME_MS, end_ms=end_byte // _BYTES_PER_MS, audio=audio
         )

@@ -1,5 +1,5 @@
-"""The simulated Twilio phone against a tiny fake bot (aiohttp on 127.0.0.1): webhook, signatures, wire format,
-real-time playback with marks and clear, validation of what the bot sends, and the recorded timelines."""
+"""The simulated Twilio phone against a tiny fake bot (aiohttp on 127.0.0.1): webhook, signatures, wire
+format, real-time playback with marks and clear, validation of what the bot sends, recorded timelines."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import re
+import time
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,8 +19,8 @@ import pytest
 from aiohttp import WSMsgType, web
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
-from twilio.twiml.voice_response import Connect, VoiceResponse  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from emulators.caller_audio import CallerAudio
 from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
@@ -55,6 +56,7 @@ class FakeBot:
     stream_sid: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     phone_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    mark_echo_seen: asyncio.Event = field(default_factory=asyncio.Event)
     on_message: Callable[[FakeBot, web.WebSocketResponse, dict[str, Any]], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
@@ -103,6 +105,8 @@ class FakeBot:
             if message["event"] == "start":
                 self.stream_sid = message["streamSid"]
                 self.started.set()
+            if message["event"] == "mark":
+                self.mark_echo_seen.set()
             if self.on_message is not None:
                 await self.on_message(self, ws, message)
         self.phone_closed.set()
@@ -154,7 +158,7 @@ def first(call: PhoneCall, kind: str, detail: str | None = None) -> float:
     return next(e.t for e in call.events if e.kind == kind and (detail is None or e.detail == detail))
 
 
-# ---- dialling and signatures --------------------------------------------------------------------------------
+# ---- dialling and signatures -------------------------------------------------------------------------------
 
 
 async def test_webhook_is_signed_and_start_carries_the_twiml_parameters() -> None:
@@ -165,7 +169,7 @@ async def test_webhook_is_signed_and_start_carries_the_twiml_parameters() -> Non
         assert call.parameters == PARAMETERS
         assert call.stream_url == STREAM_URL
         assert "<Stream" in call.twiml
-    (form, signed_ok), = bot.webhooks
+    ((form, signed_ok),) = bot.webhooks
     assert signed_ok
     assert form["CallSid"] == "CA" + "1" * 32
     assert (form["From"], form["To"], form["Direction"], form["CallStatus"]) == (
@@ -191,7 +195,9 @@ async def test_a_wrong_signature_is_rejected_with_403(where: str) -> None:
     async with serving(bot) as url:
         public = url if where == "public_url" else PUBLIC  # signing over the local URL: proxy pitfall
         phone = SimulatedPhone(bot_url=url, auth_token=AUTH_TOKEN, public_base_url=public)
-        dial = {"webhook": {"signature": "bogus"}, "websocket": {"ws_signature": ""}}.get(where, {})
+        dial: dict[str, Any] = {"webhook": {"signature": "bogus"}, "websocket": {"ws_signature": ""}}.get(
+            where, {}
+        )
         with pytest.raises(PhoneRejected) as rejected:
             await phone.dial(**dial)
     assert rejected.value.status == 403
@@ -206,7 +212,7 @@ async def test_a_stream_url_twilio_would_refuse_is_a_protocol_error() -> None:
         assert any("query string" in e for e in call.protocol_errors)
 
 
-# ---- what the phone sends -----------------------------------------------------------------------------------
+# ---- what the phone sends ----------------------------------------------------------------------------------
 
 
 async def test_caller_media_is_continuous_20ms_frames_with_string_counters_then_stop() -> None:
@@ -246,7 +252,21 @@ async def test_caller_media_is_continuous_20ms_frames_with_string_counters_then_
     assert kinds.count("caller_speech_start") == kinds.count("caller_speech_end") == 1
 
 
-# ---- playback, marks and clear ------------------------------------------------------------------------------
+async def test_a_stalled_loop_is_caught_up_not_dropped() -> None:
+    bot = FakeBot(idle)
+    async with call_with(bot) as call:
+        async with asyncio.timeout(5):
+            await bot.started.wait()
+        began = asyncio.get_running_loop().time()
+        time.sleep(0.3)  # noqa: ASYNC251 -- deliberately block the event loop, as a busy machine would
+        await call.silence(0.2)
+        elapsed = asyncio.get_running_loop().time() - began
+    media = bot.messages("media")
+    assert [m["media"]["chunk"] for m in media] == [str(n + 1) for n in range(len(media))]
+    assert len(media) >= elapsed / 0.02 - 2  # the 300 ms stall was sent late, not skipped
+
+
+# ---- playback, marks and clear -----------------------------------------------------------------------------
 
 
 async def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played() -> None:
@@ -330,7 +350,7 @@ async def test_turn_latency_and_wait_for_bot_audio() -> None:
         await call.wait_for_bot_audio(after=started + 0.01, timeout=0.1)  # the call is over
 
 
-# ---- validation of what the bot sends -----------------------------------------------------------------------
+# ---- validation of what the bot sends ----------------------------------------------------------------------
 
 
 async def test_protocol_errors_are_recorded_and_the_call_goes_on() -> None:
@@ -358,8 +378,7 @@ async def test_the_bot_closing_the_socket_ends_the_call() -> None:
     async def greet_and_hang_up(bot: FakeBot, ws: web.WebSocketResponse) -> None:
         await bot.send_audio(ws, 0.2)
         await bot.send(ws, "mark", mark={"name": "bye"})
-        while not bot.messages("mark"):
-            await asyncio.sleep(0.01)
+        await bot.mark_echo_seen.wait()
         await ws.close()
 
     bot = FakeBot(greet_and_hang_up)
@@ -374,7 +393,7 @@ async def test_the_bot_closing_the_socket_ends_the_call() -> None:
     assert bot.messages("stop") == []  # the phone did not hang up; the bot did
 
 
-# ---- recordings ---------------------------------------------------------------------------------------------
+# ---- recordings --------------------------------------------------------------------------------------------
 
 
 async def test_stereo_wav_has_caller_left_and_bot_right_aligned() -> None:
@@ -398,9 +417,11 @@ async def test_stereo_wav_has_caller_left_and_bot_right_aligned() -> None:
     assert right.count(BOT_TONE) == 4000
 
 
-# ---- the buffers, as properties -----------------------------------------------------------------------------
+# ---- the buffers, as properties ----------------------------------------------------------------------------
 
-chunks_and_marks = st.lists(st.one_of(st.integers(0, 700), st.text("abc", min_size=1, max_size=3)), max_size=30)
+chunks_and_marks = st.lists(
+    st.one_of(st.integers(0, 700), st.text("abc", min_size=1, max_size=3)), max_size=30
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -429,6 +450,17 @@ def test_playback_echoes_each_mark_once_all_audio_before_it_has_played(items: li
     assert buffer.is_empty and buffer.queued_bytes == 0
 
 
+def test_playback_never_plays_audio_before_it_arrived() -> None:
+    buffer = PlaybackBuffer()
+    buffer.push_audio(b"\x00" * 200, at=1.0)
+    buffer.push_mark("m", at=1.0)
+    assert buffer.tick(now=0.98).played == 0  # a late tick for 0.98 s must not take it
+    assert buffer.tick(now=1.0).played == FRAME_BYTES
+    frame = buffer.tick(now=1.02)
+    assert (frame.played, frame.echoed_marks) == (40, ())
+    assert buffer.tick(now=1.04).echoed_marks == ("m",)
+
+
 @given(chunks_and_marks, st.integers(0, 5))
 def test_clear_returns_every_pending_mark_in_order(items: list[int | str], ticks: int) -> None:
     buffer = PlaybackBuffer()
@@ -445,7 +477,8 @@ def test_caller_audio_sends_every_utterance_in_order_over_noise(lengths: list[in
     speech = b"".join(bytes([i % 100]) * n for i, n in enumerate(lengths))
     for i, n in enumerate(lengths):
         caller.enqueue(bytes([i % 100]) * n, i)
-    sent, finished, drained = bytearray(), [], 0
+    sent, drained = bytearray(), 0
+    finished: list[int] = []
     for _ in range(len(speech) // FRAME_BYTES + 2):
         frame = caller.next_frame()
         assert len(frame.audio) == FRAME_BYTES

@@ -1,0 +1,393 @@
+"""End to end: the bot keeps the call going through junk frames and provider faults.
+
+Rules:
+- Each test is one whole call on the bench (real SDKs over 127.0.0.1) with a fault injected through the
+  emulators' queues or a raw frame from the phone; nothing of the bot is patched.
+- What the caller heard is read from the phone: a mark the phone echoed means its phrase played (no test
+  here sends ``clear``), and the bot's ``MarkTracker`` names the phrase behind each mark.
+- The greeting is short and the silence filler is pushed out of the way (``silence_filler_s``) wherever
+  it is not the subject, so the heard phrases are exact and the tests stay within a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import aiohttp
+import grpc
+import pytest
+import structlog
+from twilio.request_validator import RequestValidator
+
+from bot.app import DEPS
+from bot.call import Call
+from bot.line import default_line
+from bot.logs import configure_logging
+from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
+from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
+from emulators.phone import PhoneCall
+from emulators.tts_server import TtsFault
+
+GREETING = "Hi, how can I help?"
+APOLOGY = default_line().apology_text
+QUIET_S = 0.6
+NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
+
+
+def said(question: str) -> list[str]:
+    """The phrases ``echo_responder`` answers to ``question`` with."""
+    return ["You said:", f"{question}."]
+
+
+async def greeted(call: PhoneCall) -> None:
+    await call.wait_for_bot_audio(after=0.0, timeout=10)
+    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+
+
+async def ask(call: PhoneCall, question: str) -> float:
+    """Say ``question``, wait for the bot's reply to play out; the t its audio started."""
+    await call.say(question)
+    started = await call.wait_for_bot_audio(timeout=10)
+    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+    return started
+
+
+async def finished_call(b: Bench, timeout_s: float = 10.0) -> Call:
+    async with asyncio.timeout(timeout_s):
+        while not b.finished_calls:
+            await asyncio.sleep(0.02)
+    return b.finished_calls[0]
+
+
+def heard(phone: PhoneCall, bot_call: Call) -> list[str]:
+    """The phrases the caller heard, in order: one per mark the phone echoed."""
+    texts: list[str] = []
+    for mark in phone.marks_echoed:
+        response_id = int(mark[1 : mark.index("-")])  # marks are named r<response>-p<n>
+        phrase = next(p for p in bot_call.tracker.phrases(response_id) if p.mark == mark)
+        assert phrase.state == "played", phrase
+        texts.append(phrase.text)
+    return texts
+
+
+def caller_speech_ends(phone: PhoneCall) -> list[float]:
+    return [e.t for e in phone.events if e.kind == "caller_speech_end"]
+
+
+async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
+    """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
+    line = b.server.app[DEPS].line
+    texts = [line.apology_text, line.silence_filler_text, line.filler_text]
+    async with asyncio.timeout(timeout_s):
+        while any(b.server.app[DEPS].clips.get(t) is None for t in texts):
+            await asyncio.sleep(0.02)
+
+
+# ---- malformed frames ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bot_log() -> Iterator[io.StringIO]:
+    """The bot's JSON log lines, captured for one test; logging configuration restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        root.handlers = handlers
+        root.setLevel(level)
+
+
+def junk_frames(stream_sid: str) -> list[tuple[str, str | bytes]]:
+    """(expected invalid kind, frame) for every kind of malformed frame Twilio could never send."""
+    media = {"track": "inbound", "chunk": "1", "timestamp": "0"}
+    return [
+        ("invalid_json", '{"event": "media", '),
+        ("not_object", '["event", "media"]'),
+        ("missing_field", json.dumps({"streamSid": stream_sid, "sequenceNumber": "5"})),
+        ("unknown_event", json.dumps({"event": "dance", "streamSid": stream_sid})),
+        ("bad_base64", json.dumps({"event": "media", "streamSid": stream_sid,
+                                   "media": {**media, "payload": "not*base64!"}})),
+        ("missing_field", json.dumps({"event": "media", "streamSid": stream_sid, "media": {"track": "inbound"}})),
+        ("bad_field", json.dumps({"event": "media", "streamSid": stream_sid, "sequenceNumber": "seven",
+                                  "media": {**media, "payload": "/w=="}})),
+        ("binary", b"\x00\x01\x02 binary frame"),
+        ("unknown_mark", json.dumps({"event": "mark", "streamSid": stream_sid, "sequenceNumber": "9",
+                                     "mark": {"name": "r99-p99"}})),
+    ]
+
+
+async def test_malformed_frames_are_ignored_counted_and_logged_once_per_kind(bot_log: io.StringIO) -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            frames = junk_frames(call.stream_sid)
+            for _kind, frame in frames * 2:  # every kind twice: still one warning per kind
+                await call.send_raw(frame)
+            await call.say("Are you still there?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+            assert not call.closed_by_bot
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, *said("Are you still there?")]
+    assert [e.kind for e in call.events if e.kind == "ws_closed"] == ["ws_closed"]  # only our hang-up
+    assert call.protocol_errors == []
+    expected = Counter(kind for kind, _frame in frames * 2)
+    assert bot_call.invalid == expected
+    logged = [json.loads(line) for line in bot_log.getvalue().splitlines()]
+    warnings = Counter(entry["kind"] for entry in logged if entry.get("event") == "invalid_frame")
+    assert warnings == Counter(set(expected)), warnings
+    ended = next(entry for entry in logged if entry.get("event") == "call_ended")
+    assert ended["invalid"] == dict(expected)
+
+
+# ---- language model faults ---------------------------------------------------------------------------
+
+
+async def test_llm_server_error_gets_the_apology_then_the_next_turn_is_answered() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            # The bot's client retries once (llm_max_retries=1): two 500s exhaust it.
+            b.openai.replies.extend([Reply(status=500), Reply(status=500)])
+            asked_at = time.monotonic()
+            apology_at = await ask(call, "Is anyone there?")
+            failed_requests = len(b.openai.chat_requests)
+            await ask(call, "Can you hear me now?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, APOLOGY, *said("Can you hear me now?")]
+    assert apology_at > caller_speech_ends(call)[0]
+    assert failed_requests == 2
+    assert [t.error for t in bot_call.turns] == ["openai-chat:http_500", None]
+    # The apology was synthesized once, at call start, and played from the cache when the LLM failed.
+    apology_synths = [r for r in b.tts.synth_requests if r["text"] == APOLOGY]
+    assert len(apology_synths) == 1 and apology_synths[0]["received_at"] < asked_at
+
+
+async def test_rate_limit_with_retry_after_is_retried_by_the_sdk_without_apology() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            b.openai.replies.append(Reply(status=429, retry_after_ms=200))
+            await ask(call, "What time is it?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, *said("What time is it?")]
+    first, second = b.openai.chat_requests
+    assert second.received_at - first.received_at >= 0.15  # the SDK honoured retry-after-ms
+    assert second.messages == first.messages
+    assert bot_call.turns[0].error is None
+
+
+async def test_stream_cut_mid_answer_keeps_what_was_said_apologises_and_history_stays_valid() -> None:
+    answer = "Our sale starts today, with tools at half price. Paint is cheaper too."
+    # Chunk 1 is the role, chunk k+1 the k-th word; a phrase is cut when the word after it arrives.
+    # 13 chunks end at "Paint is": two whole phrases were streamed, the third never ends.
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            b.openai.replies.extend([
+                Reply(tool_calls=[ScriptedToolCall("check_hours", {"day": "monday"})]),
+                Reply(text=answer, cut_after_chunks=13),
+            ])
+            await ask(call, "Any deals today?")
+            await ask(call, "Say that again?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [
+        GREETING, "Our sale starts today,", "with tools at half price.", APOLOGY, *said("Say that again?")
+    ]
+    assert [t.error for t in bot_call.turns] == ["openai-chat:stream_cut", None]
+    # The request after the cut carries the whole tool round plus what was said, and was accepted.
+    after_cut = b.openai.chat_requests[-1].messages
+    roles = [m["role"] for m in after_cut]
+    assert roles[-5:] == ["user", "assistant", "tool", "assistant", "user"], roles
+    assert after_cut[-2]["content"] == "Our sale starts today, with tools at half price."
+    assert after_cut[-4]["tool_calls"][0]["id"] == after_cut[-3]["tool_call_id"]
+
+
+async def test_llm_stall_is_given_up_and_the_caller_hears_something_within_two_seconds() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING,
+                     settings={"llm_stall_timeout_s": 0.8}) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            b.openai.replies.append(Reply(text="This answer never comes.", stall_after_chunks=1))
+            first_audio = await ask(call, "Hello, are you open?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    endpointer_fired = caller_speech_ends(call)[0] + bot_call.line.endpointing.end_silence_ms / 1000
+    assert first_audio - endpointer_fired <= 2.0
+    turn = bot_call.turns[0]
+    assert turn.error == "openai-chat:stall"
+    answer = heard(call, bot_call)[1:]
+    # The silence filler may win the race on a slow machine; the apology is always said.
+    assert answer in ([APOLOGY], [bot_call.line.silence_filler_text, APOLOGY]), answer
+
+
+# ---- speech faults -------------------------------------------------------------------------------------
+
+
+async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            # More than the TTS client's retries can use up; the rest is cleared before the next turn.
+            b.tts.faults.extend(TtsFault(grpc.StatusCode.UNAVAILABLE) for _ in range(50))
+            await ask(call, "Do you deliver?")
+            tries = 50 - len(b.tts.faults)
+            b.tts.faults.clear()
+            await ask(call, "How much is delivery?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, APOLOGY, *said("How much is delivery?")]
+    assert tries >= 2  # the client retried UNAVAILABLE before giving up
+    failed = [r for r in b.tts.synth_requests if r["text"] in said("Do you deliver?")]
+    assert len(failed) == tries
+    assert bot_call.turns[0].error is not None and bot_call.turns[0].error.startswith("google-tts:")
+    assert bot_call.turns[1].error is None
+
+
+async def test_stt_error_gets_the_apology_then_the_next_turn_works() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            b.openai.transcription_replies.extend([TranscriptionReply(status=500), TranscriptionReply(status=500)])
+            await ask(call, "Where is the shop?")
+            await ask(call, "Where are you located?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, APOLOGY, *said("Where are you located?")]
+    assert [r["text"] for r in b.openai.transcription_requests] == [None, None, "Where are you located?"]
+    assert [t.error for t in bot_call.turns] == ["openai-stt:http_500", None]
+    # Nothing was heard in the failed turn, so the model only ever saw the second question.
+    assert [m["content"] for m in bot_call.conversation.messages if m["role"] == "user"] == [
+        "Where are you located?"
+    ]
+
+
+# ---- the call ending -------------------------------------------------------------------------------
+
+
+def request_counts(b: Bench) -> tuple[int, int, int]:
+    return len(b.openai.chat_requests), len(b.openai.transcription_requests), len(b.tts.synth_requests)
+
+
+@pytest.mark.parametrize("moment", ["llm_streaming", "tools_running"])
+async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> None:
+    slow_answer = ("Let me tell you all about it, we have hammers, nails, screws, saws, drills, paint, "
+                   "brushes, ladders, hoses, rakes and much more in the store this week.")
+    line = default_line(lookup_delay_s=1.0)  # the follow-up request would come 1 s after the tool starts
+    async with bench(responder=echo_responder, line=line, greeting=GREETING,
+                     silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            if moment == "llm_streaming":
+                b.openai.replies.append(Reply(text=slow_answer, chunk_delay_s=0.15))
+            else:
+                order = ScriptedToolCall("lookup_order", {"order_id": "1001"})
+                b.openai.replies.extend([Reply(tool_calls=[order]), Reply(text=slow_answer)])
+            await call.say("Tell me about your store.")
+            await call.wait_for_bot_audio(timeout=10)  # the first phrase, or the tool filler
+            await call.hang_up()
+        bot_call = await finished_call(b)
+        at_stop = request_counts(b)
+        await asyncio.sleep(1.5)
+        assert request_counts(b) == at_stop
+        if moment == "llm_streaming":
+            assert len(bot_call.turns[0].said[max(bot_call.turns[0].said)]) < 5  # cut early, not streamed out
+        else:
+            assert len(b.openai.chat_requests) == 1  # the follow-up never went out
+            assert bot_call.turns[0].timings.filler
+        async with aiohttp.ClientSession() as http, http.get(b.server.url + "/healthz") as response:
+            assert (await response.json())["active_calls"] == 0
+        assert not b.active_calls
+        async with await b.phone.dial() as second:
+            await greeted(second)
+            await ask(second, "Are you open late?")
+            await second.hang_up()
+        second_call = b.finished_calls[1] if len(b.finished_calls) > 1 else await _second(b)
+    assert heard(second, second_call) == [GREETING, *said("Are you open late?")]
+
+
+async def _second(b: Bench) -> Call:
+    async with asyncio.timeout(10):
+        while len(b.finished_calls) < 2:
+            await asyncio.sleep(0.02)
+    return b.finished_calls[1]
+
+
+# ---- the socket dropping without stop ---------------------------------------------------------------
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client frame (RFC 6455 §5.2)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, 0x80 | size])
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+async def _raw_media_socket(b: Bench) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A correctly signed Media Streams upgrade on a bare TCP socket, so the test can drop it any way."""
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE_URL.replace("https", "wss") + "/media", {})
+    host, port = b.server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    writer.write(
+        f"GET /media HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nX-Twilio-Signature: {signature}\r\n\r\n"
+        .encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+@pytest.mark.parametrize("drop", ["close_frame", "tcp_abort"])
+async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop: str) -> None:
+    from bot.twilio.messages import connected_message, start_message
+
+    async with bench(responder=echo_responder) as b:
+        before = asyncio.all_tasks()
+        reader, writer = await _raw_media_socket(b)
+        writer.write(_ws_frame(0x1, connected_message().encode()))
+        writer.write(_ws_frame(0x1, start_message("MZ" + "1" * 32, "CA" + "1" * 32, "AC" + "1" * 32,
+                                                  {"line": "store"}).encode()))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(1), 10)  # the bot has started speaking the greeting
+        assert len(b.active_calls) == 1
+        if drop == "close_frame":
+            writer.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
+            await writer.drain()
+            writer.close()
+        else:
+            writer.transport.abort()
+        bot_call = await finished_call(b)
+        assert bot_call.closed and bot_call.speaker is None
+        assert not b.active_calls
+        async with asyncio.timeout(5):
+            while leaked := {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()}:
+                await asyncio.sleep(0.05)
+        assert not leaked
