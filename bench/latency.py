@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.line import default_line  # noqa: E402
-from bot.logs import configure_logging  # noqa: E402
-from emulators.harness import bench  # noqa: E402
-from emulators.openai_server import ChatRequest, Reply  # noqa: E402
-from emulators.phone_call import PhoneCall  # noqa: E402
+from bot.line import default_line
+from bot.logs import configure_logging
+from emulators.harness import bench
+from emulators.openai_server import ChatRequest, Reply
+from emulators.phone_call import PhoneCall
 
 STT_S = 0.150
 LLM_FIRST_TOKEN_S = 0.300
@@ -38,8 +37,10 @@ TTS_FIRST_BYTE_S = 0.150
 QUESTIONS = ["What is your address?", "Do you sell paint?", "Do you have parking?"]
 LONG_QUESTION = "Tell me everything about the store."
 INTERRUPTION = "Sorry, one more question."
-LONG_ANSWER = ("We are a small hardware store on Main Street. We sell tools, paint, garden supplies and "
-               "hardware. We cut keys, mix paint and rent out carpet cleaners. Parking is behind the store.")
+LONG_ANSWER = (
+    "We are a small hardware store on Main Street. We sell tools, paint, garden supplies and "
+    "hardware. We cut keys, mix paint and rent out carpet cleaners. Parking is behind the store."
+)
 
 
 def responder(request: ChatRequest) -> Reply:
@@ -80,14 +81,20 @@ async def run(calls: int, speculation: str) -> dict[str, list[float]]:
     fixed = STT_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S + end_silence_s
     v2v: list[float] = []
     clears: list[float] = []
-    async with bench(responder=responder, line=line, stt_delay_s=STT_S, tts_first_byte_s=TTS_FIRST_BYTE_S) as b:
+    async with bench(
+        responder=responder, line=line, stt_delay_s=STT_S, tts_first_byte_s=TTS_FIRST_BYTE_S
+    ) as b:
         for n in range(calls):
             async with await b.phone.dial() as call:
                 clear = await one_call(call)
                 await call.hang_up()
             turns = call.turn_latencies()
-            print(f"  call {n + 1}: voice-to-voice " + ", ".join(f"{t * 1000:.0f}" for t in turns)
-                  + f" ms; clear {'n/a' if clear is None else f'{clear * 1000:.0f} ms'}", flush=True)
+            print(
+                f"  call {n + 1}: voice-to-voice "
+                + ", ".join(f"{t * 1000:.0f}" for t in turns)
+                + f" ms; clear {'n/a' if clear is None else f'{clear * 1000:.0f} ms'}",
+                flush=True,
+            )
             v2v += turns
             if clear is not None:
                 clears.append(clear)
@@ -107,14 +114,19 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--speculation", default="off,llm")
     args = parser.parse_args()
-    print(f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
-          f"TTS first byte {TTS_FIRST_BYTE_S * 1000:.0f} ms; end-of-turn silence "
-          f"{default_line().endpointing.end_silence_ms} ms")
+    print(
+        f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
+        f"TTS first byte {TTS_FIRST_BYTE_S * 1000:.0f} ms; end-of-turn silence "
+        f"{default_line().endpointing.end_silence_ms} ms"
+    )
     for mode in args.speculation.split(","):
         print(f"speculation={mode}:", flush=True)
         figures = await run(args.calls, mode)
         print("  " + summary("voice-to-voice at the phone", figures["v2v"]))
-        print("  " + summary("bot overhead (v2v - emulated latencies - end-of-turn silence)", figures["overhead"]))
+        print(
+            "  "
+            + summary("bot overhead (v2v - emulated latencies - end-of-turn silence)", figures["overhead"])
+        )
         print("  " + summary("barge-in clear after speech onset", figures["clear"]))
 
 

@@ -53,8 +53,15 @@ class TurnTimings:
 
 
 class Agent:
-    def __init__(self, llm: ChatModel, tools: ToolRegistry, line: LineConfig, conversation: Conversation,
-                 *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        llm: ChatModel,
+        tools: ToolRegistry,
+        line: LineConfig,
+        conversation: Conversation,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._llm = llm
         self._tools = tools
         self._line = line
@@ -63,8 +70,9 @@ class Agent:
         # Text streamed for responses not yet in history, by response id (the Call settles them).
         self.unsettled: dict[int, str] = {}
 
-    async def answer(self, timings: TurnTimings,
-                     gate: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[Phrase | Filler]:
+    async def answer(
+        self, timings: TurnTimings, gate: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[Phrase | Filler]:
         """Answer the conversation's last user message.
 
         ``gate`` is awaited before any tool runs: a speculative answer may stream text (held by the
@@ -116,8 +124,10 @@ class Agent:
 
 
 def _tool_figures(results: list[ToolResult]) -> list[dict[str, object]]:
-    return [{"name": r.call.name, "ok": r.ok, "ms": round(r.duration_s * 1000), "args": _short(r.call)}
-            for r in results]
+    return [
+        {"name": r.call.name, "ok": r.ok, "ms": round(r.duration_s * 1000), "args": _short(r.call)}
+        for r in results
+    ]
 
 
 def _short(call: ToolCall) -> str:

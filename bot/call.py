@@ -58,8 +58,13 @@ class CallDeps:
 
 
 class Call:
-    def __init__(self, deps: CallDeps, send: Callable[[str], Awaitable[None]],
-                 *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        deps: CallDeps,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.deps = deps
         self.line = deps.line
         self._send_raw = send
@@ -131,8 +136,14 @@ class Call:
         self.call_sid = msg.call_sid
         structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
         log.info("call_started", line=self.line.name, parameters=sorted(msg.custom_parameters))
-        self.speaker = Speaker(self.deps.tts, self._send, msg.stream_sid, self.tracker,
-                               on_error=self._on_tts_error, on_audio=self._on_audio)
+        self.speaker = Speaker(
+            self.deps.tts,
+            self._send,
+            msg.stream_sid,
+            self.tracker,
+            on_error=self._on_tts_error,
+            on_audio=self._on_audio,
+        )
         self.speaker.start()
         self._spawn(self.deps.clips.ensure(self._clip_texts()))
         if self.line.greeting:
@@ -143,7 +154,12 @@ class Call:
             self.speaker.say(self.line.greeting, rid, audio=self.deps.clips.get(self.line.greeting))
 
     def _clip_texts(self) -> list[str]:
-        texts = [self.line.greeting, self.line.apology_text, self.line.silence_filler_text, self.line.filler_text]
+        texts = [
+            self.line.greeting,
+            self.line.apology_text,
+            self.line.silence_filler_text,
+            self.line.filler_text,
+        ]
         texts += [t.filler for t in self.line.tools if t.filler]
         return texts
 
@@ -183,8 +199,14 @@ class Call:
 
     def _new_turn(self, event: SpeechEnded | SpeechPaused) -> Turn:
         audio = self._pending_audio + event.audio
-        return Turn(len(self.turns) + 1, self._clock(), event.end_ms - event.onset_ms,
-                    self.line.endpointing.end_silence_ms, end_ms=event.end_ms, audio=audio)
+        return Turn(
+            len(self.turns) + 1,
+            self._clock(),
+            event.end_ms - event.onset_ms,
+            self.line.endpointing.end_silence_ms,
+            end_ms=event.end_ms,
+            audio=audio,
+        )
 
     def _on_speech_paused(self, event: SpeechPaused) -> None:
         """The caller went quiet: start STT (and the model) now, speak only once the turn is confirmed."""
@@ -270,8 +292,11 @@ class Call:
     async def _silence_watchdog(self, turn: Turn) -> None:
         delay = self.line.silence_filler_s - (self._clock() - turn.speech_end_at)
         await asyncio.sleep(max(0.0, delay))
-        if turn is self._turn and turn.first_audio_at is None and not turn.barge_in and (
-            not turn.finished or turn.first_phrase_at is not None
+        if (
+            turn is self._turn
+            and turn.first_audio_at is None
+            and not turn.barge_in
+            and (not turn.finished or turn.first_phrase_at is not None)
         ):
             turn.silence_filler = True
             self._say_clip(self.line.silence_filler_text, turn)
@@ -296,8 +321,12 @@ class Call:
     def _maybe_log_turn(self, turn: Turn) -> None:
         if turn.logged or not turn.finished or not turn.confirmed.is_set():
             return
-        if turn.first_audio_at is None and turn.first_phrase_at is not None and not turn.barge_in \
-                and not self.closed:
+        if (
+            turn.first_audio_at is None
+            and turn.first_phrase_at is not None
+            and not turn.barge_in
+            and not self.closed
+        ):
             return  # its first audio is still being synthesized; logged from _on_audio
         turn.logged = True
         log.info("turn", **turn.figures())
@@ -338,6 +367,10 @@ class Call:
             if not turn.logged:
                 turn.finished = True
                 self._maybe_log_turn(turn)
-        log.info("call_ended", turns=len(self.turns), seconds=round(self._clock() - self._started_at, 1),
-                 invalid=dict(self.invalid))
+        log.info(
+            "call_ended",
+            turns=len(self.turns),
+            seconds=round(self._clock() - self._started_at, 1),
+            invalid=dict(self.invalid),
+        )
         self.speaker = None

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from bot.demo import run_demo
 
-    return asyncio.run(run_demo(out_dir=args.out))
+    return run_demo(out_dir=args.out)
 
 
 if __name__ == "__main__":

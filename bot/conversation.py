@@ -38,8 +38,9 @@ class Conversation:
             self.messages.append(message)
             self._by_response[response_id] = message
 
-    def add_tool_round(self, text: str, calls: Sequence[ToolCall], results: Sequence[str],
-                       response_id: int) -> None:
+    def add_tool_round(
+        self, text: str, calls: Sequence[ToolCall], results: Sequence[str], response_id: int
+    ) -> None:
         message: Message = {
             "role": "assistant",
             "content": text or None,

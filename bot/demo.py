@@ -14,32 +14,24 @@ speech engines are a separate, offline-engines piece of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
 import structlog
-from pydantic import SecretStr
 
-from bot.app import CALL_OBSERVERS
 from bot.call import Call
 from bot.line import default_line
 from bot.logs import configure_logging
-from bot.server import start_server
-from bot.settings import Settings
-from emulators.openai_server import OpenAIEmulator
-from emulators.phone import SimulatedPhone
+from emulators.harness import AUTH_TOKEN, OPENAI_KEY, bench
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
-from emulators.tts_server import TtsEmulator
-from emulators.voice import ToneCodebook
 
 # Emulated provider latencies: the figures the latency targets are stated against.
 STT_DELAY_S = 0.15
 LLM_FIRST_TOKEN_S = 0.30
 TTS_FIRST_BYTE_S = 0.15
 ORDER_LOOKUP_S = 1.2
-AUTH_TOKEN = "demo-twilio-auth-token"
-PUBLIC_BASE_URL = "https://bot.example.com"
 
 CALLER_TURNS = [
     "What are your opening hours on Saturday?",
@@ -84,62 +76,58 @@ def _report(call: Call | None, phone: PhoneCall) -> None:
         answer = " ".join(" ".join(turn.said[rid]) for rid in sorted(turn.said))
         _print(f"- turn {turn.number}: bot heard: {turn.transcript!r}")
         tools = ", ".join(f"{t['name']}({t['args']}) {t['ms']} ms" for t in f["tools"]) or "none"
-        extras = [x for x, on in (("filler said", f["tool_filler"]), ("interrupted by the caller", f["barge_in"]),
-                                  ("silence filler", f["silence_filler"])) if on]
+        extras = [
+            x
+            for x, on in (
+                ("filler said", f["tool_filler"]),
+                ("interrupted by the caller", f["barge_in"]),
+                ("silence filler", f["silence_filler"]),
+            )
+            if on
+        ]
         _print(f"    answered: {answer!r}" + (f"  [{'; '.join(extras)}]" if extras else ""))
         _print(f"    tools: {tools}")
         phone_ms = "n/a" if heard_at_phone is None else f"{heard_at_phone * 1000:.0f} ms"
-        _print(f"    stt {f['stt_ms']} ms, llm first token {f['llm_first_token_ms']} ms, first audio sent "
-               f"{f['first_audio_sent_ms']} ms; voice-to-voice at the phone {phone_ms}")
+        _print(
+            f"    stt {f['stt_ms']} ms, llm first token {f['llm_first_token_ms']} ms, first audio sent "
+            f"{f['first_audio_sent_ms']} ms; voice-to-voice at the phone {phone_ms}"
+        )
 
 
-async def run_demo(out_dir: str = "out") -> int:
+def run_demo(out_dir: str = "out") -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "demo-bot.log"
-    log_file = log_path.open("w", encoding="utf-8")
-    configure_logging("info", secrets=[AUTH_TOKEN], stream=log_file)
-    codebook = ToneCodebook()
-    started = time.monotonic()
-    _print("Demo call on 127.0.0.1: the model is a SCRIPTED store conversation served by the local")
-    _print("OpenAI emulator; speech is the local Google TTS emulator; the phone is a simulated Twilio.")
-    finished: list[Call] = []
-    try:
-        async with (
-            OpenAIEmulator(StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S), codebook=codebook,
-                           transcription_delay_s=STT_DELAY_S) as openai_emu,
-            TtsEmulator(first_byte_delay_s=TTS_FIRST_BYTE_S) as tts_emu,
-        ):
-            settings = Settings(
-                host="127.0.0.1", port=0, public_base_url=PUBLIC_BASE_URL,
-                twilio_auth_token=SecretStr(AUTH_TOKEN), openai_api_key=SecretStr("demo-key"),
-                openai_base_url=openai_emu.base_url, google_tts_endpoint=tts_emu.address,
-            )
-            server = await start_server(settings, default_line(lookup_delay_s=ORDER_LOOKUP_S))
-            server.app[CALL_OBSERVERS].append(finished.append)
-            try:
-                phone = SimulatedPhone(bot_url=server.url, auth_token=AUTH_TOKEN,
-                                       public_base_url=PUBLIC_BASE_URL, codebook=codebook)
-                _print(f"Dialing the bot at {server.url} (signed webhook, then the Media Streams socket)...")
-                async with await phone.dial() as call:
-                    await _converse(call)
-                    await call.hang_up()
-                await _wait_for(finished)
-                wav = out / "demo-call.wav"
-                wav.write_bytes(call.stereo_wav())
-                _report(finished[0] if finished else None, call)
-            finally:
-                await server.stop()
-    finally:
-        structlog.reset_defaults()
-        log_file.close()
-    _print(f"\nCall recording (stereo, caller left, bot as heard right): {wav}")
+    wav_path = out / "demo-call.wav"
+    with log_path.open("w", encoding="utf-8") as log_file:
+        configure_logging("info", secrets=[AUTH_TOKEN, OPENAI_KEY], stream=log_file)
+        try:
+            started = time.monotonic()
+            wav = asyncio.run(_call())
+        finally:
+            structlog.reset_defaults()
+    wav_path.write_bytes(wav)
+    _print(f"\nCall recording (stereo, caller left, bot as heard right): {wav_path}")
     _print(f"Bot log (JSON lines): {log_path}")
     _print(f"Demo finished in {time.monotonic() - started:.1f} s")
     return 0
 
 
-async def _wait_for(finished: list[Call], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not finished and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+async def _call() -> bytes:
+    _print("Demo call on 127.0.0.1: the model is a SCRIPTED store conversation served by the local")
+    _print("OpenAI emulator; speech is the local Google TTS emulator; the phone is a simulated Twilio.")
+    async with bench(
+        responder=StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S),
+        line=default_line(lookup_delay_s=ORDER_LOOKUP_S),
+        stt_delay_s=STT_DELAY_S,
+        tts_first_byte_s=TTS_FIRST_BYTE_S,
+        tts_ms_per_char=55.0,
+    ) as b:
+        _print(f"Dialing the bot at {b.server.url} (signed webhook, then the Media Streams socket)...")
+        async with await b.phone.dial() as call:
+            await _converse(call)
+            await call.hang_up()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(b.call_ended.wait(), 5.0)
+        _report(b.finished_calls[0] if b.finished_calls else None, call)
+        return call.stereo_wav()

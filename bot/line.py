@@ -33,11 +33,15 @@ class LineConfig:
     system_prompt: str
     tools: tuple[Tool, ...] = ()
     greeting_interruptible: bool = True
-    voice: GoogleVoice = GoogleVoice()
-    phrases: PhraseConfig = PhraseConfig(
-        strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=8
+    voice: GoogleVoice = field(default_factory=GoogleVoice)
+    phrases: PhraseConfig = field(
+        default_factory=lambda: PhraseConfig(
+            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=8
+        )
     )
-    endpointing: EndpointerConfig = EndpointerConfig(end_silence_ms=500, pause_ms=200)
+    endpointing: EndpointerConfig = field(
+        default_factory=lambda: EndpointerConfig(end_silence_ms=500, pause_ms=200)
+    )
     # Work started in the end-of-turn silence (from endpointing.pause_ms): "stt" transcribes early,
     # "llm" also starts the model (its answer is held, and tools wait, until the turn is confirmed).
     speculation: Literal["off", "stt", "llm"] = "llm"

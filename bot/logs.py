@@ -30,7 +30,9 @@ class SecretMasker:
         return event
 
 
-def configure_logging(level: str = "info", *, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", *, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
     out = stream or sys.stdout
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -40,7 +42,12 @@ def configure_logging(level: str = "info", *, secrets: Iterable[str] = (), strea
     masker = SecretMasker(secrets)
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[*shared, structlog.processors.dict_tracebacks, masker, structlog.processors.JSONRenderer()],
+        processors=[
+            *shared,
+            structlog.processors.dict_tracebacks,
+            masker,
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
@@ -49,8 +56,11 @@ def configure_logging(level: str = "info", *, secrets: Iterable[str] = (), strea
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, masker,
-                        structlog.processors.JSONRenderer()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                masker,
+                structlog.processors.JSONRenderer(),
+            ],
         )
     )
     root = logging.getLogger()

@@ -12,8 +12,11 @@ from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
 
 
 def build_deps(settings: Settings, line: LineConfig) -> CallDeps:
-    client = make_client(settings.openai_api_key.get_secret_value(), settings.openai_base_url,
-                         max_retries=settings.llm_max_retries)
+    client = make_client(
+        settings.openai_api_key.get_secret_value(),
+        settings.openai_base_url,
+        max_retries=settings.llm_max_retries,
+    )
     voice = GoogleVoice(
         language_code=settings.tts_language,
         name=settings.tts_voice,
@@ -22,8 +25,12 @@ def build_deps(settings: Settings, line: LineConfig) -> CallDeps:
         streaming=settings.tts_streaming,
     )
     tts = GoogleTextToSpeech.for_endpoint(settings.google_tts_endpoint, voice)
-    llm = OpenAIChatModel(client, model=settings.llm_model, temperature=settings.llm_temperature,
-                          stall_timeout_s=settings.llm_stall_timeout_s)
+    llm = OpenAIChatModel(
+        client,
+        model=settings.llm_model,
+        temperature=settings.llm_temperature,
+        stall_timeout_s=settings.llm_stall_timeout_s,
+    )
     stt = OpenAISpeechToText(client, model=settings.stt_model, language=settings.stt_language)
     return CallDeps(stt=stt, llm=llm, tts=tts, line=line, clips=ClipCache(tts))
 

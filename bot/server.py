@@ -44,8 +44,13 @@ async def start_server(settings: Settings, line: LineConfig | None = None) -> Ru
 async def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, secrets=settings.secrets())
     server = await start_server(settings)
-    log.info("listening", host=settings.host, port=settings.port, url=server.url,
-             public_base_url=settings.public_base_url)
+    log.info(
+        "listening",
+        host=settings.host,
+        port=settings.port,
+        url=server.url,
+        public_base_url=settings.public_base_url,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

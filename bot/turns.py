@@ -52,7 +52,9 @@ class Turn:
         t = self.timings
         first_token = t.first_tokens[0] if t.first_tokens else None
         llm_ttft = (
-            round((t.first_tokens[0] - t.llm_requests[0]) * 1000) if t.first_tokens and t.llm_requests else None
+            round((t.first_tokens[0] - t.llm_requests[0]) * 1000)
+            if t.first_tokens and t.llm_requests
+            else None
         )
         audio_ms = self._ms(self.first_audio_at)
         return {

@@ -7,6 +7,7 @@ real sockets against the emulators.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,11 @@ class Bench:
     codebook: ToneCodebook
     settings: Settings
     finished_calls: list[Call] = field(default_factory=list)
+    call_ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _on_call_end(self, call: Call) -> None:
+        self.finished_calls.append(call)
+        self.call_ended.set()
 
     @property
     def active_calls(self) -> set[Call]:
@@ -83,10 +89,11 @@ async def bench(
         bot_settings = Settings(**config)
         server = await start_server(bot_settings, base_line)
         try:
-            phone = SimulatedPhone(bot_url=server.url, auth_token=AUTH_TOKEN,
-                                   public_base_url=PUBLIC_BASE_URL, codebook=codebook)
+            phone = SimulatedPhone(
+                bot_url=server.url, auth_token=AUTH_TOKEN, public_base_url=PUBLIC_BASE_URL, codebook=codebook
+            )
             b = Bench(openai_emu, tts_emu, server, phone, codebook, bot_settings)
-            server.app[CALL_OBSERVERS].append(b.finished_calls.append)
+            server.app[CALL_OBSERVERS].append(b._on_call_end)
             yield b
         finally:
             await server.stop()

@@ -48,8 +48,12 @@ class StoreScript:
         )
 
     def _reply(self, text: str, calls: list[ScriptedToolCall] | None = None) -> Reply:
-        return Reply(text=text, tool_calls=calls or [], first_token_delay_s=self.first_token_delay_s,
-                     chunk_delay_s=self.chunk_delay_s)
+        return Reply(
+            text=text,
+            tool_calls=calls or [],
+            first_token_delay_s=self.first_token_delay_s,
+            chunk_delay_s=self.chunk_delay_s,
+        )
 
     def _follow_up(self, request: ChatRequest) -> str:
         sentences = []
@@ -74,6 +78,8 @@ def _sentence(result: dict[str, str]) -> str:
     if result.get("status") == "not found":
         return f"I couldn't find an order with the number {result.get('order_id', '')}."
     if "status" in result:
-        return (f"Your order {result['order_id']}, the {result.get('item', 'item')}, "
-                f"is {result['status']}, and the estimate is {result.get('eta', 'unknown')}.")
+        return (
+            f"Your order {result['order_id']}, the {result.get('item', 'item')}, "
+            f"is {result['status']}, and the estimate is {result.get('eta', 'unknown')}."
+        )
     return "Here's what I found: " + ", ".join(f"{k} {v}" for k, v in result.items()) + "."

@@ -22,8 +22,9 @@ from bot.llm.protocol import Message
 from media.errors import ProviderError
 
 
-def make_client(api_key: str, base_url: str | None, *, max_retries: int = 1,
-                timeout_s: float = 15.0) -> openai.AsyncOpenAI:
+def make_client(
+    api_key: str, base_url: str | None, *, max_retries: int = 1, timeout_s: float = 15.0
+) -> openai.AsyncOpenAI:
     """One client per process, shared by chat and transcription."""
     return openai.AsyncOpenAI(
         api_key=api_key,
@@ -34,8 +35,14 @@ def make_client(api_key: str, base_url: str | None, *, max_retries: int = 1,
 
 
 class OpenAIChatModel:
-    def __init__(self, client: openai.AsyncOpenAI, *, model: str, temperature: float | None = None,
-                 stall_timeout_s: float = 1.5) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        temperature: float | None = None,
+        stall_timeout_s: float = 1.5,
+    ) -> None:
         self._client = client
         self.model = model
         self.temperature = temperature

@@ -13,8 +13,9 @@ from media.wav import pcm16_wav
 
 
 class OpenAISpeechToText:
-    def __init__(self, client: openai.AsyncOpenAI, *, model: str, language: str | None = "en",
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, *, model: str, language: str | None = "en", timeout_s: float = 10.0
+    ) -> None:
         self._client = client
         self._model = model
         self._language = language
