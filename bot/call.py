@@ -84,6 +84,7 @@ class Call:
         self._speculation: tuple[Turn, asyncio.Task[None]] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
         self._pending_audio = b""
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
         self._started_at = clock()
@@ -282,6 +283,7 @@ class Call:
     def _say_clip(self, text: str, turn: Turn | None) -> None:
         assert self.speaker is not None
         rid = self.conversation.new_response_id()
+        self._clip_responses.add(rid)
         if turn is not None:
             turn.response_ids.add(rid)
         self.speaker.say(text, rid, audio=self.deps.clips.get(text))
@@ -309,6 +311,8 @@ class Call:
 
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
         log.warning("provider_error", provider=error.provider, kind=error.kind)
+        if response_id in self._clip_responses:
+            return  # a filler or the apology itself could not be synthesized: do not loop
         turn = self._turn
         if turn is not None and response_id in turn.response_ids:
             turn.error = f"{error.provider}:{error.kind}"

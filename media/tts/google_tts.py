@@ -62,6 +62,8 @@ def make_client(endpoint: str | None) -> Any:
 
 
 def _error(exc: BaseException) -> ProviderError:
+    if isinstance(exc, gexc.RetryError) and exc.cause is not None:
+        exc = exc.cause  # the retry budget ran out: report what kept failing
     if isinstance(exc, gexc.ServiceUnavailable):
         return ProviderError("google-tts", "unavailable")
     if isinstance(exc, gexc.DeadlineExceeded):

@@ -19,6 +19,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
 import grpc
@@ -85,6 +86,7 @@ async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
     """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
     line = b.server.app[DEPS].line
     texts = [line.apology_text, line.silence_filler_text, line.filler_text]
+    texts += [tool.filler for tool in line.tools if tool.filler]
     async with asyncio.timeout(timeout_s):
         while any(b.server.app[DEPS].clips.get(t) is None for t in texts):
             await asyncio.sleep(0.02)
@@ -317,6 +319,7 @@ async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> No
         else:
             assert len(b.openai.chat_requests) == 1  # the follow-up never went out
             assert bot_call.turns[0].timings.filler
+            b.openai.replies.clear()  # the follow-up's scripted reply was never asked for
         async with aiohttp.ClientSession() as http, http.get(b.server.url + "/healthz") as response:
             assert (await response.json())["active_calls"] == 0
         assert not b.active_calls
@@ -365,6 +368,14 @@ async def _raw_media_socket(b: Bench) -> tuple[asyncio.StreamReader, asyncio.Str
     return reader, writer
 
 
+def bot_tasks(tasks: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Tasks other than this test's and the TTS emulator's (grpc.aio replaces its accept task per RPC)."""
+    return {
+        t for t in tasks
+        if t is not asyncio.current_task() and not getattr(t.get_coro(), "__qualname__", "").startswith("AioServer.")
+    }
+
+
 @pytest.mark.parametrize("drop", ["close_frame", "tcp_abort"])
 async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop: str) -> None:
     from bot.twilio.messages import connected_message, start_message
@@ -378,6 +389,7 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         await writer.drain()
         assert await asyncio.wait_for(reader.read(1), 10)  # the bot has started speaking the greeting
         assert len(b.active_calls) == 1
+        assert "speaker-sender" in {t.get_name() for t in bot_tasks(asyncio.all_tasks() - before)}
         if drop == "close_frame":
             writer.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
             await writer.drain()
@@ -387,7 +399,7 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         bot_call = await finished_call(b)
         assert bot_call.closed and bot_call.speaker is None
         assert not b.active_calls
-        async with asyncio.timeout(5):
-            while leaked := {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()}:
-                await asyncio.sleep(0.05)
-        assert not leaked
+        deadline = time.monotonic() + 5.0
+        while (leaked := bot_tasks(asyncio.all_tasks() - before)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not leaked, [(t.get_name(), t.get_coro()) for t in leaked]

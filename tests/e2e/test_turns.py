@@ -85,7 +85,7 @@ async def _ask(b: Bench, call: PhoneCall, question: str, answer_ends: str) -> No
 
 
 async def _finished_call(b: Bench) -> Call:
-    await _until("the bot to report the ended call", lambda: b.finished_calls, timeout_s=5.0)
+    await asyncio.wait_for(b.call_ended.wait(), timeout=5.0)
     return b.finished_calls[0]
 
 
