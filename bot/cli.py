@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         from bot.server import serve
+        from media.errors import ProviderError
 
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except ProviderError as exc:
+            print(f"start-up error: {exc}", file=sys.stderr)
+            return 2
         return 0
     from bot.demo import run_demo
 

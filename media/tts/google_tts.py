@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
+from google.api_core.client_options import ClientOptions
+from google.auth import exceptions as gauth_exceptions
 from google.cloud import texttospeech_v1 as tts
 from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
 
@@ -50,15 +52,20 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 
 
 def make_client(endpoint: str | None) -> Any:
-    """A ``TextToSpeechAsyncClient`` for ``endpoint`` (``host:port``) or Google's default endpoint."""
+    """A ``TextToSpeechAsyncClient`` for ``endpoint`` (``host:port``) or Google's default endpoint.
+
+    Raises ``ProviderError(kind="no_credentials")`` when a real endpoint has no Google credentials.
+    """
     if endpoint and is_loopback_endpoint(endpoint):
         channel = grpc.aio.insecure_channel(endpoint)
         return tts.TextToSpeechAsyncClient(transport=TextToSpeechGrpcAsyncIOTransport(channel=channel))
-    if endpoint:
-        from google.api_core.client_options import ClientOptions
-
-        return tts.TextToSpeechAsyncClient(client_options=ClientOptions(api_endpoint=endpoint))
-    return tts.TextToSpeechAsyncClient()
+    options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+    try:
+        return tts.TextToSpeechAsyncClient(client_options=options)
+    except gauth_exceptions.DefaultCredentialsError as exc:
+        raise ProviderError(
+            "google-tts", "no_credentials", "no Google default credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+        ) from exc
 
 
 def _error(exc: BaseException) -> ProviderError:

@@ -43,6 +43,9 @@ LONG_ANSWER = (
     "We also cut keys while you wait. We rent out carpet cleaners by the day. "
     "And there is a workshop every Saturday morning."
 )
+STREAMED_ANSWER = (
+    "Sure thing, we carry hand tools and paint. We also cut keys while you wait, and rent out cleaners."
+)
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
     chunk_delay_s = 0.15
 
     def slow_stream(request: ChatRequest) -> Reply:
-        return Reply(text=LONG_ANSWER, chunk_delay_s=chunk_delay_s)
+        return Reply(text=STREAMED_ANSWER, chunk_delay_s=chunk_delay_s)
 
     async with bench(responder=slow_stream, greeting=QUICK_GREETING) as b:
         call, _ = await _dial(b)
@@ -179,18 +182,18 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
             await _hear_greeting(call)
             await call.say("What do you sell?")
             await _until("the last phrase at the TTS",
-                         lambda: any(r["text"].endswith("Saturday morning.") for r in b.tts.synth_requests))
+                         lambda: any(r["text"].endswith("rent out cleaners.") for r in b.tts.synth_requests))
 
     chat = b.openai.chat_requests[0]
     # The emulator waits chunk_delay_s before every chunk but the first; there is one chunk per word
     # plus the role and finish chunks, so the stream cannot have ended before this.
-    stream_end_at_least = chat.received_at + len(split_words(LONG_ANSWER)) * chunk_delay_s
+    stream_end_at_least = chat.received_at + len(split_words(STREAMED_ANSWER)) * chunk_delay_s
     answer = [r for r in b.tts.synth_requests if r["received_at"] > chat.received_at
-              and r["text"] in LONG_ANSWER]
+              and r["text"] in STREAMED_ANSWER]
     assert len(answer) > 2, answer
     assert answer[0]["text"] == "Sure thing,"
     assert answer[0]["received_at"] < stream_end_at_least - 1.0, (answer[0], stream_end_at_least)
-    assert " ".join(r["text"] for r in answer) == LONG_ANSWER
+    assert " ".join(r["text"] for r in answer) == STREAMED_ANSWER
 
 
 # ---- 3. a slow tool: filler, then the answer ------------------------------------------------------------
@@ -297,7 +300,7 @@ async def test_two_slow_tool_calls_run_at_the_same_time() -> None:
         return {"item": item, "stock": "3 in stock"}
 
     line = default_line()
-    tools = store_tools(load_store_data(), lookup_delay_s=1.0) + (_tool("check_stock", check_stock),)
+    tools = (*store_tools(load_store_data(), lookup_delay_s=1.0), _tool("check_stock", check_stock))
     responder = _calls_then_store(ScriptedToolCall("lookup_order", {"order_id": "1001"}),
                                   ScriptedToolCall("check_stock", {"item": "hose"}))
     async with bench(responder=responder, line=dataclasses.replace(line, tools=tools),
