@@ -166,6 +166,7 @@ class Speaker:
         for phrase in self._queue:
             if phrase.task is not None:
                 phrase.task.cancel()
+            phrase.chunks.put_nowait(None)  # wakes a sender waiting on this phrase's audio
         self._queue.clear()
 
     async def clear(self) -> set[int]:

@@ -1,0 +1,347 @@
+"""End to end: the bot's HTTP surface and its process, as Twilio and an operator meet them.
+
+Rules:
+- The webhook and the Media Streams upgrade are exercised over real sockets on the bench's server, signed
+  with twilio's own ``RequestValidator`` exactly as Twilio signs (PROTOCOLS.md §2.2): the webhook over the
+  public ``https://`` URL with the form params, the upgrade over the ``wss://`` URL with none.
+- ``bot serve`` runs as a real subprocess with a controlled environment, in a temporary directory, on
+  127.0.0.1 only; every subprocess is bounded by a timeout and killed in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from twilio.request_validator import RequestValidator
+
+from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, bench
+from emulators.openai_server import OpenAIEmulator
+from emulators.phone import SimulatedPhone
+from emulators.tts_server import TtsEmulator
+
+VOICE_URL = PUBLIC_BASE_URL + "/voice"
+STREAM_URL = "wss://bot.example.com/media"
+FORM = {
+    "AccountSid": "AC" + "0" * 32,
+    "CallSid": "CA" + "1" * 32,
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+    "From": "+15550199",
+    "To": "+15550100",
+}
+TWILIO_SECRET = "tw-secret-token-8f3a91"
+OPENAI_SECRET = "sk-secret-key-51c2d7"
+PROCESS_TIMEOUT_S = 30.0
+
+
+def sign(url: str, params: Mapping[str, str], token: str = AUTH_TOKEN) -> str:
+    return str(RequestValidator(token).compute_signature(url, dict(params)))
+
+
+# ---- POST /voice ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(sign(VOICE_URL, FORM, token="not-the-auth-token"), id="wrong_token"),
+        pytest.param(None, id="no_signature"),
+        pytest.param(sign(VOICE_URL.replace("https://", "http://"), FORM), id="signed_over_http"),
+        pytest.param(sign("https://other.example.com/voice", FORM), id="signed_over_other_host"),
+        pytest.param(sign(VOICE_URL, {**FORM, "To": "+15550111"}), id="signed_over_other_params"),
+        pytest.param("", id="empty_signature"),
+    ],
+)
+async def test_voice_webhook_with_a_bad_signature_is_forbidden(signature: str | None) -> None:
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    async with (
+        bench() as b,
+        aiohttp.ClientSession() as http,
+        http.post(b.server.url + "/voice", data=FORM, headers=headers) as response,
+    ):
+        assert response.status == 403
+        assert "<Stream" not in await response.text()
+
+
+async def test_voice_webhook_correctly_signed_answers_twiml_connecting_the_stream() -> None:
+    async with bench() as b, aiohttp.ClientSession() as http:
+        headers = {"X-Twilio-Signature": sign(VOICE_URL, FORM)}
+        async with http.post(b.server.url + "/voice", data=FORM, headers=headers) as response:
+            assert response.status == 200
+            assert response.content_type == "text/xml"
+            twiml = await response.text()
+    root = ET.fromstring(twiml)
+    assert root.tag == "Response"
+    assert [child.tag for child in root] == ["Connect"]
+    streams = root.findall("./Connect/Stream")
+    assert len(streams) == 1
+    url = streams[0].get("url", "")
+    assert url == STREAM_URL
+    assert urlsplit(url).query == ""  # Twilio refuses query strings (31922): values go in <Parameter>s
+    parameters = {p.get("name"): p.get("value") for p in streams[0].findall("Parameter")}
+    assert parameters == {"to": FORM["To"], "from": FORM["From"], "line": "store"}
+
+
+# ---- GET /media ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(sign(STREAM_URL, {}, token="not-the-auth-token"), id="wrong_token"),
+        pytest.param(None, id="no_signature"),
+        pytest.param(sign(STREAM_URL.replace("wss://", "https://"), {}), id="signed_over_https"),
+        pytest.param(sign("wss://other.example.com/media", {}), id="signed_over_other_host"),
+    ],
+)
+async def test_media_upgrade_with_a_bad_signature_is_forbidden_without_a_websocket(
+    signature: str | None,
+) -> None:
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    async with bench() as b, aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(b.server.url + "/media", headers=headers)
+        assert refused.value.status == 403
+        await asyncio.sleep(0.1)
+        assert not b.active_calls and not b.finished_calls  # no Call was ever created
+
+
+async def test_media_upgrade_signed_over_the_wss_url_is_accepted() -> None:
+    # The control for the refusals above: the same request with Twilio's signature gets its socket.
+    async with bench() as b, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(
+            b.server.url + "/media", headers={"X-Twilio-Signature": sign(STREAM_URL, {})}
+        )
+        try:
+            assert len(b.active_calls) == 1
+        finally:
+            await ws.close()
+
+
+# ---- GET /healthz --------------------------------------------------------------------------------------
+
+
+async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
+    async with bench() as b, aiohttp.ClientSession() as http:
+
+        async def health() -> dict[str, object]:
+            async with http.get(b.server.url + "/healthz") as response:
+                assert response.status == 200
+                assert response.content_type == "application/json"
+                body: dict[str, object] = await response.json()
+                return body
+
+        assert await health() == {"status": "ok", "active_calls": 0}
+        async with await b.phone.dial() as call:
+            await call.wait_for_bot_audio(after=0.0, timeout=10)
+            assert await health() == {"status": "ok", "active_calls": 1}
+            await call.hang_up()
+        await asyncio.wait_for(b.call_ended.wait(), 10)
+        assert await health() == {"status": "ok", "active_calls": 0}
+
+
+# ---- bot serve -----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def serve_env(**overrides: str | None) -> dict[str, str]:
+    """A complete, valid environment for ``bot serve`` on 127.0.0.1; ``None`` removes a variable.
+
+    The provider endpoints are unused local ports: start-up must not need them.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_AUTH_TOKEN": TWILIO_SECRET,
+        "OPENAI_API_KEY": OPENAI_SECRET,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
+    }
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_serve_expecting_exit(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``bot serve`` that must stop by itself (bad configuration); killed if it does not."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    for secret in (TWILIO_SECRET, OPENAI_SECRET):
+        assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TWILIO_AUTH_TOKEN", None),
+        ("OPENAI_API_KEY", None),
+        ("GOOGLE_TTS_ENDPOINT", "nonsense"),
+        ("PORT", "abc"),
+        ("PUBLIC_BASE_URL", "bot.example.com"),
+        ("LLM_STALL_TIMEOUT_S", "0"),
+    ],
+)
+def test_serve_with_a_missing_or_malformed_setting_exits_2_with_one_line_naming_it(
+    variable: str, value: str | None, tmp_path: Path
+) -> None:
+    result = run_serve_expecting_exit(serve_env(**{variable: value}), tmp_path)
+    assert_one_line_naming(result, variable)
+
+
+@pytest.mark.xfail(
+    reason="BUG: an empty TWILIO_AUTH_TOKEN passes bot/settings.py (SecretStr accepts ''), so the server "
+    "starts and accepts webhooks signed with the empty key: anyone can forge X-Twilio-Signature",
+    strict=True,
+)
+async def test_serve_with_an_empty_twilio_auth_token_exits_2_naming_it(tmp_path: Path) -> None:
+    env = serve_env(TWILIO_AUTH_TOKEN="")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        try:
+            await asyncio.wait_for(_poll_healthz(f"http://127.0.0.1:{env['PORT']}/healthz", process), 20)
+        except ProcessExited:
+            pass
+        else:
+            # It is serving: show what that means before failing.
+            async with aiohttp.ClientSession() as http:
+                forged = {"X-Twilio-Signature": sign(VOICE_URL, FORM, token="")}
+                async with http.post(f"http://127.0.0.1:{env['PORT']}/voice", data=FORM, headers=forged) as r:
+                    pytest.fail(
+                        f"bot serve started with an empty TWILIO_AUTH_TOKEN; a webhook signed with "
+                        f"the empty key got HTTP {r.status}"
+                    )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert process.returncode is not None
+    result = subprocess.CompletedProcess(
+        ["bot", "serve"], process.returncode, stdout.decode(), stderr.decode()
+    )
+    assert_one_line_naming(result, "TWILIO_AUTH_TOKEN")
+
+
+@pytest.mark.xfail(
+    reason="BUG: an empty OPENAI_API_KEY passes bot/settings.py, then openai.AsyncOpenAI() raises "
+    "OpenAIError in bot/llm/openai_chat.make_client: start-up dies with a traceback and exit status 1",
+    strict=True,
+)
+def test_serve_with_an_empty_openai_api_key_exits_2_naming_it(tmp_path: Path) -> None:
+    result = run_serve_expecting_exit(serve_env(OPENAI_API_KEY=""), tmp_path)
+    assert_one_line_naming(result, "OPENAI_API_KEY")
+
+
+async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = serve_env()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        health = await asyncio.wait_for(_poll_healthz(f"http://127.0.0.1:{env['PORT']}/healthz", process), 20)
+        assert health == {"status": "ok", "active_calls": 0}
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 10)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    output = stdout.decode() + stderr.decode()
+    assert '"event": "listening"' in stdout.decode()
+    assert '"event": "shutting_down"' in stdout.decode()
+    for secret in (TWILIO_SECRET, OPENAI_SECRET):
+        assert secret not in output
+
+
+class ProcessExited(Exception):
+    """``bot serve`` exited before it answered /healthz."""
+
+
+async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> object:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        while True:
+            if process.returncode is not None:
+                raise ProcessExited(f"bot serve exited with {process.returncode} before it answered")
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return await response.json()
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.xfail(
+    reason="BUG: SIGTERM during a call does not end it: bot/server.py serve() calls runner.cleanup(), which "
+    "waits for the open /media handler (aiohttp shutdown_timeout, 60 s, then again after cancelling); "
+    "nothing closes active calls on shutdown (no on_shutdown hook in bot/app.py), so the process hangs",
+    strict=True,
+)
+async def test_serve_stops_within_seconds_on_sigterm_during_a_call(tmp_path: Path) -> None:
+    async with OpenAIEmulator() as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
+        env = serve_env(OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address)
+        url = f"http://127.0.0.1:{env['PORT']}"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(_poll_healthz(url + "/healthz", process), 20)
+            phone = SimulatedPhone(bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL)
+            async with await phone.dial() as call:
+                await call.wait_for_bot_audio(after=0.0, timeout=10)  # the greeting: the call is live
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), 6)
+                except TimeoutError:
+                    process.kill()
+                    pytest.fail("bot serve still running 6 s after SIGTERM with a call in progress")
+                assert process.returncode == 0
+                await call.wait_closed(timeout=5)  # the bot ended the call rather than leave it hanging
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
