@@ -100,6 +100,10 @@ class Agent:
                 yield Phrase(phrase, response_id)
             spoken = self.unsettled.pop(response_id).strip()
             calls = assembler.calls()
+            if calls and not tools:  # tools were not offered (last round): their calls are not run
+                if not spoken:
+                    break
+                calls = []
             if not calls:
                 self._conversation.add_assistant(spoken, response_id)
                 return

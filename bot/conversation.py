@@ -41,6 +41,8 @@ class Conversation:
     def add_tool_round(
         self, text: str, calls: Sequence[ToolCall], results: Sequence[str], response_id: int
     ) -> None:
+        if len(calls) != len(results):  # checked first: history must never hold a call without a result
+            raise ValueError(f"{len(calls)} tool calls but {len(results)} results")
         message: Message = {
             "role": "assistant",
             "content": text or None,

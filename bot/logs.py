@@ -23,11 +23,23 @@ class SecretMasker:
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if self._secrets:
             for key, value in event.items():
-                if isinstance(value, str) and any(s in value for s in self._secrets):
-                    for s in self._secrets:
-                        value = value.replace(s, REDACTED)
-                    event[key] = value
+                event[key] = self._mask(value)
         return event
+
+    def _mask(self, value: Any) -> Any:
+        # Walks nested values too: tracebacks (dict_tracebacks), headers dicts, lists of args.
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(v) for v in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        return self._mask(repr(value))
 
 
 def configure_logging(
@@ -58,6 +70,7 @@ def configure_logging(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.dict_tracebacks,
                 masker,
                 structlog.processors.JSONRenderer(),
             ],

@@ -37,6 +37,8 @@ from typing import Any
 import grpc
 from google.cloud.texttospeech_v1.types import cloud_tts
 
+from media.codec import pcm16_to_ulaw
+
 _SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 _DEFAULT_RATE = 24000
 _Encoding = cloud_tts.AudioEncoding
@@ -77,10 +79,11 @@ def _speech(n_samples: int, sample_rate: int) -> bytes:
     envelope = [0.3 + 0.7 * math.sin(math.pi * i / syllable) ** 2 for i in range(syllable)]
     step = 140.0 * table_size / sample_rate
     peak = 9000 / 1.75  # the wave table peaks below 1.75
-    samples = [
-        int(peak * envelope[i % syllable] * wave_table[int(i * step) % table_size]) for i in range(n_samples)
-    ]
-    return struct.pack(f"<{n_samples}h", *samples)
+    # A 250 ms syllable holds a whole number of 140 Hz cycles, so one syllable tiles seamlessly: build it
+    # once and repeat it (the emulator's CPU time would otherwise show up as the bot's latency).
+    samples = [int(peak * envelope[i] * wave_table[int(i * step) % table_size]) for i in range(syllable)]
+    one = struct.pack(f"<{syllable}h", *samples)
+    return (one * (n_samples // syllable + 1))[: 2 * n_samples]
 
 
 def _ulaw_byte(sample: int) -> int:
@@ -113,6 +116,8 @@ def _g711_table(encoding: int) -> bytes:
 
 def encode_g711(pcm16: bytes, encoding: int) -> bytes:
     """PCM16 little-endian -> μ-law (MULAW) or A-law (ALAW) bytes."""
+    if encoding == _Encoding.MULAW:
+        return pcm16_to_ulaw(pcm16)  # C speed; the table below matches it byte for byte
     table = _g711_table(encoding)
     return bytes(map(table.__getitem__, struct.unpack(f"<{len(pcm16) // 2}H", pcm16)))
 

@@ -504,12 +504,6 @@ async def test_a_model_that_keeps_calling_tools_is_bounded() -> None:
     assert outputs[0].text == "Sorry, I couldn't finish looking that up."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/agent.py answer: in the final round (offered tools=[]) tool calls the model still "
-    "returns are executed anyway, so max_tool_rounds=2 runs a third tool round (the module says "
-    "'up to max_tool_rounds rounds'); a side-effecting tool could run without being offered.",
-)
 async def test_tools_never_run_more_than_max_tool_rounds_times() -> None:
     runs = 0
 

@@ -119,12 +119,6 @@ def test_every_tool_call_id_has_exactly_one_result_right_after_its_message() -> 
     assert [m["content"] for m in tool_messages] == ["r0", "r1", "r2", "r3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/conversation.py add_tool_round: with fewer results than calls, zip(strict=True) "
-    "raises only after the assistant message and the first tool messages were appended, leaving "
-    "history with a tool call lacking its result (the rule the module states).",
-)
 def test_mismatched_results_leave_history_unchanged() -> None:
     conversation = Conversation(SYSTEM)
     before = copy.deepcopy(conversation.messages)

@@ -110,11 +110,6 @@ def test_library_info_passes_when_the_level_is_debug() -> None:
     assert [r["event"] for r in lines(stream)] == ["real problem"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/logs.py SecretMasker: only top-level str values are masked; a secret inside a "
-    "nested dict/list value (e.g. headers={'Authorization': ...}) is written in clear.",
-)
 def test_secrets_in_nested_values_are_masked(out: io.StringIO) -> None:
     structlog.get_logger("bot.test").info(
         "request", headers={"Authorization": f"Bearer {SECRET}"}, keys=[SECRET]
@@ -122,12 +117,6 @@ def test_secrets_in_nested_values_are_masked(out: io.StringIO) -> None:
     assert SECRET not in out.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/logs.py: log.exception() output is masked only at top level, but dict_tracebacks "
-    "puts the exception text (exc_value) and frame locals in a nested 'exception' list, so a secret "
-    "in an exception message (or a local variable) is written in clear.",
-)
 def test_secrets_in_exception_text_are_masked(out: io.StringIO) -> None:
     try:
         raise RuntimeError(f"401 for key {SECRET}")
@@ -137,12 +126,6 @@ def test_secrets_in_exception_text_are_masked(out: io.StringIO) -> None:
     assert SECRET not in out.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/logs.py: a library record logged with exc_info is rendered as the repr of the "
-    "exc_info tuple (a nested list, so unmasked), which writes a secret in the exception text in "
-    "clear (and loses the traceback).",
-)
 def test_secrets_in_library_exception_text_are_masked(out: io.StringIO) -> None:
     try:
         raise RuntimeError(f"401 for key {SECRET}")

@@ -16,7 +16,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -235,26 +234,26 @@ async def test_clear_with_nothing_playing_still_sends_clear() -> None:
         await speaker.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/speaker.py: clear() cancels the synthesis task of the "
-    "phrase the sender is waiting on in _send_phrase (phrase.chunks.get()), but a cancelled "
-    "_synthesize puts nothing in the queue, so the sender blocks forever: every later say() is "
-    "silent, _sending stays True and wait_idle() never resolves. A barge-in while a phrase is "
-    "still being synthesized makes the bot mute for the rest of the call.",
-)
 async def test_speaker_still_speaks_after_a_clear_during_synthesis() -> None:
+    # Regression: the sender waited forever on the audio of a phrase whose synthesis clear() had
+    # cancelled, so the bot stayed mute for the rest of the call.
     tts = FakeTTS({"slow": audio(1, 160), "next turn": audio(2, 160)})
     tts.gates["slow"] = asyncio.Event()  # synthesis still in progress at barge-in
     wire = Wire()
-    speaker, _ = make_speaker(tts, wire)
+    speaker, tracker = make_speaker(tts, wire)
     try:
         speaker.say("slow", 1)
         await eventually(lambda: tts.started == ["slow"])
         assert await speaker.clear() == {1}
+        await eventually(lambda: tts.cancelled == ["slow"])
         speaker.say("next turn", 2)
-        await eventually(lambda: len(wire.marks()) == 1, timeout_s=1.0)
+        await eventually(lambda: len(wire.marks()) == 1)
         assert wire.script() == ["clear", "audio 2", "mark"]
+        assert speaker.on_mark(wire.marks()[0]) is EchoResult.PLAYED
+        async with asyncio.timeout(TIMEOUT_S):
+            await speaker.wait_idle()
+        assert not speaker.speaking
+        assert tracker.heard_text(2) == "next turn"
     finally:
         await speaker.close()
 
