@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from bot.call import Call
 from bot.line import LineConfig, default_line, load_store_data, store_tools
 from bot.tools.registry import Tool

@@ -60,8 +60,12 @@ async def test_chat_streams_text_and_usage(openai_emu: OpenAIEmulator) -> None:
 
 async def test_chat_tool_calls_assembled_across_chunks(openai_emu: OpenAIEmulator) -> None:
     openai_emu.replies.append(
-        Reply(tool_calls=[ScriptedToolCall("check_hours", {"day": "monday"}),
-                          ScriptedToolCall("lookup_order", {"order_id": "1001"})])
+        Reply(
+            tool_calls=[
+                ScriptedToolCall("check_hours", {"day": "monday"}),
+                ScriptedToolCall("lookup_order", {"order_id": "1001"}),
+            ]
+        )
     )
     model = chat(openai_emu)
     assembler = await collect(model, [{"type": "function", "function": {"name": "check_hours"}}])
@@ -155,7 +159,9 @@ async def test_tts_gives_headerless_8k_mulaw(tts_emu: TtsEmulator, encoding: str
     ("code", "kind"),
     [(grpc.StatusCode.UNAVAILABLE, "unavailable"), (grpc.StatusCode.INVALID_ARGUMENT, "error")],
 )
-async def test_tts_faults_become_provider_errors(tts_emu: TtsEmulator, code: grpc.StatusCode, kind: str) -> None:
+async def test_tts_faults_become_provider_errors(
+    tts_emu: TtsEmulator, code: grpc.StatusCode, kind: str
+) -> None:
     tts_emu.faults.extend([TtsFault(code)] * 100)  # more than the 1 s retry budget on UNAVAILABLE uses
     tts = GoogleTextToSpeech.for_endpoint(tts_emu.address)
     with pytest.raises(ProviderError) as info:

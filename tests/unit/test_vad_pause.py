@@ -30,7 +30,7 @@ def test_pause_comes_before_end_and_carries_the_same_utterance() -> None:
 
 def test_pause_fires_after_pause_ms_and_end_after_end_silence() -> None:
     timed = run(Endpointer(CONFIG), silence(300) + tone(600) + silence(700))
-    (_, started), (t_pause, paused), (t_end, ended) = timed
+    _, (t_pause, paused), (t_end, ended) = timed
     assert isinstance(paused, SpeechPaused) and isinstance(ended, SpeechEnded)
     assert t_pause - paused.end_ms == 200
     assert t_end - ended.end_ms == 500
