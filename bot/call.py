@@ -146,23 +146,13 @@ class Call:
             on_audio=self._on_audio,
         )
         self.speaker.start()
-        self._spawn(self.deps.clips.ensure(self._clip_texts()))
+        self._spawn(self.deps.clips.ensure(self.line.clip_texts()))
         if self.line.greeting:
             rid = self.conversation.new_response_id()
             if not self.line.greeting_interruptible:
                 self._locked_response = rid
             self.conversation.add_assistant(self.line.greeting, rid)
             self.speaker.say(self.line.greeting, rid, audio=self.deps.clips.get(self.line.greeting))
-
-    def _clip_texts(self) -> list[str]:
-        texts = [
-            self.line.greeting,
-            self.line.apology_text,
-            self.line.silence_filler_text,
-            self.line.filler_text,
-        ]
-        texts += [t.filler for t in self.line.tools if t.filler]
-        return texts
 
     # ---- turn taking ---------------------------------------------------------------------------
 

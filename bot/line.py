@@ -54,6 +54,11 @@ class LineConfig:
     max_tool_rounds: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def clip_texts(self) -> list[str]:
+        """What the bot says verbatim, synthesized ahead of time (so it plays even if TTS is down)."""
+        texts = [self.greeting, self.apology_text, self.silence_filler_text, self.filler_text]
+        return texts + [t.filler for t in self.tools if t.filler]
+
 
 def load_store_data(path: Path | None = None) -> dict[str, Any]:
     if path is None:

@@ -40,3 +40,11 @@ async def close_deps(deps: CallDeps) -> None:
     close = getattr(deps.llm, "aclose", None)
     if close is not None:
         await close()
+
+
+async def warm_up(deps: CallDeps) -> None:
+    """Before the first call: connect to the providers and synthesize the line's fixed clips."""
+    warm = getattr(deps.llm, "warm_up", None)
+    if warm is not None:
+        await warm()
+    await deps.clips.ensure(deps.line.clip_texts())

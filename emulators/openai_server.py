@@ -35,6 +35,8 @@ from aiohttp import web
 
 from emulators.voice import ToneCodebook
 
+_MODELS = ("gpt-4o-mini", "gpt-4o-mini-transcribe")
+
 
 @dataclass
 class ScriptedToolCall:
@@ -289,6 +291,7 @@ class OpenAIEmulator:
         self.transcription_delay_s = transcription_delay_s
         self.chat_requests: list[ChatRequest] = []
         self.transcription_requests: list[dict[str, Any]] = []
+        self.model_requests = 0  # GET /v1/models (the bot's start-up warm-up)
         self.replies: list[Reply] = []
         self.transcription_replies: list[TranscriptionReply] = []
         self.base_url = ""
@@ -302,6 +305,7 @@ class OpenAIEmulator:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_get("/v1/models", self._models)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -345,6 +349,13 @@ class OpenAIEmulator:
         if request.transport is not None:
             request.transport.close()
         return response
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if not _has_bearer(request):
+            return _error_response(401, "Missing bearer token")
+        self.model_requests += 1
+        models = [{"id": m, "object": "model", "created": 0, "owned_by": "emulator"} for m in _MODELS]
+        return web.json_response({"object": "list", "data": models})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         received_at = time.monotonic()

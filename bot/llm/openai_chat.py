@@ -16,22 +16,48 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 from bot.llm.protocol import Message
 from media.errors import ProviderError
+
+_SAMPLE_CHUNK = {
+    "id": "warm-up",
+    "object": "chat.completion.chunk",
+    "created": 0,
+    "model": "warm-up",
+    "choices": [
+        {
+            "index": 0,
+            "delta": {
+                "content": "",
+                "tool_calls": [
+                    {"index": 0, "id": "c", "type": "function", "function": {"name": "n", "arguments": ""}}
+                ],
+            },
+            "finish_reason": None,
+        }
+    ],
+}
 
 
 def make_client(
     api_key: str, base_url: str | None, *, max_retries: int = 1, timeout_s: float = 15.0
 ) -> openai.AsyncOpenAI:
-    """One client per process, shared by chat and transcription."""
-    return openai.AsyncOpenAI(
+    """One client per process, shared by chat and transcription.
+
+    The SDK imports its resource modules (and builds their pydantic models) on first use, about
+    60 ms; touching them here moves that cost from the first caller's first turn to start-up.
+    """
+    client = openai.AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
         max_retries=max_retries,
         timeout=openai.Timeout(timeout_s, connect=3.0),
     )
+    _ = client.chat.completions, client.audio.transcriptions
+    ChatCompletionChunk.model_validate(_SAMPLE_CHUNK).model_dump()
+    return client
 
 
 class OpenAIChatModel:
@@ -90,6 +116,14 @@ class OpenAIChatModel:
             raise ProviderError("openai-chat", "stream_cut", type(exc).__name__) from exc
         if not finished:
             raise ProviderError("openai-chat", "stream_cut", "no finish_reason")
+
+    async def warm_up(self) -> None:
+        """Open the HTTP connection before the first caller needs it (GET /models, result unused)."""
+        try:
+            async with asyncio.timeout(3.0):
+                await self._client.models.list()
+        except (TimeoutError, openai.APIError):
+            pass  # a warm-up that fails costs the first turn a few ms, nothing more
 
     async def aclose(self) -> None:
         await self._client.close()
