@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,10 +44,13 @@ LONG_ANSWER = (
 )
 
 
-def responder(request: ChatRequest) -> Reply:
-    text = (request.last_user_text or "").lower()
-    answer = LONG_ANSWER if "everything" in text else "Sure. We're at 12 Main Street, next to the bakery."
-    return Reply(text=answer, first_token_delay_s=LLM_FIRST_TOKEN_S, chunk_delay_s=0.0)
+def make_responder(token_s: float) -> Callable[[ChatRequest], Reply]:
+    def responder(request: ChatRequest) -> Reply:
+        text = (request.last_user_text or "").lower()
+        answer = LONG_ANSWER if "everything" in text else "Sure, we're at 12 Main Street, next to the bakery."
+        return Reply(text=answer, first_token_delay_s=LLM_FIRST_TOKEN_S, chunk_delay_s=token_s)
+
+    return responder
 
 
 def pct(values: list[float], q: float) -> float:
@@ -75,14 +79,20 @@ async def one_call(call: PhoneCall) -> float | None:
     return None if onset is None or cleared is None else cleared - onset
 
 
-async def run(calls: int, speculation: str) -> dict[str, list[float]]:
+async def run(
+    calls: int, speculation: str, token_s: float = 0.0, first_phrase_min: int | None = None
+) -> dict[str, list[float]]:
     line = dataclasses.replace(default_line(), speculation=speculation)
+    if first_phrase_min is not None:
+        line = dataclasses.replace(
+            line, phrases=dataclasses.replace(line.phrases, first_phrase_min_length=first_phrase_min)
+        )
     end_silence_s = line.endpointing.end_silence_ms / 1000
     fixed = STT_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S + end_silence_s
     v2v: list[float] = []
     clears: list[float] = []
     async with bench(
-        responder=responder, line=line, stt_delay_s=STT_S, tts_first_byte_s=TTS_FIRST_BYTE_S
+        responder=make_responder(token_s), line=line, stt_delay_s=STT_S, tts_first_byte_s=TTS_FIRST_BYTE_S
     ) as b:
         for n in range(calls):
             async with await b.phone.dial() as call:
@@ -113,6 +123,18 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--speculation", default="off,llm")
+    parser.add_argument(
+        "--token-ms",
+        type=float,
+        default=0.0,
+        help="emulated time between streamed tokens (0: the whole answer at once)",
+    )
+    parser.add_argument(
+        "--first-phrase-min",
+        type=int,
+        default=None,
+        help="override the line's first_phrase_min_length (the early first cut)",
+    )
     args = parser.parse_args()
     print(
         f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
@@ -121,7 +143,7 @@ async def main() -> None:
     )
     for mode in args.speculation.split(","):
         print(f"speculation={mode}:", flush=True)
-        figures = await run(args.calls, mode)
+        figures = await run(args.calls, mode, args.token_ms / 1000, args.first_phrase_min)
         print("  " + summary("voice-to-voice at the phone", figures["v2v"]))
         print(
             "  "

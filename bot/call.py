@@ -177,10 +177,11 @@ class Call:
         assert self.speaker is not None
         started = self._clock()
         turn = self._turn
-        await self._cancel_turn()
+        cancelled = self._cancel_turn_tasks()  # first, so nothing new is queued behind the clear
+        affected = await self.speaker.clear()
+        await _settle_tasks(cancelled)
         if turn is not None and turn.stt_done_at is None:
             self._pending_audio = turn.audio  # cut before we knew what was said: keep it for next time
-        affected = await self.speaker.clear()
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
         self.conversation.settle(heard)
@@ -220,9 +221,9 @@ class Call:
         self.agent.unsettled.clear()
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
-        if self._turn_task is not None and not self._turn_task.done():
-            # Barge-in is off or the bot was locked: the new utterance still gets its answer.
-            self._turn_task.cancel()
+        # With barge-in off (or the greeting locked) a turn may still be running: the new one is
+        # answered after it, never instead of it, so history stays in order.
+        previous = self._turn_task if self._bot_thinking() else None
         speculation = self._speculation
         self._speculation = None
         if speculation is not None and speculation[0].end_ms == event.end_ms:
@@ -233,6 +234,7 @@ class Call:
                 self._speculation = speculation
                 await self._drop_speculation()
             turn = self._new_turn(event)
+            turn.after = previous
             task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.number}")
         self._pending_audio = b""
         self.turns.append(turn)
@@ -249,6 +251,8 @@ class Call:
             turn.stt_done_at = self._clock()
             if self.line.speculation != "llm":
                 await turn.confirmed.wait()
+            if turn.after is not None:
+                await asyncio.wait({turn.after})
             if not turn.transcript:
                 return
             self.conversation.add_user(turn.transcript)
@@ -340,13 +344,15 @@ class Call:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _cancel_turn_tasks(self) -> list[asyncio.Task[None]]:
+        tasks = [t for t in (self._turn_task, self._watchdog) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
     async def _cancel_turn(self) -> None:
         await self._drop_speculation()
-        for task in (self._turn_task, self._watchdog):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await _settle_tasks(self._cancel_turn_tasks())
 
     async def shutdown(self) -> None:
         if self.closed and self.speaker is None:
@@ -368,3 +374,10 @@ class Call:
             invalid=dict(self.invalid),
         )
         self.speaker = None
+
+
+async def _settle_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for cancelled tasks to finish unwinding (their cleanup closes streams and requests)."""
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

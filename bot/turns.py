@@ -23,6 +23,7 @@ class Turn:
     audio: bytes = b""
     history_mark: int = 0  # conversation length before this turn (to undo a speculation)
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # the endpointer confirmed the end
+    after: asyncio.Task[None] | None = None  # a turn still running that this one must follow
     transcript: str = ""
     stt_done_at: float | None = None
     first_phrase_at: float | None = None
