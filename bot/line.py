@@ -36,7 +36,7 @@ class LineConfig:
     voice: GoogleVoice = field(default_factory=GoogleVoice)
     phrases: PhraseConfig = field(
         default_factory=lambda: PhraseConfig(
-            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=8
+            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=0
         )
     )
     endpointing: EndpointerConfig = field(

@@ -199,9 +199,10 @@ async def test_llm_server_error_gets_the_apology_then_the_next_turn_is_answered(
     assert apology_at > caller_speech_ends(call)[0]
     assert failed_requests == 2
     assert [t.error for t in bot_call.turns] == ["openai-chat:http_500", None]
-    # The apology was synthesized once, at call start, and played from the cache when the LLM failed.
-    apology_synths = [r for r in b.tts.synth_requests if r["text"] == APOLOGY]
-    assert len(apology_synths) == 1 and apology_synths[0]["received_at"] < asked_at
+    # The apology was synthesized ahead (start-up or call start) and played from the cache: no request
+    # for it once the caller had asked.
+    apology_synths = [r["received_at"] for r in b.tts.synth_requests if r["text"] == APOLOGY]
+    assert apology_synths and max(apology_synths) < asked_at
 
 
 async def test_rate_limit_with_retry_after_is_retried_by_the_sdk_without_apology() -> None:
@@ -415,6 +416,7 @@ def bot_tasks(tasks: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
 @pytest.mark.parametrize("drop", ["close_frame", "tcp_abort"])
 async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop: str) -> None:
     async with bench(responder=echo_responder) as b:
+        await asyncio.wait_for(b.server.warming, 10)  # its keep-alive connection is not the call's
         before = asyncio.all_tasks()
         reader, writer = await _raw_media_socket(b)
         writer.write(_ws_frame(0x1, connected_message().encode()))
