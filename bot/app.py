@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.call import Call, CallDeps
 from bot.providers import close_deps
@@ -21,13 +21,17 @@ from bot.twilio.webhook import (
     stream_twiml,
 )
 
-MAX_FRAME_BYTES = 256 * 1024  # Twilio frames are ~300 bytes; anything near this is junk
+# Twilio frames are ~300 bytes. Frames up to MAX_FRAME_CHARS are parsed (bigger ones are counted as
+# junk and ignored); past MAX_SOCKET_MESSAGE aiohttp closes the socket, which ends the call cleanly.
+MAX_FRAME_CHARS = 64 * 1024
+MAX_SOCKET_MESSAGE = 1024 * 1024
 log = structlog.get_logger("bot.app")
 
 SETTINGS = web.AppKey("settings", Settings)
 DEPS = web.AppKey("deps", CallDeps)
 CHECKER = web.AppKey("checker", SignatureChecker)
 CALLS = web.AppKey("calls", set[Call])
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 # Called with each Call when it ends (the demo's report; recordings will hook in here too).
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 
@@ -64,15 +68,17 @@ async def media(request: web.Request) -> web.StreamResponse:
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
         log.warning("websocket_signature_rejected", path=request.path)
         return web.Response(status=403, text="invalid signature")
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
+    ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
-    call = Call(request.app[DEPS], ws.send_str)
+    call = Call(request.app[DEPS], ws.send_str, max_frame_chars=MAX_FRAME_CHARS)
     request.app[CALLS].add(call)
+    request.app[SOCKETS].add(ws)
     try:
         await call.run(_frames(ws))
     finally:
         request.app[CALLS].discard(call)
+        request.app[SOCKETS].discard(ws)
         await ws.close()
         for observer in request.app[CALL_OBSERVERS]:
             observer(call)
@@ -89,13 +95,22 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[DEPS] = deps
     app[CHECKER] = SignatureChecker(settings.twilio_auth_token.get_secret_value())
     app[CALLS] = set()
+    app[SOCKETS] = set()
     app[CALL_OBSERVERS] = []
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)
 
+    async def hang_up_all(app: web.Application) -> None:
+        # Shutting down: end live calls now (each Call finalizes itself) instead of letting aiohttp
+        # wait out its shutdown timeout on open sockets.
+        sockets: set[web.WebSocketResponse] = app[SOCKETS]
+        for ws in list(sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
     async def cleanup(app: web.Application) -> None:
         await close_deps(app[DEPS])
 
+    app.on_shutdown.append(hang_up_all)
     app.on_cleanup.append(cleanup)
     return app

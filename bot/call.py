@@ -64,8 +64,10 @@ class Call:
         send: Callable[[str], Awaitable[None]],
         *,
         clock: Callable[[], float] = time.monotonic,
+        max_frame_chars: int = 64 * 1024,
     ) -> None:
         self.deps = deps
+        self._max_frame_chars = max_frame_chars
         self.line = deps.line
         self._send_raw = send
         self._clock = clock
@@ -94,7 +96,7 @@ class Call:
     async def run(self, frames: AsyncIterable[str | bytes]) -> None:
         try:
             async for raw in frames:
-                msg = parse_message(raw)
+                msg = parse_message(raw, max_chars=self._max_frame_chars)
                 if isinstance(msg, Stop):
                     break
                 await self._handle(msg)

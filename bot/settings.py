@@ -67,6 +67,13 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or texttospeech.googleapis.com:443")
         return value
 
+    @field_validator("twilio_auth_token", "openai_api_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")  # an empty Twilio token would let anyone forge signatures
+        return value
+
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.twilio_auth_token, self.openai_api_key)]
 

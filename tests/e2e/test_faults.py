@@ -179,6 +179,23 @@ async def test_malformed_frames_are_ignored_counted_and_logged_once_per_kind(bot
     assert "not*base64!" not in bot_log.getvalue()  # details are safe to log: never the frame itself
 
 
+async def test_oversized_frame_is_ignored_and_counted_like_other_junk() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await call.send_raw(
+                json.dumps({"event": "media", "streamSid": call.stream_sid, "pad": "x" * 300_000})
+            )
+            await call.say("Still with me?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert not call.closed_by_bot
+    assert bot_call.invalid == Counter({"too_large": 1})
+    assert heard(call, bot_call) == [GREETING, *said("Still with me?")]
+
+
 # ---- language model faults ---------------------------------------------------------------------------
 
 
