@@ -31,7 +31,7 @@ from bot.app import DEPS
 from bot.call import Call
 from bot.line import default_line
 from bot.logs import configure_logging
-from bot.twilio.messages import connected_message, start_message
+from emulators import twilio_wire as wire
 from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.phone import PhoneCall
@@ -149,7 +149,16 @@ def junk_frames(stream_sid: str) -> list[tuple[str, str | bytes]]:
                 {"event": "mark", "streamSid": stream_sid, "sequenceNumber": "9", "mark": {"name": "r99-p99"}}
             ),
         ),
-        ("duplicate_start", start_message(stream_sid, "CA" + "9" * 32, "AC" + "9" * 32, {}, sequence=10)),
+        (
+            "duplicate_start",
+            wire.start_message(
+                10,
+                stream_sid=stream_sid,
+                account_sid="AC" + "9" * 32,
+                call_sid="CA" + "9" * 32,
+                custom_parameters={},
+            ),
+        ),
     ]
 
 
@@ -436,11 +445,17 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         await asyncio.wait_for(b.server.warming, 10)  # its keep-alive connection is not the call's
         before = asyncio.all_tasks()
         reader, writer = await _raw_media_socket(b)
-        writer.write(_ws_frame(0x1, connected_message().encode()))
+        writer.write(_ws_frame(0x1, wire.connected_message().encode()))
         writer.write(
             _ws_frame(
                 0x1,
-                start_message("MZ" + "1" * 32, "CA" + "1" * 32, "AC" + "1" * 32, {"line": "store"}).encode(),
+                wire.start_message(
+                    1,
+                    stream_sid="MZ" + "1" * 32,
+                    account_sid="AC" + "1" * 32,
+                    call_sid="CA" + "1" * 32,
+                    custom_parameters={"line": "store"},
+                ).encode(),
             )
         )
         await writer.drain()
