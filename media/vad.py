@@ -7,7 +7,10 @@ Theory of operation:
 - Pushed audio is re-cut into 20 ms analysis frames (320 bytes); a partial frame waits for more
   audio. So the events never depend on how the audio was chunked, and all event times lie on the
   20 ms grid (durations in the config are effectively rounded up to whole frames).
-- A frame is *voiced* when its rms > max(min_rms, noise_floor * threshold_ratio).
+- A frame is *voiced* when its rms > max(min_rms, noise_floor * threshold_ratio), the energy rule.
+  An optional ``VoiceDetector`` (e.g. a neural VAD) decides instead; it sees every 20 ms frame in
+  order, with its rms. The noise floor is still tracked (from the detector's unvoiced frames) but
+  only the energy rule uses it.
 - Noise floor: starts at min_rms / threshold_ratio (the threshold starts at exactly min_rms) and
   follows *unvoiced* frames with an exponential moving average (noise_floor_alpha); voiced frames
   never pull it up, so speech cannot raise its own threshold. One guard: the floor is never below
@@ -47,6 +50,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 from media.codec import PCM_FRAME_BYTES, rms
 
@@ -115,15 +119,28 @@ class SpeechResumed:
 EndpointerEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
+class VoiceDetector(Protocol):
+    """Decides per 20 ms PCM16 8 kHz frame whether it is speech; may keep state across frames."""
+
+    def voiced(self, frame_pcm16: bytes, rms: int) -> bool: ...
+
+    def reset(self) -> None:
+        """Forget all state: the next frame starts an unrelated stream."""
+        ...
+
+
 def _frames_for(ms: int) -> int:
     return max(1, -(-ms // _FRAME_MS))  # ceil, at least one frame
 
 
 class Endpointer:
-    """Energy VAD + end-of-turn detection over a PCM16 8 kHz stream (see the module docstring)."""
+    """VAD (energy, or ``detector``) + end-of-turn detection over PCM16 8 kHz (see the module docstring)."""
 
-    def __init__(self, config: EndpointerConfig = EndpointerConfig()) -> None:
+    def __init__(
+        self, config: EndpointerConfig = EndpointerConfig(), detector: VoiceDetector | None = None
+    ) -> None:
         self.config = config
+        self._detector = detector
         self._min_speech_frames = _frames_for(config.min_speech_ms)
         self._onset_window_frames = _frames_for(2 * config.min_speech_ms)
         self._end_silence_frames = _frames_for(config.end_silence_ms)
@@ -148,6 +165,8 @@ class Endpointer:
         # Recent audio: _audio[0] is stream byte _audio_base. Trimmed to what a future event needs.
         self._audio = bytearray()
         self._audio_base = 0
+        if self._detector is not None:
+            self._detector.reset()
 
     @property
     def in_speech(self) -> bool:
@@ -179,7 +198,10 @@ class Endpointer:
         self._frame_index += 1
         self._audio += frame
         level = rms(frame)
-        voiced = level > max(self.config.min_rms, self._noise_floor * self.config.threshold_ratio)
+        if self._detector is None:
+            voiced = level > max(self.config.min_rms, self._noise_floor * self.config.threshold_ratio)
+        else:
+            voiced = self._detector.voiced(frame, level)
         self._update_noise_floor(index, level, voiced)
 
         if self._in_speech:
