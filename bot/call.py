@@ -146,6 +146,7 @@ class Call:
             self.tracker,
             on_error=self._on_tts_error,
             on_audio=self._on_audio,
+            on_played=self._on_played,
         )
         self.speaker.start()
         self._spawn(self.deps.clips.ensure(self.line.clip_texts()))
@@ -189,6 +190,7 @@ class Call:
         self.conversation.settle(heard)
         if turn is not None:
             turn.barge_in = True
+            self._maybe_log_turn(turn)
         log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
 
     def _new_turn(self, event: SpeechEnded | SpeechPaused) -> Turn:
@@ -305,6 +307,12 @@ class Call:
             turn.first_audio_at = self._clock()
             self._maybe_log_turn(turn)
 
+    def _on_played(self, response_id: int, seconds: float) -> None:
+        turn = self._turn
+        if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
+            turn.first_heard_at = self._clock() - seconds
+            self._maybe_log_turn(turn)
+
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
         log.warning("provider_error", provider=error.provider, kind=error.kind)
         if response_id in self._clip_responses:
@@ -322,12 +330,13 @@ class Call:
         if turn.logged or not turn.finished or not turn.confirmed.is_set():
             return
         if (
-            turn.first_audio_at is None
+            turn.first_heard_at is None
             and turn.first_phrase_at is not None
             and not turn.barge_in
+            and turn.error is None
             and not self.closed
         ):
-            return  # its first audio is still being synthesized; logged from _on_audio
+            return  # its first phrase has not been heard yet; logged from _on_played
         turn.logged = True
         log.info("turn", **turn.figures())
 

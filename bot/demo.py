@@ -90,7 +90,8 @@ def _report(call: Call | None, phone: PhoneCall) -> None:
         phone_ms = "n/a" if heard_at_phone is None else f"{heard_at_phone * 1000:.0f} ms"
         _print(
             f"    stt {f['stt_ms']} ms, llm first token {f['llm_first_token_ms']} ms, first audio sent "
-            f"{f['first_audio_sent_ms']} ms; voice-to-voice at the phone {phone_ms}"
+            f"{f['first_audio_sent_ms']} ms, heard {f['first_audio_heard_ms']} ms (bot's estimate); "
+            f"voice-to-voice measured at the phone {phone_ms}"
         )
 
 

@@ -25,7 +25,7 @@ import structlog
 
 from bot.marks import EchoResult, MarkTracker
 from bot.twilio.messages import clear_message, mark_message, media_message
-from media.codec import Framer
+from media.codec import SAMPLE_RATE, Framer
 from media.errors import ProviderError
 from media.tts.protocol import TextToSpeech
 
@@ -40,6 +40,7 @@ class _Phrase:
     audio: bytes | None = None  # pre-synthesized clip
     chunks: asyncio.Queue[bytes | BaseException | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+    sent_bytes: int = 0
 
 
 class Speaker:
@@ -52,6 +53,7 @@ class Speaker:
         *,
         on_error: Callable[[int, ProviderError], None] | None = None,
         on_audio: Callable[[int], None] | None = None,
+        on_played: Callable[[int, float], None] | None = None,
     ) -> None:
         self._tts = tts
         self._send = send
@@ -59,6 +61,10 @@ class Speaker:
         self.tracker = tracker
         self._on_error = on_error
         self._on_audio = on_audio  # called once per response id, when its first frame is sent
+        # Called when a phrase's mark comes back played, with the phrase's audio length: the caller
+        # started hearing it that long before the echo.
+        self._on_played = on_played
+        self._sent_marks: dict[str, tuple[int, float]] = {}  # mark -> (response id, seconds of audio)
         self._queue: deque[_Phrase] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -145,6 +151,7 @@ class Speaker:
         if generation != self._generation:
             return
         name = self.tracker.sent(phrase.text, phrase.response_id)
+        self._sent_marks[name] = (phrase.response_id, phrase.sent_bytes / SAMPLE_RATE)
         await self._send(mark_message(self._stream_sid, name))
 
     async def _send_frame(self, phrase: _Phrase, frame: bytes) -> None:
@@ -152,6 +159,7 @@ class Speaker:
             self._audio_started.add(phrase.response_id)
             if self._on_audio is not None:
                 self._on_audio(phrase.response_id)
+        phrase.sent_bytes += len(frame)
         await self._send(media_message(self._stream_sid, frame))
 
     def _fail(self, phrase: _Phrase, exc: BaseException) -> None:
@@ -181,6 +189,9 @@ class Speaker:
 
     def on_mark(self, name: str) -> EchoResult:
         result = self.tracker.echoed(name)
+        sent = self._sent_marks.pop(name, None)
+        if result is EchoResult.PLAYED and sent is not None and self._on_played is not None:
+            self._on_played(*sent)
         self._update_idle()
         return result
 

@@ -28,6 +28,7 @@ class Turn:
     stt_done_at: float | None = None
     first_phrase_at: float | None = None
     first_audio_at: float | None = None
+    first_heard_at: float | None = None  # estimated: first phrase's mark echo minus its audio length
     response_ids: set[int] = field(default_factory=set)
     said: dict[int, list[str]] = field(default_factory=dict)  # phrases handed to the speaker
     timings: TurnTimings = field(default_factory=TurnTimings)
@@ -58,6 +59,7 @@ class Turn:
             else None
         )
         audio_ms = self._ms(self.first_audio_at)
+        heard_ms = self._ms(self.first_heard_at)
         return {
             "turn": self.number,
             "utterance_ms": self.utterance_ms,
@@ -68,8 +70,12 @@ class Turn:
             "llm_requests": len(t.llm_requests),
             "first_phrase_ms": self._ms(self.first_phrase_at),
             "first_audio_sent_ms": audio_ms,
-            # What the caller perceives: their silence before the bot speaks (network excluded).
-            "voice_to_voice_ms": None if audio_ms is None else audio_ms + self.end_silence_ms,
+            "first_audio_heard_ms": heard_ms,
+            # What the caller perceives: their silence before the bot speaks, from when playback began
+            # at the phone (estimated from the mark echo) or else from when the audio was sent.
+            "voice_to_voice_ms": None
+            if audio_ms is None
+            else (heard_ms if heard_ms is not None else audio_ms) + self.end_silence_ms,
             "tools": t.tool_calls,
             "tool_filler": t.filler,
             "silence_filler": self.silence_filler,
