@@ -41,7 +41,7 @@ from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
 from media.stt.protocol import SpeechToText
 from media.tts.protocol import TextToSpeech
-from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
+from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VoiceDetector
 
 log = structlog.get_logger("bot.call")
 
@@ -55,6 +55,7 @@ class CallDeps:
     tts: TextToSpeech
     line: LineConfig
     clips: ClipCache
+    detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
 
 
 class Call:
@@ -72,7 +73,8 @@ class Call:
         self._send_raw = send
         self._clock = clock
         self.tracker = MarkTracker()
-        self.endpointer = Endpointer(self.line.endpointing)
+        self._detector = deps.detector() if deps.detector is not None else None
+        self.endpointer = Endpointer(self.line.endpointing, self._detector)
         self.conversation = Conversation(self.line.system_prompt)
         tools = ToolRegistry.of(self.line.tools)
         self.agent = Agent(deps.llm, tools, self.line, self.conversation, clock=clock)
@@ -374,6 +376,9 @@ class Call:
             task.cancel()
         if self.speaker is not None:
             await self.speaker.close()
+        close_detector = getattr(self._detector, "close", None)
+        if close_detector is not None:
+            close_detector()  # returns its model to the pool
         for turn in self.turns:
             if not turn.logged:
                 turn.finished = True

