@@ -15,6 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the server (configuration from the environment)")
     demo = sub.add_parser("demo", help="a whole simulated call against local emulators, on 127.0.0.1")
     demo.add_argument("--out", default="out", help="folder for the call's WAV and the bot's log")
+    demo.add_argument(
+        "--emulated",
+        action="store_true",
+        help="use the cloud-provider emulators and a tone-coded caller instead of the embedded engines",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -34,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from bot.demo import run_demo
 
-    return run_demo(out_dir=args.out)
+    return run_demo(out_dir=args.out, emulated=args.emulated)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """``bot demo``: one whole phone call on 127.0.0.1, start to finish, that a person can follow.
 
-Starts the OpenAI emulator (serving a SCRIPTED store conversation, not a language model), the Google
-TTS emulator and the bot itself, then dials the bot from the simulated Twilio phone through the signed
-webhook and the Media Streams socket. The caller asks about opening hours, asks for an order (a slow
-tool, so the bot says its filler), interrupts a long answer (barge-in) and says goodbye. Each turn is
-printed with what the caller said, what the bot heard, what it answered and the latencies; the call is
-written as a stereo WAV (caller left, bot as heard right).
+Starts the bot with its embedded speech engines (silero VAD, Whisper tiny.en, piper), the OpenAI
+emulator serving a SCRIPTED store conversation (not a language model, but reached through the real
+``openai`` SDK), and a simulated Twilio phone that dials the bot through the signed webhook and the
+Media Streams socket. The caller speaks with espeak-ng: asks for opening hours, for an order (a slow
+lookup, so the bot says its filler), talks over a long answer (barge-in) and says goodbye. Each turn
+is printed as it happens; at the end the call is written as a stereo WAV (caller left, bot as heard
+right) and the word error rate of what the bot heard against what the caller said is printed.
 
-The caller's voice is tone-coded (``emulators.voice``), so the emulated transcription is exact; real
-speech engines are a separate, offline-engines piece of work.
+``--emulated`` runs the same call against the cloud-provider emulators instead (OpenAI transcription,
+Google TTS) with a tone-coded caller whose transcription is exact; it needs no offline extra.
 """
 
 from __future__ import annotations
@@ -16,29 +17,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from bot.app import CALLS
 from bot.call import Call
 from bot.line import default_line
 from bot.logs import configure_logging
-from emulators.harness import AUTH_TOKEN, OPENAI_KEY, bench
+from emulators.harness import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
+from emulators.wer import word_error_rate
 
-# Emulated provider latencies: the figures the latency targets are stated against.
+# Emulated latencies where an emulator stands in for a cloud service.
 STT_DELAY_S = 0.15
 LLM_FIRST_TOKEN_S = 0.30
 TTS_FIRST_BYTE_S = 0.15
-ORDER_LOOKUP_S = 1.2
+ORDER_LOOKUP_S = 1.2  # the store's order system is slow: the caller hears the filler
 
 CALLER_TURNS = [
-    "What are your opening hours on Saturday?",
-    "Can you check on my order 1001 please?",
-    "What do you sell?",
+    "What time do you open on Saturday?",
+    "My order number is 1234.",
+    "What else can you help me with?",
     "Are you open on Sunday?",
-    "Great, thanks. That's all, bye!",
+    "Thank you, goodbye!",
 ]
 BARGE_IN_TURN = 2  # the caller talks over the bot's answer to this one
 BARGE_IN_AFTER_S = 1.5
@@ -48,87 +53,121 @@ def _print(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def _converse(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=0.8, timeout=20)
-    for i, sentence in enumerate(CALLER_TURNS):
-        if i == BARGE_IN_TURN + 1:
-            _print(f"  caller (talking over the bot): {sentence}")
-        else:
-            _print(f"  caller: {sentence}")
-        await call.say(sentence)
-        if i == BARGE_IN_TURN:
-            await call.wait_for_bot_audio(timeout=10)
-            await call.silence(BARGE_IN_AFTER_S)  # let the bot talk a while, then talk over it
-            continue
-        await call.wait_for_bot_audio(timeout=10)
-        await call.wait_for_bot_silence(quiet=0.8, timeout=20)
+@dataclass
+class Demo:
+    b: Bench
+    phone: PhoneCall
+    speak: Callable[[str], bytes]
+    printed: int = 0  # turns already reported
 
+    def live_call(self) -> Call | None:
+        calls = self.b.server.app[CALLS]
+        if calls:
+            return next(iter(calls))
+        return self.b.finished_calls[0] if self.b.finished_calls else None
 
-def _report(call: Call | None, phone: PhoneCall) -> None:
-    if call is None:
-        _print("(the bot did not report the call)")
-        return
-    latencies = phone.turn_latencies()
-    _print("\nTurn by turn (times from the moment the caller stopped speaking):")
-    for turn, heard_at_phone in zip(call.turns, latencies + [None] * len(call.turns), strict=False):
-        f = turn.figures()
-        answer = " ".join(" ".join(turn.said[rid]) for rid in sorted(turn.said))
-        _print(f"- turn {turn.number}: bot heard: {turn.transcript!r}")
-        tools = ", ".join(f"{t['name']}({t['args']}) {t['ms']} ms" for t in f["tools"]) or "none"
-        extras = [
-            x
-            for x, on in (
-                ("filler said", f["tool_filler"]),
-                ("interrupted by the caller", f["barge_in"]),
-                ("silence filler", f["silence_filler"]),
+    def report_new_turns(self) -> None:
+        call = self.live_call()
+        if call is None:
+            return
+        latencies = self.phone.turn_latencies()
+        for turn in call.turns[self.printed :]:
+            if not turn.logged and not turn.barge_in:
+                return  # still being answered
+            f = turn.figures()
+            answer = " ".join(" ".join(turn.said[rid]) for rid in sorted(turn.said))
+            notes = [
+                note
+                for note, on in (
+                    ("filler said while the tool ran", f["tool_filler"]),
+                    ("cut off by the caller", f["barge_in"]),
+                    ("silence filler", f["silence_filler"]),
+                )
+                if on
+            ]
+            tools = ", ".join(f"{t['name']}({t['args']}) {t['ms']} ms" for t in f["tools"])
+            phone_ms = latencies[turn.number - 1] * 1000 if turn.number <= len(latencies) else None
+            _print(f"    bot heard:  {turn.transcript!r}")
+            _print(f"    bot said:   {answer!r}" + (f"  [{'; '.join(notes)}]" if notes else ""))
+            if tools:
+                _print(f"    tools:      {tools}")
+            _print(
+                f"    latency:    STT {f['stt_ms']} ms, first LLM token {f['llm_first_token_ms']} ms, first "
+                f"audio sent {f['first_audio_sent_ms']} ms after the end of turn; voice-to-voice at the "
+                f"phone {'n/a' if phone_ms is None else f'{phone_ms:.0f} ms'}"
             )
-            if on
-        ]
-        _print(f"    answered: {answer!r}" + (f"  [{'; '.join(extras)}]" if extras else ""))
-        _print(f"    tools: {tools}")
-        phone_ms = "n/a" if heard_at_phone is None else f"{heard_at_phone * 1000:.0f} ms"
-        _print(
-            f"    stt {f['stt_ms']} ms, llm first token {f['llm_first_token_ms']} ms, first audio sent "
-            f"{f['first_audio_sent_ms']} ms, heard {f['first_audio_heard_ms']} ms (bot's estimate); "
-            f"voice-to-voice measured at the phone {phone_ms}"
-        )
+            self.printed += 1
+
+    async def converse(self) -> None:
+        call = self.phone
+        await call.wait_for_bot_audio(after=0.0, timeout=15)
+        await call.wait_for_bot_silence(quiet=0.8, timeout=30)
+        for i, sentence in enumerate(CALLER_TURNS):
+            _print(f"- caller{' (talking over the bot)' if i == BARGE_IN_TURN + 1 else ''}: {sentence}")
+            await call.say_audio(self.speak(sentence))
+            await call.wait_for_bot_audio(timeout=15)
+            if i == BARGE_IN_TURN:
+                await call.silence(BARGE_IN_AFTER_S)  # let the bot talk a while, then talk over it
+                continue
+            await call.wait_for_bot_silence(quiet=0.8, timeout=30)
+            self.report_new_turns()
 
 
-def run_demo(out_dir: str = "out") -> int:
+def run_demo(out_dir: str = "out", *, emulated: bool = False) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "demo-bot.log"
     wav_path = out / "demo-call.wav"
+    started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as log_file:
         configure_logging("info", secrets=[AUTH_TOKEN, OPENAI_KEY], stream=log_file)
         try:
-            started = time.monotonic()
-            wav = asyncio.run(_call())
+            wav, wer = asyncio.run(_call(emulated))
         finally:
             structlog.reset_defaults()
     wav_path.write_bytes(wav)
-    _print(f"\nCall recording (stereo, caller left, bot as heard right): {wav_path}")
+    _print(f"\nWord error rate of what the bot heard against the caller's script: {wer:.1%}")
+    _print(f"Call recording (stereo, caller left, bot as heard right): {wav_path}")
     _print(f"Bot log (JSON lines): {log_path}")
     _print(f"Demo finished in {time.monotonic() - started:.1f} s")
     return 0
 
 
-async def _call() -> bytes:
-    _print("Demo call on 127.0.0.1: the model is a SCRIPTED store conversation served by the local")
-    _print("OpenAI emulator; speech is the local Google TTS emulator; the phone is a simulated Twilio.")
+def _caller_voice(b: Bench, emulated: bool) -> Callable[[str], bytes]:
+    if emulated:
+        return b.codebook.speak
+    from emulators.espeak_voice import EspeakVoice
+
+    return EspeakVoice(voice="en-us+m3", rate=140).speak
+
+
+async def _call(emulated: bool) -> tuple[bytes, float]:
+    engines = (
+        "cloud-provider emulators (OpenAI transcription, Google TTS) and a tone-coded caller"
+        if emulated
+        else "embedded engines: silero VAD, Whisper tiny.en, piper (caller voice: espeak-ng)"
+    )
+    _print("Demo call on 127.0.0.1. The language model is SCRIPTED: the local OpenAI-compatible emulator")
+    _print(f"answers from keywords, through the real openai SDK. Speech: {engines}.")
     async with bench(
         responder=StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S),
         line=default_line(lookup_delay_s=ORDER_LOOKUP_S),
         stt_delay_s=STT_DELAY_S,
         tts_first_byte_s=TTS_FIRST_BYTE_S,
         tts_ms_per_char=55.0,
+        offline=not emulated,
     ) as b:
+        speak = _caller_voice(b, emulated)
+        await b.server.warming  # models loaded and clips synthesized before the phone rings
         _print(f"Dialing the bot at {b.server.url} (signed webhook, then the Media Streams socket)...")
-        async with await b.phone.dial() as call:
-            await _converse(call)
-            await call.hang_up()
+        async with await b.phone.dial() as phone:
+            demo = Demo(b, phone, speak)
+            await demo.converse()
+            await phone.hang_up()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(b.call_ended.wait(), 5.0)
-        _report(b.finished_calls[0] if b.finished_calls else None, call)
-        return call.stereo_wav()
+        demo.report_new_turns()
+        call = b.finished_calls[0] if b.finished_calls else None
+        heard = [t.transcript for t in call.turns] if call else []
+        said = CALLER_TURNS[: len(heard)]
+        return phone.stereo_wav(), word_error_rate(said, heard) if heard else 1.0

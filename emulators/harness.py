@@ -63,10 +63,15 @@ async def bench(
     llm_first_token_s: float = 0.0,
     tts_first_byte_s: float = 0.0,
     tts_ms_per_char: float = 30.0,
+    offline: bool = False,
     settings: dict[str, Any] | None = None,
     **line_overrides: Any,
 ) -> AsyncIterator[Bench]:
-    """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``)."""
+    """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``).
+
+    With ``offline`` the bot uses its embedded engines (Whisper, piper, silero); the OpenAI emulator
+    still serves the chat model.
+    """
     codebook = ToneCodebook()
     script = responder or StoreScript(first_token_delay_s=llm_first_token_s, chunk_delay_s=0.0)
     base_line = line or default_line()
@@ -84,10 +89,12 @@ async def bench(
             "openai_api_key": SecretStr(OPENAI_KEY),
             "openai_base_url": openai_emu.base_url,
             "google_tts_endpoint": tts_emu.address,
-            # The tone-coded caller is not speech: the energy detector, not silero, hears it.
-            "stt_provider": "openai",
-            "tts_provider": "google",
-            "vad": "energy",
+            # offline: the embedded engines hear and speak (the caller needs a real synthetic voice).
+            # Otherwise the provider emulators do, and the tone-coded caller is not speech: the
+            # energy detector, not silero, hears it.
+            "stt_provider": "whisper" if offline else "openai",
+            "tts_provider": "piper" if offline else "google",
+            "vad": "silero" if offline else "energy",
             **(settings or {}),
         }
         bot_settings = Settings(**config)

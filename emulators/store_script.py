@@ -34,9 +34,9 @@ class StoreScript:
             day = "monday"
         if "hour" in text or "open" in text:
             calls.append(ScriptedToolCall("check_hours", {"day": day or "monday"}))
-        order = re.search(r"\b(\d{3,6})\b", text)
+        order = _order_number(text)
         if "order" in text and order:
-            calls.append(ScriptedToolCall("lookup_order", {"order_id": order.group(1)}))
+            calls.append(ScriptedToolCall("lookup_order", {"order_id": order}))
         if calls:
             return self._reply("", calls)
         if "bye" in text or "that's all" in text:
@@ -64,6 +64,13 @@ class StoreScript:
                 result = {"error": content}
             sentences.append(_sentence(result))
         return " ".join(sentences)
+
+
+def _order_number(text: str) -> str | None:
+    """Digits of the first number in ``text``, however a transcriber wrote it: 1234, 1,234, 1-2-3-4."""
+    match = re.search(r"\d(?:[\d,\- ]*\d)?", text)
+    digits = re.sub(r"\D", "", match.group(0)) if match else ""
+    return digits if len(digits) >= 3 else None
 
 
 def _sentence(result: dict[str, str]) -> str:
