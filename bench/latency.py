@@ -5,6 +5,9 @@ the bot's own overhead (voice-to-voice minus the emulated STT, LLM first-token a
 latencies and the end-of-turn silence), and the barge-in ``clear`` latency (caller's first sound ->
 ``clear`` at the phone). Then p50/p95 of each.
 
+``--offline`` runs the bot on its embedded engines (silero VAD, Whisper, piper) with an espeak-ng
+caller: then only the model is emulated, and the overhead includes STT and TTS on this machine.
+
 Runs twice by default: without speculation (the overhead figure is clean: nothing overlaps the
 end-of-turn silence) and with the line's default speculation (STT and the model start during the
 silence; the overhead goes negative, which is the point).
@@ -58,19 +61,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def one_call(call: PhoneCall) -> float | None:
+async def one_call(call: PhoneCall, speak: Callable[[str], bytes]) -> float | None:
     """Speak the script; return the barge-in clear latency (s)."""
     await call.wait_for_bot_audio(after=0.0, timeout=10)
     await call.wait_for_bot_silence(quiet=0.6, timeout=20)
     for question in QUESTIONS:
-        await call.say(question)
+        await call.say_audio(speak(question))
         await call.wait_for_bot_audio(timeout=10)
         await call.wait_for_bot_silence(quiet=0.6, timeout=20)
-    await call.say(LONG_QUESTION)
+    await call.say_audio(speak(LONG_QUESTION))
     await call.wait_for_bot_audio(timeout=10)
     await call.silence(1.0)
     barge_at = len(call.events)
-    await call.say(INTERRUPTION)
+    await call.say_audio(speak(INTERRUPTION))
     await call.wait_for_bot_audio(timeout=10)
     await call.wait_for_bot_silence(quiet=0.6, timeout=20)
     later = call.events[barge_at:]
@@ -80,7 +83,11 @@ async def one_call(call: PhoneCall) -> float | None:
 
 
 async def run(
-    calls: int, speculation: str, token_s: float = 0.0, first_phrase_min: int | None = None
+    calls: int,
+    speculation: str,
+    token_s: float = 0.0,
+    first_phrase_min: int | None = None,
+    offline: bool = False,
 ) -> dict[str, list[float]]:
     line = dataclasses.replace(default_line(), speculation=speculation)
     if first_phrase_min is not None:
@@ -88,15 +95,27 @@ async def run(
             line, phrases=dataclasses.replace(line.phrases, first_phrase_min_length=first_phrase_min)
         )
     end_silence_s = line.endpointing.end_silence_ms / 1000
-    fixed = STT_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S + end_silence_s
+    # Offline, STT and TTS are the bot's own work (embedded engines): only the model is emulated.
+    fixed = LLM_FIRST_TOKEN_S + end_silence_s + (0 if offline else STT_S + TTS_FIRST_BYTE_S)
     v2v: list[float] = []
     clears: list[float] = []
     async with bench(
-        responder=make_responder(token_s), line=line, stt_delay_s=STT_S, tts_first_byte_s=TTS_FIRST_BYTE_S
+        responder=make_responder(token_s),
+        line=line,
+        stt_delay_s=STT_S,
+        tts_first_byte_s=TTS_FIRST_BYTE_S,
+        offline=offline,
     ) as b:
+        if offline:
+            from emulators.espeak_voice import EspeakVoice
+
+            speak = EspeakVoice(voice="en-us+m3", rate=140).speak
+        else:
+            speak = b.codebook.speak
+        await b.server.warming
         for n in range(calls):
             async with await b.phone.dial() as call:
-                clear = await one_call(call)
+                clear = await one_call(call, speak)
                 await call.hang_up()
             turns = call.turn_latencies()
             print(
@@ -135,6 +154,11 @@ async def main() -> None:
         default=None,
         help="override the line's first_phrase_min_length (the early first cut)",
     )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="embedded engines (silero, Whisper, piper) with an espeak-ng caller; only the model is emulated",
+    )
     args = parser.parse_args()
     print(
         f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
@@ -143,7 +167,7 @@ async def main() -> None:
     )
     for mode in args.speculation.split(","):
         print(f"speculation={mode}:", flush=True)
-        figures = await run(args.calls, mode, args.token_ms / 1000, args.first_phrase_min)
+        figures = await run(args.calls, mode, args.token_ms / 1000, args.first_phrase_min, args.offline)
         print("  " + summary("voice-to-voice at the phone", figures["v2v"]))
         print(
             "  "
