@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from bot import local_llm
 from bot.settings import SettingsError, load_settings
 
 
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use the cloud-provider emulators and a tone-coded caller instead of the embedded engines",
     )
+    local = sub.add_parser("local-llm", help="serve the packaged offline model on 127.0.0.1 (opt-in extra)")
+    local_llm.add_arguments(local)
     args = parser.parse_args(argv)
+    if args.command == "local-llm":
+        return local_llm.run(args)
 
     if args.command == "serve":
         try:
