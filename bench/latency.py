@@ -88,8 +88,13 @@ async def run(
     token_s: float = 0.0,
     first_phrase_min: int | None = None,
     offline: bool = False,
+    min_speech_ms: int | None = None,
 ) -> dict[str, list[float]]:
     line = dataclasses.replace(default_line(), speculation=speculation)
+    if min_speech_ms is not None:
+        line = dataclasses.replace(
+            line, endpointing=dataclasses.replace(line.endpointing, min_speech_ms=min_speech_ms)
+        )
     if first_phrase_min is not None:
         line = dataclasses.replace(
             line, phrases=dataclasses.replace(line.phrases, first_phrase_min_length=first_phrase_min)
@@ -159,6 +164,7 @@ async def main() -> None:
         action="store_true",
         help="embedded engines (silero, Whisper, piper) with an espeak-ng caller; only the model is emulated",
     )
+    parser.add_argument("--min-speech-ms", type=int, default=None, help="override endpointing.min_speech_ms")
     args = parser.parse_args()
     print(
         f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
@@ -167,7 +173,9 @@ async def main() -> None:
     )
     for mode in args.speculation.split(","):
         print(f"speculation={mode}:", flush=True)
-        figures = await run(args.calls, mode, args.token_ms / 1000, args.first_phrase_min, args.offline)
+        figures = await run(
+            args.calls, mode, args.token_ms / 1000, args.first_phrase_min, args.offline, args.min_speech_ms
+        )
         print("  " + summary("voice-to-voice at the phone", figures["v2v"]))
         print(
             "  "

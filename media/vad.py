@@ -120,7 +120,13 @@ EndpointerEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class VoiceDetector(Protocol):
-    """Decides per 20 ms PCM16 8 kHz frame whether it is speech; may keep state across frames."""
+    """Decides per 20 ms PCM16 8 kHz frame whether it is speech; may keep state across frames.
+
+    An optional attribute ``onset_lag_ms`` says how much later than the speech itself the detector
+    starts saying "voiced" (a model needs a window or two of context). The Endpointer counts that
+    time as speech already heard, so ``min_speech_ms`` means the same caller speech whichever
+    detector runs.
+    """
 
     def voiced(self, frame_pcm16: bytes, rms: int) -> bool: ...
 
@@ -141,7 +147,8 @@ class Endpointer:
     ) -> None:
         self.config = config
         self._detector = detector
-        self._min_speech_frames = _frames_for(config.min_speech_ms)
+        lag = int(getattr(detector, "onset_lag_ms", 0))
+        self._min_speech_frames = _frames_for(max(_FRAME_MS, config.min_speech_ms - lag))
         self._onset_window_frames = _frames_for(2 * config.min_speech_ms)
         self._end_silence_frames = _frames_for(config.end_silence_ms)
         self._noise_window_frames = _frames_for(config.noise_window_ms)

@@ -75,6 +75,10 @@ def pooled_models() -> int:
 class SileroVoiceDetector:
     """Per-call voice detector: feed 20 ms PCM16 8 kHz frames in stream order (see module docstring)."""
 
+    # Measured: its probability crosses the threshold about two 32 ms windows into speech; with
+    # that lag credited, barge-in `clear` came 201 ms after speech onset instead of 262 ms.
+    onset_lag_ms = 60
+
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, min_rms: int = 0) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")

@@ -85,3 +85,25 @@ def test_events_follow_the_grammar(segments: list[tuple[bool, int]]) -> None:
             assert state in ("speech", "paused")
             state = "quiet"
     assert state == "quiet"
+
+
+class _AlwaysVoiced:
+    """A detector that says "voiced" for every frame, with a declared onset lag."""
+
+    def __init__(self, onset_lag_ms: int) -> None:
+        self.onset_lag_ms = onset_lag_ms
+
+    def voiced(self, frame_pcm16: bytes, rms: int) -> bool:
+        return True
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("lag_ms", "frames_to_start"), [(0, 8), (60, 5), (500, 1)])
+def test_a_detector_s_onset_lag_counts_as_speech_already_heard(lag_ms: int, frames_to_start: int) -> None:
+    endpointer = Endpointer(EndpointerConfig(min_speech_ms=160), _AlwaysVoiced(lag_ms))
+    started_after = next(
+        n for n in range(1, 20) if any(isinstance(e, SpeechStarted) for e in endpointer.push(silence(20)))
+    )
+    assert started_after == frames_to_start

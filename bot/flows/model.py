@@ -1,0 +1,334 @@
+"""The call-flow file schema: what the bot says and does on the numbers one flow serves.
+
+Rules:
+- Every section is a ``StrictModel`` (``bot.flows.fields``): unknown keys, infinities and NaN are
+  errors and a built flow is frozen. Tools are declared in ``bot.flows.tool_specs``.
+- Defaults are read from today's code (``LineConfig``, and through it ``PhraseConfig``,
+  ``EndpointerConfig``, ``GoogleVoice``), never copied, so a flow that sets nothing behaves like the
+  built-in line. LLM model and voice name left unset mean "the server's setting".
+- Rules across fields of one flow (unique numbers and tool names, known transfer targets, a flow
+  some call can reach) run once every field is valid; they raise one ``flow_rules`` error whose
+  ``ctx["problems"]`` lists ``(loc, reason)`` pairs, so the loader can point each at its own line.
+- A valid ``Flow`` always builds a ``LineConfig`` (``to_line_config``): the endpointing section is
+  checked by constructing the real ``EndpointerConfig``. Tool objects come from the caller's
+  ``tool_factory``; this module never imports or calls anything a flow names.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from bot.flows.fields import Name, PhoneNumber, PositiveSeconds, StrictModel, Text
+from bot.flows.tool_specs import TOOL_TYPES, ToolSpec, TransferCallSpec
+from bot.line import LineConfig
+from bot.tools.registry import Tool
+from media.phrases import PhraseConfig, PhraseStrategy
+from media.tts.google_tts import GoogleVoice
+from media.vad import EndpointerConfig
+
+# Today's built-in line with placeholder texts: the source of every default below.
+_LINE = LineConfig(name="defaults", greeting="-", system_prompt="-")
+_VOICE = GoogleVoice()
+ToolFactory = Callable[[ToolSpec], Tool]
+Loc = tuple[str | int, ...]
+
+
+class Greeting(StrictModel):
+    text: Text = Field(description="Said as soon as the call is answered.")
+    interruptible: bool = Field(
+        default=_LINE.greeting_interruptible, description="Whether the caller's speech stops the greeting."
+    )
+
+
+class LlmSettings(StrictModel):
+    model: Text | None = Field(default=None, description="Chat model name; unset: the server's LLM_MODEL.")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature; unset: the server's LLM_TEMPERATURE."
+    )
+    max_tool_rounds: int = Field(
+        default=_LINE.max_tool_rounds, ge=1, description="Tool calls the model may chain in one answer."
+    )
+
+
+class VoiceSettings(StrictModel):
+    provider: Literal["auto", "google", "piper"] = Field(
+        default="auto", description="Text-to-speech engine; auto: the server's choice (TTS_PROVIDER)."
+    )
+    language: Text | None = Field(
+        default=None, description=f"Voice language (Google); unset: the server's ({_VOICE.language_code})."
+    )
+    name: Text | None = Field(
+        default=None, description=f"Voice name (Google); unset: the server's ({_VOICE.name})."
+    )
+    speaking_rate: float = Field(
+        default=_LINE.voice.speaking_rate, ge=0.25, le=4.0, description="1.0 is normal speed."
+    )
+
+
+class PhraseSettings(StrictModel):
+    strategy: PhraseStrategy = Field(
+        default=_LINE.phrases.strategy,
+        description="Where answers are cut for speech: word, sentence or phrase.",
+    )
+    min_phrase_length: int = Field(
+        default=_LINE.phrases.min_phrase_length, ge=0, description="phrase: characters before a cut at , ; :"
+    )
+    first_phrase_min_length: int = Field(
+        default=_LINE.phrases.first_phrase_min_length,
+        ge=0,
+        description="The same for an answer's first phrase.",
+    )
+    first_phrase_max_words: int = Field(
+        default=_LINE.phrases.first_phrase_max_words,
+        ge=0,
+        description="Cut the first phrase after N words (0: off).",
+    )
+
+
+class EndpointingSettings(StrictModel):
+    min_speech_ms: int = Field(
+        default=_LINE.endpointing.min_speech_ms,
+        gt=0,
+        description="Voiced time before speech counts (and barges in).",
+    )
+    end_silence_ms: int = Field(
+        default=_LINE.endpointing.end_silence_ms, gt=0, description="Silence that ends a turn."
+    )
+    pause_ms: int = Field(
+        default=_LINE.endpointing.pause_ms,
+        ge=0,
+        description="Silence that starts early work (0: off); < end_silence_ms.",
+    )
+    pre_roll_ms: int = Field(
+        default=_LINE.endpointing.pre_roll_ms, ge=0, description="Audio kept before the onset."
+    )
+    max_utterance_ms: int = Field(
+        default=_LINE.endpointing.max_utterance_ms,
+        gt=0,
+        description="A turn ends after this long; > min_speech_ms.",
+    )
+    threshold_ratio: float = Field(
+        default=_LINE.endpointing.threshold_ratio, gt=0, description="Speech / noise ratio."
+    )
+    min_rms: int = Field(
+        default=_LINE.endpointing.min_rms, gt=0, description="Quietest level that counts as speech."
+    )
+    noise_floor_alpha: float = Field(
+        default=_LINE.endpointing.noise_floor_alpha,
+        gt=0,
+        le=1,
+        description="How fast the noise floor adapts.",
+    )
+    noise_window_ms: int = Field(
+        default=_LINE.endpointing.noise_window_ms,
+        gt=0,
+        description="Window of the quietest-frame floor guard.",
+    )
+    speculation: Literal["off", "stt", "llm"] = Field(
+        default=_LINE.speculation,
+        description="Work started during pause_ms: off, stt, or llm (stt and the model).",
+    )
+
+    @field_validator("pause_ms")
+    @classmethod
+    def _pause_before_end(cls, value: int, info: ValidationInfo) -> int:
+        end = info.data.get("end_silence_ms")
+        if value and end is not None and value >= end:
+            raise ValueError(f"must be < end_silence_ms ({end}), got {value}")
+        return value
+
+    @field_validator("max_utterance_ms")
+    @classmethod
+    def _longer_than_onset(cls, value: int, info: ValidationInfo) -> int:
+        onset = info.data.get("min_speech_ms")
+        if onset is not None and value <= onset:
+            raise ValueError(f"must be > min_speech_ms ({onset}), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _builds(self) -> EndpointingSettings:
+        self.to_config()  # the real dataclass's own checks: a valid flow never fails at call time
+        return self
+
+    def to_config(self) -> EndpointerConfig:
+        values = self.model_dump(exclude={"speculation"})
+        return EndpointerConfig(**values)
+
+
+class BargeInSettings(StrictModel):
+    enabled: bool = Field(
+        default=_LINE.barge_in, description="Caller speech (endpointing.min_speech_ms of it) stops the bot."
+    )
+
+
+class FillerSettings(StrictModel):
+    tool_text: Text = Field(
+        default=_LINE.filler_text, description="Said while tools run (unless a tool has its own)."
+    )
+    tool_delay_s: float = Field(
+        default=_LINE.filler_delay_s, ge=0, description="Tools still running after this: filler."
+    )
+    silence_text: Text = Field(
+        default=_LINE.silence_filler_text, description="Said when the answer is slow to start."
+    )
+    silence_after_s: float = Field(
+        default=_LINE.silence_filler_s,
+        gt=0,
+        description="Seconds after the caller finished before silence_text.",
+    )
+
+
+class TimeoutSettings(StrictModel):
+    silence_reprompt_s: PositiveSeconds = Field(
+        default=8.0, description="Caller silent this long: say reprompt_text."
+    )
+    reprompt_text: Text = Field(default="Are you still there?", description="Said after silence_reprompt_s.")
+    max_reprompts: int = Field(
+        default=2, ge=0, description="Unanswered reprompts before saying goodbye and hanging up."
+    )
+    no_answer_goodbye: Text = Field(
+        default="I can't hear you, so I'll hang up now. Please call again. Goodbye.",
+        description="Said before hanging up after max_reprompts.",
+    )
+    max_call_s: PositiveSeconds = Field(default=900.0, description="Longest call, in seconds.")
+    max_call_goodbye: Text = Field(
+        default="We've reached the time limit for this call. Thank you for calling, goodbye.",
+        description="Said before hanging up at max_call_s.",
+    )
+
+
+class DtmfSettings(StrictModel):
+    enabled: bool = Field(default=True, description="Give keypad digits to the model.")
+    finish_key: Literal["#", "*"] = Field(default="#", description="Key that ends the digits at once.")
+    timeout_s: PositiveSeconds = Field(default=5.0, description="Digits end after this long without a key.")
+
+
+class Flow(StrictModel):
+    name: Name = Field(description="Names the flow in logs; unique among the flows.")
+    numbers: list[PhoneNumber] = Field(default_factory=list, description="The To numbers this flow answers.")
+    default: bool = Field(default=False, description="Answers every number no flow lists; exactly one flow.")
+    greeting: Greeting = Field(description="What the bot says first.")
+    system_prompt: Text = Field(description="Instructions for the model: role, tone, what to do.")
+    llm: LlmSettings = Field(default_factory=LlmSettings, description="The chat model.")
+    voice: VoiceSettings = Field(default_factory=VoiceSettings, description="How the bot sounds.")
+    phrases: PhraseSettings = Field(default_factory=PhraseSettings, description="Cutting answers for speech.")
+    endpointing: EndpointingSettings = Field(
+        default_factory=EndpointingSettings, description="When the caller's turn starts and ends."
+    )
+    barge_in: BargeInSettings = Field(default_factory=BargeInSettings, description="Caller talks over bot.")
+    fillers: FillerSettings = Field(default_factory=FillerSettings, description="Said while waiting.")
+    apology: Text = Field(
+        default=_LINE.apology_text, description="Said when the bot cannot answer (a fault)."
+    )
+    tools: list[Annotated[ToolSpec, Field(discriminator="type")]] = Field(
+        default_factory=list, description="What the model may do: http, python, end_call, transfer_call."
+    )
+    transfer_targets: dict[Text, PhoneNumber] = Field(
+        default_factory=dict, description="Name -> E.164 number, for transfer_call tools."
+    )
+    timeouts: TimeoutSettings = Field(
+        default_factory=TimeoutSettings, description="Silence reprompts and the longest call."
+    )
+    dtmf: DtmfSettings = Field(default_factory=DtmfSettings, description="Digits typed on the keypad.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Flow:
+        problems = flow_rule_problems(self)
+        if problems:
+            summary = "; ".join(f"{'.'.join(map(str, loc))}: {reason}" for loc, reason in problems)
+            raise PydanticCustomError("flow_rules", "{summary}", {"summary": summary, "problems": problems})
+        return self
+
+    def to_line_config(self, tool_factory: ToolFactory) -> LineConfig:
+        """Today's ``LineConfig`` for this flow; ``tool_factory`` turns each tool spec into a ``Tool``."""
+        return LineConfig(
+            name=self.name,
+            greeting=self.greeting.text,
+            greeting_interruptible=self.greeting.interruptible,
+            system_prompt=self.system_prompt,
+            tools=tuple(tool_factory(spec) for spec in self.tools),
+            voice=GoogleVoice(
+                language_code=self.voice.language or _VOICE.language_code,
+                name=self.voice.name or _VOICE.name,
+                speaking_rate=self.voice.speaking_rate,
+            ),
+            phrases=PhraseConfig(**self.phrases.model_dump()),
+            endpointing=self.endpointing.to_config(),
+            speculation=self.endpointing.speculation,
+            barge_in=self.barge_in.enabled,
+            filler_delay_s=self.fillers.tool_delay_s,
+            filler_text=self.fillers.tool_text,
+            silence_filler_s=self.fillers.silence_after_s,
+            silence_filler_text=self.fillers.silence_text,
+            apology_text=self.apology,
+            max_tool_rounds=self.llm.max_tool_rounds,
+        )
+
+
+def flow_rule_problems(flow: Flow) -> list[tuple[Loc, str]]:
+    """Rules across the fields of one valid flow, as ``(loc, reason)`` pairs."""
+    problems: list[tuple[Loc, str]] = []
+    first_index: dict[str, int] = {}
+    for i, number in enumerate(flow.numbers):
+        if number in first_index:
+            problems.append(
+                (("numbers", i), f"{number} is listed twice (also numbers[{first_index[number]}])")
+            )
+        first_index.setdefault(number, i)
+    if not flow.numbers and not flow.default:
+        problems.append(
+            (("numbers",), "the flow serves no numbers and is not the default: no call reaches it")
+        )
+    tool_index: dict[str, int] = {}
+    for i, tool in enumerate(flow.tools):
+        if tool.name in tool_index:
+            problems.append(
+                (("tools", i, "name"), f"{tool.name!r} is already the name of tools[{tool_index[tool.name]}]")
+            )
+        tool_index.setdefault(tool.name, i)
+        if isinstance(tool, TransferCallSpec) and tool.target not in flow.transfer_targets:
+            known = ", ".join(repr(name) for name in flow.transfer_targets) or "none"
+            problems.append(
+                (("tools", i, "target"), f"no transfer target {tool.target!r} (transfer_targets: {known})")
+            )
+    return problems
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(part) if isinstance(part, str) else None
+        return None if field is None else field.annotation
+    if origin is list and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(annotation)[1]
+    if origin in (typing.Union, types.UnionType) and isinstance(part, str):
+        return TOOL_TYPES.get(part)  # a discriminated tool: the loc names its type
+    return None
+
+
+def field_names_at(loc: Sequence[str | int]) -> tuple[str, ...]:
+    """Field names of the model at a pydantic error ``loc`` (union tags included), or ()."""
+    annotation: Any = Flow
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return ()
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return tuple(annotation.model_fields)
+    return ()
