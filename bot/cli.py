@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from bot import local_llm
+from bot.flows import check as flows_check
 from bot.settings import SettingsError, load_settings
 
 
@@ -23,9 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     local = sub.add_parser("local-llm", help="serve the packaged offline model on 127.0.0.1 (opt-in extra)")
     local_llm.add_arguments(local)
+    flows = sub.add_parser("flows", help="call-flow files")
+    flows_sub = flows.add_subparsers(dest="flows_command", required=True)
+    flows_check.add_arguments(flows_sub.add_parser("check", help="validate flow files; exit 1 on any error"))
     args = parser.parse_args(argv)
     if args.command == "local-llm":
         return local_llm.run(args)
+    if args.command == "flows":
+        return flows_check.run(args)
 
     if args.command == "serve":
         try:

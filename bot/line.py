@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.flows.store_tools import hours_answer, order_answer
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.google_tts import GoogleVoice
@@ -74,19 +75,12 @@ def store_tools(data: dict[str, Any], *, lookup_delay_s: float = 0.0) -> tuple[T
     orders: dict[str, dict[str, str]] = data["orders"]
 
     async def check_hours(day: str) -> dict[str, str]:
-        key = day.strip().lower()
-        if key not in hours:
-            return {"error": f"unknown day {day!r}; ask for a day of the week"}
-        return {"day": key, "hours": hours[key]}
+        return hours_answer(hours, day)
 
     async def lookup_order(order_id: str) -> dict[str, str]:
         # The store's order system is slow; the delay is what makes the caller hear the filler.
         await asyncio.sleep(lookup_delay_s)
-        digits = "".join(ch for ch in str(order_id) if ch.isdigit())
-        order = orders.get(digits)
-        if order is None:
-            return {"order_id": digits, "status": "not found"}
-        return {"order_id": digits, **order}
+        return order_answer(orders, order_id)
 
     return (
         Tool(

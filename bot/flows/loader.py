@@ -183,7 +183,8 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str) -> FlowProblem:
     line = mark.line + 1 if mark is not None else text.count("\n", 0, getattr(exc, "position", 0)) + 1
     problem = getattr(exc, "problem", None) or str(exc)
     if isinstance(exc, yaml.reader.ReaderError):
-        problem = f"character {exc.character!r} is not allowed in YAML text"
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        problem = f"character {character!r} is not allowed in YAML text"
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
     if context and context_mark is not None and context_mark.line + 1 != line:

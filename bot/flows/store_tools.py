@@ -1,7 +1,8 @@
 """The example store's Python tools, named by ``flows/store.yaml`` as ``bot.flows.store_tools:...``.
 
 Rules:
-- Same answers as the built-in line's tools (``bot.line.store_tools``, checked by the tests):
+- The answers are ``hours_answer`` / ``order_answer``, shared with the built-in line's tools
+  (``bot.line.store_tools``, which may read another data file):
   ``check_hours`` knows the seven days of the packaged ``bot/data/store.json`` (any case, spaces
   ignored); ``lookup_order`` keeps only the digits of what the caller said.
 - The data file is read once, on the first call (it ships with the package and never changes).
@@ -24,20 +25,26 @@ def _store_data() -> dict[str, Any]:
     return data
 
 
-async def check_hours(day: str) -> dict[str, str]:
-    """Opening hours of the store on a day of the week."""
-    hours: dict[str, str] = _store_data()["hours"]
+def hours_answer(hours: dict[str, str], day: str) -> dict[str, str]:
     key = day.strip().lower()
     if key not in hours:
         return {"error": f"unknown day {day!r}; ask for a day of the week"}
     return {"day": key, "hours": hours[key]}
 
 
-async def lookup_order(order_id: str) -> dict[str, str]:
-    """Status and delivery estimate of an order, from the digits of ``order_id``."""
-    orders: dict[str, dict[str, str]] = _store_data()["orders"]
+def order_answer(orders: dict[str, dict[str, str]], order_id: str) -> dict[str, str]:
     digits = "".join(ch for ch in str(order_id) if ch.isdigit())
     order = orders.get(digits)
     if order is None:
         return {"order_id": digits, "status": "not found"}
     return {"order_id": digits, **order}
+
+
+async def check_hours(day: str) -> dict[str, str]:
+    """Opening hours of the store on a day of the week."""
+    return hours_answer(_store_data()["hours"], day)
+
+
+async def lookup_order(order_id: str) -> dict[str, str]:
+    """Status and delivery estimate of an order, from the digits of ``order_id``."""
+    return order_answer(_store_data()["orders"], order_id)

@@ -1,4 +1,4 @@
-"""Call-flow files: the schema, the YAML loader's messages, the rules across flows, routing, ``bot flows check``.
+"""Call-flow files: schema, the YAML loader's messages, rules across flows, routing, ``bot flows check``.
 
 Rules checked here: the shipped ``flows/store.yaml`` is valid and builds today's built-in line; every
 mistake in a file gives one ``file:line: path: reason`` message (all of them, in line order); YAML
@@ -10,6 +10,7 @@ routing is an exact ``To`` match, else the default; whatever the YAML, the loade
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import io
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ from bot.flows.check import check
 from bot.flows.fields import StrictModel
 from bot.flows.loader import FlowError, FlowProblem, FlowSet, load_flow, load_flows, parse_flow
 from bot.flows.model import Flow
-from bot.flows.tool_specs import TOOL_TYPES, PythonToolSpec, ToolSpec
+from bot.flows.tool_specs import TOOL_TYPES, HttpToolSpec, PythonToolSpec, ToolSpec
 from bot.line import LineConfig, default_line, load_store_data
 from bot.line import store_tools as line_store_tools
 from bot.tools.registry import Tool
@@ -195,3 +196,266 @@ def test_ten_mistakes_give_ten_precise_messages() -> None:
         "got 'transfer'",
     ]
     assert "sk-live" not in "\n".join(got)
+
+
+def test_a_yaml_syntax_error_has_its_line() -> None:
+    text = "name: store\ngreeting:\n  text: hi\n   extra: 1\nsystem_prompt: x\n"
+    assert messages(text) == ["flows/bad.yaml:4: YAML syntax error: mapping values are not allowed here"]
+    unclosed = 'name: "store\ngreeting: x\n'
+    assert messages(unclosed) == [
+        "flows/bad.yaml:3: YAML syntax error: found unexpected end of stream "
+        "(while scanning a quoted scalar at line 1)"
+    ]
+    assert messages("name: st\x07ore\n") == [
+        "flows/bad.yaml:1: YAML syntax error: character '\\x07' is not allowed in YAML text"
+    ]
+
+
+def test_a_key_written_twice_is_an_error_at_the_second() -> None:
+    text = minimal(default=True) + "greeting:\n  text: Hi.\n  text: Hello.\n"
+    assert messages(text) == [
+        "flows/bad.yaml:7: greeting: duplicate key 'greeting' (first at line 4); write each key once",
+        "flows/bad.yaml:9: greeting.text: duplicate key 'text' (first at line 8); write each key once",
+    ]
+
+
+def test_a_literal_header_secret_is_an_error_that_never_repeats_it() -> None:
+    secret = "sk-live-4f9a0c77"
+    tool = (
+        "tools:\n  - type: http\n    name: stock\n    description: Stock.\n    url: https://shop.test/stock\n"
+        f"    headers:\n      X-Api-Key: env:STOCK_KEY\n      Authorization: Bearer {secret}\n"
+        "      X-Number: 123456\n"
+    )
+    got = messages(minimal(default=True) + tool)
+    assert [m.split(": must be")[0] for m in got] == [
+        "flows/bad.yaml:14: tools[0].headers.Authorization",
+        "flows/bad.yaml:15: tools[0].headers.X-Number",
+    ]
+    assert secret not in "\n".join(got) and "123456" not in "\n".join(got)
+    ok = parse_flow(minimal(default=True) + tool.split("      Authorization")[0])
+    assert isinstance(ok.tools[0], HttpToolSpec)
+    assert ok.tools[0].headers == {"X-Api-Key": "env:STOCK_KEY"}
+
+
+def test_aliases_are_refused() -> None:
+    text = "name: &n store\ndefault: true\ngreeting:\n  text: *n\nsystem_prompt: x\n"
+    assert messages(text) == [
+        "flows/bad.yaml:4: YAML syntax error: aliases (*name) are not allowed: repeat the value"
+    ]
+
+
+def test_yaml_traps_are_closed() -> None:
+    text = minimal(default=True, numbers="[+15550100]") + "voice:\n  language: no\n  name: 9:30\n"
+    flow = parse_flow(text)
+    assert flow.numbers == ["+15550100"]  # unquoted phone numbers are text
+    assert (flow.voice.language, flow.voice.name) == ("no", "9:30")  # not false, not 570
+    assert messages(minimal(default=True) + "apology: 0100\n") == [
+        "flows/bad.yaml:7: apology: must be text, got 100 (write it in quotes)"
+    ]
+
+
+def test_an_empty_or_non_mapping_file() -> None:
+    assert messages("# only a comment\n") == [
+        "flows/bad.yaml:1: the file is empty: a flow needs name, greeting and system_prompt"
+    ]
+    assert messages("- a\n- b\n") == ["flows/bad.yaml:1: must be a mapping (key: value lines), got a list"]
+    assert messages("name: !!binary aGk=\n" + minimal(default=True).split("\n", 1)[1]) == [
+        "flows/bad.yaml:1: name: unsupported tag tag:yaml.org,2002:binary"
+    ]
+
+
+def test_an_unknown_key_names_the_closest_field() -> None:
+    tool = "tools:\n  - type: python\n    name: a\n    description: b\n    function: m:f\n    timeout: 3\n"
+    assert messages(minimal(default=True) + "greting: Hi.\n" + tool) == [
+        "flows/bad.yaml:7: greting: unknown field (did you mean 'greeting'?)",
+        "flows/bad.yaml:13: tools[0].timeout: unknown field (did you mean 'timeout_s'?)",
+    ]
+
+
+def test_rules_across_the_fields_of_one_flow() -> None:
+    tools = (
+        "tools:\n  - type: end_call\n  - type: end_call\n  - type: transfer_call\n    target: boss\n"
+        "transfer_targets:\n  front desk: '+15550150'\n"
+    )
+    assert messages(minimal(numbers="['+15550111', '+15550111']") + tools) == [
+        "flows/bad.yaml:3: numbers[1]: +15550111 is listed twice (also numbers[0])",
+        "flows/bad.yaml:9: tools[1].name: 'end_call' is already the name of tools[0]",
+        "flows/bad.yaml:11: tools[2].target: no transfer target 'boss' (transfer_targets: 'front desk')",
+    ]
+    assert messages(minimal(numbers="[]")) == [
+        "flows/bad.yaml:3: numbers: the flow serves no numbers and is not the default: no call reaches it"
+    ]
+
+
+def test_endpointing_rules_of_the_real_config() -> None:
+    text = (
+        minimal(default=True)
+        + "endpointing:\n  end_silence_ms: 300\n  pause_ms: 300\n  max_utterance_ms: 100\n"
+    )
+    assert messages(text) == [
+        "flows/bad.yaml:9: endpointing.pause_ms: must be < end_silence_ms (300), got 300",
+        "flows/bad.yaml:10: endpointing.max_utterance_ms: must be > min_speech_ms (160), got 100",
+    ]
+    assert messages(minimal(default=True) + "timeouts:\n  max_call_s: .inf\n") == [
+        "flows/bad.yaml:8: timeouts.max_call_s: must be a finite number, got inf"
+    ]
+
+
+# --- rules across files, routing, the check command --------------------------------------------
+
+
+def test_routing_by_to_number_with_fallback_to_the_default(tmp_path: Path) -> None:
+    write(tmp_path, "store.yaml", SHIPPED_TEXT)
+    write(tmp_path, "returns.yml", minimal(name="returns", numbers="['+15550111', '+442071838750']"))
+    write(tmp_path, "notes.txt", "not a flow")
+    flows = load_flows(tmp_path)
+    assert [flow.name for flow in flows.flows] == ["returns", "store"]
+    assert flows.route("+15550111").name == "returns"
+    assert flows.route(" +442071838750 ").name == "returns"
+    assert flows.route("+15550100").name == "store"
+    assert flows.route("+19998887777").name == "store"  # unknown number: the default
+    assert flows.route("").name == "store"
+    assert flows.route(None).name == "store"
+
+
+def test_two_defaults_a_shared_number_and_a_shared_name(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", minimal(name="store", default=True, numbers="['+15550100']"))
+    write(tmp_path, "b.yaml", minimal(name="store", default=True, numbers="['+15550111', '+15550100']"))
+    with pytest.raises(FlowError) as caught:
+        load_flows(tmp_path)
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert [str(p) for p in caught.value.problems] == [
+        f"{b}:1: name: 'store' is also the name of the flow in {a}",
+        f"{b}:3: numbers[1]: +15550100 is also served by flow 'store' ({a})",
+        f"{b}:2: default: flow 'store' ({a}) is already the default; only one may be",
+    ]
+
+
+def test_no_default_flow(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", minimal(name="a", numbers="['+15550100']"))
+    with pytest.raises(FlowError) as caught:
+        load_flows(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        "flows: no flow has default: true; exactly one must (it answers numbers no flow lists)"
+    ]
+
+
+def test_no_default_is_not_claimed_while_a_file_is_broken(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", minimal(name="a"))
+    write(tmp_path, "b.yaml", minimal(name="b", default=True) + "voice: {speed: 2}\n")
+    with pytest.raises(FlowError) as caught:
+        load_flows(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'b.yaml'}:7: voice.speed: unknown field "
+        "(allowed: provider, language, name, speaking_rate)"
+    ]
+
+
+def test_a_flow_set_built_in_code_checks_the_same_rules() -> None:
+    store = parse_flow(SHIPPED_TEXT)
+    other = parse_flow(minimal(name="other", numbers="['+15550100']"))
+    with pytest.raises(FlowError) as caught:
+        FlowSet((store, other))
+    assert caught.value.problems == (
+        FlowProblem("<flow>", None, "numbers[0]", "+15550100 is also served by flow 'store' (<flow>)"),
+    )
+    with pytest.raises(FlowError):
+        FlowSet(())
+    assert FlowSet((store,)).route("+1") is store
+
+
+def test_check_prints_every_error_of_every_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", minimal(name="a", default=True) + "llm: {temperature: -1}\n")
+    write(tmp_path, "b.yaml", "name: b\ngreeting: [\n")
+    write(tmp_path, "c.yaml", TEN_MISTAKES)
+    out = io.StringIO()
+    assert check([str(tmp_path)], out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"{tmp_path / 'a.yaml'}:7: llm.temperature: must be >= 0, got -1"
+    assert lines[1].startswith(f"{tmp_path / 'b.yaml'}:3: YAML syntax error: ")
+    assert len(lines) == 1 + 1 + 10 + 1
+    assert lines[-1] == "12 errors in 3 file(s)"
+
+
+def test_check_the_shipped_flows_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    out = io.StringIO()
+    assert check([], out) == 0
+    assert out.getvalue() == "OK: 1 flow: store (default, 1 number)\n"
+
+
+def test_check_a_missing_file(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert check([str(tmp_path / "nope.yaml")], out) == 1
+    assert out.getvalue().splitlines() == [
+        f"{tmp_path / 'nope.yaml'}: no such file or folder",
+        "1 error in 1 file(s)",
+    ]
+
+
+# --- whatever the YAML: FlowError or a flow that builds ------------------------------------------
+
+FIELD_NAMES = sorted({*Flow.model_fields, "text", "type", "timeout_s", "name", "enabled", "headers"})
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["+15550100", "env:KEY", "http", "python", "end_call", "transfer_call", "phrase"]),
+)
+keys = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=8))
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+def loads_or_fails_cleanly(text: str) -> None:
+    try:
+        flow = parse_flow(text, "f.yaml")
+    except FlowError as exc:
+        assert exc.problems and all(p.file == "f.yaml" and p.reason for p in exc.problems)
+        return
+    flow.to_line_config(python_tool)  # a valid flow never fails later
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values)
+def test_any_yaml_data_gives_errors_not_exceptions(data: Any) -> None:
+    loads_or_fails_cleanly(yaml.safe_dump(data, allow_unicode=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_gives_errors_not_exceptions(text: str) -> None:
+    loads_or_fails_cleanly(text)
+
+
+SECTIONS = ["llm", "voice", "phrases", "endpointing", "barge_in", "fillers", "timeouts", "dtmf"]
+
+
+SECTION_FIELDS = {
+    name: sorted(type(getattr(parse_flow(SHIPPED_TEXT), name)).model_fields) for name in SECTIONS
+}
+
+
+# Mostly plausible values, so that many mutated flows are valid and must build a LineConfig.
+plausible = st.one_of(
+    st.integers(min_value=-5, max_value=3000),
+    st.floats(min_value=-1, max_value=5),
+    st.booleans(),
+    st.sampled_from(["off", "stt", "llm", "word", "sentence", "phrase", "#", "*", "google", "piper", "x"]),
+    values,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(SECTIONS), st.data())
+def test_any_values_in_a_section_of_the_shipped_flow(section: str, data: st.DataObject) -> None:
+    document = copy.deepcopy(SHIPPED_DATA)
+    names = data.draw(st.lists(st.sampled_from(SECTION_FIELDS[section]), min_size=1, max_size=3, unique=True))
+    for name in names:
+        document[section][name] = data.draw(plausible)
+    loads_or_fails_cleanly(yaml.safe_dump(document))
