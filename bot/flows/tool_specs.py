@@ -66,10 +66,23 @@ ArgumentsSchema = Annotated[dict[str, Any], AfterValidator(_object_schema)]
 PythonPath = Annotated[str, AfterValidator(matching(_PYTHON_PATH, "a dotted path package.module:function"))]
 
 
-class HttpToolSpec(StrictModel):
-    type: Literal["http"] = Field(description="http: an HTTP request.")
+class _FunctionToolSpec(StrictModel):
+    """What every tool the model calls with its own arguments has (http and python tools)."""
+
     name: Name = Field(description="Name the model calls the tool by.")
     description: Text = Field(description="What the tool does and when to use it (read by the model).")
+    parameters: ArgumentsSchema = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON schema of the arguments.",
+    )
+    timeout_s: PositiveSeconds = Field(
+        default=_TOOL_TIMEOUT_S, description="The call gives up after this long."
+    )
+    filler: Text | None = Field(default=None, description="Said while this tool runs.")
+
+
+class HttpToolSpec(_FunctionToolSpec):
+    type: Literal["http"] = Field(description="http: an HTTP request.")
     url: Annotated[str, AfterValidator(_url)] = Field(description="Endpoint; arguments go in the JSON body.")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
         default="POST", description="HTTP method."
@@ -78,29 +91,11 @@ class HttpToolSpec(StrictModel):
         default_factory=dict,
         description="Header name -> env:VAR_NAME (the value is read from the environment).",
     )
-    parameters: ArgumentsSchema = Field(
-        default_factory=lambda: {"type": "object", "properties": {}},
-        description="JSON schema of the arguments.",
-    )
-    timeout_s: PositiveSeconds = Field(
-        default=_TOOL_TIMEOUT_S, description="The call gives up after this long."
-    )
-    filler: Text | None = Field(default=None, description="Said while this tool runs.")
 
 
-class PythonToolSpec(StrictModel):
+class PythonToolSpec(_FunctionToolSpec):
     type: Literal["python"] = Field(description="python: an async Python function.")
-    name: Name = Field(description="Name the model calls the tool by.")
-    description: Text = Field(description="What the tool does and when to use it (read by the model).")
     function: PythonPath = Field(description="Async function called with the arguments as keywords.")
-    parameters: ArgumentsSchema = Field(
-        default_factory=lambda: {"type": "object", "properties": {}},
-        description="JSON schema of the arguments.",
-    )
-    timeout_s: PositiveSeconds = Field(
-        default=_TOOL_TIMEOUT_S, description="The call gives up after this long."
-    )
-    filler: Text | None = Field(default=None, description="Said while this tool runs.")
 
 
 class EndCallSpec(StrictModel):
