@@ -87,3 +87,6 @@ class Conversation:
     def response_text(self, response_id: int) -> str | None:
         message = self._by_response.get(response_id)
         return None if message is None else message.get("content")
+
+    def snapshot(self) -> list[Mapping[str, Any]]:
+        return [dict(m) for m in self.messages]
