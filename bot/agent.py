@@ -8,7 +8,8 @@ Rules (the streaming guide's behaviour):
   all of them run in parallel; if they are not done after ``filler_delay_s`` a ``Filler`` is yielded
   (never when they finish first). History then gets ONE assistant message carrying every tool call
   (arguments as the streamed strings) followed by one ``tool`` message per call id, and the
-  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds.
+  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds. A ``FinalResult`` (hang-up,
+  transfer) ends the answer after its round is in history: the call acts instead of the model.
 - A response's assistant message enters history only when it has been streamed whole; what a
   barge-in or an error cut short is written by the Call from what the caller actually heard.
 - Provider errors propagate (``ProviderError``); the Call turns them into an apology.
@@ -86,7 +87,7 @@ class Agent:
             timings.llm_requests.append(self._clock())
             got_token = False
             tools = self._tools.schemas() if _round < self._line.max_tool_rounds else []
-            async for chunk in self._llm.stream(self._conversation.messages, tools):
+            async for chunk in self._llm.stream(self._conversation.messages, tools, self._line.chat):
                 text = assembler.feed(chunk)
                 if not text:
                     continue
@@ -123,6 +124,8 @@ class Agent:
                         await task
             timings.tool_calls.extend(_tool_figures(results))
             self._conversation.add_tool_round(spoken, calls, [r.content for r in results], response_id)
+            if any(r.final for r in results):
+                return
         # Out of tool rounds without a spoken answer: say something rather than nothing.
         yield Phrase("Sorry, I couldn't finish looking that up.", self._conversation.new_response_id())
 

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.call import Call, CallDeps
+from bot.lines import LineDesk
 from bot.providers import close_deps
 from bot.settings import Settings
 from bot.twilio.webhook import (
@@ -44,12 +45,13 @@ async def voice(request: web.Request) -> web.Response:
     if not request.app[CHECKER].valid(url, params, request.headers.get(SIGNATURE_HEADER)):
         log.warning("webhook_signature_rejected", path=request.path)
         return web.Response(status=403, text="invalid signature")
-    line = request.app[DEPS].line
+    # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
+    line = request.app[DEPS].lines.route(params.get("To"))
     twiml = stream_twiml(
         public_ws_url(request, settings.public_base_url, "/media"),
         {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name},
     )
-    log.info("call_answered", call_sid=params.get("CallSid", ""), line=line.name)
+    log.info("call_answered", call_sid=params.get("CallSid", ""), line=line.name, flow_version=line.version)
     return web.Response(text=twiml, content_type="text/xml")
 
 
@@ -71,7 +73,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
-    call = Call(request.app[DEPS], ws.send_str, max_frame_chars=MAX_FRAME_CHARS)
+    call = Call(request.app[DEPS], ws.send_str, close=ws.close, max_frame_chars=MAX_FRAME_CHARS)
     request.app[CALLS].add(call)
     request.app[SOCKETS].add(ws)
     try:
@@ -86,7 +88,9 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "active_calls": len(request.app[CALLS])})
+    lines = request.app[DEPS].lines
+    flows = {line.name: line.version for line in lines.book.lines} if isinstance(lines, LineDesk) else {}
+    return web.json_response({"status": "ok", "active_calls": len(request.app[CALLS]), "flows": flows})
 
 
 def create_app(settings: Settings, deps: CallDeps) -> web.Application:

@@ -12,6 +12,13 @@ Rules:
 - Never silent: tools slower than ``filler_delay_s`` get a filler (Agent); an answer with no audio
   ``silence_filler_s`` after the caller finished gets a short pre-synthesized filler; any provider
   error gets the pre-synthesized apology and the next turn is answered as usual.
+- The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` custom parameter)
+  and kept to the end of the call, whatever reloads happen meanwhile.
+- Telephony: the model's ``end_call`` and ``transfer_call`` tools (``bot.telephony``) are performed
+  once the answer is out; the supervisor (``bot.idle``, ``bot.dtmf``) reprompts a silent caller, ends
+  the call after unanswered reprompts or at the longest call, and ends keypad entries on timeout.
+  A goodbye is never interrupted; the call hangs up through Twilio REST once its mark is echoed,
+  then closes the socket. A transfer line the caller interrupts cancels the transfer.
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
   after it.
 """
@@ -23,20 +30,27 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
 from bot.agent import Agent, Filler
 from bot.clips import ClipCache
 from bot.conversation import Conversation
+from bot.dtmf import DtmfCollector
+from bot.idle import Due, SilenceWatch
 from bot.line import LineConfig
 from bot.llm.protocol import ChatModel
 from bot.marks import EchoResult, MarkTracker
 from bot.speaker import Speaker
+from bot.telephony import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
+from bot.tools.http_tool import HttpClient
 from bot.tools.registry import ToolRegistry
 from bot.turns import Turn
 from bot.twilio.messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
+from bot.twilio.rest import CallControl, transfer_twiml
+from bot.voices import Voices
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
 from media.stt.protocol import SpeechToText
@@ -44,18 +58,26 @@ from media.tts.protocol import TextToSpeech
 from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VoiceDetector
 
 log = structlog.get_logger("bot.call")
+SUPERVISOR_TICK_S = 0.2  # how often silence, call length and keypad timeouts are checked
+
+
+class LineRouter(Protocol):
+    def route(self, to_number: str | None) -> LineConfig: ...
 
 
 @dataclass
 class CallDeps:
-    """Process-wide providers and the line configuration, shared by every call."""
+    """Process-wide providers and the lines, shared by every call."""
 
     stt: SpeechToText
     llm: ChatModel
-    tts: TextToSpeech
-    line: LineConfig
-    clips: ClipCache
+    voices: Voices
+    lines: LineRouter
+    control: CallControl | None = None  # Twilio REST; None: hang up by closing the socket only
     detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
+    http: HttpClient = field(
+        default_factory=HttpClient
+    )  # the flows' HTTP tools' pool (closed with the server)
 
 
 class Call:
@@ -64,20 +86,24 @@ class Call:
         deps: CallDeps,
         send: Callable[[str], Awaitable[None]],
         *,
+        close: Callable[[], Awaitable[object]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_frame_chars: int = 64 * 1024,
     ) -> None:
         self.deps = deps
         self._max_frame_chars = max_frame_chars
-        self.line = deps.line
         self._send_raw = send
+        self._close_socket = close
         self._clock = clock
         self.tracker = MarkTracker()
         self._detector = deps.detector() if deps.detector is not None else None
-        self.endpointer = Endpointer(self.line.endpointing, self._detector)
-        self.conversation = Conversation(self.line.system_prompt)
-        tools = ToolRegistry.of(self.line.tools)
-        self.agent = Agent(deps.llm, tools, self.line, self.conversation, clock=clock)
+        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
+        self.account_sid = ""
+        self.ending: str | None = None  # why the call is ending (no new turns, no barge-in)
+        self.transferred_to: str | None = None
+        self._heard_waiters: dict[int, asyncio.Future[bool]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ending_task: asyncio.Task[None] | None = None
         self.invalid: Counter[str] = Counter()
         self.speaker: Speaker | None = None
         self.call_sid = ""
@@ -92,6 +118,24 @@ class Call:
         self._pending_audio = b""
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
         self._started_at = clock()
+
+    def _configure(self, line: LineConfig) -> None:
+        self.line = line
+        self.endpointer = Endpointer(line.endpointing, self._detector)
+        self.conversation = Conversation(line.system_prompt)
+        self.actions = CallActions()
+        tools = ToolRegistry.of((*line.tools, *self.actions.tools(line)))
+        self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
+        voice = self.deps.voices.for_line(line)
+        self._tts: TextToSpeech = voice.tts
+        self.clips: ClipCache = voice.clips
+        self.watch = SilenceWatch(
+            reprompt_after_s=line.timeouts.silence_reprompt_s,
+            max_reprompts=line.timeouts.max_reprompts,
+            max_call_s=line.timeouts.max_call_s,
+            started_at=self._clock(),
+        )
+        self.keys = DtmfCollector(finish_key=line.dtmf.finish_key, timeout_s=line.dtmf.timeout_s)
 
     # ---- inbound -------------------------------------------------------------------------------
 
@@ -127,7 +171,7 @@ class Call:
         elif isinstance(msg, Invalid):
             self._count_invalid(msg.kind.value, msg.detail)
         elif isinstance(msg, Dtmf):
-            log.info("dtmf", digit=msg.digit)
+            await self._on_key(msg.digit)
 
     def _count_invalid(self, kind: str, detail: str) -> None:
         self.invalid[kind] += 1
@@ -139,10 +183,17 @@ class Call:
             self._count_invalid("duplicate_start", "")
             return
         self.call_sid = msg.call_sid
+        self.account_sid = msg.account_sid
         structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
-        log.info("call_started", line=self.line.name, parameters=sorted(msg.custom_parameters))
+        self._configure(self.deps.lines.route(msg.custom_parameters.get("to")))
+        log.info(
+            "call_started",
+            line=self.line.name,
+            flow_version=self.line.version,
+            parameters=sorted(msg.custom_parameters),
+        )
         self.speaker = Speaker(
-            self.deps.tts,
+            self._tts,
             self._send,
             msg.stream_sid,
             self.tracker,
@@ -151,13 +202,14 @@ class Call:
             on_played=self._on_played,
         )
         self.speaker.start()
-        self._spawn(self.deps.clips.ensure(self.line.clip_texts()))
+        self._spawn(self.clips.ensure(self.line.clip_texts()))
+        self._supervisor = asyncio.create_task(self._supervise(), name="call-supervisor")
         if self.line.greeting:
             rid = self.conversation.new_response_id()
             if not self.line.greeting_interruptible:
                 self._locked_response = rid
             self.conversation.add_assistant(self.line.greeting, rid)
-            self.speaker.say(self.line.greeting, rid, audio=self.deps.clips.get(self.line.greeting))
+            self.speaker.say(self.line.greeting, rid, audio=self.clips.get(self.line.greeting))
 
     # ---- turn taking ---------------------------------------------------------------------------
 
@@ -168,7 +220,12 @@ class Call:
         return self._bot_thinking() or (self.speaker is not None and self.speaker.speaking)
 
     async def _on_speech_started(self) -> None:
-        if not self.line.barge_in or not self._bot_busy():
+        self.watch.caller_active(self._clock())
+        await self._caller_interrupts()
+
+    async def _caller_interrupts(self) -> None:
+        """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
+        if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
             return
         locked = self._locked_response
         if locked is not None:
@@ -179,13 +236,19 @@ class Call:
         await self._barge_in()
 
     async def _barge_in(self) -> None:
-        assert self.speaker is not None
         started = self._clock()
+        heard = await self._interrupt()
+        log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
+
+    async def _interrupt(self) -> dict[int, str]:
+        """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
+        assert self.speaker is not None
         turn = self._turn
         cancelled = self._cancel_turn_tasks()  # first, so nothing new is queued behind the clear
         affected = await self.speaker.clear()
         await _settle_tasks(cancelled)
-        if turn is not None and turn.stt_done_at is None:
+        self.actions.drop_pending()
+        if turn is not None and turn.stt_done_at is None and turn.typed is None:
             self._pending_audio = turn.audio  # cut before we knew what was said: keep it for next time
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
@@ -193,7 +256,7 @@ class Call:
         if turn is not None:
             turn.barge_in = True
             self._maybe_log_turn(turn)
-        log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
+        return heard
 
     def _new_turn(self, event: SpeechEnded | SpeechPaused) -> Turn:
         audio = self._pending_audio + event.audio
@@ -209,6 +272,8 @@ class Call:
     def _on_speech_paused(self, event: SpeechPaused) -> None:
         """The caller went quiet: start STT (and the model) now, speak only once the turn is confirmed."""
         if self.line.speculation == "off" or self._speculation is not None or self._bot_thinking():
+            return
+        if self.ending is not None:
             return
         turn = self._new_turn(event)
         task = asyncio.create_task(self._run_turn(turn), name="turn-speculative")
@@ -227,20 +292,27 @@ class Call:
         self.agent.unsettled.clear()
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
-        # With barge-in off (or the greeting locked) a turn may still be running: the new one is
-        # answered after it, never instead of it, so history stays in order.
-        previous = self._turn_task if self._bot_thinking() else None
+        self.watch.caller_active(self._clock())
+        if self.ending is not None:
+            await self._drop_speculation()
+            return  # saying goodbye or transferring: nothing more is answered
         speculation = self._speculation
         self._speculation = None
         if speculation is not None and speculation[0].end_ms == event.end_ms:
             turn, task = speculation
             turn.speech_end_at = self._clock()
+            self._begin_turn(turn, task)
         else:
             if speculation is not None:
                 self._speculation = speculation
                 await self._drop_speculation()
-            turn = self._new_turn(event)
-            turn.after = previous
+            self._begin_turn(self._new_turn(event))
+
+    def _begin_turn(self, turn: Turn, task: asyncio.Task[None] | None = None) -> None:
+        if task is None:
+            # With barge-in off (or the greeting locked) a turn may still be running: the new one is
+            # answered after it, never instead of it, so history stays in order.
+            turn.after = self._turn_task if self._bot_thinking() else None
             task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.number}")
         self._pending_audio = b""
         self.turns.append(turn)
@@ -253,7 +325,10 @@ class Call:
         assert self.speaker is not None
         turn.history_mark = len(self.conversation.messages)
         try:
-            turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
+            if turn.typed is not None:
+                turn.transcript = turn.typed
+            else:
+                turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
             turn.stt_done_at = self._clock()
             if self.line.speculation != "llm":
                 await turn.confirmed.wait()
@@ -269,6 +344,11 @@ class Call:
                 else:
                     turn.add_phrase(out.response_id, out.text, self._clock())
                     self.speaker.say(out.text, out.response_id)
+            action = self.actions.take()
+            if isinstance(action, EndCall):
+                self._end(action, interrupt=False)
+            elif isinstance(action, Transfer):
+                await self._transfer(action, turn)
         except ProviderError as exc:
             await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
@@ -286,7 +366,17 @@ class Call:
         self._clip_responses.add(rid)
         if turn is not None:
             turn.response_ids.add(rid)
-        self.speaker.say(text, rid, audio=self.deps.clips.get(text))
+        self.speaker.say(text, rid, audio=self.clips.get(text))
+
+    def _say_line(self, text: str, turn: Turn | None = None) -> int:
+        """Say a fixed line of the flow (goodbye, reprompt, transfer line) and keep it in history."""
+        assert self.speaker is not None
+        rid = self.conversation.new_response_id()
+        if turn is not None:
+            turn.response_ids.add(rid)
+        self.conversation.add_assistant(text, rid)
+        self.speaker.say(text, rid, audio=self.clips.get(text))
+        return rid
 
     def _apologise(self, turn: Turn | None) -> None:
         self._say_clip(self.line.apology_text, turn)
@@ -310,6 +400,15 @@ class Call:
             self._maybe_log_turn(turn)
 
     def _on_played(self, response_id: int, seconds: float) -> None:
+        waiter = self._heard_waiters.get(response_id)
+        if (
+            waiter is not None
+            and not waiter.done()
+            and self.speaker is not None
+            and not self.tracker.pending(response_id)
+            and not self.speaker.queued(response_id)
+        ):
+            waiter.set_result(True)
         turn = self._turn
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
@@ -317,6 +416,10 @@ class Call:
 
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
         log.warning("provider_error", provider=error.provider, kind=error.kind)
+        waiter = self._heard_waiters.get(response_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)  # a goodbye or transfer line that cannot be said: act anyway
+            return
         if response_id in self._clip_responses:
             return  # a filler or the apology itself could not be synthesized: do not loop
         turn = self._turn
@@ -357,6 +460,116 @@ class Call:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    # ---- telephony: keys, silence, goodbyes, transfers ------------------------------------------
+
+    async def _on_key(self, digit: str) -> None:
+        if not self.line.dtmf.enabled or self.speaker is None or self.ending is not None:
+            self._count_invalid("dtmf_ignored", digit[:2])
+            return
+        now = self._clock()
+        self.watch.caller_active(now)
+        if not self.keys.collecting:
+            await self._caller_interrupts()  # typing over the bot stops it, like speaking does
+        entry = self.keys.push(digit, now)
+        if entry:
+            self._on_entry(entry)
+
+    def _on_entry(self, digits: str) -> None:
+        log.info("dtmf_entry", digits=len(digits))
+        turn = Turn(
+            len(self.turns) + 1, self._clock(), 0, 0, typed=self.line.dtmf.message.format(digits=digits)
+        )
+        if self._speculation is not None:
+            self._spawn(self._drop_speculation())
+        self._begin_turn(turn)
+
+    async def _supervise(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(SUPERVISOR_TICK_S)
+            now = self._clock()
+            entry = self.keys.poll(now)
+            if entry and self.ending is None:
+                self._on_entry(entry)
+            if self.ending is not None:
+                continue
+            if self._bot_busy() or self.endpointer.in_speech or self.keys.collecting:
+                self.watch.bot_active(now)
+            due = self.watch.due(now)
+            timeouts = self.line.timeouts
+            if due is Due.REPROMPT:
+                log.info("reprompt", count=self.watch.reprompts)
+                self._say_line(timeouts.reprompt_text)
+            elif due is Due.GIVE_UP:
+                self._end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
+            elif due is Due.MAX_DURATION:
+                self._end(EndCall(timeouts.max_call_goodbye, "max_duration"), interrupt=True)
+
+    def _end(self, end: EndCall, *, interrupt: bool) -> None:
+        if self.ending is not None:
+            return
+        self.ending = end.reason
+        self.actions.ending = True
+        self._ending_task = asyncio.create_task(self._say_goodbye_and_hang_up(end, interrupt), name="ending")
+
+    async def _say_goodbye_and_hang_up(self, end: EndCall, interrupt: bool) -> None:
+        await self._drop_speculation()
+        if interrupt and self._bot_busy():
+            await self._interrupt()
+        rid = self._say_line(end.goodbye)
+        heard = await self._wait_heard(rid, end.goodbye)
+        log.info("hanging_up", reason=end.reason, goodbye_heard=heard)
+        if self.deps.control is not None and self.call_sid:
+            try:
+                await self.deps.control.hang_up(self.account_sid, self.call_sid)
+            except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
+                log.warning("hang_up_failed", provider=exc.provider, kind=exc.kind)
+        await self._close()
+
+    async def _transfer(self, transfer: Transfer, turn: Turn) -> None:
+        config = transfer.config
+        rid = self._say_line(config.say, turn)
+        try:
+            await self._wait_heard(rid, config.say)
+        except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
+            self.actions.transfer_abandoned()
+            self.conversation.add_note(TRANSFER_INTERRUPTED)
+            log.info("transfer_interrupted", target=config.name)
+            raise
+        self.ending = "transfer"
+        try:
+            if self.deps.control is None or not self.call_sid:
+                raise ProviderError("twilio", "unavailable", "no REST client")
+            await self.deps.control.redirect(self.account_sid, self.call_sid, transfer_twiml(config.number))
+        except ProviderError as exc:
+            log.warning("transfer_failed", provider=exc.provider, kind=exc.kind, target=config.name)
+            self.ending = None
+            self.actions.transfer_abandoned()
+            self.conversation.add_note(TRANSFER_FAILED)
+            self._say_line(self.line.transfer_failed_text, turn)
+            return
+        self.actions.transferred = True
+        self.transferred_to = config.number
+        log.info("transferred", target=config.name)
+        await self._close()
+
+    async def _wait_heard(self, response_id: int, text: str) -> bool:
+        """Until the caller heard all of ``response_id`` (its marks echoed); False on timeout or TTS error."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._heard_waiters[response_id] = future
+        try:
+            async with asyncio.timeout(10.0 + 0.1 * len(text)):  # generous: ~15 characters a second
+                return await future
+        except TimeoutError:
+            return False
+        finally:
+            self._heard_waiters.pop(response_id, None)
+
+    async def _close(self) -> None:
+        """End the call from our side: close the socket (the reader loop then shuts the call down)."""
+        self.closed = True
+        if self._close_socket is not None:
+            await self._close_socket()
+
     def _cancel_turn_tasks(self) -> list[asyncio.Task[None]]:
         tasks = [t for t in (self._turn_task, self._watchdog) if t is not None and not t.done()]
         for task in tasks:
@@ -368,10 +581,17 @@ class Call:
         await _settle_tasks(self._cancel_turn_tasks())
 
     async def shutdown(self) -> None:
-        if self.closed and self.speaker is None:
+        if self.speaker is None and self._supervisor is None and self.closed:
             return
         self.closed = True
         await self._cancel_turn()
+        current = asyncio.current_task()
+        for task in (self._supervisor, self._ending_task):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._supervisor = None
         for task in list(self._background):
             task.cancel()
         if self.speaker is not None:
@@ -385,6 +605,7 @@ class Call:
                 self._maybe_log_turn(turn)
         log.info(
             "call_ended",
+            ended_by=self.ending or "caller",
             turns=len(self.turns),
             seconds=round(self._clock() - self._started_at, 1),
             invalid=dict(self.invalid),

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as exc:
             print(exc, file=sys.stderr)
             return 2
+        from bot.flows.loader import FlowError
         from bot.server import serve
         from media.errors import ProviderError
 
@@ -46,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(settings))
         except ProviderError as exc:
             print(f"start-up error: {exc}", file=sys.stderr)
+            return 2
+        except FlowError as exc:  # the same lines as ``bot flows check``
+            count = len(exc.problems)
+            print(
+                f"start-up error: {count} problem{'s' if count != 1 else ''} in the call flows:",
+                file=sys.stderr,
+            )
+            print(exc, file=sys.stderr)
             return 2
         return 0
     from bot.demo import run_demo

@@ -32,6 +32,10 @@ class Conversation:
     def add_user(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
 
+    def add_note(self, text: str) -> None:
+        """Something the model must know that nobody said (a transfer that did not happen)."""
+        self.messages.append({"role": "system", "content": text})
+
     def add_assistant(self, text: str, response_id: int) -> None:
         if text:
             message: Message = {"role": "assistant", "content": text}

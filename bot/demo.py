@@ -3,9 +3,11 @@
 Starts the bot with its embedded speech engines (silero VAD, Whisper tiny.en, piper), the OpenAI
 emulator serving a SCRIPTED store conversation (not a language model, but reached through the real
 ``openai`` SDK), and a simulated Twilio phone that dials the bot through the signed webhook and the
-Media Streams socket. The caller speaks with espeak-ng: asks for opening hours, for an order (a slow
-lookup, so the bot says its filler), talks over a long answer (barge-in) and says goodbye. Each turn
-is printed as it happens; at the end the call is written as a stereo WAV (caller left, bot as heard
+Media Streams socket. The bot answers with the shipped call flow, ``flows/store.yaml``. The caller
+speaks with espeak-ng: asks for opening hours, for an order (a slow lookup, so the bot says its
+filler), talks over a long answer (barge-in), types an order number on the keypad and says goodbye;
+the bot says the flow's goodbye and hangs up through the (emulated) Twilio REST API. Each turn is
+printed as it happens; at the end the call is written as a stereo WAV (caller left, bot as heard
 right) and the word error rate of what the bot heard against what the caller said is printed.
 
 ``--emulated`` runs the same call against the cloud-provider emulators instead (OpenAI transcription,
@@ -23,9 +25,9 @@ from pathlib import Path
 
 import structlog
 
+import bot
 from bot.app import CALLS
 from bot.call import Call
-from bot.line import default_line
 from bot.logs import configure_logging
 from emulators.harness import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from emulators.phone_call import PhoneCall
@@ -36,17 +38,24 @@ from emulators.wer import word_error_rate
 STT_DELAY_S = 0.15
 LLM_FIRST_TOKEN_S = 0.30
 TTS_FIRST_BYTE_S = 0.15
-ORDER_LOOKUP_S = 1.2  # the store's order system is slow: the caller hears the filler
+# The shipped flow (an editable install, as the README's first command makes, runs from the checkout).
+SHIPPED_FLOWS = Path(bot.__file__).resolve().parents[1] / "flows"
 
 CALLER_TURNS = [
     "What time do you open on Saturday?",
     "My order number is 1234.",
     "What else can you help me with?",
     "Are you open on Sunday?",
+    "#1001#",  # typed on the keypad (an order number), not said
     "Thank you, goodbye!",
 ]
 BARGE_IN_TURN = 2  # the caller talks over the bot's answer to this one
 BARGE_IN_AFTER_S = 1.5
+
+
+def _typed(step: str) -> str | None:
+    """The keys of a keypad step ("#1001#" -> "1001#"), or None for speech."""
+    return step[1:] if step.startswith("#") else None
 
 
 def _print(text: str = "") -> None:
@@ -86,8 +95,11 @@ class Demo:
                 if on
             ]
             tools = ", ".join(f"{t['name']}({t['args']}) {t['ms']} ms" for t in f["tools"])
-            phone_ms = latencies[turn.number - 1] * 1000 if turn.number <= len(latencies) else None
-            _print(f"    bot heard:  {turn.transcript!r}")
+            spoken = sum(1 for t in call.turns[: turn.number] if t.typed is None)  # the phone times speech
+            timed = turn.typed is None and spoken <= len(latencies)
+            phone_ms = latencies[spoken - 1] * 1000 if timed else None
+            heard = f"keypad {turn.transcript!r}" if turn.typed is not None else repr(turn.transcript)
+            _print(f"    bot heard:  {heard}")
             _print(f"    bot said:   {answer!r}" + (f"  [{'; '.join(notes)}]" if notes else ""))
             if tools:
                 _print(f"    tools:      {tools}")
@@ -103,14 +115,31 @@ class Demo:
         await call.wait_for_bot_audio(after=0.0, timeout=15)
         await call.wait_for_bot_silence(quiet=0.8, timeout=30)
         for i, sentence in enumerate(CALLER_TURNS):
-            _print(f"- caller{' (talking over the bot)' if i == BARGE_IN_TURN + 1 else ''}: {sentence}")
-            await call.say_audio(self.speak(sentence))
+            keys = _typed(sentence)
+            if keys is not None:
+                _print(f"- caller types on the keypad: {keys}")
+                for key in keys:
+                    await call.send_dtmf(key)
+                    await call.silence(0.2)
+            else:
+                _print(f"- caller{' (talking over the bot)' if i == BARGE_IN_TURN + 1 else ''}: {sentence}")
+                await call.say_audio(self.speak(sentence))
             await call.wait_for_bot_audio(timeout=15)
             if i == BARGE_IN_TURN:
                 await call.silence(BARGE_IN_AFTER_S)  # let the bot talk a while, then talk over it
                 continue
-            await call.wait_for_bot_silence(quiet=0.8, timeout=30)
+            await self.answered()
             self.report_new_turns()
+
+    async def answered(self) -> None:
+        """Until the bot has finished answering the caller's last turn (tool filler and pauses included)."""
+        async with asyncio.timeout(30):
+            while True:
+                await self.phone.wait_for_bot_silence(quiet=0.8, timeout=30)
+                call = self.live_call()
+                if call is None or call.closed or not call.turns or call.turns[-1].finished:
+                    return
+                await asyncio.sleep(0.1)  # a tool still running after its filler: the answer follows
 
 
 def run_demo(out_dir: str = "out", *, emulated: bool = False) -> int:
@@ -151,7 +180,7 @@ async def _call(emulated: bool) -> tuple[bytes, float]:
     _print(f"answers from keywords, through the real openai SDK. Speech: {engines}.")
     async with bench(
         responder=StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S),
-        line=default_line(lookup_delay_s=ORDER_LOOKUP_S),
+        flows=str(SHIPPED_FLOWS),
         stt_delay_s=STT_DELAY_S,
         tts_first_byte_s=TTS_FIRST_BYTE_S,
         tts_ms_per_char=55.0,
@@ -163,11 +192,16 @@ async def _call(emulated: bool) -> tuple[bytes, float]:
         async with await b.phone.dial() as phone:
             demo = Demo(b, phone, speak)
             await demo.converse()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(b.call_ended.wait(), 15.0)  # the bot hangs up after its goodbye
             await phone.hang_up()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(b.call_ended.wait(), 5.0)
         demo.report_new_turns()
         call = b.finished_calls[0] if b.finished_calls else None
-        heard = [t.transcript for t in call.turns] if call else []
-        said = CALLER_TURNS[: len(heard)]
+        for request in b.rest.requests:
+            _print(f"Twilio REST: {request.method} {request.path} {request.form}")
+        if call is not None and call.ending == "end_call":
+            goodbye = call.line.end_call.goodbye if call.line.end_call else ""
+            _print(f"The bot said its goodbye ({goodbye!r}), then hung up through Twilio REST.")
+        heard = [t.transcript for t in call.turns if t.typed is None] if call else []
+        said = [s for s in CALLER_TURNS if _typed(s) is None][: len(heard)]
         return phone.stereo_wav(), word_error_rate(said, heard) if heard else 1.0

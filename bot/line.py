@@ -1,9 +1,11 @@
-"""The built-in phone line: what the bot says and does on a call.
+"""``LineConfig``: what the bot says and does on one call, and the built-in store line.
 
-Until call-flow files exist this module is the one configuration the server, the demo and the
-tests use: a small hardware store's line with two tools that read a local data file. Everything a
-support team would tune is a field of ``LineConfig`` with its default here, so the flow-file work can
-replace ``default_line()`` without touching the call code.
+Rules:
+- A call runs on one ``LineConfig`` from start to end; it is frozen, so a flow reload never changes
+  a live call. Call-flow files (``bot.flows``) build one per flow; every default lives here and the
+  flow schema reads it from here.
+- ``default_line()`` is the built-in store line (the same store as ``flows/store.yaml``), used by unit
+  tests that need a line without files; its tools read a data file and may be slowed down on purpose.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.flows.store_tools import hours_answer, order_answer
+from bot.llm.protocol import ChatOptions
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
-from media.tts.google_tts import GoogleVoice
+from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
 SYSTEM_PROMPT = """You are the phone assistant of {store}, a small hardware store.
@@ -28,13 +31,52 @@ If you cannot help, offer to take a message."""
 
 
 @dataclass(frozen=True)
+class EndCallConfig:
+    """The built-in ``end_call`` tool: say ``goodbye`` in full, then hang up."""
+
+    name: str = "end_call"
+    description: str = "End the call when the caller is done or says goodbye."
+    goodbye: str = "Thank you for calling. Goodbye!"
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """A built-in ``transfer_call`` tool: say ``say``, then redirect the call to ``number``."""
+
+    number: str
+    name: str = "transfer_call"
+    description: str = "Transfer the caller to a person when they ask for one."
+    say: str = "Let me transfer you now. Please hold."
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    silence_reprompt_s: float = 8.0  # the caller silent this long (and the bot idle): reprompt
+    reprompt_text: str = "Are you still there?"
+    max_reprompts: int = 2  # unanswered reprompts before the goodbye and the hang-up
+    no_answer_goodbye: str = "I can't hear you, so I'll hang up now. Please call again. Goodbye."
+    max_call_s: float = 900.0
+    max_call_goodbye: str = "We've reached the time limit for this call. Thank you for calling, goodbye."
+
+
+@dataclass(frozen=True)
+class DtmfConfig:
+    enabled: bool = True  # keypad digits go to the model as a caller message
+    finish_key: Literal["#", "*"] = "#"
+    timeout_s: float = 5.0  # the digits end this long after the last key
+    message: str = "(typed on the keypad: {digits})"  # what the model reads
+
+
+@dataclass(frozen=True)
 class LineConfig:
     name: str
     greeting: str
     system_prompt: str
     tools: tuple[Tool, ...] = ()
     greeting_interruptible: bool = True
-    voice: GoogleVoice = field(default_factory=GoogleVoice)
+    tts_provider: Literal["auto", "google", "piper"] = "auto"  # auto: the server's TTS
+    voice: VoiceOptions = field(default_factory=VoiceOptions)
+    chat: ChatOptions = field(default_factory=ChatOptions)
     phrases: PhraseConfig = field(
         default_factory=lambda: PhraseConfig(
             strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=0
@@ -52,13 +94,27 @@ class LineConfig:
     silence_filler_s: float = 1.2  # nothing said this long after the caller finished: say this
     silence_filler_text: str = "One moment."
     apology_text: str = "Sorry, I'm having trouble right now. Could you say that again?"
+    transfer_failed_text: str = "Sorry, I couldn't put you through right now. Can I take a message instead?"
     max_tool_rounds: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
+    end_call: EndCallConfig | None = None
+    transfers: tuple[TransferConfig, ...] = ()
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    dtmf: DtmfConfig = field(default_factory=DtmfConfig)
+    version: str = ""  # of the flow file (its hash), for logs and recordings
 
     def clip_texts(self) -> list[str]:
         """What the bot says verbatim, synthesized ahead of time (so it plays even if TTS is down)."""
         texts = [self.greeting, self.apology_text, self.silence_filler_text, self.filler_text]
-        return texts + [t.filler for t in self.tools if t.filler]
+        texts += [t.filler for t in self.tools if t.filler]
+        texts += [
+            self.timeouts.reprompt_text,
+            self.timeouts.no_answer_goodbye,
+            self.timeouts.max_call_goodbye,
+        ]
+        texts += [self.end_call.goodbye] if self.end_call is not None else []
+        return (
+            texts + [t.say for t in self.transfers] + ([self.transfer_failed_text] if self.transfers else [])
+        )
 
 
 def load_store_data(path: Path | None = None) -> dict[str, Any]:
@@ -127,4 +183,12 @@ def default_line(*, data_path: Path | None = None, lookup_delay_s: float = 0.0) 
         greeting=f"Thanks for calling {store}. How can I help you today?",
         system_prompt=SYSTEM_PROMPT.format(store=store),
         tools=store_tools(data, lookup_delay_s=lookup_delay_s),
+        end_call=EndCallConfig(goodbye=f"Thanks for calling {store}. Have a great day, goodbye!"),
+        transfers=(
+            TransferConfig(
+                number="+15550150",
+                description="Transfer the caller to a person at the front desk when they ask for one.",
+                say="Let me put you through to the front desk. Please hold.",
+            ),
+        ),
     )

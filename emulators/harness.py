@@ -25,6 +25,7 @@ from emulators.openai_server import OpenAIEmulator, Responder
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript
 from emulators.tts_server import TtsEmulator
+from emulators.twilio_rest import TwilioRestEmulator
 from emulators.voice import ToneCodebook
 
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -40,6 +41,7 @@ class Bench:
     phone: SimulatedPhone
     codebook: ToneCodebook
     settings: Settings
+    rest: TwilioRestEmulator
     finished_calls: list[Call] = field(default_factory=list)
     call_ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -65,9 +67,12 @@ async def bench(
     tts_ms_per_char: float = 30.0,
     offline: bool = False,
     settings: dict[str, Any] | None = None,
+    flows: str | None = None,
     **line_overrides: Any,
 ) -> AsyncIterator[Bench]:
     """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``).
+
+    ``flows`` (a flow file or folder) serves the flow files instead of ``line``, as ``bot serve`` does.
 
     With ``offline`` the bot uses its embedded engines (Whisper, piper, silero); the OpenAI emulator
     still serves the chat model.
@@ -80,6 +85,7 @@ async def bench(
     async with (
         OpenAIEmulator(script, codebook=codebook, transcription_delay_s=stt_delay_s) as openai_emu,
         TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
+        TwilioRestEmulator(AUTH_TOKEN) as rest_emu,
     ):
         config: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -89,6 +95,7 @@ async def bench(
             "openai_api_key": SecretStr(OPENAI_KEY),
             "openai_base_url": openai_emu.base_url,
             "google_tts_endpoint": tts_emu.address,
+            "twilio_api_base_url": rest_emu.base_url,
             # offline: the embedded engines hear and speak (the caller needs a real synthetic voice).
             # Otherwise the provider emulators do, and the tone-coded caller is not speech: the
             # energy detector, not silero, hears it.
@@ -97,13 +104,15 @@ async def bench(
             "vad": "silero" if offline else "energy",
             **(settings or {}),
         }
+        if flows is not None:
+            config["flows_path"] = flows
         bot_settings = Settings(**config)
-        server = await start_server(bot_settings, base_line)
+        server = await start_server(bot_settings, None if flows is not None else base_line)
         try:
             phone = SimulatedPhone(
                 bot_url=server.url, auth_token=AUTH_TOKEN, public_base_url=PUBLIC_BASE_URL, codebook=codebook
             )
-            b = Bench(openai_emu, tts_emu, server, phone, codebook, bot_settings)
+            b = Bench(openai_emu, tts_emu, server, phone, codebook, bot_settings, rest_emu)
             server.app[CALL_OBSERVERS].append(b._on_call_end)
             yield b
         finally:

@@ -86,6 +86,12 @@ class ChatRequest:
     def is_follow_up(self) -> bool:
         return bool(self.messages) and self.messages[-1].get("role") == "tool"
 
+    @property
+    def tool_names(self) -> list[str]:
+        """Names of the tools offered in this request."""
+        tools = self.body.get("tools") or []
+        return [str(t.get("function", {}).get("name")) for t in tools if isinstance(t, dict)]
+
 
 Responder = Callable[[ChatRequest], Reply]
 

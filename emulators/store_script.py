@@ -1,8 +1,9 @@
 """A SCRIPTED store conversation for the OpenAI emulator: the demo's and the tests' "model".
 
 It is not a language model: it picks a reply from keywords of the caller's last sentence (opening
-hours -> ``check_hours``, an order number -> ``lookup_order``, both -> two parallel calls), and words
-its follow-up from the tool results the bot sent back. It still goes through the real ``openai`` SDK
+hours -> ``check_hours``, an order number, spoken or typed on the keypad -> ``lookup_order``, both ->
+two parallel calls; "goodbye" -> ``end_call`` and "a person" -> ``transfer_call`` when the line offers
+them), and words its follow-up from the tool results the bot sent back. It still goes through the real ``openai`` SDK
 and the real streaming format, so the bot's code path is the production one.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 
+PERSON_WORDS = ("person", "someone", "human", "transfer", "front desk")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -35,11 +37,16 @@ class StoreScript:
         if "hour" in text or "open" in text:
             calls.append(ScriptedToolCall("check_hours", {"day": day or "monday"}))
         order = _order_number(text)
-        if "order" in text and order:
+        if ("order" in text or "keypad" in text) and order:
             calls.append(ScriptedToolCall("lookup_order", {"order_id": order}))
         if calls:
             return self._reply("", calls)
+        offered = request.tool_names
+        if any(word in text for word in PERSON_WORDS) and "transfer_call" in offered:
+            return self._reply("", [ScriptedToolCall("transfer_call", {})])
         if "bye" in text or "that's all" in text:
+            if "end_call" in offered:
+                return self._reply("You're welcome.", [ScriptedToolCall("end_call", {})])
             return self._reply("You're welcome. Thanks for calling, and have a great day!")
         if not text:
             return self._reply("Sorry, I didn't catch that. Could you say it again?")
@@ -74,6 +81,8 @@ def _order_number(text: str) -> str | None:
 
 
 def _sentence(result: dict[str, str]) -> str:
+    if "transferred" in result.get("error", ""):
+        return "You're already being transferred. Please hold."
     if "error" in result:
         return "Sorry, I couldn't look that up just now."
     if "hours" in result:

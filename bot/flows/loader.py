@@ -27,6 +27,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class _Document:
 
     file: str
     data: Any = None
+    version: str = ""  # the first 12 hex digits of the text's sha256 (logged with every call)
     lines: dict[Loc, int] = field(default_factory=dict)
     problems: list[FlowProblem] = field(default_factory=list)
     unreadable: set[Loc] = field(default_factory=set)  # values already reported: no second message
@@ -201,7 +203,7 @@ class _Parsed:
 
 
 def _parse(text: str, file: str) -> _Parsed:
-    doc = _Document(file)
+    doc = _Document(file, version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12])
     try:
         root = yaml.compose(text.removeprefix("\ufeff"), Loader=_FlowYamlLoader)
     except yaml.YAMLError as exc:
@@ -298,6 +300,7 @@ class FlowSet:
 
     flows: tuple[Flow, ...]
     files: tuple[str, ...] = ()  # the file of each flow, in the same order
+    documents: tuple[_Document, ...] = field(default=(), compare=False, repr=False)
     _by_number: dict[str, Flow] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -318,6 +321,15 @@ class FlowSet:
     @property
     def default(self) -> Flow:
         return next(flow for flow in self.flows if flow.default)
+
+    def version(self, index: int) -> str:
+        return self.documents[index].version if self.documents else ""
+
+    def problem(self, index: int, loc: Loc, reason: str) -> FlowProblem:
+        """A problem found later (building tools) at ``loc`` of flow ``index``, with its line."""
+        if self.documents:
+            return self.documents[index].problem(loc, reason)
+        return FlowProblem(self.files[index], None, display_path(loc), reason)
 
     def route(self, to_number: str | None) -> Flow:
         """The flow for a call's ``To`` number: exact E.164 match, else the default flow."""
@@ -360,4 +372,4 @@ def load_flows(paths: Path | str | Iterable[Path | str] = DEFAULT_FLOW_DIR) -> F
         problems.append(FlowProblem(None, None, "", "no flow files given"))
     if problems:
         raise FlowError(problems)
-    return FlowSet(tuple(flows), tuple(p.file for p in good))
+    return FlowSet(tuple(flows), tuple(p.file for p in good), tuple(p.document for p in good))

@@ -5,13 +5,15 @@ Rules:
   errors and a built flow is frozen. Tools are declared in ``bot.flows.tool_specs``.
 - Defaults are read from today's code (``LineConfig``, and through it ``PhraseConfig``,
   ``EndpointerConfig``, ``GoogleVoice``), never copied, so a flow that sets nothing behaves like the
-  built-in line. LLM model and voice name left unset mean "the server's setting".
+  built-in line. LLM model, temperature, voice language and name left unset mean "the server's
+  setting".
 - Rules across fields of one flow (unique numbers and tool names, known transfer targets, a flow
   some call can reach) run once every field is valid; they raise one ``flow_rules`` error whose
   ``ctx["problems"]`` lists ``(loc, reason)`` pairs, so the loader can point each at its own line.
 - A valid ``Flow`` always builds a ``LineConfig`` (``to_line_config``): the endpointing section is
-  checked by constructing the real ``EndpointerConfig``. Tool objects come from the caller's
-  ``tool_factory``; this module never imports or calls anything a flow names.
+  checked by constructing the real ``EndpointerConfig``. HTTP and Python tool objects come from the
+  caller's ``tool_factory``; this module never imports or calls anything a flow names. The built-in
+  telephony tools become ``EndCallConfig`` / ``TransferConfig`` (the call builds their handlers).
 """
 
 from __future__ import annotations
@@ -25,17 +27,25 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from bot.flows.fields import Name, PhoneNumber, PositiveSeconds, StrictModel, Text
-from bot.flows.tool_specs import TOOL_TYPES, ToolSpec, TransferCallSpec
-from bot.line import LineConfig
+from bot.flows.tool_specs import (
+    TOOL_TYPES,
+    EndCallSpec,
+    FunctionToolSpec,
+    ToolSpec,
+    TransferCallSpec,
+)
+from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
+from bot.llm.protocol import ChatOptions
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
-from media.tts.google_tts import GoogleVoice
+from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
 # Today's built-in line with placeholder texts: the source of every default below.
 _LINE = LineConfig(name="defaults", greeting="-", system_prompt="-")
-_VOICE = GoogleVoice()
-ToolFactory = Callable[[ToolSpec], Tool]
+_TIMEOUTS = TimeoutConfig()
+_DTMF = DtmfConfig()
+ToolFactory = Callable[[FunctionToolSpec], Tool]
 Loc = tuple[str | int, ...]
 
 
@@ -61,11 +71,9 @@ class VoiceSettings(StrictModel):
         default="auto", description="Text-to-speech engine; auto: the server's choice (TTS_PROVIDER)."
     )
     language: Text | None = Field(
-        default=None, description=f"Voice language (Google); unset: the server's ({_VOICE.language_code})."
+        default=None, description="Voice language (Google), like en-GB; unset: the server's TTS_LANGUAGE."
     )
-    name: Text | None = Field(
-        default=None, description=f"Voice name (Google); unset: the server's ({_VOICE.name})."
-    )
+    name: Text | None = Field(default=None, description="Voice name (Google); unset: the server's TTS_VOICE.")
     speaking_rate: float = Field(
         default=_LINE.voice.speaking_rate, ge=0.25, le=4.0, description="1.0 is normal speed."
     )
@@ -186,27 +194,31 @@ class FillerSettings(StrictModel):
 
 class TimeoutSettings(StrictModel):
     silence_reprompt_s: PositiveSeconds = Field(
-        default=8.0, description="Caller silent this long: say reprompt_text."
+        default=_TIMEOUTS.silence_reprompt_s, description="Caller silent this long: say reprompt_text."
     )
-    reprompt_text: Text = Field(default="Are you still there?", description="Said after silence_reprompt_s.")
+    reprompt_text: Text = Field(default=_TIMEOUTS.reprompt_text, description="Said after silence_reprompt_s.")
     max_reprompts: int = Field(
-        default=2, ge=0, description="Unanswered reprompts before saying goodbye and hanging up."
+        default=_TIMEOUTS.max_reprompts,
+        ge=0,
+        description="Unanswered reprompts before the goodbye and hang-up.",
     )
     no_answer_goodbye: Text = Field(
-        default="I can't hear you, so I'll hang up now. Please call again. Goodbye.",
-        description="Said before hanging up after max_reprompts.",
+        default=_TIMEOUTS.no_answer_goodbye, description="Said before hanging up after max_reprompts."
     )
-    max_call_s: PositiveSeconds = Field(default=900.0, description="Longest call, in seconds.")
+    max_call_s: PositiveSeconds = Field(default=_TIMEOUTS.max_call_s, description="Longest call, in seconds.")
     max_call_goodbye: Text = Field(
-        default="We've reached the time limit for this call. Thank you for calling, goodbye.",
-        description="Said before hanging up at max_call_s.",
+        default=_TIMEOUTS.max_call_goodbye, description="Said before hanging up at max_call_s."
     )
 
 
 class DtmfSettings(StrictModel):
-    enabled: bool = Field(default=True, description="Give keypad digits to the model.")
-    finish_key: Literal["#", "*"] = Field(default="#", description="Key that ends the digits at once.")
-    timeout_s: PositiveSeconds = Field(default=5.0, description="Digits end after this long without a key.")
+    enabled: bool = Field(default=_DTMF.enabled, description="Give keypad digits to the model.")
+    finish_key: Literal["#", "*"] = Field(
+        default=_DTMF.finish_key, description="Key that ends the digits at once."
+    )
+    timeout_s: PositiveSeconds = Field(
+        default=_DTMF.timeout_s, description="Digits end after this long without a key."
+    )
 
 
 class Flow(StrictModel):
@@ -245,19 +257,25 @@ class Flow(StrictModel):
             raise PydanticCustomError("flow_rules", "{summary}", {"summary": summary, "problems": problems})
         return self
 
-    def to_line_config(self, tool_factory: ToolFactory) -> LineConfig:
-        """Today's ``LineConfig`` for this flow; ``tool_factory`` turns each tool spec into a ``Tool``."""
+    def to_line_config(self, tool_factory: ToolFactory, *, version: str = "") -> LineConfig:
+        """The ``LineConfig`` for this flow; ``tool_factory`` turns each http/python spec into a ``Tool``."""
+        end_call = next((EndCallConfig(t.name, t.description, t.goodbye) for t in self.end_calls()), None)
         return LineConfig(
             name=self.name,
+            version=version,
             greeting=self.greeting.text,
             greeting_interruptible=self.greeting.interruptible,
             system_prompt=self.system_prompt,
-            tools=tuple(tool_factory(spec) for spec in self.tools),
-            voice=GoogleVoice(
-                language_code=self.voice.language or _VOICE.language_code,
-                name=self.voice.name or _VOICE.name,
-                speaking_rate=self.voice.speaking_rate,
+            tools=tuple(tool_factory(spec) for spec in self.tools if isinstance(spec, FunctionToolSpec)),
+            end_call=end_call,
+            transfers=tuple(
+                TransferConfig(self.transfer_targets[t.target], t.name, t.description, t.say)
+                for t in self.tools
+                if isinstance(t, TransferCallSpec)
             ),
+            tts_provider=self.voice.provider,
+            voice=VoiceOptions(self.voice.language, self.voice.name, self.voice.speaking_rate),
+            chat=ChatOptions(self.llm.model, self.llm.temperature),
             phrases=PhraseConfig(**self.phrases.model_dump()),
             endpointing=self.endpointing.to_config(),
             speculation=self.endpointing.speculation,
@@ -268,7 +286,12 @@ class Flow(StrictModel):
             silence_filler_text=self.fillers.silence_text,
             apology_text=self.apology,
             max_tool_rounds=self.llm.max_tool_rounds,
+            timeouts=TimeoutConfig(**self.timeouts.model_dump()),
+            dtmf=DtmfConfig(**self.dtmf.model_dump()),
         )
+
+    def end_calls(self) -> list[EndCallSpec]:
+        return [t for t in self.tools if isinstance(t, EndCallSpec)]
 
 
 def flow_rule_problems(flow: Flow) -> list[tuple[Loc, str]]:
@@ -291,6 +314,9 @@ def flow_rule_problems(flow: Flow) -> list[tuple[Loc, str]]:
             problems.append(
                 (("tools", i, "name"), f"{tool.name!r} is already the name of tools[{tool_index[tool.name]}]")
             )
+        elif isinstance(tool, EndCallSpec) and tool is not flow.end_calls()[0]:
+            first = flow.tools.index(flow.end_calls()[0])
+            problems.append((("tools", i, "type"), f"only one end_call tool per flow (also tools[{first}])"))
         tool_index.setdefault(tool.name, i)
         if isinstance(tool, TransferCallSpec) and tool.target not in flow.transfer_targets:
             known = ", ".join(repr(name) for name in flow.transfer_targets) or "none"

@@ -6,15 +6,21 @@ Rules:
   ``check_hours`` knows the seven days of the packaged ``bot/data/store.json`` (any case, spaces
   ignored); ``lookup_order`` keeps only the digits of what the caller said.
 - The data file is read once, on the first call (it ships with the package and never changes).
+- The example store's order system is slow on purpose (``ORDER_SYSTEM_DELAY_S``), as real ones
+  often are: callers of the shipped flow hear the tool's filler while it runs.
 - Results are small dicts; an unknown day or order is an answer for the model, never an exception.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from importlib import resources
 from typing import Any
+
+
+ORDER_SYSTEM_DELAY_S = 0.8
 
 
 @functools.cache
@@ -47,4 +53,5 @@ async def check_hours(day: str) -> dict[str, str]:
 
 async def lookup_order(order_id: str) -> dict[str, str]:
     """Status and delivery estimate of an order, from the digits of ``order_id``."""
+    await asyncio.sleep(ORDER_SYSTEM_DELAY_S)
     return order_answer(_store_data()["orders"], order_id)

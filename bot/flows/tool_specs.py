@@ -66,7 +66,7 @@ ArgumentsSchema = Annotated[dict[str, Any], AfterValidator(_object_schema)]
 PythonPath = Annotated[str, AfterValidator(matching(_PYTHON_PATH, "a dotted path package.module:function"))]
 
 
-class _FunctionToolSpec(StrictModel):
+class FunctionToolSpec(StrictModel):
     """What every tool the model calls with its own arguments has (http and python tools)."""
 
     name: Name = Field(description="Name the model calls the tool by.")
@@ -81,7 +81,7 @@ class _FunctionToolSpec(StrictModel):
     filler: Text | None = Field(default=None, description="Said while this tool runs.")
 
 
-class HttpToolSpec(_FunctionToolSpec):
+class HttpToolSpec(FunctionToolSpec):
     type: Literal["http"] = Field(description="http: an HTTP request.")
     url: Annotated[str, AfterValidator(_url)] = Field(description="Endpoint; arguments go in the JSON body.")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
@@ -93,7 +93,7 @@ class HttpToolSpec(_FunctionToolSpec):
     )
 
 
-class PythonToolSpec(_FunctionToolSpec):
+class PythonToolSpec(FunctionToolSpec):
     type: Literal["python"] = Field(description="python: an async Python function.")
     function: PythonPath = Field(description="Async function called with the arguments as keywords.")
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
-from bot.llm.protocol import Message
+from bot.llm.protocol import ChatOptions, Message
 from media.errors import ProviderError
 
 _SAMPLE_CHUNK = {
@@ -75,16 +75,21 @@ class OpenAIChatModel:
         self.stall_timeout_s = stall_timeout_s
 
     async def stream(
-        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[Mapping[str, Any]]:
         finished = False
+        options = options or ChatOptions()
+        temperature = self.temperature if options.temperature is None else options.temperature
         try:
             async with asyncio.timeout(self.stall_timeout_s):
                 stream = await self._client.chat.completions.create(
-                    model=self.model,
+                    model=options.model or self.model,
                     messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                     tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) if tools else openai.omit,
-                    temperature=openai.omit if self.temperature is None else self.temperature,
+                    temperature=openai.omit if temperature is None else temperature,
                     stream=True,
                     stream_options={"include_usage": True},
                 )

@@ -8,12 +8,24 @@ them), so the agent never touches a vendor type. Implementations raise
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Message = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ChatOptions:
+    """Per-call choices (from the call flow); ``None`` keeps the provider's configured value."""
+
+    model: str | None = None
+    temperature: float | None = None
+
+
 class ChatModel(Protocol):
     def stream(
-        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[Mapping[str, Any]]: ...

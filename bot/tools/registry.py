@@ -8,6 +8,8 @@ Rules:
 - Results are strings (JSON for structured results) capped at ``MAX_RESULT_CHARS``, so a tool that
   returns a huge payload cannot blow up the prompt.
 - Results come back in the order of the calls, one per call id.
+- A handler that returns ``FinalResult`` ends the answer: its result goes into history but the model
+  is not asked to go on (the call acts instead: it hangs up or transfers).
 """
 
 from __future__ import annotations
@@ -50,11 +52,19 @@ class Tool:
 
 
 @dataclass(frozen=True)
+class FinalResult:
+    """A tool result after which the model is not asked for more (see the module rules)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
 class ToolResult:
     call: ToolCall
     content: str
     ok: bool
     duration_s: float
+    final: bool = False
 
 
 @dataclass
@@ -90,10 +100,10 @@ class ToolRegistry:
         loop = asyncio.get_running_loop()
         started = loop.time()
 
-        def done(content: str, ok: bool) -> ToolResult:
+        def done(content: str, ok: bool, final: bool = False) -> ToolResult:
             if len(content) > MAX_RESULT_CHARS:
                 content = content[:MAX_RESULT_CHARS] + "...(truncated)"
-            return ToolResult(call, content, ok, loop.time() - started)
+            return ToolResult(call, content, ok, loop.time() - started, final)
 
         tool = self.tools.get(call.name)
         if tool is None:
@@ -113,5 +123,8 @@ class ToolRegistry:
         except Exception as exc:
             log.warning("tool_failed", tool=call.name, error=type(exc).__name__)
             return done(json.dumps({"error": f"{call.name} failed ({type(exc).__name__})"}), False)
+        final = isinstance(value, FinalResult)
+        if final:
+            value = value.value
         content = value if isinstance(value, str) else json.dumps(value, default=str)
-        return done(content, True)
+        return done(content, True, final)

@@ -31,6 +31,7 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import Text
 
 from media.codec import SAMPLE_RATE, pcm16_to_ulaw
 from media.errors import ProviderError
+from media.tts.protocol import VoiceOptions
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -101,29 +102,35 @@ class GoogleTextToSpeech:
     def _encoding(self) -> Any:
         return tts.AudioEncoding.MULAW if self.voice.encoding == "mulaw" else tts.AudioEncoding.PCM
 
-    def _voice_params(self) -> Any:
-        return tts.VoiceSelectionParams(language_code=self.voice.language_code, name=self.voice.name)
+    def _voice_params(self, voice: VoiceOptions) -> Any:
+        return tts.VoiceSelectionParams(
+            language_code=voice.language or self.voice.language_code, name=voice.name or self.voice.name
+        )
 
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+    def _rate(self, voice: VoiceOptions) -> float:
+        return self.voice.speaking_rate * voice.speaking_rate
+
+    async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
+        voice = voice or VoiceOptions()
         try:
             if self.voice.streaming:
-                async for chunk in self._stream(text):
+                async for chunk in self._stream(text, voice):
                     yield chunk
             else:
-                yield await self._unary(text)
+                yield await self._unary(text, voice)
         except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
             raise _error(exc) from exc
 
-    async def _unary(self, text: str) -> bytes:
+    async def _unary(self, text: str, voice: VoiceOptions) -> bytes:
         config = tts.AudioConfig(
             audio_encoding=self._encoding(),
             sample_rate_hertz=SAMPLE_RATE,
-            speaking_rate=self.voice.speaking_rate,
+            speaking_rate=self._rate(voice),
             effects_profile_id=["telephony-class-application"] if self.voice.telephony_profile else [],
         )
         resp = await self._client.synthesize_speech(
             input=tts.SynthesisInput(text=text),
-            voice=self._voice_params(),
+            voice=self._voice_params(voice),
             audio_config=config,
             retry=self._retry,
             timeout=self._timeout_s,
@@ -136,13 +143,13 @@ class GoogleTextToSpeech:
         except WavError as exc:
             raise ProviderError("google-tts", "bad_audio", str(exc)) from exc
 
-    async def _stream(self, text: str) -> AsyncIterator[bytes]:
+    async def _stream(self, text: str, voice: VoiceOptions) -> AsyncIterator[bytes]:
         config = tts.StreamingSynthesizeConfig(
-            voice=self._voice_params(),
+            voice=self._voice_params(voice),
             streaming_audio_config=tts.StreamingAudioConfig(
                 audio_encoding=self._encoding(),
                 sample_rate_hertz=SAMPLE_RATE,
-                speaking_rate=self.voice.speaking_rate,
+                speaking_rate=self._rate(voice),
             ),
         )
 

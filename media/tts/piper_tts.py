@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +36,7 @@ import numpy.typing as npt
 from media.codec import SAMPLE_RATE, Resampler, pcm16_to_ulaw
 from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
+from media.tts.protocol import VoiceOptions
 
 if TYPE_CHECKING:
     from piper import PiperVoice, SynthesisConfig
@@ -120,9 +121,12 @@ class PiperTextToSpeech:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(engine_executor(PROVIDER), VOICE.get)
 
-    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
+    async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncGenerator[bytes, None]:
         if not text.strip():
             return
+        options = self.options
+        if voice is not None and voice.speaking_rate != 1.0:  # piper has one voice: only the rate applies
+            options = replace(options, length_scale=(options.length_scale or 1.0) / voice.speaking_rate)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         cancelled = threading.Event()
@@ -135,9 +139,9 @@ class PiperTextToSpeech:
 
         def work() -> None:
             try:
-                voice = VOICE.get()
-                resampler = Resampler(voice.config.sample_rate, SAMPLE_RATE)
-                for pcm16 in _sentences_pcm16(voice, text, self.options, cancelled):
+                model = VOICE.get()
+                resampler = Resampler(model.config.sample_rate, SAMPLE_RATE)
+                for pcm16 in _sentences_pcm16(model, text, options, cancelled):
                     if cancelled.is_set():
                         return
                     deliver(pcm16_to_ulaw(resampler.convert(pcm16)))

@@ -86,11 +86,13 @@ def caller_speech_ends(phone: PhoneCall) -> list[float]:
 
 async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
     """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
-    line = b.server.app[DEPS].line
+    deps = b.server.app[DEPS]
+    line = deps.lines.route(None)
+    clips = deps.voices.for_line(line).clips
     texts = [line.apology_text, line.silence_filler_text, line.filler_text]
     texts += [tool.filler for tool in line.tools if tool.filler]
     async with asyncio.timeout(timeout_s):
-        while any(b.server.app[DEPS].clips.get(t) is None for t in texts):  # noqa: ASYNC110 (no event)
+        while any(clips.get(t) is None for t in texts):  # noqa: ASYNC110 (no event)
             await asyncio.sleep(0.02)
 
 

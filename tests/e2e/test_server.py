@@ -30,6 +30,8 @@ from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
 
+REPO = Path(__file__).resolve().parents[2]
+
 VOICE_URL = PUBLIC_BASE_URL + "/voice"
 STREAM_URL = "wss://bot.example.com/media"
 FORM = {
@@ -142,13 +144,13 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
                 body: dict[str, object] = await response.json()
                 return body
 
-        assert await health() == {"status": "ok", "active_calls": 0}
+        assert await health() == {"status": "ok", "active_calls": 0, "flows": {"store": ""}}
         async with await b.phone.dial() as call:
             await call.wait_for_bot_audio(after=0.0, timeout=10)
-            assert await health() == {"status": "ok", "active_calls": 1}
+            assert await health() == {"status": "ok", "active_calls": 1, "flows": {"store": ""}}
             await call.hang_up()
         await asyncio.wait_for(b.call_ended.wait(), 10)
-        assert await health() == {"status": "ok", "active_calls": 0}
+        assert await health() == {"status": "ok", "active_calls": 0, "flows": {"store": ""}}
 
 
 # ---- bot serve -----------------------------------------------------------------------------------------
@@ -175,6 +177,7 @@ def serve_env(**overrides: str | None) -> dict[str, str]:
         "OPENAI_API_KEY": OPENAI_SECRET,
         "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
         "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "FLOWS_PATH": str(REPO / "flows"),
     }
     for name, value in overrides.items():
         if value is None:
@@ -278,7 +281,8 @@ async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path
     )  # fmt: skip
     try:
         health = await asyncio.wait_for(_poll_healthz(f"http://127.0.0.1:{env['PORT']}/healthz", process), 20)
-        assert health == {"status": "ok", "active_calls": 0}
+        assert health["status"] == "ok" and health["active_calls"] == 0
+        assert list(health["flows"]) == ["store"]  # the shipped flow, by name and version
         process.send_signal(signal.SIGTERM)
         stdout, stderr = await asyncio.wait_for(process.communicate(), 10)
         assert process.returncode == 0, stderr.decode()[-2000:]

@@ -100,8 +100,7 @@ def _last_speech_end(call: PhoneCall) -> float:
 
 def _clip_texts(line: LineConfig) -> set[str]:
     """Texts the bot pre-synthesizes at call start (they show in the TTS log whether said or not)."""
-    texts = {line.greeting, line.apology_text, line.silence_filler_text, line.filler_text}
-    return texts | {t.filler for t in line.tools if t.filler}
+    return set(line.clip_texts())
 
 
 def _answer_phrases(call_obj: Call, turn_index: int) -> tuple[int, list[str]]:

@@ -24,7 +24,7 @@ import pytest
 from bot.agent import Agent, Filler, Phrase, TurnTimings
 from bot.conversation import Conversation
 from bot.line import LineConfig
-from bot.llm.protocol import ChatModel
+from bot.llm.protocol import ChatModel, ChatOptions
 from bot.tools.registry import Tool, ToolRegistry
 from media.errors import ProviderError
 from media.phrases import PhraseConfig, PhraseStrategy
@@ -90,10 +90,15 @@ class FakeChatModel:
         self._scripts = scripts
         self.requests: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
         self.produced: list[Mapping[str, Any]] = []
+        self.options: list[ChatOptions | None] = []
 
     async def stream(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[Mapping[str, Any]]:
+        self.options.append(options)
         self.requests.append((copy.deepcopy(list(messages)), [dict(t) for t in tools]))
         script = self._scripts[min(len(self.requests), len(self._scripts)) - 1]
         for step in script:

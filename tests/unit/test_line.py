@@ -21,6 +21,7 @@ from bot.line import LineConfig, default_line, load_store_data, store_tools
 from bot.llm.assembler import ToolCall
 from bot.tools.registry import Tool, ToolRegistry
 from media.tts.google_tts import GoogleVoice, is_loopback_endpoint
+from media.tts.protocol import VoiceOptions
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -152,7 +153,7 @@ def test_default_line_is_the_store_line() -> None:
 def test_line_config_defaults() -> None:
     line = LineConfig(name="x", greeting="Hi.", system_prompt="Be brief.")
     assert line.tools == ()
-    assert line.voice == GoogleVoice()
+    assert line.voice == VoiceOptions() and line.tts_provider == "auto"
     assert line.speculation in ("off", "stt", "llm")
 
 

@@ -1,0 +1,56 @@
+"""Building the server's lines from flow files: tools imported or bound, voices checked.
+
+Rules:
+- Everything a flow names is resolved here, at start-up or reload, never during a call: Python
+  tools are imported, HTTP tools' header variables are read from the environment, and the flow's
+  voice engine must exist on this server. Every failure is a ``FlowProblem`` at the line of the
+  field that caused it, and all of them are reported together (``FlowError``), like ``flows check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.flows.loader import FlowError, FlowProblem, FlowSet
+from bot.flows.tool_specs import FunctionToolSpec, HttpToolSpec, PythonToolSpec
+from bot.line import LineConfig
+from bot.lines import LineBook
+from bot.tools.errors import ToolSetupError
+from bot.tools.http_tool import HttpClient, http_tool
+from bot.tools.python_tool import python_tool
+from bot.tools.registry import Tool
+from bot.voices import Voices
+
+
+def build_book(
+    flows: FlowSet, *, env: Mapping[str, str], http: HttpClient, voices: Voices | None = None
+) -> LineBook:
+    """Every flow as a ``LineConfig``, routed by number. Raises ``FlowError`` listing every problem."""
+    problems: list[FlowProblem] = []
+    lines: list[LineConfig] = []
+    for index, flow in enumerate(flows.flows):
+
+        def factory(spec: FunctionToolSpec, index: int = index) -> Tool:
+            try:
+                if isinstance(spec, HttpToolSpec):
+                    return http_tool(spec, env=env, client=http)
+                if isinstance(spec, PythonToolSpec):
+                    return python_tool(spec)
+                raise ToolSetupError(("type",), f"unknown tool kind {type(spec).__name__}")
+            except ToolSetupError as exc:
+                position = next(i for i, t in enumerate(flows.flows[index].tools) if t is spec)
+                problems.append(flows.problem(index, ("tools", position, *exc.loc), exc.reason))
+                return Tool(spec.name, spec.description, spec.parameters, _unavailable)
+
+        line = flow.to_line_config(factory, version=flows.version(index))
+        if voices is not None and (why := voices.missing(line)) is not None:
+            problems.append(flows.problem(index, ("voice", "provider"), why))
+        lines.append(line)
+    if problems:
+        raise FlowError(problems)
+    numbers = {number: flow.name for flow in flows.flows for number in flow.numbers}
+    return LineBook.of(lines, numbers, flows.default.name)
+
+
+async def _unavailable() -> None:  # never called: a book with problems is never built
+    return None

@@ -1,0 +1,74 @@
+"""The voices a server speaks with: its text-to-speech providers, and clip caches per call-flow voice.
+
+Rules:
+- One provider object per engine for the process (``google``, ``piper``); ``auto`` in a flow means
+  the server's choice (``default``). A line asking for an engine the server did not build is an
+  error at start-up or reload (``missing``), never in the middle of a call.
+- A line's voice is the provider plus the flow's ``VoiceOptions``, bound once: the Speaker and the
+  clip cache see a plain ``TextToSpeech``. Bound voices and their clip caches are shared by every
+  call with the same engine and options, so a clip is synthesized once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from bot.clips import ClipCache
+from bot.line import LineConfig
+from media.tts.protocol import TextToSpeech, VoiceOptions
+
+
+class BoundVoice:
+    """A provider that always speaks with the given options."""
+
+    def __init__(self, provider: TextToSpeech, options: VoiceOptions) -> None:
+        self.provider = provider
+        self.options = options
+
+    def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
+        return self.provider.synthesize(text, voice or self.options)
+
+    async def aclose(self) -> None:
+        """The provider belongs to the server (``Voices.aclose``)."""
+
+
+@dataclass(frozen=True)
+class LineVoice:
+    tts: TextToSpeech
+    clips: ClipCache
+    engine: str
+
+
+class Voices:
+    def __init__(self, providers: Mapping[str, TextToSpeech], default: str) -> None:
+        if default not in providers:
+            raise ValueError(f"default engine {default!r} is not among {sorted(providers)}")
+        self.providers = dict(providers)
+        self.default = default
+        self._bound: dict[tuple[str, VoiceOptions], LineVoice] = {}
+
+    def engine_for(self, line: LineConfig) -> str:
+        return self.default if line.tts_provider == "auto" else line.tts_provider
+
+    def missing(self, line: LineConfig) -> str | None:
+        """Why this server cannot speak with the line's voice, or None."""
+        engine = self.engine_for(line)
+        if engine in self.providers:
+            return None
+        return f"the {engine} voice is not available on this server (it speaks with {self.default})"
+
+    def for_line(self, line: LineConfig) -> LineVoice:
+        engine = self.engine_for(line)
+        if engine not in self.providers:  # checked at start-up and reload; never expected here
+            engine = self.default
+        key = (engine, line.voice)
+        voice = self._bound.get(key)
+        if voice is None:
+            bound = BoundVoice(self.providers[engine], line.voice)
+            voice = self._bound[key] = LineVoice(bound, ClipCache(bound), engine)
+        return voice
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()

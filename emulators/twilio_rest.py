@@ -1,0 +1,228 @@
+"""A local fake of Twilio's REST endpoint for updating a live call (127.0.0.1 only, ephemeral port).
+
+Rules:
+- Serves only ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``; ``base_url`` has no path,
+  it stands in for ``https://api.twilio.com``.
+- Every request is recorded in ``requests`` first, refused ones included, then answered in this order:
+  1. ``faults``: if not empty, one status is popped and answered with Twilio's error JSON, no checks made.
+     ``HANG`` (0) never answers: the handler waits until the client goes away or the server stops.
+  2. HTTP Basic auth: username ``username`` if given, else the AccountSid of the path; password the auth
+     token. Otherwise 401 (Twilio code 20003).
+  3. The form needs exactly one of ``Status`` (``completed`` or ``canceled``), ``Twiml``, ``Url``.
+     Otherwise 400 (Twilio code 21201 for none or several, 21218 for an unknown status).
+  4. Success: ``on_update`` (if set) is awaited with the request *before* the answer goes out, so by the
+     time the client's call returns the hook has run (the harness makes the phone send ``stop`` there).
+     An exception from the hook propagates: aiohttp answers 500. Then 200 with a call resource whose
+     status is ``completed`` for ``Status=completed``, else ``in-progress`` (Twilio ignores ``canceled``
+     on a call that is already answered; new TwiML keeps the call up).
+- Error bodies use Twilio's legacy JSON shape ``{code, message, more_info, status}``, which the SDK turns
+  into ``TwilioRestException``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from types import TracebackType
+from typing import Any
+
+from aiohttp import hdrs, web
+
+HANG = 0  # a fault that never answers (for client timeout tests)
+_API_VERSION = "2010-04-01"
+_STATUSES = ("completed", "canceled")
+_FAULT_MESSAGES = {
+    400: (21201, "Bad request"),
+    401: (20003, "Authenticate"),
+    403: (20403, "Forbidden"),
+    404: (20404, "The requested resource was not found"),
+    429: (20429, "Too Many Requests"),
+    500: (20500, "An internal server error has occurred"),
+    503: (20503, "Service unavailable"),
+}
+
+
+@dataclass(frozen=True)
+class RestRequest:
+    method: str
+    path: str
+    form: dict[str, str]
+    username: str | None  # None without a (decodable) Basic auth header
+    authorized: bool
+    account_sid: str
+    call_sid: str
+
+
+def twilio_error(status: int, code: int, message: str) -> web.Response:
+    """An error answer shaped like Twilio's."""
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return web.json_response(body, status=status)
+
+
+def _basic_auth(request: web.Request) -> tuple[str, str] | None:
+    """(login, password) of an HTTP Basic ``Authorization`` header, None if absent or malformed."""
+    # Decoded by hand: aiohttp 3.14 deprecates BasicAuth.
+    scheme, _, encoded = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, colon, password = decoded.partition(":")
+    return (login, password) if colon else None
+
+
+class TwilioRestEmulator:
+    """See the module docstring. ``async with TwilioRestEmulator(token) as emu: emu.base_url``."""
+
+    def __init__(self, auth_token: str, *, username: str | None = None) -> None:
+        self.auth_token = auth_token
+        self.username = username
+        self.requests: list[RestRequest] = []
+        self.faults: collections.deque[int] = collections.deque()
+        self.on_update: Callable[[RestRequest], Awaitable[None]] | None = None
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+        self._recorded = asyncio.Condition()
+
+    async def start(self) -> str:
+        if self._runner is not None:
+            raise RuntimeError("TwilioRestEmulator is already running")
+        # Fresh primitives: each start may run in a different event loop.
+        self._stopping = asyncio.Event()
+        self._recorded = asyncio.Condition()
+        app = web.Application()
+        app.router.add_post(f"/{_API_VERSION}/Accounts/{{account_sid}}/Calls/{{call_sid}}.json", self._update)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner = runner
+        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._stopping.set()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> TwilioRestEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # A ``timeout`` parameter (ruff ASYNC109) is the API, like the phone emulator's ``wait_for_*``.
+    async def wait_for_requests(self, n: int, timeout: float = 10.0) -> list[RestRequest]:  # noqa: ASYNC109
+        """The first ``n`` requests, once that many arrived; ``TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout), self._recorded:
+            await self._recorded.wait_for(lambda: len(self.requests) >= n)
+        return self.requests[:n]
+
+    async def _record(self, request: RestRequest) -> None:
+        self.requests.append(request)
+        async with self._recorded:
+            self._recorded.notify_all()
+
+    def _authorized(self, credentials: tuple[str, str] | None, account_sid: str) -> bool:
+        if credentials is None:
+            return False
+        login, password = credentials
+        expected_login = self.username if self.username is not None else account_sid
+        # Both compared, always: no early exit that would time which part was wrong.
+        login_ok = secrets.compare_digest(login.encode(), expected_login.encode())
+        password_ok = secrets.compare_digest(password.encode(), self.auth_token.encode())
+        return login_ok and password_ok
+
+    async def _hang(self, request: web.Request) -> None:
+        """Wait until the client goes away or the server stops."""
+        while not self._stopping.is_set():
+            if request.transport is None or request.transport.is_closing():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 0.05)
+
+    async def _update(self, request: web.Request) -> web.StreamResponse:
+        account_sid = request.match_info["account_sid"]
+        call_sid = request.match_info["call_sid"]
+        posted = await request.post()
+        form = {key: value for key, value in posted.items() if isinstance(value, str)}
+        credentials = _basic_auth(request)
+        authorized = self._authorized(credentials, account_sid)
+        record = RestRequest(
+            method=request.method,
+            path=request.path,
+            form=form,
+            username=credentials[0] if credentials else None,
+            authorized=authorized,
+            account_sid=account_sid,
+            call_sid=call_sid,
+        )
+        await self._record(record)
+
+        if self.faults:
+            fault = self.faults.popleft()
+            if fault == HANG:
+                await self._hang(request)
+                raise web.HTTPServiceUnavailable()  # only reached on shutdown or once the client left
+            code, message = _FAULT_MESSAGES.get(fault, (fault, "Emulated fault"))
+            return twilio_error(fault, code, message)
+        if not authorized:
+            return twilio_error(401, 20003, "Authenticate")
+        error = _form_error(form)
+        if error is not None:
+            return twilio_error(400, *error)
+
+        if self.on_update is not None:
+            await self.on_update(record)
+        call_status = "completed" if form.get("Status") == "completed" else "in-progress"
+        return web.json_response(_call_resource(account_sid, call_sid, call_status))
+
+
+def _form_error(form: dict[str, str]) -> tuple[int, str] | None:
+    given = [key for key in ("Status", "Twiml", "Url") if key in form]
+    if len(given) != 1:
+        return 21201, f"Exactly one of Status, Twiml or Url is required, got {given or 'none'}"
+    if given == ["Status"] and form["Status"] not in _STATUSES:
+        return 21218, f"Invalid Status: {form['Status'][:40]!r}"
+    return None
+
+
+def _call_resource(account_sid: str, call_sid: str, status: str) -> dict[str, Any]:
+    now = formatdate(usegmt=True)  # Twilio dates are RFC 2822
+    uri = f"/{_API_VERSION}/Accounts/{account_sid}/Calls/{call_sid}.json"
+    return {
+        "sid": call_sid,
+        "account_sid": account_sid,
+        "parent_call_sid": None,
+        "status": status,
+        "direction": "inbound",
+        "from": "+15550100",
+        "to": "+15550199",
+        "date_created": now,
+        "date_updated": now,
+        "start_time": now,
+        "end_time": now if status == "completed" else None,
+        "duration": None,
+        "price": None,
+        "api_version": _API_VERSION,
+        "uri": uri,
+        "subresource_uris": {},
+    }

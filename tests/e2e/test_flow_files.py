@@ -1,0 +1,649 @@
+"""End to end: call-flow files served by the running bot (issue 5).
+
+Rules:
+- Every flow is YAML written into ``tmp_path``: the shipped ``flows/store.yaml`` text with a few of its
+  lines changed (``store_flow``), so the tests read like the flows a support team would deploy.
+- In-process tests use ``bench(flows=...)``, which loads, builds and reloads flows exactly like
+  ``bot serve``; the process tests run ``bot serve`` as a real subprocess on 127.0.0.1, each bounded
+  by a timeout and killed in a ``finally``.
+- Which flow a call got is read from what crossed the wire (TwiML parameters, chat and TTS request
+  logs) and from the bot's finished ``Call`` (``call.line``, its conversation), matched by CallSid.
+- An HTTP tool's service is a local aiohttp server on 127.0.0.1 started by the test; its header
+  value comes from the process environment (``monkeypatch.setenv``), as ``bot serve`` reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.call import Call
+from emulators.harness import PUBLIC_BASE_URL, Bench, bench
+from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+from emulators.phone import PhoneCall
+
+REPO = Path(__file__).resolve().parents[2]
+STORE_YAML = (REPO / "flows" / "store.yaml").read_text(encoding="utf-8")
+QUIET_S = 0.6
+PROCESS_TIMEOUT_S = 30.0
+STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
+STOCK_KEY = "stock-key-7f1c2e"
+
+
+# ---- flow files ----------------------------------------------------------------------------------------
+
+
+def edited(text: str, pattern: str, replacement: str) -> str:
+    """``text`` with the one match of the multi-line regex ``pattern`` replaced (a test bug otherwise)."""
+    result, count = re.subn(pattern, lambda _match: replacement, text, flags=re.MULTILINE)
+    assert count == 1, f"{pattern!r} matched {count} times in the store flow"
+    return result
+
+
+def store_flow(
+    name: str,
+    greeting: str,
+    *,
+    numbers: tuple[str, ...] = (),
+    default: bool = False,
+    tag: str | None = None,
+    llm: str = "",
+    voice: str = "",
+    tools: str = "",
+) -> str:
+    """flows/store.yaml renamed, with its own numbers and greeting.
+
+    ``tag`` adds "Line tag: <tag>." to the system prompt; ``llm`` is extra lines of that section,
+    ``voice`` replaces the voice's speaking_rate line; ``tools`` is YAML for extra tools, listed
+    before the store's end_call tool.
+    """
+    text = edited(STORE_YAML, r"^name: store\n", f"name: {name}\n")
+    listed = ", ".join(json.dumps(n) for n in numbers)
+    text = edited(
+        text,
+        r"^numbers:\n(?:  - .*\n)+default: .*\n",
+        f"numbers: [{listed}]\ndefault: {str(default).lower()}\n",
+    )
+    text = edited(text, r"^  text: .*$", f"  text: {greeting}")
+    if tag is not None:
+        text = edited(text, r"^  If you cannot help, offer to take a message\.$",
+                      f"  If you cannot help, offer to take a message.\n  Line tag: {tag}.")  # fmt: skip
+    if llm:
+        text = edited(text, r"^  max_tool_rounds: 3 .*\n", "  max_tool_rounds: 3\n" + llm)
+    if voice:
+        text = edited(text, r"^  speaking_rate: 1\.0\n", voice)
+    if tools:
+        text = edited(text, r"^  - type: end_call\n", tools + "\n  - type: end_call\n")
+    return text
+
+
+def write_flow(folder: Path, file_name: str, text: str) -> Path:
+    path = folder / file_name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def version_of(text: str) -> str:
+    """The flow version the server reports: the first 12 hex digits of the file's sha256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of the only line of ``text`` that contains ``needle``."""
+    found = [i for i, line in enumerate(text.splitlines(), start=1) if needle in line]
+    assert len(found) == 1, (needle, found)
+    return found[0]
+
+
+def tool_yaml(**fields: str) -> str:
+    """One tool of a flow's tools list; values are written as they are (quote them yourself)."""
+    first, *rest = fields.items()
+    lines = [f"  - {first[0]}: {first[1]}", *(f"    {key}: {value}" for key, value in rest)]
+    return "\n".join(lines) + "\n"
+
+
+# ---- calls ---------------------------------------------------------------------------------------------
+
+
+def line_tag(request: ChatRequest) -> str:
+    """The "Line tag: X." of the request's system prompt, or "?"."""
+    system = request.messages[0].get("content", "") if request.messages else ""
+    match = re.search(r"Line tag: (\w+)\.", str(system))
+    return match.group(1) if match else "?"
+
+
+def tagged_responder(request: ChatRequest) -> Reply:
+    """Answers with the line tag of the flow the request came from."""
+    return Reply(f"This is the {line_tag(request)} line.")
+
+
+async def greeted(call: PhoneCall) -> None:
+    await call.wait_for_bot_audio(after=0.0, timeout=10)
+    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+
+
+async def ask(call: PhoneCall, sentence: str) -> None:
+    """Say ``sentence`` and wait until the bot's answer has played out."""
+    await call.say(sentence)
+    await call.wait_for_bot_audio(timeout=10)
+    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+
+
+async def finished_call(b: Bench, call_sid: str, timeout: float = 10.0) -> Call:  # noqa: ASYNC109
+    """The bot's Call for ``call_sid`` once it has ended."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = [c for c in b.finished_calls if c.call_sid == call_sid]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)
+
+
+async def one_call(
+    b: Bench,
+    to: str,
+    sentence: str | None = None,
+    *,
+    after_greeting: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[PhoneCall, Call]:
+    """Dial ``to``, hear the greeting, optionally say ``sentence`` and hear the answer, hang up."""
+    async with await b.phone.dial(to=to) as call:
+        await greeted(call)
+        if after_greeting is not None:
+            await after_greeting()
+        if sentence is not None:
+            await ask(call, sentence)
+        await call.hang_up()
+    assert call.protocol_errors == []
+    return call, await finished_call(b, call.call_sid)
+
+
+def first_assistant_text(call: Call) -> str:
+    return next(str(m["content"]) for m in call.conversation.messages if m["role"] == "assistant")
+
+
+# ---- 1. routing by the called number -------------------------------------------------------------------
+
+DEFAULT_GREETING = "Corner Hardware, hello."
+SECOND_GREETING = "Garden centre here, hi."
+
+
+def two_flows(folder: Path, **second: Any) -> Path:
+    write_flow(folder, "store.yaml", store_flow("store", DEFAULT_GREETING, numbers=("+15550100",),
+                                                default=True, tag="store"))  # fmt: skip
+    write_flow(folder, "garden.yaml", store_flow("garden", SECOND_GREETING, numbers=("+15550111",),
+                                                 tag="garden", **second))  # fmt: skip
+    return folder
+
+
+async def test_a_call_to_a_flows_number_gets_that_flow_and_other_numbers_get_the_default(
+    tmp_path: Path,
+) -> None:
+    async with bench(flows=str(two_flows(tmp_path))) as b:
+        (garden_phone, garden), (other_phone, other) = await asyncio.gather(
+            one_call(b, "+15550111"), one_call(b, "+15550177")
+        )
+    # The webhook names the line for people reading logs and carries the number for the stream.
+    assert garden_phone.parameters == {"to": "+15550111", "from": "+15550199", "line": "garden"}
+    assert other_phone.parameters == {"to": "+15550177", "from": "+15550199", "line": "store"}
+    assert (garden.line.name, garden.line.greeting) == ("garden", SECOND_GREETING)
+    assert (other.line.name, other.line.greeting) == ("store", DEFAULT_GREETING)
+    # What each caller was greeted with (the history holds what was said).
+    assert first_assistant_text(garden) == SECOND_GREETING
+    assert first_assistant_text(other) == DEFAULT_GREETING
+    spoken = {r["text"] for r in b.tts.synth_requests}
+    assert {SECOND_GREETING, DEFAULT_GREETING} <= spoken
+
+
+# ---- 2. per-flow model and temperature ----------------------------------------------------------------
+
+
+async def test_flow_llm_model_and_temperature_reach_the_chat_request_and_unset_ones_are_the_servers(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path
+    store = store_flow(
+        "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tag="store", llm="  temperature: 0\n"
+    )
+    garden = store_flow(
+        "garden", SECOND_GREETING, numbers=("+15550111",), tag="garden", llm="  model: garden-model-x\n"
+    )
+    write_flow(folder, "store.yaml", store)
+    write_flow(folder, "garden.yaml", garden)
+    server_settings = {"llm_model": "server-model-y", "llm_temperature": 0.7}
+    async with bench(flows=str(folder), responder=tagged_responder, settings=server_settings) as b:
+        await asyncio.gather(
+            one_call(b, "+15550111", "Hello there."), one_call(b, "+15550100", "Hello there.")
+        )
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for request in b.openai.chat_requests:
+        by_line.setdefault(line_tag(request), []).append(request.body)
+    assert set(by_line) == {"garden", "store"}, by_line.keys()
+    # garden sets the model only: the server's temperature applies.
+    assert {(body["model"], body.get("temperature")) for body in by_line["garden"]} == {
+        ("garden-model-x", 0.7)
+    }
+    # store sets temperature 0 only (zero is a setting, not "unset"): the server's model applies.
+    assert {(body["model"], body.get("temperature")) for body in by_line["store"]} == {("server-model-y", 0)}
+
+
+# ---- 3. per-flow voice --------------------------------------------------------------------------------
+
+
+async def test_flow_voice_language_name_and_rate_reach_the_tts_request_and_unset_ones_are_the_servers(
+    tmp_path: Path,
+) -> None:
+    british = "  language: en-GB\n  name: en-GB-Neural2-B\n  speaking_rate: 1.25\n"
+    folder = two_flows(tmp_path, voice=british)
+    server_settings = {"tts_language": "en-AU", "tts_voice": "en-AU-Neural2-C"}
+    async with bench(flows=str(folder), responder=tagged_responder, settings=server_settings) as b:
+        await asyncio.gather(
+            one_call(b, "+15550111", "Hello there."), one_call(b, "+15550100", "Hello there.")
+        )
+
+    def voices_for(text: str) -> set[tuple[str, str, float]]:
+        return {
+            (r["language_code"], r["voice_name"], round(r["speaking_rate"], 3))
+            for r in b.tts.synth_requests
+            if r["text"] == text
+        }
+
+    # The answers were synthesized during the calls, each with its own flow's voice.
+    assert voices_for("This is the garden line.") == {("en-GB", "en-GB-Neural2-B", 1.25)}
+    assert voices_for("This is the store line.") == {("en-AU", "en-AU-Neural2-C", 1.0)}
+    # So were the flows' clips (the greeting), whenever they were synthesized.
+    assert voices_for(SECOND_GREETING) == {("en-GB", "en-GB-Neural2-B", 1.25)}
+    assert voices_for(DEFAULT_GREETING) == {("en-AU", "en-AU-Neural2-C", 1.0)}
+
+
+# ---- 4. an http tool during a call --------------------------------------------------------------------
+
+
+@dataclass
+class StockService:
+    """A store's stock API on 127.0.0.1: answers ``status`` with ``answer`` (JSON) and records requests."""
+
+    url: str = ""
+    status: int = 200
+    answer: dict[str, Any] = field(default_factory=lambda: {"item": "hammer", "count": 7})
+    received: list[tuple[dict[str, str], Any]] = field(default_factory=list)  # (headers, JSON body)
+
+
+@pytest.fixture
+async def stock_service() -> AsyncIterator[StockService]:
+    service = StockService()
+
+    async def stock(request: web.Request) -> web.Response:
+        body = await request.read()
+        service.received.append((dict(request.headers), json.loads(body) if body else None))
+        if service.status != 200:
+            return web.json_response({"detail": "database down"}, status=service.status)
+        return web.json_response(service.answer)
+
+    app = web.Application()
+    app.router.add_post("/stock", stock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    service.url = f"http://127.0.0.1:{runner.addresses[0][1]}/stock"
+    try:
+        yield service
+    finally:
+        await runner.cleanup()
+
+
+STOCK_QUESTION = "Do you have hammers in stock?"
+STOCK_DOWN = "I cannot check the stock right now."
+
+
+def stock_tool(url: str, variable: str = STOCK_KEY_VARIABLE) -> str:
+    return tool_yaml(
+        type="http", name="stock_level", description="How many of an item the store has in stock.",
+        url=url, method="POST", timeout_s="3",
+    ) + (
+        "    headers:\n"
+        f"      X-Api-Key: env:{variable}\n"
+        "    parameters:\n"
+        "      type: object\n"
+        "      properties:\n"
+        "        item: {type: string, description: The item.}\n"
+        "      required: [item]\n"
+    )  # fmt: skip
+
+
+def stock_responder(request: ChatRequest) -> Reply:
+    """Asks the flow's http tool about stock, then words the tool's result."""
+    if request.is_follow_up:
+        result = json.loads(next(iter(request.tool_results.values())))
+        if "error" in result:
+            return Reply(STOCK_DOWN)
+        return Reply(f"We have {result['count']} of them.")
+    if "stock" in (request.last_user_text or "").lower():
+        return Reply("", [ScriptedToolCall("stock_level", {"item": "hammer"})])
+    return Reply("How can I help?")
+
+
+async def stock_call(tmp_path: Path, service: StockService) -> tuple[Bench, Call]:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    flow = store_flow(
+        "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(service.url)
+    )
+    write_flow(folder, "store.yaml", flow)
+    async with bench(flows=str(folder), responder=stock_responder) as b:
+        _phone, call = await one_call(b, "+15550100", STOCK_QUESTION)
+    return b, call
+
+
+def follow_up_tool_result(b: Bench) -> Any:
+    follow_ups = [r for r in b.openai.chat_requests if r.is_follow_up]
+    assert len(follow_ups) == 1, [r.messages[-1] for r in b.openai.chat_requests]
+    (content,) = follow_ups[0].tool_results.values()
+    return json.loads(content)
+
+
+async def test_flow_http_tool_sends_the_env_header_and_its_json_reaches_the_models_follow_up(
+    tmp_path: Path, stock_service: StockService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STOCK_KEY_VARIABLE, STOCK_KEY)
+    b, call = await stock_call(tmp_path, stock_service)
+    assert stock_service.received, "the service was never called"
+    for headers, body in stock_service.received:
+        assert headers.get("X-Api-Key") == STOCK_KEY
+        assert body == {"item": "hammer"}
+    assert follow_up_tool_result(b) == stock_service.answer
+    answer = "We have 7 of them."
+    assert answer in {r["text"] for r in b.tts.synth_requests}
+    assert call.conversation.messages[-1] == {"role": "assistant", "content": answer}
+
+
+async def test_flow_http_tool_500_is_an_error_result_and_the_caller_still_gets_an_answer(
+    tmp_path: Path, stock_service: StockService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STOCK_KEY_VARIABLE, STOCK_KEY)
+    stock_service.status = 500
+    b, call = await stock_call(tmp_path, stock_service)
+    assert stock_service.received, "the service was never called"
+    result = follow_up_tool_result(b)
+    assert set(result) == {"error"} and "HTTP 500" in result["error"], result
+    assert "database down" not in json.dumps(result)  # the service's body is not the model's business
+    assert STOCK_DOWN in {r["text"] for r in b.tts.synth_requests}
+    assert call.conversation.messages[-1] == {"role": "assistant", "content": STOCK_DOWN}
+    assert call.turns and call.turns[-1].error is None
+
+
+# ---- 5. a python tool during a call -------------------------------------------------------------------
+
+
+async def test_flow_python_tool_runs_in_a_call(tmp_path: Path) -> None:
+    # The flow's own name for the shipped function: the model can only know it from the flow.
+    opening_times = tool_yaml(
+        type="python", name="opening_times", description="The store's opening hours on a day.",
+        function="bot.flows.store_tools:check_hours", timeout_s="2",
+    ) + "    parameters: {type: object, properties: {day: {type: string}}, required: [day]}\n"  # fmt: skip
+
+    def responder(request: ChatRequest) -> Reply:
+        if request.is_follow_up:
+            result = json.loads(next(iter(request.tool_results.values())))
+            return Reply(f"On {result['day']} we are open {result['hours']}.")
+        if "opening_times" in request.tool_names and "open" in (request.last_user_text or ""):
+            return Reply("", [ScriptedToolCall("opening_times", {"day": "Saturday"})])
+        return Reply("How can I help?")
+
+    write_flow(tmp_path, "store.yaml", store_flow("store", DEFAULT_GREETING, numbers=("+15550100",),
+                                                  default=True, tools=opening_times))  # fmt: skip
+    async with bench(flows=str(tmp_path), responder=responder) as b:
+        _phone, call = await one_call(b, "+15550100", "When are you open on Saturday?")
+    follow_up = next(r for r in b.openai.chat_requests if r.is_follow_up)
+    assert [json.loads(v) for v in follow_up.tool_results.values()] == [
+        {"day": "saturday", "hours": "10 am to 4 pm"}
+    ]
+    answer = "On saturday we are open 10 am to 4 pm."
+    assert answer in {r["text"] for r in b.tts.synth_requests}
+    assert call.conversation.messages[-1] == {"role": "assistant", "content": answer}
+
+
+# ---- 6. bot serve refuses bad flows -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def serve_env(flows: Path, **extra: str) -> dict[str, str]:
+    """A complete environment for ``bot serve`` on 127.0.0.1; the provider ports are unused."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_AUTH_TOKEN": "tw-flow-files-token",
+        "OPENAI_API_KEY": "sk-flow-files-key",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "FLOWS_PATH": str(flows),
+        **extra,
+    }
+
+
+def run_bot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m bot ARGS`` that must stop by itself; killed if it does not."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def serve_refusing(flows: Path, cwd: Path, **extra: str) -> list[str]:
+    """``bot serve`` on ``flows``: it must exit 2; its stderr lines."""
+    result = run_bot(["serve"], serve_env(flows, **extra), cwd)
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    assert '"event": "listening"' not in result.stdout
+    return result.stderr.strip().splitlines()
+
+
+def test_serve_with_invalid_flows_exits_2_with_the_same_lines_as_flows_check(tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    broken = store_flow("alpha", "Hi.", numbers=("+15550101",))
+    broken = edited(broken, r"^    timeout_s: 2\n", "    timeout_s: -1\n")
+    broken = edited(broken, r"^  enabled: true\n(?=\nfillers)", "  enabled: true\n  enabled: false\n")
+    write_flow(folder, "alpha.yaml", broken)
+    write_flow(
+        folder, "beta.yaml", edited(store_flow("beta", "Hi.", numbers=("+15550102",)), r"^  text:", "  txt:")
+    )
+    # Two valid files that clash with each other: the rules across files.
+    write_flow(folder, "gamma.yaml", store_flow("gamma", "Hi.", numbers=("+15550100",), default=True))
+    write_flow(folder, "gamma2.yaml", store_flow("gamma", "Hi.", numbers=("+15550100",), default=True))
+
+    check = run_bot(["flows", "check", str(folder)], serve_env(folder), tmp_path)
+    assert check.returncode == 1, check.stdout + check.stderr
+    *problems, count_line = check.stdout.strip().splitlines()
+    assert len(problems) >= 6 and count_line.startswith(f"{len(problems)} errors"), check.stdout
+    assert any(p.startswith(f"{folder / 'alpha.yaml'}:") and "tools[0].timeout_s" in p for p in problems)
+
+    stderr = serve_refusing(folder, tmp_path)
+    assert stderr[0] == f"start-up error: {len(problems)} problems in the call flows:", stderr
+    assert stderr[1:] == problems
+
+
+def test_serve_with_an_http_tool_header_variable_missing_exits_2_naming_the_line_and_variable(
+    tmp_path: Path,
+) -> None:
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True,
+                      tools=stock_tool("http://127.0.0.1:9/stock", "FLOW_E2E_NOT_SET_ANYWHERE"))  # fmt: skip
+    path = write_flow(tmp_path, "store.yaml", text)
+    stderr = serve_refusing(path, tmp_path)
+    where = f"{path}:{line_of(text, 'X-Api-Key: env:')}: tools[2].headers.X-Api-Key:"
+    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
+    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
+    assert "FLOW_E2E_NOT_SET_ANYWHERE" in stderr[1]
+
+
+def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_line_and_function(
+    tmp_path: Path,
+) -> None:
+    missing = tool_yaml(
+        type="python", name="stock_level", description="Stock of an item.",
+        function="store_backend_not_installed.stock:level",
+    )  # fmt: skip
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, tools=missing)
+    path = write_flow(tmp_path, "store.yaml", text)
+    stderr = serve_refusing(path, tmp_path)
+    where = f"{path}:{line_of(text, 'function: store_backend_not_installed')}: tools[2].function:"
+    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
+    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
+    assert "store_backend_not_installed" in stderr[1]
+
+
+# ---- 7. SIGHUP reloads bot serve ----------------------------------------------------------------------
+
+
+class ServeLog:
+    """Collects ``bot serve``'s JSON log lines (stdout) while it runs."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        async for raw in stream:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(raw)
+                if isinstance(entry, dict):
+                    self.entries.append(entry)
+                    self._changed.set()
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e.get("event") == name]
+
+    async def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while len(self.events(name)) < count:
+                self._changed.clear()
+                if self._task.done():
+                    raise AssertionError(f"bot serve's log ended before {name!r}")
+                await self._changed.wait()
+        return self.events(name)[count - 1]
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def healthz(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    async with http.get(url) as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    first = store_flow("store", "Hello, first edition.", numbers=("+15550100",), default=True)
+    path = write_flow(folder, "store.yaml", first)
+    env = serve_env(folder)
+    url = f"http://127.0.0.1:{env['PORT']}/healthz"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    log = ServeLog(process.stdout)
+    try:
+        # SIGHUP's handler is installed right after "listening" is logged; before that it would kill.
+        await log.wait_for("listening", timeout=20)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            assert (await healthz(http, url))["flows"] == {"store": version_of(first)}
+
+            second = store_flow("store", "Hello, second edition.", numbers=("+15550100",), default=True)
+            path.write_text(second, encoding="utf-8")
+            process.send_signal(signal.SIGHUP)
+            async with asyncio.timeout(15):
+                while True:
+                    if (await healthz(http, url))["flows"] == {"store": version_of(second)}:
+                        break
+                    await asyncio.sleep(0.1)
+            assert (await log.wait_for("flows_reloaded"))["flows"] == {"store": version_of(second)}
+
+            path.write_text(edited(second, r"^    timeout_s: 2\n", "    timeout_s: -1\n"), encoding="utf-8")
+            process.send_signal(signal.SIGHUP)
+            failed = await log.wait_for("flows_reload_failed")
+            assert any(
+                str(path) in problem and "tools[0].timeout_s" in problem for problem in failed["problems"]
+            )
+            assert failed["kept"] == {"store": version_of(second)}
+            health = await healthz(http, url)
+            assert health["status"] == "ok"
+            assert health["flows"] == {"store": version_of(second)}
+            assert process.returncode is None
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 10)
+        assert process.stderr is not None
+        stderr = await process.stderr.read()
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await log.aclose()
+
+
+# ---- 8. a reload never changes a live call ------------------------------------------------------------
+
+
+async def test_a_live_call_keeps_its_flow_across_a_reload_and_a_new_call_gets_the_new_one(
+    tmp_path: Path,
+) -> None:
+    old = store_flow("store", "Hello, old greeting.", numbers=("+15550100",), default=True, tag="old")
+    new = store_flow("store", "Hello, new greeting.", numbers=("+15550100",), default=True, tag="new")
+    path = write_flow(tmp_path, "store.yaml", old)
+    async with bench(flows=str(tmp_path), responder=tagged_responder) as b:
+        reloaded: list[bool] = []
+
+        async def edit_and_reload() -> None:
+            path.write_text(new, encoding="utf-8")
+            reloaded.append(await b.server.reload())
+
+        _live_phone, live = await one_call(b, "+15550100", "Hello there.", after_greeting=edit_and_reload)
+        live_requests = list(b.openai.chat_requests)
+        _new_phone, fresh = await one_call(b, "+15550100", "Hello there.")
+        fresh_requests = b.openai.chat_requests[len(live_requests) :]
+    assert reloaded == [True]
+    # The live call: the old greeting, the old prompt in every request made after the reload.
+    assert (live.line.greeting, live.line.version) == ("Hello, old greeting.", version_of(old))
+    assert live_requests and {line_tag(r) for r in live_requests} == {"old"}
+    assert live.conversation.messages[-1] == {"role": "assistant", "content": "This is the old line."}
+    # A call placed after the reload: the new flow from its first word.
+    assert (fresh.line.greeting, fresh.line.version) == ("Hello, new greeting.", version_of(new))
+    assert first_assistant_text(fresh) == "Hello, new greeting."
+    assert fresh_requests and {line_tag(r) for r in fresh_requests} == {"new"}

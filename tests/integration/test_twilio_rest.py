@@ -1,0 +1,271 @@
+"""The real ``TwilioRest`` (twilio SDK, async client) against ``TwilioRestEmulator`` over loopback.
+
+Every client has a short ``timeout_s`` and every wait is bounded, so nothing can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.twilio.rest import CallControl, TwilioRest, transfer_twiml
+from emulators.twilio_rest import HANG, RestRequest, TwilioRestEmulator
+from media.errors import ProviderError
+
+TOKEN = "tok_0123456789abcdef0123456789abcdef"
+ACCOUNT = "AC0123456789abcdef0123456789abcdef"
+CALL = "CA0123456789abcdef0123456789abcdef"
+PATH = f"/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[TwilioRestEmulator]:
+    async with TwilioRestEmulator(TOKEN) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def rest(emulator: TwilioRestEmulator) -> AsyncIterator[TwilioRest]:
+    client = TwilioRest(TOKEN, base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_twilio_rest_is_a_call_control() -> None:
+    control: CallControl = TwilioRest(TOKEN)
+    assert control is not None
+
+
+async def test_hang_up_posts_status_completed_with_basic_auth(
+    emulator: TwilioRestEmulator, rest: TwilioRest
+) -> None:
+    await rest.hang_up(ACCOUNT, CALL)
+    assert emulator.requests == [
+        RestRequest(
+            method="POST",
+            path=PATH,
+            form={"Status": "completed"},
+            username=ACCOUNT,
+            authorized=True,
+            account_sid=ACCOUNT,
+            call_sid=CALL,
+        )
+    ]
+
+
+async def test_redirect_posts_transfer_twiml(emulator: TwilioRestEmulator, rest: TwilioRest) -> None:
+    twiml = transfer_twiml("+15550150", caller_id="+15550100", say="Transferring you now.")
+    await rest.redirect(ACCOUNT, CALL, twiml)
+    (request,) = await emulator.wait_for_requests(1, timeout=5.0)
+    assert request.path == PATH
+    assert request.authorized
+    assert request.form == {"Twiml": twiml}
+    root = ET.fromstring(request.form["Twiml"])
+    assert root.tag == "Response"
+    assert [child.tag for child in root] == ["Say", "Dial"]
+    assert root.find("Say") is not None and root.findtext("Say") == "Transferring you now."
+    dial = root.find("Dial")
+    assert dial is not None
+    assert dial.text == "+15550150"
+    assert dial.get("callerId") == "+15550100"
+
+
+def test_transfer_twiml_minimal() -> None:
+    root = ET.fromstring(transfer_twiml("+15550150"))
+    assert [child.tag for child in root] == ["Dial"]
+    dial = root.find("Dial")
+    assert dial is not None and dial.text == "+15550150" and dial.attrib == {}
+
+
+def test_transfer_twiml_escapes_text() -> None:
+    root = ET.fromstring(transfer_twiml("+15550150", say="Tom & Jerry <sales>"))
+    assert root.findtext("Say") == "Tom & Jerry <sales>"
+
+
+async def test_account_comes_from_the_call(emulator: TwilioRestEmulator, rest: TwilioRest) -> None:
+    other = "AC" + "f" * 32
+    await rest.hang_up(ACCOUNT, CALL)
+    await rest.hang_up(other, "CA" + "e" * 32)
+    first, second = await emulator.wait_for_requests(2, timeout=5.0)
+    assert (first.account_sid, first.username) == (ACCOUNT, ACCOUNT)
+    assert (second.account_sid, second.username) == (other, other)
+    assert first.authorized and second.authorized
+
+
+async def test_api_key_username() -> None:
+    async with TwilioRestEmulator(TOKEN, username="SK" + "1" * 32) as emu:
+        rest = TwilioRest(TOKEN, username="SK" + "1" * 32, base_url=emu.base_url, timeout_s=5.0)
+        try:
+            await rest.hang_up(ACCOUNT, CALL)
+        finally:
+            await rest.aclose()
+        assert emu.requests[0].username == "SK" + "1" * 32
+        assert emu.requests[0].authorized
+
+
+async def test_wrong_token_is_http_401(emulator: TwilioRestEmulator) -> None:
+    rest = TwilioRest("wrong-token", base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await rest.hang_up(ACCOUNT, CALL)
+    finally:
+        await rest.aclose()
+    assert (info.value.provider, info.value.kind) == ("twilio", "http_401")
+    assert "wrong-token" not in str(info.value)
+    assert emulator.requests[0].authorized is False
+
+
+@pytest.mark.parametrize("status", [500, 404, 429])
+async def test_fault_status_is_http_kind(emulator: TwilioRestEmulator, rest: TwilioRest, status: int) -> None:
+    emulator.faults.append(status)
+    with pytest.raises(ProviderError) as info:
+        await rest.hang_up(ACCOUNT, CALL)
+    assert info.value.kind == f"http_{status}"
+    assert TOKEN not in str(info.value)
+    # The fault was used up: the next request goes through.
+    await rest.hang_up(ACCOUNT, CALL)
+    assert len(emulator.requests) == 2
+
+
+async def test_hanging_server_is_timeout(emulator: TwilioRestEmulator) -> None:
+    emulator.faults.append(HANG)
+    rest = TwilioRest(TOKEN, base_url=emulator.base_url, timeout_s=0.3)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await rest.hang_up(ACCOUNT, CALL)
+    finally:
+        await rest.aclose()
+    assert info.value.kind == "timeout"
+    assert TOKEN not in str(info.value)
+    assert [r.form for r in emulator.requests] == [{"Status": "completed"}]
+
+
+async def test_closed_port_is_unreachable() -> None:
+    rest = TwilioRest(TOKEN, base_url=f"http://127.0.0.1:{closed_port()}", timeout_s=5.0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await rest.redirect(ACCOUNT, CALL, transfer_twiml("+15550150"))
+    finally:
+        await rest.aclose()
+    assert info.value.kind == "unreachable"
+    assert TOKEN not in str(info.value)
+
+
+async def test_on_update_hook_runs_before_the_answer(emulator: TwilioRestEmulator, rest: TwilioRest) -> None:
+    seen: list[RestRequest] = []
+
+    async def on_update(request: RestRequest) -> None:
+        await asyncio.sleep(0)
+        seen.append(request)
+
+    emulator.on_update = on_update
+    await rest.hang_up(ACCOUNT, CALL)
+    assert [r.form for r in seen] == [{"Status": "completed"}]  # already there when hang_up returned
+
+
+async def test_hook_not_called_for_refused_requests(emulator: TwilioRestEmulator) -> None:
+    calls: list[RestRequest] = []
+
+    async def on_update(request: RestRequest) -> None:
+        calls.append(request)
+
+    emulator.on_update = on_update
+    emulator.faults.append(500)
+    rest = TwilioRest("wrong-token", base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        for _ in range(2):
+            with pytest.raises(ProviderError):
+                await rest.hang_up(ACCOUNT, CALL)
+    finally:
+        await rest.aclose()
+    assert calls == []
+    assert len(emulator.requests) == 2
+
+
+async def test_aclose_then_reuse(emulator: TwilioRestEmulator, rest: TwilioRest) -> None:
+    await rest.hang_up(ACCOUNT, CALL)
+    await rest.aclose()
+    await rest.aclose()  # idempotent
+    await rest.hang_up(ACCOUNT, CALL)
+    assert len(emulator.requests) == 2
+
+
+# --- the emulator's own checks, with a plain aiohttp client ---------------------------------------------
+
+
+def basic(login: str, password: str) -> str:
+    # Built by hand: aiohttp 3.14 deprecates BasicAuth, and encode_basic_auth is not in older versions.
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+async def post(url: str, form: dict[str, str], authorization: str | None) -> tuple[int, dict[str, object]]:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session,
+        session.post(url, data=form, headers=headers) as response,
+    ):
+        body: dict[str, object] = await response.json()
+        return response.status, body
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "call_status"),
+    [
+        ({"Status": "completed"}, 200, "completed"),
+        ({"Status": "canceled"}, 200, "in-progress"),
+        ({"Twiml": "<Response><Hangup/></Response>"}, 200, "in-progress"),
+        ({"Url": "https://example.invalid/next"}, 200, "in-progress"),
+        ({}, 400, None),
+        ({"Status": "busy"}, 400, None),
+        ({"Twiml": "<Response/>", "Url": "https://example.invalid/next"}, 400, None),
+        ({"Status": "completed", "Twiml": "<Response/>"}, 400, None),
+    ],
+)
+async def test_emulator_validates_the_form(
+    emulator: TwilioRestEmulator, form: dict[str, str], status: int, call_status: str | None
+) -> None:
+    got, body = await post(emulator.base_url + PATH, form, basic(ACCOUNT, TOKEN))
+    assert got == status
+    if call_status is None:
+        assert body["status"] == 400 and isinstance(body["code"], int) and body["message"]
+    else:
+        assert (body["sid"], body["account_sid"], body["status"]) == (CALL, ACCOUNT, call_status)
+    assert emulator.requests[0].form == form
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, basic("AC" + "9" * 32, TOKEN), basic(ACCOUNT, "nope"), "Basic %%%", "Bearer " + TOKEN],
+    ids=["no-auth", "other-account", "wrong-token", "malformed", "not-basic"],
+)
+async def test_emulator_refuses_bad_auth(emulator: TwilioRestEmulator, authorization: str | None) -> None:
+    got, body = await post(emulator.base_url + PATH, {"Status": "completed"}, authorization)
+    assert got == 401
+    assert body == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+    assert emulator.requests[0].authorized is False
+
+
+async def test_wait_for_requests_times_out(emulator: TwilioRestEmulator) -> None:
+    with pytest.raises(TimeoutError):
+        await emulator.wait_for_requests(1, timeout=0.05)
