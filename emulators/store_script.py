@@ -3,8 +3,8 @@
 It is not a language model: it picks a reply from keywords of the caller's last sentence (opening
 hours -> ``check_hours``, an order number, spoken or typed on the keypad -> ``lookup_order``, both ->
 two parallel calls; "goodbye" -> ``end_call`` and "a person" -> ``transfer_call`` when the line offers
-them), and words its follow-up from the tool results the bot sent back. It still goes through the real ``openai`` SDK
-and the real streaming format, so the bot's code path is the production one.
+them), and words its follow-up from the tool results the bot sent back. It still goes through the
+real ``openai`` SDK and the real streaming format, so the bot's code path is the production one.
 """
 
 from __future__ import annotations

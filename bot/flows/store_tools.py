@@ -19,7 +19,6 @@ import json
 from importlib import resources
 from typing import Any
 
-
 ORDER_SYSTEM_DELAY_S = 0.8
 
 
