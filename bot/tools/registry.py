@@ -5,6 +5,7 @@ Rules:
   own timeout. ``run_all`` never raises for a tool's sake: an unknown tool, arguments that are not
   valid JSON, a tool that raises or one that hangs past its timeout each become a short error string
   that goes back to the model as that call's result, so the model can tell the caller.
+- A result that is a dict with an ``error`` key counts as a failure in the turn's figures.
 - Results are strings (JSON for structured results) capped at ``MAX_RESULT_CHARS``, so a tool that
   returns a huge payload cannot blow up the prompt.
 - Results come back in the order of the calls, one per call id.
@@ -127,4 +128,5 @@ class ToolRegistry:
         if final:
             value = value.value
         content = value if isinstance(value, str) else json.dumps(value, default=str)
-        return done(content, True, final)
+        # A tool may report its own failure as {"error": ...} (an HTTP tool's service answered 500).
+        return done(content, not (isinstance(value, dict) and "error" in value), final)
