@@ -99,14 +99,18 @@ class Agent:
                     yield Phrase(phrase, response_id)
             for phrase in phrases.flush():
                 yield Phrase(phrase, response_id)
-            spoken = self.unsettled.pop(response_id).strip()
+            # The text stays unsettled until its message is in history: if tools are cut short, the
+            # Call writes what the caller heard of it.
+            spoken = self.unsettled[response_id].strip()
             calls = assembler.calls()
             if calls and not tools:  # tools were not offered (last round): their calls are not run
                 if not spoken:
+                    del self.unsettled[response_id]
                     break
                 calls = []
             if not calls:
                 self._conversation.add_assistant(spoken, response_id)
+                del self.unsettled[response_id]
                 return
             if gate is not None:
                 await gate()
@@ -124,6 +128,7 @@ class Agent:
                         await task
             timings.tool_calls.extend(_tool_figures(results))
             self._conversation.add_tool_round(spoken, calls, [r.content for r in results], response_id)
+            del self.unsettled[response_id]
             if any(r.final for r in results):
                 return
         # Out of tool rounds without a spoken answer: say something rather than nothing.

@@ -248,12 +248,14 @@ class Call:
         affected = await self.speaker.clear()
         await _settle_tasks(cancelled)
         self.actions.drop_pending()
-        if turn is not None and turn.stt_done_at is None and turn.typed is None:
+        # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
+        cut = turn is not None and (self._turn_task in cancelled or bool(affected & turn.response_ids))
+        if turn is not None and cut and turn.stt_done_at is None:
             self._pending_audio = turn.audio  # cut before we knew what was said: keep it for next time
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
         self.conversation.settle(heard)
-        if turn is not None:
+        if turn is not None and cut:
             turn.barge_in = True
             self._maybe_log_turn(turn)
         return heard
@@ -326,7 +328,9 @@ class Call:
         turn.history_mark = len(self.conversation.messages)
         try:
             if turn.typed is not None:
-                turn.transcript = turn.typed
+                # Words cut short by the first key come first, so nothing the caller said is lost.
+                said = await self.deps.stt.transcribe(turn.audio, 8000) if turn.audio else ""
+                turn.transcript = f"{said} {turn.typed}".strip()
             else:
                 turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
             turn.stt_done_at = self._clock()
@@ -472,16 +476,14 @@ class Call:
             await self._caller_interrupts()  # typing over the bot stops it, like speaking does
         entry = self.keys.push(digit, now)
         if entry:
-            self._on_entry(entry)
+            await self._on_entry(entry)
 
-    def _on_entry(self, digits: str) -> None:
+    async def _on_entry(self, digits: str) -> None:
         log.info("dtmf_entry", digits=len(digits))
-        turn = Turn(
-            len(self.turns) + 1, self._clock(), 0, 0, typed=self.line.dtmf.message.format(digits=digits)
-        )
-        if self._speculation is not None:
-            self._spawn(self._drop_speculation())
-        self._begin_turn(turn)
+        await self._drop_speculation()  # before the new turn, whose history it must not roll back
+        typed = self.line.dtmf.message.format(digits=digits)
+        number = len(self.turns) + 1
+        self._begin_turn(Turn(number, self._clock(), 0, 0, audio=self._pending_audio, typed=typed))
 
     async def _supervise(self) -> None:
         while not self.closed:
@@ -489,7 +491,7 @@ class Call:
             now = self._clock()
             entry = self.keys.poll(now)
             if entry and self.ending is None:
-                self._on_entry(entry)
+                await self._on_entry(entry)
             if self.ending is not None:
                 continue
             if self._bot_busy() or self.endpointer.in_speech or self.keys.collecting:
@@ -535,7 +537,11 @@ class Call:
             self.conversation.add_note(TRANSFER_INTERRUPTED)
             log.info("transfer_interrupted", target=config.name)
             raise
-        self.ending = "transfer"
+        self.ending = "transfer"  # from here on nothing interrupts: the REST request is on its way
+        self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
+
+    async def _redirect(self, transfer: Transfer) -> None:
+        config = transfer.config
         try:
             if self.deps.control is None or not self.call_sid:
                 raise ProviderError("twilio", "unavailable", "no REST client")
@@ -545,7 +551,7 @@ class Call:
             self.ending = None
             self.actions.transfer_abandoned()
             self.conversation.add_note(TRANSFER_FAILED)
-            self._say_line(self.line.transfer_failed_text, turn)
+            self._say_line(self.line.transfer_failed_text)
             return
         self.actions.transferred = True
         self.transferred_to = config.number

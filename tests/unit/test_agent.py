@@ -592,6 +592,8 @@ async def test_cancelling_the_answer_while_tools_run_cancels_the_tools() -> None
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "tools" and not t.done()]
     assert len(model.requests) == 1
     assert [m["role"] for m in conversation.messages] == ["system", "user"]
+    # What was said before the tools stays unsettled: the Call writes what the caller heard of it.
+    assert list(agent.unsettled.values()) == ["Let me check. "]
 
 
 async def test_closing_the_answer_after_the_filler_cancels_the_tools() -> None:
