@@ -14,11 +14,9 @@ Rules:
   error gets the pre-synthesized apology and the next turn is answered as usual.
 - The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` custom parameter)
   and kept to the end of the call, whatever reloads happen meanwhile.
-- Telephony: the model's ``end_call`` and ``transfer_call`` tools (``bot.telephony``) are performed
-  once the answer is out; the supervisor (``bot.idle``, ``bot.dtmf``) reprompts a silent caller, ends
-  the call after unanswered reprompts or at the longest call, and ends keypad entries on timeout.
-  A goodbye is never interrupted; the call hangs up through Twilio REST once its mark is echoed,
-  then closes the socket. A transfer line the caller interrupts cancels the transfer.
+- Telephony (``bot.call_telephony``): the model's ``end_call`` and ``transfer_call`` requests are
+  performed once the answer is out; keypad entries become turns; silence is reprompted; goodbyes
+  are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
   after it.
 """
@@ -36,20 +34,19 @@ from typing import Protocol
 import structlog
 
 from bot.agent import Agent, Filler
+from bot.call_telephony import Telephony
 from bot.clips import ClipCache
 from bot.conversation import Conversation
-from bot.dtmf import DtmfCollector
-from bot.idle import Due, SilenceWatch
 from bot.line import LineConfig
 from bot.llm.protocol import ChatModel
 from bot.marks import EchoResult, MarkTracker
 from bot.speaker import Speaker
-from bot.telephony import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
+from bot.telephony import EndCall, Transfer
 from bot.tools.http_tool import HttpClient
 from bot.tools.registry import ToolRegistry
 from bot.turns import Turn
 from bot.twilio.messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
-from bot.twilio.rest import CallControl, transfer_twiml
+from bot.twilio.rest import CallControl
 from bot.voices import Voices
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
@@ -58,7 +55,6 @@ from media.tts.protocol import TextToSpeech
 from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VoiceDetector
 
 log = structlog.get_logger("bot.call")
-SUPERVISOR_TICK_S = 0.2  # how often silence, call length and keypad timeouts are checked
 
 
 class LineRouter(Protocol):
@@ -97,17 +93,12 @@ class Call:
         self._clock = clock
         self.tracker = MarkTracker()
         self._detector = deps.detector() if deps.detector is not None else None
-        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
         self.account_sid = ""
-        self.ending: str | None = None  # why the call is ending (no new turns, no barge-in)
-        self.transferred_to: str | None = None
-        self._heard_waiters: dict[int, asyncio.Future[bool]] = {}
-        self._supervisor: asyncio.Task[None] | None = None
-        self._ending_task: asyncio.Task[None] | None = None
-        self.invalid: Counter[str] = Counter()
-        self.speaker: Speaker | None = None
         self.call_sid = ""
         self.closed = False
+        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
+        self.invalid: Counter[str] = Counter()
+        self.speaker: Speaker | None = None
         self.turns: list[Turn] = []
         self._turn: Turn | None = None
         self._turn_task: asyncio.Task[None] | None = None
@@ -118,24 +109,28 @@ class Call:
         self._pending_audio = b""
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
         self._started_at = clock()
+        self._shut_down = False
 
     def _configure(self, line: LineConfig) -> None:
         self.line = line
         self.endpointer = Endpointer(line.endpointing, self._detector)
         self.conversation = Conversation(line.system_prompt)
-        self.actions = CallActions()
+        self.phone = Telephony(self, self.deps.control, self._clock)
+        self.actions = self.phone.actions
         tools = ToolRegistry.of((*line.tools, *self.actions.tools(line)))
         self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
         voice = self.deps.voices.for_line(line)
         self._tts: TextToSpeech = voice.tts
         self.clips: ClipCache = voice.clips
-        self.watch = SilenceWatch(
-            reprompt_after_s=line.timeouts.silence_reprompt_s,
-            max_reprompts=line.timeouts.max_reprompts,
-            max_call_s=line.timeouts.max_call_s,
-            started_at=self._clock(),
-        )
-        self.keys = DtmfCollector(finish_key=line.dtmf.finish_key, timeout_s=line.dtmf.timeout_s)
+
+    @property
+    def ending(self) -> str | None:
+        """Why the call is ending (no new turns, no barge-in), or None."""
+        return self.phone.ending
+
+    @property
+    def transferred_to(self) -> str | None:
+        return self.phone.transferred_to
 
     # ---- inbound -------------------------------------------------------------------------------
 
@@ -160,7 +155,7 @@ class Call:
                 elif isinstance(event, SpeechPaused):
                     self._on_speech_paused(event)
                 elif isinstance(event, SpeechResumed):
-                    await self._drop_speculation()
+                    await self.drop_speculation()
                 elif isinstance(event, SpeechEnded):
                     await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
@@ -170,8 +165,8 @@ class Call:
             await self._on_start(msg)
         elif isinstance(msg, Invalid):
             self._count_invalid(msg.kind.value, msg.detail)
-        elif isinstance(msg, Dtmf):
-            await self._on_key(msg.digit)
+        elif isinstance(msg, Dtmf) and (self.speaker is None or not await self.phone.on_key(msg.digit)):
+            self._count_invalid("dtmf_ignored", msg.digit[:2])
 
     def _count_invalid(self, kind: str, detail: str) -> None:
         self.invalid[kind] += 1
@@ -203,7 +198,7 @@ class Call:
         )
         self.speaker.start()
         self._spawn(self.clips.ensure(self.line.clip_texts()))
-        self._supervisor = asyncio.create_task(self._supervise(), name="call-supervisor")
+        self.phone.start()
         if self.line.greeting:
             rid = self.conversation.new_response_id()
             if not self.line.greeting_interruptible:
@@ -219,11 +214,14 @@ class Call:
     def _bot_busy(self) -> bool:
         return self._bot_thinking() or (self.speaker is not None and self.speaker.speaking)
 
-    async def _on_speech_started(self) -> None:
-        self.watch.caller_active(self._clock())
-        await self._caller_interrupts()
+    def busy(self) -> bool:
+        return self._bot_busy() or self.endpointer.in_speech
 
-    async def _caller_interrupts(self) -> None:
+    async def _on_speech_started(self) -> None:
+        self.phone.watch.caller_active(self._clock())
+        await self.caller_interrupts()
+
+    async def caller_interrupts(self) -> None:
         """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
         if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
             return
@@ -237,10 +235,10 @@ class Call:
 
     async def _barge_in(self) -> None:
         started = self._clock()
-        heard = await self._interrupt()
+        heard = await self.interrupt()
         log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
 
-    async def _interrupt(self) -> dict[int, str]:
+    async def interrupt(self) -> dict[int, str]:
         """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
         assert self.speaker is not None
         turn = self._turn
@@ -281,7 +279,7 @@ class Call:
         task = asyncio.create_task(self._run_turn(turn), name="turn-speculative")
         self._speculation = (turn, task)
 
-    async def _drop_speculation(self) -> None:
+    async def drop_speculation(self) -> None:
         """The caller went on talking: whatever was started is void, and history is as before."""
         if self._speculation is None:
             return
@@ -294,9 +292,9 @@ class Call:
         self.agent.unsettled.clear()
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
-        self.watch.caller_active(self._clock())
+        self.phone.watch.caller_active(self._clock())
         if self.ending is not None:
-            await self._drop_speculation()
+            await self.drop_speculation()
             return  # saying goodbye or transferring: nothing more is answered
         speculation = self._speculation
         self._speculation = None
@@ -307,8 +305,14 @@ class Call:
         else:
             if speculation is not None:
                 self._speculation = speculation
-                await self._drop_speculation()
+                await self.drop_speculation()
             self._begin_turn(self._new_turn(event))
+
+    async def start_typed_turn(self, typed: str) -> None:
+        """Keypad digits (as the model reads them) are the caller's turn."""
+        await self.drop_speculation()  # before the new turn, whose history it must not roll back
+        number = len(self.turns) + 1
+        self._begin_turn(Turn(number, self._clock(), 0, 0, audio=self._pending_audio, typed=typed))
 
     def _begin_turn(self, turn: Turn, task: asyncio.Task[None] | None = None) -> None:
         if task is None:
@@ -350,9 +354,9 @@ class Call:
                     self.speaker.say(out.text, out.response_id)
             action = self.actions.take()
             if isinstance(action, EndCall):
-                self._end(action, interrupt=False)
+                self.phone.end(action, interrupt=False)
             elif isinstance(action, Transfer):
-                await self._transfer(action, turn)
+                await self.phone.transfer(action, turn)
         except ProviderError as exc:
             await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
@@ -372,7 +376,7 @@ class Call:
             turn.response_ids.add(rid)
         self.speaker.say(text, rid, audio=self.clips.get(text))
 
-    def _say_line(self, text: str, turn: Turn | None = None) -> int:
+    def say_line(self, text: str, turn: Turn | None = None) -> int:
         """Say a fixed line of the flow (goodbye, reprompt, transfer line) and keep it in history."""
         assert self.speaker is not None
         rid = self.conversation.new_response_id()
@@ -404,15 +408,9 @@ class Call:
             self._maybe_log_turn(turn)
 
     def _on_played(self, response_id: int, seconds: float) -> None:
-        waiter = self._heard_waiters.get(response_id)
-        if (
-            waiter is not None
-            and not waiter.done()
-            and self.speaker is not None
-            and not self.tracker.pending(response_id)
-            and not self.speaker.queued(response_id)
-        ):
-            waiter.set_result(True)
+        if self.speaker is not None:
+            left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
+            self.phone.played(response_id, all_heard=not left)
         turn = self._turn
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
@@ -420,10 +418,8 @@ class Call:
 
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
         log.warning("provider_error", provider=error.provider, kind=error.kind)
-        waiter = self._heard_waiters.get(response_id)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(False)  # a goodbye or transfer line that cannot be said: act anyway
-            return
+        if self.phone.unspeakable(response_id):
+            return  # a goodbye or transfer line that cannot be said: the call acts anyway
         if response_id in self._clip_responses:
             return  # a filler or the apology itself could not be synthesized: do not loop
         turn = self._turn
@@ -464,113 +460,7 @@ class Call:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ---- telephony: keys, silence, goodbyes, transfers ------------------------------------------
-
-    async def _on_key(self, digit: str) -> None:
-        if not self.line.dtmf.enabled or self.speaker is None or self.ending is not None:
-            self._count_invalid("dtmf_ignored", digit[:2])
-            return
-        now = self._clock()
-        self.watch.caller_active(now)
-        if not self.keys.collecting:
-            await self._caller_interrupts()  # typing over the bot stops it, like speaking does
-        entry = self.keys.push(digit, now)
-        if entry:
-            await self._on_entry(entry)
-
-    async def _on_entry(self, digits: str) -> None:
-        log.info("dtmf_entry", digits=len(digits))
-        await self._drop_speculation()  # before the new turn, whose history it must not roll back
-        typed = self.line.dtmf.message.format(digits=digits)
-        number = len(self.turns) + 1
-        self._begin_turn(Turn(number, self._clock(), 0, 0, audio=self._pending_audio, typed=typed))
-
-    async def _supervise(self) -> None:
-        while not self.closed:
-            await asyncio.sleep(SUPERVISOR_TICK_S)
-            now = self._clock()
-            entry = self.keys.poll(now)
-            if entry and self.ending is None:
-                await self._on_entry(entry)
-            if self.ending is not None:
-                continue
-            if self._bot_busy() or self.endpointer.in_speech or self.keys.collecting:
-                self.watch.bot_active(now)
-            due = self.watch.due(now)
-            timeouts = self.line.timeouts
-            if due is Due.REPROMPT:
-                log.info("reprompt", count=self.watch.reprompts)
-                self._say_line(timeouts.reprompt_text)
-            elif due is Due.GIVE_UP:
-                self._end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
-            elif due is Due.MAX_DURATION:
-                self._end(EndCall(timeouts.max_call_goodbye, "max_duration"), interrupt=True)
-
-    def _end(self, end: EndCall, *, interrupt: bool) -> None:
-        if self.ending is not None:
-            return
-        self.ending = end.reason
-        self.actions.ending = True
-        self._ending_task = asyncio.create_task(self._say_goodbye_and_hang_up(end, interrupt), name="ending")
-
-    async def _say_goodbye_and_hang_up(self, end: EndCall, interrupt: bool) -> None:
-        await self._drop_speculation()
-        if interrupt and self._bot_busy():
-            await self._interrupt()
-        rid = self._say_line(end.goodbye)
-        heard = await self._wait_heard(rid, end.goodbye)
-        log.info("hanging_up", reason=end.reason, goodbye_heard=heard)
-        if self.deps.control is not None and self.call_sid:
-            try:
-                await self.deps.control.hang_up(self.account_sid, self.call_sid)
-            except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
-                log.warning("hang_up_failed", provider=exc.provider, kind=exc.kind)
-        await self._close()
-
-    async def _transfer(self, transfer: Transfer, turn: Turn) -> None:
-        config = transfer.config
-        rid = self._say_line(config.say, turn)
-        try:
-            await self._wait_heard(rid, config.say)
-        except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
-            self.actions.transfer_abandoned()
-            self.conversation.add_note(TRANSFER_INTERRUPTED)
-            log.info("transfer_interrupted", target=config.name)
-            raise
-        self.ending = "transfer"  # from here on nothing interrupts: the REST request is on its way
-        self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
-
-    async def _redirect(self, transfer: Transfer) -> None:
-        config = transfer.config
-        try:
-            if self.deps.control is None or not self.call_sid:
-                raise ProviderError("twilio", "unavailable", "no REST client")
-            await self.deps.control.redirect(self.account_sid, self.call_sid, transfer_twiml(config.number))
-        except ProviderError as exc:
-            log.warning("transfer_failed", provider=exc.provider, kind=exc.kind, target=config.name)
-            self.ending = None
-            self.actions.transfer_abandoned()
-            self.conversation.add_note(TRANSFER_FAILED)
-            self._say_line(self.line.transfer_failed_text)
-            return
-        self.actions.transferred = True
-        self.transferred_to = config.number
-        log.info("transferred", target=config.name)
-        await self._close()
-
-    async def _wait_heard(self, response_id: int, text: str) -> bool:
-        """Until the caller heard all of ``response_id`` (its marks echoed); False on timeout or TTS error."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._heard_waiters[response_id] = future
-        try:
-            async with asyncio.timeout(10.0 + 0.1 * len(text)):  # generous: ~15 characters a second
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            self._heard_waiters.pop(response_id, None)
-
-    async def _close(self) -> None:
+    async def close(self) -> None:
         """End the call from our side: close the socket (the reader loop then shuts the call down)."""
         self.closed = True
         if self._close_socket is not None:
@@ -583,21 +473,16 @@ class Call:
         return tasks
 
     async def _cancel_turn(self) -> None:
-        await self._drop_speculation()
+        await self.drop_speculation()
         await _settle_tasks(self._cancel_turn_tasks())
 
     async def shutdown(self) -> None:
-        if self.speaker is None and self._supervisor is None and self.closed:
+        if self._shut_down:
             return
+        self._shut_down = True
         self.closed = True
         await self._cancel_turn()
-        current = asyncio.current_task()
-        for task in (self._supervisor, self._ending_task):
-            if task is not None and task is not current and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._supervisor = None
+        await self.phone.stop()
         for task in list(self._background):
             task.cancel()
         if self.speaker is not None:
