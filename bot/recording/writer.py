@@ -1,0 +1,250 @@
+"""Records one call into a ``RecordingSink``: meta, events, caller audio on Twilio's timeline, bot audio sent.
+
+Rules:
+- Never raises into the call. The first failure (I/O or anything else) is logged once as a structlog
+  warning ``recording_failed``; from then on every method is a no-op. Calls before ``start`` or after
+  ``finalize`` are ignored.
+- ``t`` of an event is ``clock() - clock_at_start`` in seconds (monotonic); ``start`` is meant to be called
+  when the media stream starts, so t = 0 is also offset 0 of the caller's audio timeline.
+- Writes are synchronous and unbuffered: each event or audio frame is one ``append`` (one ``write``
+  syscall into the page cache, microseconds; about 50 caller frames and a few events per second), so
+  the event loop is not held up, and a killed process loses at most the write in progress. Nothing is
+  fsynced before ``finalize``; ``finalize`` fsyncs, which may take milliseconds on a slow disk: call it
+  off the loop (``asyncio.to_thread``) once nothing else records into this call, if that matters.
+- Caller audio: frame at ``timestamp_ms`` goes at byte ``timestamp_ms * 8``; a gap is filled with μ-law
+  silence in the same write; a frame behind the end is appended at the end (first occurrence recorded
+  as a ``caller_audio_overlap`` event, the count in the final meta). A gap over ``MAX_CALLER_GAP_S`` is
+  not filled (it would be a bogus timestamp, not a silence): the frame is appended and a
+  ``caller_audio_jump`` event recorded.
+- Bot audio: appended to bot.ulaw first, then described by a ``bot_audio`` event (offset, bytes,
+  response_id, mark); one call per phrase or chunk, never per 20 ms frame.
+- Redaction, on every meta and event value at any depth: a string containing a configured secret (4+
+  characters, like ``bot.logs``) has it replaced by ``[redacted]``; a field whose key is in
+  ``sensitive_fields`` (case-insensitive) becomes ``[redacted]`` whatever its value. Values are made
+  JSON-safe: datetimes as UTC ISO text, bytes as ``<n bytes>``, other objects by ``repr``.
+- ``finalize`` is idempotent: it makes the appended data durable, then replaces meta.json with the final
+  meta (``complete: true``), so a complete recording never misses data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import structlog
+
+from bot.logs import REDACTED
+from bot.recording.format import (
+    BOT_AUDIO_EVENT,
+    BOT_AUDIO_FILE,
+    BYTES_PER_MS,
+    BYTES_PER_SECOND,
+    CALLER_AUDIO_FILE,
+    CALLER_JUMP_EVENT,
+    CALLER_OVERLAP_EVENT,
+    CLEAR_EVENT,
+    EVENTS_FILE,
+    FORMAT_VERSION,
+    META_FILE,
+    ULAW_SILENCE_BYTE,
+    encode_event,
+    encode_meta,
+    utc_iso,
+)
+from bot.recording.store import RecordingSink
+
+log = structlog.get_logger("bot.recording")
+
+MAX_CALLER_GAP_S: Final = 600
+MIN_SECRET_LENGTH: Final = 4  # same rule as bot.logs.SecretMasker: shorter ones would mask ordinary text
+_MAX_DEPTH: Final = 32  # a self-referencing structure must not recurse forever
+_RESERVED_META: Final = ("format", "complete")
+
+
+class CallRecorder:
+    """Writes one call's recording; see the module rules."""
+
+    def __init__(
+        self,
+        sink: RecordingSink,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        secrets: Iterable[str] = (),
+        sensitive_fields: Iterable[str] = (),
+    ) -> None:
+        self._sink = sink
+        self._clock = clock
+        # Longest first, so a secret containing another one is masked whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._sensitive = frozenset(name.casefold() for name in sensitive_fields)
+        self._t0: float | None = None
+        self._meta: dict[str, Any] = {}
+        self._caller_bytes = 0
+        self._bot_bytes = 0
+        self._overlaps = 0
+        self._event_count = 0
+        self._failed = False
+        self._finalized = False
+
+    @property
+    def recording_id(self) -> str:
+        return self._sink.id
+
+    @property
+    def failed(self) -> bool:
+        """True once recording stopped because of an error."""
+        return self._failed
+
+    @property
+    def recording(self) -> bool:
+        """Started, not finalized, not failed: calls are being recorded."""
+        return self._t0 is not None and not self._failed and not self._finalized
+
+    def start(self, /, **meta: Any) -> None:
+        """Open the recording: t = 0 now, meta.json written. ``started_at`` defaults to now (UTC)."""
+        if self._t0 is not None or self._failed or self._finalized:
+            return
+        self._t0 = self._clock()
+        try:
+            meta.setdefault("started_at", datetime.now(UTC))
+            self._meta = {"format": FORMAT_VERSION, **self._clean_meta(meta), "complete": False}
+            self._sink.replace(META_FILE, encode_meta(self._meta))
+        except Exception as exc:
+            self._fail("start", exc)
+
+    def event(self, type: str, /, **fields: Any) -> None:
+        """Record an event; ``t`` and ``type`` are set here and win over fields of the same name."""
+        if not self.recording:
+            return
+        try:
+            self._write_event(type, fields)
+        except Exception as exc:
+            self._fail("event", exc)
+
+    def caller_audio(self, timestamp_ms: int, ulaw: bytes) -> None:
+        """Record one inbound media frame as received, at its Twilio timestamp."""
+        if not self.recording or not ulaw:
+            return
+        try:
+            offset = max(0, int(timestamp_ms)) * BYTES_PER_MS
+            gap = offset - self._caller_bytes
+            if gap > MAX_CALLER_GAP_S * BYTES_PER_SECOND:
+                self._write_event(CALLER_JUMP_EVENT, self._caller_position(timestamp_ms))
+                data = bytes(ulaw)
+            elif gap > 0:
+                data = ULAW_SILENCE_BYTE * gap + ulaw
+            else:
+                data = bytes(ulaw)
+                if gap < 0:
+                    self._overlaps += 1
+                    if self._overlaps == 1:
+                        self._write_event(CALLER_OVERLAP_EVENT, self._caller_position(timestamp_ms))
+            self._sink.append(CALLER_AUDIO_FILE, data)
+            self._caller_bytes += len(data)
+        except Exception as exc:
+            self._fail("caller_audio", exc)
+
+    def bot_audio(self, ulaw: bytes, *, response_id: int, mark: str) -> None:
+        """Record outbound audio as sent (one phrase or chunk) and the mark that follows it."""
+        if not self.recording or not ulaw:
+            return
+        try:
+            fields = {"offset": self._bot_bytes, "bytes": len(ulaw), "response_id": response_id, "mark": mark}
+            self._sink.append(BOT_AUDIO_FILE, bytes(ulaw))
+            self._bot_bytes += len(ulaw)
+            self._write_event(BOT_AUDIO_EVENT, fields)
+        except Exception as exc:
+            self._fail("bot_audio", exc)
+
+    def clear(self) -> None:
+        """Record that a ``clear`` was sent: the phone drops all audio not yet played."""
+        self.event(CLEAR_EVENT)
+
+    def finalize(self, /, **meta: Any) -> None:
+        """Close the recording: data fsynced, then meta.json replaced with the final meta. Idempotent."""
+        if self._finalized:
+            return
+        self._finalized = True
+        if self._failed:
+            return
+        try:
+            if self._t0 is None:  # never started: nothing to describe
+                self._sink.close()
+                return
+            duration = self._clock() - self._t0
+            meta.setdefault("ended_by", None)
+            meta.setdefault("finished_at", datetime.now(UTC))
+            final = {
+                **self._meta,
+                **self._clean_meta(meta),
+                "duration_s": round(duration, 3),
+                "event_count": self._event_count,
+                "caller_audio_bytes": self._caller_bytes,
+                "bot_audio_bytes": self._bot_bytes,
+                "caller_audio_overlaps": self._overlaps,
+                "complete": True,
+            }
+            self._sink.close()
+            self._sink.replace(META_FILE, encode_meta(final))
+        except Exception as exc:
+            self._fail("finalize", exc)
+
+    def _caller_position(self, timestamp_ms: int) -> dict[str, Any]:
+        return {"timestamp_ms": timestamp_ms, "end_ms": self._caller_bytes / BYTES_PER_MS}
+
+    def _write_event(self, type: str, fields: Mapping[str, Any]) -> None:
+        assert self._t0 is not None
+        t = round(self._clock() - self._t0, 6)
+        record = {"t": t, "type": str(type), **self._clean_mapping(fields, 0)}
+        record["t"], record["type"] = t, str(type)  # the recorder's own keys win
+        self._sink.append(EVENTS_FILE, encode_event(record))
+        self._event_count += 1
+
+    def _fail(self, during: str, exc: Exception) -> None:
+        self._failed = True
+        log.warning("recording_failed", recording_id=self._sink.id, during=during, error=repr(exc))
+        with contextlib.suppress(Exception):  # already failing; the first error is the one worth logging
+            self._sink.close()
+
+    def _clean_meta(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        clean = self._clean_mapping(meta, 0)
+        for key in _RESERVED_META:
+            clean.pop(key, None)
+        return clean
+
+    def _clean_mapping(self, mapping: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in mapping.items():
+            name = str(key)
+            sensitive = name.casefold() in self._sensitive
+            out[self._mask(name)] = REDACTED if sensitive else self._clean(value, depth)
+        return out
+
+    def _clean(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self._mask(value)
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else repr(value)
+        if depth >= _MAX_DEPTH:
+            return "[too deep]"
+        if isinstance(value, Mapping):
+            return self._clean_mapping(value, depth + 1)
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._clean(item, depth + 1) for item in value]
+        if isinstance(value, datetime):
+            return utc_iso(value)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return f"<{len(value)} bytes>"
+        return self._mask(repr(value))
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
