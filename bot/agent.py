@@ -51,6 +51,8 @@ class TurnTimings:
     first_tokens: list[float] = field(default_factory=list)
     tool_calls: list[dict[str, object]] = field(default_factory=list)
     filler: bool = False
+    # Each model request and what it streamed (text, tool calls, their results): for recordings.
+    rounds: list[dict[str, object]] = field(default_factory=list)
 
 
 class Agent:
@@ -87,6 +89,11 @@ class Agent:
             timings.llm_requests.append(self._clock())
             got_token = False
             tools = self._tools.schemas() if _round < self._line.max_tool_rounds else []
+            record: dict[str, object] = {
+                "messages": len(self._conversation.messages),
+                "tools_offered": [t["function"]["name"] for t in tools],
+            }
+            timings.rounds.append(record)
             async for chunk in self._llm.stream(self._conversation.messages, tools, self._line.chat):
                 text = assembler.feed(chunk)
                 if not text:
@@ -103,6 +110,8 @@ class Agent:
             # Call writes what the caller heard of it.
             spoken = self.unsettled[response_id].strip()
             calls = assembler.calls()
+            record["text"] = spoken
+            record["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
             if calls and not tools:  # tools were not offered (last round): their calls are not run
                 if not spoken:
                     del self.unsettled[response_id]
@@ -127,6 +136,7 @@ class Agent:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             timings.tool_calls.extend(_tool_figures(results))
+            record["tool_results"] = [r.content for r in results]
             self._conversation.add_tool_round(spoken, calls, [r.content for r in results], response_id)
             del self.unsettled[response_id]
             if any(r.final for r in results):

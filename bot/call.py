@@ -29,10 +29,11 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
+from bot import __version__ as BOT_VERSION
 from bot.agent import Agent, Filler
 from bot.call_telephony import Telephony
 from bot.clips import ClipCache
@@ -40,6 +41,7 @@ from bot.conversation import Conversation
 from bot.line import LineConfig
 from bot.llm.protocol import ChatModel
 from bot.marks import EchoResult, MarkTracker
+from bot.recording.writer import CallRecorder
 from bot.speaker import Speaker
 from bot.telephony import EndCall, Transfer
 from bot.tools.http_tool import HttpClient
@@ -71,9 +73,10 @@ class CallDeps:
     lines: LineRouter
     control: CallControl | None = None  # Twilio REST; None: hang up by closing the socket only
     detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
-    http: HttpClient = field(
-        default_factory=HttpClient
-    )  # the flows' HTTP tools' pool (closed with the server)
+    # The flows' HTTP tools' connection pool (closed with the server).
+    http: HttpClient = field(default_factory=HttpClient)
+    # Opens a call's recording (None: recording is off, or the store failed; the call goes on).
+    recorder: Callable[[str], CallRecorder | None] | None = None
 
 
 class Call:
@@ -99,6 +102,7 @@ class Call:
         self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
         self.invalid: Counter[str] = Counter()
         self.speaker: Speaker | None = None
+        self.recorder: CallRecorder | None = None
         self.turns: list[Turn] = []
         self._turn: Turn | None = None
         self._turn_task: asyncio.Task[None] | None = None
@@ -144,11 +148,19 @@ class Call:
         finally:
             await self.shutdown()
 
+    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
+        """Log a call event (never per frame) and keep it in the call's recording."""
+        (log.warning if warning else log.info)(event, **fields)
+        if self.recorder is not None:
+            self.recorder.event(event, **fields)
+
     async def _handle(self, msg: object) -> None:
         if isinstance(msg, Media):
             if self.speaker is None:
                 self._count_invalid("media_before_start", "")
                 return
+            if self.recorder is not None:
+                self.recorder.caller_audio(msg.timestamp_ms, msg.payload)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
                 if isinstance(event, SpeechStarted):
                     await self._on_speech_started()
@@ -159,8 +171,11 @@ class Call:
                 elif isinstance(event, SpeechEnded):
                     await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
-            if self.speaker is None or self.speaker.on_mark(msg.name) is EchoResult.UNKNOWN:
+            result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
+            if result is EchoResult.UNKNOWN:
                 self._count_invalid("unknown_mark", msg.name[:40])
+            elif self.recorder is not None:
+                self.recorder.event("mark_echoed", mark=msg.name, result=result.value)
         elif isinstance(msg, Start):
             await self._on_start(msg)
         elif isinstance(msg, Invalid):
@@ -171,7 +186,7 @@ class Call:
     def _count_invalid(self, kind: str, detail: str) -> None:
         self.invalid[kind] += 1
         if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
-            log.warning("invalid_frame", kind=kind, detail=detail)
+            self.note("invalid_frame", warning=True, kind=kind, detail=detail)
 
     async def _on_start(self, msg: Start) -> None:
         if self.speaker is not None:
@@ -187,6 +202,16 @@ class Call:
             flow_version=self.line.version,
             parameters=sorted(msg.custom_parameters),
         )
+        self.recorder = self.deps.recorder(msg.call_sid) if self.deps.recorder is not None else None
+        if self.recorder is not None:
+            self.recorder.start(
+                call_sid=msg.call_sid,
+                stream_sid=msg.stream_sid,
+                flow=self.line.name,
+                flow_version=self.line.version,
+                bot_version=BOT_VERSION,
+                parameters=dict(msg.custom_parameters),
+            )
         self.speaker = Speaker(
             self._tts,
             self._send,
@@ -195,6 +220,7 @@ class Call:
             on_error=self._on_tts_error,
             on_audio=self._on_audio,
             on_played=self._on_played,
+            on_sent=self._on_sent,
         )
         self.speaker.start()
         self._spawn(self.clips.ensure(self.line.clip_texts()))
@@ -236,13 +262,15 @@ class Call:
     async def _barge_in(self) -> None:
         started = self._clock()
         heard = await self.interrupt()
-        log.info("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
+        self.note("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
 
     async def interrupt(self) -> dict[int, str]:
         """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
         assert self.speaker is not None
         turn = self._turn
         cancelled = self._cancel_turn_tasks()  # first, so nothing new is queued behind the clear
+        if self.recorder is not None:
+            self.recorder.clear()
         affected = await self.speaker.clear()
         await _settle_tasks(cancelled)
         self.actions.drop_pending()
@@ -360,7 +388,7 @@ class Call:
         except ProviderError as exc:
             await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
-            log.warning("provider_error", provider=exc.provider, kind=exc.kind, turn=turn.number)
+            self.note("provider_error", warning=True, provider=exc.provider, kind=exc.kind, turn=turn.number)
             self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
             self.agent.unsettled.clear()
             self._apologise(turn)
@@ -416,8 +444,16 @@ class Call:
             turn.first_heard_at = self._clock() - seconds
             self._maybe_log_turn(turn)
 
+    def _on_sent(self, response_id: int, audio: bytes, mark: str) -> None:
+        if self.recorder is None:
+            return
+        if audio:
+            self.recorder.bot_audio(audio, response_id=response_id, mark=mark)
+        else:
+            self.recorder.event("mark_sent", mark=mark, response_id=response_id)
+
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
-        log.warning("provider_error", provider=error.provider, kind=error.kind)
+        self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
         if self.phone.unspeakable(response_id):
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
         if response_id in self._clip_responses:
@@ -444,6 +480,8 @@ class Call:
             return  # its first phrase has not been heard yet; logged from _on_played
         turn.logged = True
         log.info("turn", **turn.figures())
+        if self.recorder is not None:  # the recording keeps what was said, not only its size
+            self.recorder.event("turn", **turn.figures(), **turn.content())
 
     # ---- outbound and teardown -----------------------------------------------------------------
 
@@ -494,7 +532,7 @@ class Call:
             if not turn.logged:
                 turn.finished = True
                 self._maybe_log_turn(turn)
-        log.info(
+        self.note(
             "call_ended",
             ended_by=self.ending or "caller",
             turns=len(self.turns),
@@ -502,6 +540,9 @@ class Call:
             invalid=dict(self.invalid),
         )
         self.speaker = None
+        if self.recorder is not None:  # fsyncs: off the event loop
+            ended_by = self.ending or "caller"
+            await asyncio.to_thread(self.recorder.finalize, ended_by=ended_by, turns=len(self.turns))
 
 
 async def _settle_tasks(tasks: list[asyncio.Task[None]]) -> None:

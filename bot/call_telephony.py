@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -59,6 +59,8 @@ class CallSide(Protocol):
     async def drop_speculation(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None: ...  # log and record
 
 
 class Telephony:
@@ -108,7 +110,7 @@ class Telephony:
         return True
 
     async def _on_entry(self, digits: str) -> None:
-        log.info("dtmf_entry", digits=len(digits))
+        self._call.note("dtmf_entry", digits=len(digits))
         await self._call.start_typed_turn(self._call.line.dtmf.message.format(digits=digits))
 
     # ---- silence and call length ---------------------------------------------------------------
@@ -127,7 +129,7 @@ class Telephony:
             due = self.watch.due(now)
             timeouts = self._call.line.timeouts
             if due is Due.REPROMPT:
-                log.info("reprompt", count=self.watch.reprompts)
+                self._call.note("reprompt", count=self.watch.reprompts)
                 self._call.say_line(timeouts.reprompt_text)
             elif due is Due.GIVE_UP:
                 self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
@@ -151,12 +153,12 @@ class Telephony:
             await call.interrupt()
         rid = call.say_line(end.goodbye)
         heard = await self._wait_heard(rid, end.goodbye)
-        log.info("hanging_up", reason=end.reason, goodbye_heard=heard)
+        self._call.note("hanging_up", reason=end.reason, goodbye_heard=heard)
         if self._control is not None and call.call_sid:
             try:
                 await self._control.hang_up(call.account_sid, call.call_sid)
             except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
-                log.warning("hang_up_failed", provider=exc.provider, kind=exc.kind)
+                call.note("hang_up_failed", warning=True, provider=exc.provider, kind=exc.kind)
         await call.close()
 
     async def transfer(self, transfer: Transfer, turn: Turn) -> None:
@@ -168,7 +170,7 @@ class Telephony:
         except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
             self.actions.transfer_abandoned()
             self._call.conversation.add_note(TRANSFER_INTERRUPTED)
-            log.info("transfer_interrupted", target=config.name)
+            self._call.note("transfer_interrupted", target=config.name)
             raise
         self.ending = "transfer"  # from here on nothing interrupts: the REST request is on its way
         self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
@@ -180,7 +182,9 @@ class Telephony:
                 raise ProviderError("twilio", "unavailable", "no REST client")
             await self._control.redirect(call.account_sid, call.call_sid, transfer_twiml(config.number))
         except ProviderError as exc:
-            log.warning("transfer_failed", provider=exc.provider, kind=exc.kind, target=config.name)
+            call.note(
+                "transfer_failed", warning=True, provider=exc.provider, kind=exc.kind, target=config.name
+            )
             self.ending = None
             self.actions.transfer_abandoned()
             call.conversation.add_note(TRANSFER_FAILED)
@@ -188,7 +192,7 @@ class Telephony:
             return
         self.actions.transferred = True
         self.transferred_to = config.number
-        log.info("transferred", target=config.name)
+        self._call.note("transferred", target=config.name)
         await call.close()
 
     # ---- what the caller heard -----------------------------------------------------------------

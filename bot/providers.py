@@ -20,12 +20,16 @@ import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
 from bot.call import CallDeps, LineRouter
 from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, make_client
+from bot.recording.store import LocalStore
+from bot.recording.writer import CallRecorder
 from bot.settings import Settings
 from bot.tools.http_tool import HttpClient
 from bot.twilio.rest import TwilioRest
@@ -110,7 +114,27 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         control=control,
         detector=detector,
         http=HttpClient(),
+        recorder=_recorder_factory(settings),
     )
+
+
+def _recorder_factory(settings: Settings) -> Callable[[str], CallRecorder | None] | None:
+    """Opens each call's recording in ``RECORDINGS_DIR``; a store that fails never stops a call."""
+    if not settings.recordings_dir:
+        return None
+    store = LocalStore(Path(settings.recordings_dir))
+    secrets = settings.secrets()
+    sensitive = [name.strip() for name in settings.recording_sensitive_fields.split(",") if name.strip()]
+
+    def open_recording(call_sid: str) -> CallRecorder | None:
+        try:
+            sink = store.create(call_sid, datetime.now(UTC))
+        except OSError as exc:
+            log.warning("recording_unavailable", error=type(exc).__name__, folder=settings.recordings_dir)
+            return None
+        return CallRecorder(sink, secrets=secrets, sensitive_fields=sensitive)
+
+    return open_recording
 
 
 def _build_tts(engine: str, settings: Settings) -> TextToSpeech:

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         default=None,
         description="SK... API key for REST instead of the account SID (its secret: TWILIO_AUTH_TOKEN).",
     )
+    recordings_dir: str = Field(
+        default="recordings", description="Folder of call recordings; empty: calls are not recorded."
+    )
+    recording_sensitive_fields: str = Field(
+        default="", description="Comma-separated event field names redacted in recordings (e.g. from,digits)."
+    )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
     @field_validator("public_base_url", "openai_base_url", "twilio_api_base_url")

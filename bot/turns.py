@@ -51,6 +51,15 @@ class Turn:
     def _ms(self, t: float | None) -> int | None:
         return None if t is None else round((t - self.speech_end_at) * 1000)
 
+    def content(self) -> dict[str, Any]:
+        """What was heard and said in this turn, and each model request's answer (recordings only)."""
+        return {
+            "transcript": self.transcript,
+            "typed_text": self.typed,
+            "said": {str(rid): self.said_text(rid) for rid in sorted(self.said)},
+            "llm": self.timings.rounds,
+        }
+
     def figures(self) -> dict[str, Any]:
         t = self.timings
         first_token = t.first_tokens[0] if t.first_tokens else None

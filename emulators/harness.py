@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,8 @@ async def bench(
         }
         if flows is not None:
             config["flows_path"] = flows
+        recordings = tempfile.TemporaryDirectory(prefix="bench-recordings-")
+        config.setdefault("recordings_dir", recordings.name)
         bot_settings = Settings(**config)
         server = await start_server(bot_settings, None if flows is not None else base_line)
         try:
@@ -117,3 +120,4 @@ async def bench(
             yield b
         finally:
             await server.stop()
+            recordings.cleanup()

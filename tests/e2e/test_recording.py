@@ -1,0 +1,83 @@
+"""Every call is recorded: a whole call through the real stack, read back with ``Recording.load``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from pathlib import Path
+
+from bot.recording import Recording
+from emulators.harness import AUTH_TOKEN, OPENAI_KEY, Bench, bench
+
+BYTES_PER_S = 8000
+
+
+def only_recording(b: Bench) -> Recording:
+    folders = [p.parent for p in Path(b.settings.recordings_dir).glob("*/*/meta.json")]
+    assert len(folders) == 1, folders
+    return Recording.load(folders[0])
+
+
+async def ended(b: Bench) -> None:
+    async with asyncio.timeout(10):
+        await b.call_ended.wait()
+
+
+async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
+    async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
+        async with await b.phone.dial() as call:
+            await call.wait_for_bot_audio(after=0.0, timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.say("What are your opening hours on Saturday?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.hang_up()
+        await ended(b)
+        rec = only_recording(b)
+        files = {p.name: p.read_bytes() for p in rec.path.iterdir()}
+
+    assert rec.complete and not rec.torn_tail
+    assert rec.meta["call_sid"] == call.call_sid and rec.meta["flow"] == "store"
+    assert rec.meta["ended_by"] == "caller"
+    turns = rec.events_of("turn")
+    assert [t["transcript"] for t in turns] == ["What are your opening hours on Saturday?"]
+    rounds = turns[0]["llm"]
+    assert rounds[0]["tool_calls"][0]["name"] == "check_hours"  # each model request and its answer
+    assert "10 am to 4 pm" in rounds[1]["text"]
+    assert "10 am to 4 pm" in " ".join(turns[0]["said"].values())
+    echoed = {e["mark"] for e in rec.events_of("mark_echoed")}
+    assert echoed and echoed <= {e["mark"] for e in rec.events_of("mark_sent")}
+    # Both sides, on one timeline: the caller as sent, the bot as the caller heard it.
+    caller, phone_caller = rec.caller_ulaw(), call.caller_sent_ulaw().rstrip(b"\xff")
+    assert abs(len(caller) - len(phone_caller)) <= BYTES_PER_S // 2
+    played = rec.bot_played_ulaw()
+    heard = sum(1 for byte in call.bot_played_ulaw() if byte != 0xFF)
+    assert abs(sum(1 for byte in played if byte != 0xFF) - heard) <= BYTES_PER_S // 2
+    with wave.open(io.BytesIO(rec.stereo_wav())) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        assert wav.getnframes() >= len(caller)
+    for data in files.values():  # secrets never reach a recording
+        assert AUTH_TOKEN.encode() not in data and OPENAI_KEY.encode() not in data
+
+
+async def test_a_barge_in_is_recorded_and_the_cut_audio_was_not_played() -> None:
+    async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
+        async with await b.phone.dial() as call:
+            await call.wait_for_bot_audio(after=0.0, timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.say("What can you help me with?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.silence(0.8)
+            await call.say("Are you open on Sunday?")  # over the long answer
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.hang_up()
+        await ended(b)
+        rec = only_recording(b)
+
+    assert len(rec.events_of("clear")) == 1 and len(rec.events_of("barge_in")) == 1
+    assert len(rec.bot_played_ulaw().rstrip(b"\xff")) <= len(rec.caller_ulaw()) + BYTES_PER_S
+    played = sum(len(s.audio) for s in rec.bot_played_segments())
+    assert played < len(rec.bot_sent_ulaw())  # what the clear dropped was sent, never played
+    assert [t["barge_in"] for t in rec.events_of("turn")] == [True, False]
