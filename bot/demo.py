@@ -151,7 +151,7 @@ def run_demo(out_dir: str = "out", *, emulated: bool = False) -> int:
     with log_path.open("w", encoding="utf-8") as log_file:
         configure_logging("info", secrets=[AUTH_TOKEN, OPENAI_KEY], stream=log_file)
         try:
-            wav, wer = asyncio.run(_call(emulated))
+            wav, wer = asyncio.run(_call(emulated, out / "recordings"))
         finally:
             structlog.reset_defaults()
     wav_path.write_bytes(wav)
@@ -170,7 +170,7 @@ def _caller_voice(b: Bench, emulated: bool) -> Callable[[str], bytes]:
     return EspeakVoice(voice="en-us+m3", rate=140).speak
 
 
-async def _call(emulated: bool) -> tuple[bytes, float]:
+async def _call(emulated: bool, recordings: Path) -> tuple[bytes, float]:
     engines = (
         "cloud-provider emulators (OpenAI transcription, Google TTS) and a tone-coded caller"
         if emulated
@@ -181,6 +181,7 @@ async def _call(emulated: bool) -> tuple[bytes, float]:
     async with bench(
         responder=StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S),
         flows=str(SHIPPED_FLOWS),
+        settings={"recordings_dir": str(recordings)},
         stt_delay_s=STT_DELAY_S,
         tts_first_byte_s=TTS_FIRST_BYTE_S,
         tts_ms_per_char=55.0,
@@ -199,6 +200,8 @@ async def _call(emulated: bool) -> tuple[bytes, float]:
         call = b.finished_calls[0] if b.finished_calls else None
         for request in b.rest.requests:
             _print(f"Twilio REST: {request.method} {request.path} {request.form}")
+        if call is not None and call.recorder is not None and call.recorder.recording_id:
+            _print(f"The bot's recording of the call: {recordings / call.recorder.recording_id}")
         if call is not None and call.ending == "end_call":
             goodbye = call.line.end_call.goodbye if call.line.end_call else ""
             _print(f"The bot said its goodbye ({goodbye!r}), then hung up through Twilio REST.")
