@@ -151,7 +151,8 @@ class Recording:
         self._bot_sent = bot_sent
 
     @classmethod
-    def load(cls, path: Path) -> Recording:
+    def load(cls, path: Path | str) -> Recording:
+        path = Path(path)
         if not path.is_dir():
             raise RecordingError(f"{path}: not a recording folder")
         meta_path = path / META_FILE
