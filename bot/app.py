@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.call import Call, CallDeps
+from bot.call import Call
+from bot.deps import CallDeps
 from bot.lines import LineDesk
 from bot.providers import close_deps
 from bot.settings import Settings

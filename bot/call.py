@@ -24,59 +24,33 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import structlog
 
 from bot import __version__ as BOT_VERSION
 from bot.agent import Agent, Filler
+from bot.call_journal import CallJournal
 from bot.call_telephony import Telephony
 from bot.clips import ClipCache
 from bot.conversation import Conversation
+from bot.deps import CallDeps
 from bot.line import LineConfig
-from bot.llm.protocol import ChatModel
 from bot.marks import EchoResult, MarkTracker
-from bot.recording.writer import CallRecorder
 from bot.speaker import Speaker
 from bot.telephony import EndCall, Transfer
-from bot.tools.http_tool import HttpClient
 from bot.tools.registry import ToolRegistry
+from bot.turn_taking import TurnTaking, settle
 from bot.turns import Turn
 from bot.twilio.messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
-from bot.twilio.rest import CallControl
-from bot.voices import Voices
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
 from media.tts.protocol import TextToSpeech
-from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VoiceDetector
+from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 
 log = structlog.get_logger("bot.call")
-
-
-class LineRouter(Protocol):
-    def route(self, to_number: str | None) -> LineConfig: ...
-
-
-@dataclass
-class CallDeps:
-    """Process-wide providers and the lines, shared by every call."""
-
-    stt: SpeechToText
-    llm: ChatModel
-    voices: Voices
-    lines: LineRouter
-    control: CallControl | None = None  # Twilio REST; None: hang up by closing the socket only
-    detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
-    # The flows' HTTP tools' connection pool (closed with the server).
-    http: HttpClient = field(default_factory=HttpClient)
-    # Opens a call's recording (None: recording is off, or the store failed; the call goes on).
-    recorder: Callable[[str], CallRecorder | None] | None = None
 
 
 class Call:
@@ -100,17 +74,12 @@ class Call:
         self.call_sid = ""
         self.closed = False
         self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
-        self.invalid: Counter[str] = Counter()
+        self.journal = CallJournal()
+        self.note = self.journal.note
         self.speaker: Speaker | None = None
-        self.recorder: CallRecorder | None = None
-        self.turns: list[Turn] = []
-        self._turn: Turn | None = None
-        self._turn_task: asyncio.Task[None] | None = None
-        self._speculation: tuple[Turn, asyncio.Task[None]] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
+        self.taking = TurnTaking(self._run_turn, self._silence_watchdog, self._forget, clock)
         self._background: set[asyncio.Task[None]] = set()
         self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
-        self._pending_audio = b""
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
         self._started_at = clock()
         self._shut_down = False
@@ -136,6 +105,15 @@ class Call:
     def transferred_to(self) -> str | None:
         return self.phone.transferred_to
 
+    @property
+    def turns(self) -> list[Turn]:
+        return self.taking.turns
+
+    @property
+    def invalid(self) -> Counter[str]:
+        """Junk frames of this call, by kind."""
+        return self.journal.invalid
+
     # ---- inbound -------------------------------------------------------------------------------
 
     async def run(self, frames: AsyncIterable[str | bytes]) -> None:
@@ -148,34 +126,28 @@ class Call:
         finally:
             await self.shutdown()
 
-    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
-        """Log a call event (never per frame) and keep it in the call's recording."""
-        (log.warning if warning else log.info)(event, **fields)
-        if self.recorder is not None:
-            self.recorder.event(event, **fields)
-
     async def _handle(self, msg: object) -> None:
         if isinstance(msg, Media):
             if self.speaker is None:
                 self._count_invalid("media_before_start", "")
                 return
-            if self.recorder is not None:
-                self.recorder.caller_audio(msg.timestamp_ms, msg.payload)
+            self.journal.caller_audio(msg.timestamp_ms, msg.payload)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
                 if isinstance(event, SpeechStarted):
                     await self._on_speech_started()
                 elif isinstance(event, SpeechPaused):
-                    self._on_speech_paused(event)
+                    if self.ending is None:
+                        self.taking.paused(event, self.line)
                 elif isinstance(event, SpeechResumed):
-                    await self.drop_speculation()
+                    await self.taking.drop_speculation()
                 elif isinstance(event, SpeechEnded):
                     await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
             result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
             if result is EchoResult.UNKNOWN:
                 self._count_invalid("unknown_mark", msg.name[:40])
-            elif self.recorder is not None:
-                self.recorder.event("mark_echoed", mark=msg.name, result=result.value)
+            else:
+                self.journal.mark_echoed(msg.name, result.value)
         elif isinstance(msg, Start):
             await self._on_start(msg)
         elif isinstance(msg, Invalid):
@@ -184,9 +156,7 @@ class Call:
             self._count_invalid("dtmf_ignored", msg.digit[:2])
 
     def _count_invalid(self, kind: str, detail: str) -> None:
-        self.invalid[kind] += 1
-        if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
-            self.note("invalid_frame", warning=True, kind=kind, detail=detail)
+        self.journal.count_invalid(kind, detail)
 
     async def _on_start(self, msg: Start) -> None:
         if self.speaker is not None:
@@ -202,16 +172,15 @@ class Call:
             flow_version=self.line.version,
             parameters=sorted(msg.custom_parameters),
         )
-        self.recorder = self.deps.recorder(msg.call_sid) if self.deps.recorder is not None else None
-        if self.recorder is not None:
-            self.recorder.start(
-                call_sid=msg.call_sid,
-                stream_sid=msg.stream_sid,
-                flow=self.line.name,
-                flow_version=self.line.version,
-                bot_version=BOT_VERSION,
-                parameters=dict(msg.custom_parameters),
-            )
+        self.journal.start_recording(
+            self.deps.recorder(msg.call_sid) if self.deps.recorder is not None else None,
+            call_sid=msg.call_sid,
+            stream_sid=msg.stream_sid,
+            flow=self.line.name,
+            flow_version=self.line.version,
+            bot_version=BOT_VERSION,
+            parameters=dict(msg.custom_parameters),
+        )
         self.speaker = Speaker(
             self._tts,
             self._send,
@@ -220,7 +189,7 @@ class Call:
             on_error=self._on_tts_error,
             on_audio=self._on_audio,
             on_played=self._on_played,
-            on_sent=self._on_sent,
+            on_sent=self.journal.bot_sent,
         )
         self.speaker.start()
         self._spawn(self.clips.ensure(self.line.clip_texts()))
@@ -234,11 +203,8 @@ class Call:
 
     # ---- turn taking ---------------------------------------------------------------------------
 
-    def _bot_thinking(self) -> bool:
-        return self._turn_task is not None and not self._turn_task.done()
-
     def _bot_busy(self) -> bool:
-        return self._bot_thinking() or (self.speaker is not None and self.speaker.speaking)
+        return self.taking.thinking() or (self.speaker is not None and self.speaker.speaking)
 
     def busy(self) -> bool:
         return self._bot_busy() or self.endpointer.in_speech
@@ -267,17 +233,16 @@ class Call:
     async def interrupt(self) -> dict[int, str]:
         """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
         assert self.speaker is not None
-        turn = self._turn
-        cancelled = self._cancel_turn_tasks()  # first, so nothing new is queued behind the clear
-        if self.recorder is not None:
-            self.recorder.clear()
+        turn, turn_task = self.taking.current, self.taking.task
+        cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
+        self.journal.clear()
         affected = await self.speaker.clear()
-        await _settle_tasks(cancelled)
+        await settle(cancelled)
         self.actions.drop_pending()
         # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
-        cut = turn is not None and (self._turn_task in cancelled or bool(affected & turn.response_ids))
+        cut = turn is not None and (turn_task in cancelled or bool(affected & turn.response_ids))
         if turn is not None and cut and turn.stt_done_at is None:
-            self._pending_audio = turn.audio  # cut before we knew what was said: keep it for next time
+            self.taking.pending_audio = turn.audio  # cut before we knew what was said: keep it
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
         self.conversation.settle(heard)
@@ -286,74 +251,23 @@ class Call:
             self._maybe_log_turn(turn)
         return heard
 
-    def _new_turn(self, event: SpeechEnded | SpeechPaused) -> Turn:
-        audio = self._pending_audio + event.audio
-        return Turn(
-            len(self.turns) + 1,
-            self._clock(),
-            event.end_ms - event.onset_ms,
-            self.line.endpointing.end_silence_ms,
-            end_ms=event.end_ms,
-            audio=audio,
-        )
-
-    def _on_speech_paused(self, event: SpeechPaused) -> None:
-        """The caller went quiet: start STT (and the model) now, speak only once the turn is confirmed."""
-        if self.line.speculation == "off" or self._speculation is not None or self._bot_thinking():
-            return
-        if self.ending is not None:
-            return
-        turn = self._new_turn(event)
-        task = asyncio.create_task(self._run_turn(turn), name="turn-speculative")
-        self._speculation = (turn, task)
-
-    async def drop_speculation(self) -> None:
-        """The caller went on talking: whatever was started is void, and history is as before."""
-        if self._speculation is None:
-            return
-        turn, task = self._speculation
-        self._speculation = None
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    def _forget(self, turn: Turn) -> None:
+        """A dropped speculative turn: history as before it."""
         self.conversation.rollback(turn.history_mark)
         self.agent.unsettled.clear()
+
+    async def drop_speculation(self) -> None:
+        await self.taking.drop_speculation()
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
         self.phone.watch.caller_active(self._clock())
         if self.ending is not None:
-            await self.drop_speculation()
+            await self.taking.drop_speculation()
             return  # saying goodbye or transferring: nothing more is answered
-        speculation = self._speculation
-        self._speculation = None
-        if speculation is not None and speculation[0].end_ms == event.end_ms:
-            turn, task = speculation
-            turn.speech_end_at = self._clock()
-            self._begin_turn(turn, task)
-        else:
-            if speculation is not None:
-                self._speculation = speculation
-                await self.drop_speculation()
-            self._begin_turn(self._new_turn(event))
+        await self.taking.ended(event, self.line)
 
     async def start_typed_turn(self, typed: str) -> None:
-        """Keypad digits (as the model reads them) are the caller's turn."""
-        await self.drop_speculation()  # before the new turn, whose history it must not roll back
-        number = len(self.turns) + 1
-        self._begin_turn(Turn(number, self._clock(), 0, 0, audio=self._pending_audio, typed=typed))
-
-    def _begin_turn(self, turn: Turn, task: asyncio.Task[None] | None = None) -> None:
-        if task is None:
-            # With barge-in off (or the greeting locked) a turn may still be running: the new one is
-            # answered after it, never instead of it, so history stays in order.
-            turn.after = self._turn_task if self._bot_thinking() else None
-            task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.number}")
-        self._pending_audio = b""
-        self.turns.append(turn)
-        self._turn = turn
-        self._turn_task = task
-        turn.confirmed.set()
-        self._watchdog = asyncio.create_task(self._silence_watchdog(turn), name="silence-watchdog")
+        await self.taking.typed(typed)
 
     async def _run_turn(self, turn: Turn) -> None:
         assert self.speaker is not None
@@ -421,7 +335,7 @@ class Call:
         delay = self.line.silence_filler_s - (self._clock() - turn.speech_end_at)
         await asyncio.sleep(max(0.0, delay))
         if (
-            turn is self._turn
+            turn is self.taking.current
             and turn.first_audio_at is None
             and not turn.barge_in
             and (not turn.finished or turn.first_phrase_at is not None)
@@ -430,7 +344,7 @@ class Call:
             self._say_clip(self.line.silence_filler_text, turn)
 
     def _on_audio(self, response_id: int) -> None:
-        turn = self._turn
+        turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
             turn.first_audio_at = self._clock()
             self._maybe_log_turn(turn)
@@ -439,18 +353,10 @@ class Call:
         if self.speaker is not None:
             left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
             self.phone.played(response_id, all_heard=not left)
-        turn = self._turn
+        turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
             self._maybe_log_turn(turn)
-
-    def _on_sent(self, response_id: int, audio: bytes, mark: str) -> None:
-        if self.recorder is None:
-            return
-        if audio:
-            self.recorder.bot_audio(audio, response_id=response_id, mark=mark)
-        else:
-            self.recorder.event("mark_sent", mark=mark, response_id=response_id)
 
     def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
         self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
@@ -458,30 +364,17 @@ class Call:
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
         if response_id in self._clip_responses:
             return  # a filler or the apology itself could not be synthesized: do not loop
-        turn = self._turn
+        turn = self.taking.current
         if turn is not None and response_id in turn.response_ids:
             turn.error = f"{error.provider}:{error.kind}"
-            if self._turn_task is not None and not self._turn_task.done():
-                self._turn_task.cancel()
+            if self.taking.task is not None and not self.taking.task.done():
+                self.taking.task.cancel()
             self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
             self.agent.unsettled.clear()
         self._apologise(turn)
 
     def _maybe_log_turn(self, turn: Turn) -> None:
-        if turn.logged or not turn.finished or not turn.confirmed.is_set():
-            return
-        if (
-            turn.first_heard_at is None
-            and turn.first_phrase_at is not None
-            and not turn.barge_in
-            and turn.error is None
-            and not self.closed
-        ):
-            return  # its first phrase has not been heard yet; logged from _on_played
-        turn.logged = True
-        log.info("turn", **turn.figures())
-        if self.recorder is not None:  # the recording keeps what was said, not only its size
-            self.recorder.event("turn", **turn.figures(), **turn.content())
+        self.journal.turn_progress(turn, call_closed=self.closed)
 
     # ---- outbound and teardown -----------------------------------------------------------------
 
@@ -504,15 +397,9 @@ class Call:
         if self._close_socket is not None:
             await self._close_socket()
 
-    def _cancel_turn_tasks(self) -> list[asyncio.Task[None]]:
-        tasks = [t for t in (self._turn_task, self._watchdog) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        return tasks
-
     async def _cancel_turn(self) -> None:
-        await self.drop_speculation()
-        await _settle_tasks(self._cancel_turn_tasks())
+        await self.taking.drop_speculation()
+        await settle(self.taking.cancel())
 
     async def shutdown(self) -> None:
         if self._shut_down:
@@ -532,21 +419,7 @@ class Call:
             if not turn.logged:
                 turn.finished = True
                 self._maybe_log_turn(turn)
-        self.note(
-            "call_ended",
-            ended_by=self.ending or "caller",
-            turns=len(self.turns),
-            seconds=round(self._clock() - self._started_at, 1),
-            invalid=dict(self.invalid),
-        )
         self.speaker = None
-        if self.recorder is not None:  # fsyncs: off the event loop
-            ended_by = self.ending or "caller"
-            await asyncio.to_thread(self.recorder.finalize, ended_by=ended_by, turns=len(self.turns))
+        seconds = self._clock() - self._started_at
+        await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)
 
-
-async def _settle_tasks(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for cancelled tasks to finish unwinding (their cleanup closes streams and requests)."""
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

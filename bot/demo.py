@@ -200,8 +200,9 @@ async def _call(emulated: bool, recordings: Path) -> tuple[bytes, float]:
         call = b.finished_calls[0] if b.finished_calls else None
         for request in b.rest.requests:
             _print(f"Twilio REST: {request.method} {request.path} {request.form}")
-        if call is not None and call.recorder is not None and call.recorder.recording_id:
-            _print(f"The bot's recording of the call: {recordings / call.recorder.recording_id}")
+        recorder = call.journal.recorder if call is not None else None
+        if recorder is not None and recorder.recording_id:
+            _print(f"The bot's recording of the call: {recordings / recorder.recording_id}")
         if call is not None and call.ending == "end_call":
             goodbye = call.line.end_call.goodbye if call.line.end_call else ""
             _print(f"The bot said its goodbye ({goodbye!r}), then hung up through Twilio REST.")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from bot.call import CallDeps, LineRouter
+from bot.deps import CallDeps, LineRouter
 from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, make_client
 from bot.recording.store import LocalStore

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from bot.app import create_app
-from bot.call import CallDeps
+from bot.deps import CallDeps
 from bot.flows.build import build_book
 from bot.flows.loader import FlowError, load_flows
 from bot.line import LineConfig

@@ -1,0 +1,93 @@
+"""``CallJournal``: what a call tells the world about itself: structlog lines and its recording.
+
+Rules:
+- One place for both: an event that is logged is also recorded (when the call has a recording), so
+  the log and the recording never disagree. Nothing here is logged per audio frame; audio goes only
+  to the recording.
+- Junk frames are counted by kind and logged once per kind; the counts go in ``call_ended``.
+- A turn's log line carries figures only; its recorded event also carries what was heard and said
+  and each model request's answer (``Turn.content``), which logs must not hold.
+- Without a recording every recording method is a no-op, so the call never checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import structlog
+
+from bot.recording.writer import CallRecorder
+from bot.turns import Turn
+
+log = structlog.get_logger("bot.call")
+
+
+class CallJournal:
+    def __init__(self) -> None:
+        self.recorder: CallRecorder | None = None
+        self.invalid: Counter[str] = Counter()
+
+    def start_recording(self, recorder: CallRecorder | None, **meta: Any) -> None:
+        self.recorder = recorder
+        if recorder is not None:
+            recorder.start(**meta)
+
+    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
+        (log.warning if warning else log.info)(event, **fields)
+        if self.recorder is not None:
+            self.recorder.event(event, **fields)
+
+    def count_invalid(self, kind: str, detail: str) -> None:
+        self.invalid[kind] += 1
+        if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
+            self.note("invalid_frame", warning=True, kind=kind, detail=detail)
+
+    def turn_progress(self, turn: Turn, *, call_closed: bool) -> None:
+        """Log a turn once: when it is finished and confirmed, and its first phrase heard (or never
+        will be: cut, failed, or the call is over)."""
+        if turn.logged or not turn.finished or not turn.confirmed.is_set():
+            return
+        unheard = turn.first_heard_at is None and turn.first_phrase_at is not None
+        if unheard and not turn.barge_in and turn.error is None and not call_closed:
+            return  # its first phrase has not been heard yet: logged again when it is
+        turn.logged = True
+        log.info("turn", **turn.figures())
+        if self.recorder is not None:
+            self.recorder.event("turn", **turn.figures(), **turn.content())
+
+    async def end(self, *, ended_by: str, turns: int, seconds: float) -> None:
+        """The ``call_ended`` line, then the recording is finalized (its fsync off the event loop)."""
+        self.note(
+            "call_ended",
+            ended_by=ended_by,
+            turns=turns,
+            seconds=round(seconds, 1),
+            invalid=dict(self.invalid),
+        )
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.finalize, ended_by=ended_by, turns=turns)
+
+    # ---- recording only ------------------------------------------------------------------------
+
+    def caller_audio(self, timestamp_ms: int, ulaw: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.caller_audio(timestamp_ms, ulaw)
+
+    def bot_sent(self, response_id: int, audio: bytes, mark: str) -> None:
+        """The Speaker's ``on_sent``: a chunk of audio, or (no audio) a phrase's mark."""
+        if self.recorder is None:
+            return
+        if audio:
+            self.recorder.bot_audio(audio, response_id=response_id, mark=mark)
+        else:
+            self.recorder.event("mark_sent", mark=mark, response_id=response_id)
+
+    def mark_echoed(self, name: str, result: str) -> None:
+        if self.recorder is not None:
+            self.recorder.event("mark_echoed", mark=name, result=result)
+
+    def clear(self) -> None:
+        if self.recorder is not None:
+            self.recorder.clear()

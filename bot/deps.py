@@ -1,0 +1,36 @@
+"""``CallDeps``: what every call of a server shares (providers, lines, Twilio REST, recordings)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.line import LineConfig
+from bot.llm.protocol import ChatModel
+from bot.recording.writer import CallRecorder
+from bot.tools.http_tool import HttpClient
+from bot.twilio.rest import CallControl
+from bot.voices import Voices
+from media.stt.protocol import SpeechToText
+from media.vad import VoiceDetector
+
+
+class LineRouter(Protocol):
+    def route(self, to_number: str | None) -> LineConfig: ...
+
+
+@dataclass
+class CallDeps:
+    """Process-wide providers and the lines, shared by every call."""
+
+    stt: SpeechToText
+    llm: ChatModel
+    voices: Voices
+    lines: LineRouter
+    control: CallControl | None = None  # Twilio REST; None: hang up by closing the socket only
+    detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
+    # The flows' HTTP tools' connection pool (closed with the server).
+    http: HttpClient = field(default_factory=HttpClient)
+    # Opens a call's recording (None: recording is off, or the store failed; the call goes on).
+    recorder: Callable[[str], CallRecorder | None] | None = None
