@@ -28,11 +28,11 @@ import wave
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from emulators.local_http import LocalHttpEmulator
 from emulators.voice import ToneCodebook
 
 _MODELS = ("gpt-4o-mini", "gpt-4o-mini-transcribe")
@@ -282,8 +282,10 @@ def _decode_wav(data: bytes) -> tuple[bytes, int]:
     return pcm, rate
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(LocalHttpEmulator):
     """See the module docstring. Use ``async with OpenAIEmulator() as emu: emu.base_url``."""
+
+    BASE_PATH = "/v1"
 
     def __init__(
         self,
@@ -292,6 +294,7 @@ class OpenAIEmulator:
         codebook: ToneCodebook | None = None,
         transcription_delay_s: float = 0.0,
     ) -> None:
+        super().__init__()
         self.responder: Responder = responder or echo_responder
         self.codebook = codebook or ToneCodebook()
         self.transcription_delay_s = transcription_delay_s
@@ -300,39 +303,13 @@ class OpenAIEmulator:
         self.model_requests = 0  # GET /v1/models (the bot's start-up warm-up)
         self.replies: list[Reply] = []
         self.transcription_replies: list[TranscriptionReply] = []
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
 
-    async def start(self) -> str:
-        if self._runner is not None:
-            raise RuntimeError("OpenAIEmulator is already running")
-        self._stopping = asyncio.Event()  # a fresh one: each start may run in a different event loop
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_get("/v1/models", self._models)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner = runner
-        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        return self.base_url
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            self._stopping.set()
-            await runner.cleanup()
-
-    async def __aenter__(self) -> OpenAIEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return app
 
     async def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds``; True if the server started stopping meanwhile."""

@@ -30,10 +30,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from types import TracebackType
 from typing import Any
 
 from aiohttp import hdrs, web
+
+from emulators.local_http import LocalHttpEmulator
 
 HANG = 0  # a fault that never answers (for client timeout tests)
 _API_VERSION = "2010-04-01"
@@ -85,49 +86,25 @@ def _basic_auth(request: web.Request) -> tuple[str, str] | None:
     return (login, password) if colon else None
 
 
-class TwilioRestEmulator:
+class TwilioRestEmulator(LocalHttpEmulator):
     """See the module docstring. ``async with TwilioRestEmulator(token) as emu: emu.base_url``."""
 
     def __init__(self, auth_token: str, *, username: str | None = None) -> None:
+        super().__init__()
         self.auth_token = auth_token
         self.username = username
         self.requests: list[RestRequest] = []
         self.faults: collections.deque[int] = collections.deque()
         self.on_update: Callable[[RestRequest], Awaitable[None]] | None = None
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
         self._recorded = asyncio.Condition()
 
-    async def start(self) -> str:
-        if self._runner is not None:
-            raise RuntimeError("TwilioRestEmulator is already running")
-        # Fresh primitives: each start may run in a different event loop.
-        self._stopping = asyncio.Event()
+    def _on_start(self) -> None:
         self._recorded = asyncio.Condition()
+
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(f"/{_API_VERSION}/Accounts/{{account_sid}}/Calls/{{call_sid}}.json", self._update)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner = runner
-        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            self._stopping.set()
-            await runner.cleanup()
-
-    async def __aenter__(self) -> TwilioRestEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return app
 
     # A ``timeout`` parameter (ruff ASYNC109) is the API, like the phone emulator's ``wait_for_*``.
     async def wait_for_requests(self, n: int, timeout: float = 10.0) -> list[RestRequest]:  # noqa: ASYNC109

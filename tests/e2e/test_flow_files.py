@@ -21,8 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,11 +35,11 @@ from bot.call import Call
 from emulators.harness import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall
+from tests.e2e.bot_process import free_port, run_bot
 
 REPO = Path(__file__).resolve().parents[2]
 STORE_YAML = (REPO / "flows" / "store.yaml").read_text(encoding="utf-8")
 QUIET_S = 0.6
-PROCESS_TIMEOUT_S = 30.0
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
 STOCK_KEY = "stock-key-7f1c2e"
 
@@ -422,13 +420,6 @@ async def test_flow_python_tool_runs_in_a_call(tmp_path: Path) -> None:
 # ---- 6. bot serve refuses bad flows -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def serve_env(flows: Path, **extra: str) -> dict[str, str]:
     """A complete environment for ``bot serve`` on 127.0.0.1; the provider ports are unused."""
     return {
@@ -443,21 +434,6 @@ def serve_env(flows: Path, **extra: str) -> dict[str, str]:
         "FLOWS_PATH": str(flows),
         **extra,
     }
-
-
-def run_bot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m bot ARGS`` that must stop by itself; killed if it does not."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def serve_refusing(flows: Path, cwd: Path, **extra: str) -> list[str]:

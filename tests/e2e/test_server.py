@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -29,6 +28,7 @@ from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, bench
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
+from tests.e2e.bot_process import PROCESS_TIMEOUT_S, free_port, run_bot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,6 @@ FORM = {
 }
 TWILIO_SECRET = "tw-secret-token-8f3a91"
 OPENAI_SECRET = "sk-secret-key-51c2d7"
-PROCESS_TIMEOUT_S = 30.0
 
 
 def sign(url: str, params: Mapping[str, str], token: str = AUTH_TOKEN) -> str:
@@ -156,13 +155,6 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
 # ---- bot serve -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def serve_env(**overrides: str | None) -> dict[str, str]:
     """A complete, valid environment for ``bot serve`` on 127.0.0.1; ``None`` removes a variable.
 
@@ -187,21 +179,6 @@ def serve_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
-def run_serve_expecting_exit(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``bot serve`` that must stop by itself (bad configuration); killed if it does not."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: str) -> None:
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     lines = result.stderr.strip().splitlines()
@@ -224,14 +201,14 @@ def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: s
 def test_serve_with_a_missing_or_malformed_setting_exits_2_with_one_line_naming_it(
     variable: str, value: str | None, tmp_path: Path
 ) -> None:
-    result = run_serve_expecting_exit(serve_env(**{variable: value}), tmp_path)
+    result = run_bot(["serve"], serve_env(**{variable: value}), tmp_path)
     assert_one_line_naming(result, variable)
 
 
 def test_serve_with_no_language_model_at_all_exits_2_naming_the_settings(tmp_path: Path) -> None:
     # Without a key the bot can still use a local OpenAI-compatible server (OPENAI_BASE_URL); with
     # neither there is no language model to talk to.
-    result = run_serve_expecting_exit(serve_env(OPENAI_API_KEY=None, OPENAI_BASE_URL=None), tmp_path)
+    result = run_bot(["serve"], serve_env(OPENAI_API_KEY=None, OPENAI_BASE_URL=None), tmp_path)
     assert_one_line_naming(result, "OPENAI_API_KEY")
     assert "OPENAI_BASE_URL" in result.stderr
 
@@ -269,7 +246,7 @@ async def test_serve_with_an_empty_twilio_auth_token_exits_2_naming_it(tmp_path:
 
 
 def test_serve_with_an_empty_openai_api_key_exits_2_naming_it(tmp_path: Path) -> None:
-    result = run_serve_expecting_exit(serve_env(OPENAI_API_KEY=""), tmp_path)
+    result = run_bot(["serve"], serve_env(OPENAI_API_KEY=""), tmp_path)
     assert_one_line_naming(result, "OPENAI_API_KEY")
 
 
