@@ -90,7 +90,7 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     lines = request.app[DEPS].lines
-    flows = {line.name: line.version for line in lines.book.lines} if isinstance(lines, LineDesk) else {}
+    flows = lines.book.versions() if isinstance(lines, LineDesk) else {}
     return web.json_response({"status": "ok", "active_calls": len(request.app[CALLS]), "flows": flows})
 
 

@@ -31,6 +31,10 @@ class LineBook:
         by_name = {line.name: line for line in lines}
         return cls(tuple(lines), {n: by_name[name] for n, name in numbers.items()}, by_name[default])
 
+    def versions(self) -> dict[str, str]:
+        """Each line's name and flow version (logs, ``/healthz``)."""
+        return {line.name: line.version for line in self.lines}
+
     def route(self, to_number: str | None) -> LineConfig:
         line = self.by_number.get((to_number or "").strip())
         if line is not None:

@@ -55,19 +55,15 @@ class RunningServer:
             book = build_book(flows, env=os.environ, http=self.deps.http, voices=self.deps.voices)
         except FlowError as exc:
             log.error(
-                "flows_reload_failed", problems=[str(p) for p in exc.problems], kept=_names(self.desk.book)
+                "flows_reload_failed", problems=[str(p) for p in exc.problems], kept=self.desk.book.versions()
             )
             return False
         self.desk.swap(book)
-        log.info("flows_reloaded", flows=_names(book), generation=self.desk.generation)
+        log.info("flows_reloaded", flows=book.versions(), generation=self.desk.generation)
         task = asyncio.ensure_future(warm_clips(self.deps, book))  # new texts: synthesize them now
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return True
-
-
-def _names(book: LineBook) -> dict[str, str]:
-    return {line.name: line.version for line in book.lines}
 
 
 async def start_server(settings: Settings, line: LineConfig | LineBook | None = None) -> RunningServer:
@@ -88,7 +84,7 @@ async def start_server(settings: Settings, line: LineConfig | LineBook | None = 
         except BaseException:
             await close_deps(deps)
             raise
-        log.info("flows_loaded", flows=_names(desk.book), path=str(Path(settings.flows_path)))
+        log.info("flows_loaded", flows=desk.book.versions(), path=str(Path(settings.flows_path)))
     app = create_app(settings, deps)
     warming = asyncio.ensure_future(warm_up(deps, desk.book))  # in the background: /healthz answers at once
 
