@@ -86,8 +86,9 @@ class Agent:
             assembler = ToolCallAssembler()
             phrases = PhraseBuffer(self._line.phrases)
             self.unsettled[response_id] = ""
-            timings.llm_requests.append(self._clock())
-            got_token = False
+            requested = self._clock()
+            timings.llm_requests.append(requested)
+            got_token = got_chunk = False
             tools = self._tools.schemas() if _round < self._line.max_tool_rounds else []
             record: dict[str, object] = {
                 "messages": len(self._conversation.messages),
@@ -95,6 +96,9 @@ class Agent:
             }
             timings.rounds.append(record)
             async for chunk in self._llm.stream(self._conversation.messages, tools, self._line.chat):
+                if not got_chunk:  # text or a tool call: what a replay waits before serving this answer
+                    record["first_chunk_ms"] = round((self._clock() - requested) * 1000)
+                    got_chunk = True
                 text = assembler.feed(chunk)
                 if not text:
                     continue
@@ -110,6 +114,7 @@ class Agent:
             # Call writes what the caller heard of it.
             spoken = self.unsettled[response_id].strip()
             calls = assembler.calls()
+            record["stream_ms"] = round((self._clock() - requested) * 1000)
             record["text"] = spoken
             record["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
             if calls and not tools:  # tools were not offered (last round): their calls are not run

@@ -1,4 +1,5 @@
-"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``.
+"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``, and
+the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set, and a recording store).
 
 A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``.
 """
@@ -12,6 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.call import Call
 from bot.deps import CallDeps
+from bot.inspector.routes import calls_routes
 from bot.lines import LineDesk
 from bot.providers import close_deps
 from bot.settings import Settings
@@ -105,6 +107,9 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)
+    if deps.recordings is not None:
+        token = settings.calls_token.get_secret_value() if settings.calls_token else None
+        app.router.add_routes(calls_routes(deps.recordings, token))
 
     async def hang_up_all(app: web.Application) -> None:
         # Shutting down: end live calls now (each Call finalizes itself) instead of letting aiohttp

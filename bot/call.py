@@ -24,7 +24,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 
@@ -60,14 +59,14 @@ class Call:
         send: Callable[[str], Awaitable[None]],
         *,
         close: Callable[[], Awaitable[object]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         max_frame_chars: int = 64 * 1024,
     ) -> None:
         self.deps = deps
         self._max_frame_chars = max_frame_chars
         self._send_raw = send
         self._close_socket = close
-        self._clock = clock
+        self._clock = clock = clock or deps.clock
         self.tracker = MarkTracker()
         self._detector = deps.detector() if deps.detector is not None else None
         self.account_sid = ""
@@ -152,8 +151,10 @@ class Call:
             await self._on_start(msg)
         elif isinstance(msg, Invalid):
             self._count_invalid(msg.kind.value, msg.detail)
-        elif isinstance(msg, Dtmf) and (self.speaker is None or not await self.phone.on_key(msg.digit)):
-            self._count_invalid("dtmf_ignored", msg.digit[:2])
+        elif isinstance(msg, Dtmf):
+            self.journal.key(msg.digit)
+            if self.speaker is None or not await self.phone.on_key(msg.digit):
+                self._count_invalid("dtmf_ignored", msg.digit[:2])
 
     def _count_invalid(self, kind: str, detail: str) -> None:
         self.journal.count_invalid(kind, detail)
@@ -173,7 +174,7 @@ class Call:
             parameters=sorted(msg.custom_parameters),
         )
         self.journal.start_recording(
-            self.deps.recorder(msg.call_sid) if self.deps.recorder is not None else None,
+            self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None,
             call_sid=msg.call_sid,
             stream_sid=msg.stream_sid,
             flow=self.line.name,
@@ -422,4 +423,3 @@ class Call:
         self.speaker = None
         seconds = self._clock() - self._started_at
         await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)
-

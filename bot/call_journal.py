@@ -75,14 +75,20 @@ class CallJournal:
         if self.recorder is not None:
             self.recorder.caller_audio(timestamp_ms, ulaw)
 
-    def bot_sent(self, response_id: int, audio: bytes, mark: str) -> None:
-        """The Speaker's ``on_sent``: a chunk of audio, or (no audio) a phrase's mark."""
+    def bot_sent(self, response_id: int, audio: bytes, mark: str, text: str) -> None:
+        """The Speaker's ``on_sent``: a chunk of audio, or (no audio) a phrase's mark and its text: the
+        phrase is the audio of ``response_id`` sent since its previous mark (replay reuses it as TTS)."""
         if self.recorder is None:
             return
         if audio:
             self.recorder.bot_audio(audio, response_id=response_id, mark=mark)
         else:
-            self.recorder.event("mark_sent", mark=mark, response_id=response_id)
+            self.recorder.event("mark_sent", mark=mark, response_id=response_id, text=text)
+
+    def key(self, digit: str) -> None:
+        """A keypad key as Twilio sent it (recording only: logs never hold what was typed)."""
+        if self.recorder is not None:
+            self.recorder.event("dtmf", digit=digit[:4])
 
     def mark_echoed(self, name: str, result: str) -> None:
         if self.recorder is not None:

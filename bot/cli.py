@@ -1,4 +1,5 @@
-"""Command line: ``bot serve`` (the server) and ``bot demo`` (a whole simulated call)."""
+"""Command line: ``bot serve`` (the server), ``bot demo`` (a whole simulated call), ``bot flows check``,
+``bot replay`` (recorded calls through today's bot)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 
 from bot import local_llm
 from bot.flows import check as flows_check
+from bot.inspector import cli as inspector_cli
+from bot.replay import cli as replay_cli
 from bot.settings import SettingsError, load_settings
 
 
@@ -27,11 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     flows = sub.add_parser("flows", help="call-flow files")
     flows_sub = flows.add_subparsers(dest="flows_command", required=True)
     flows_check.add_arguments(flows_sub.add_parser("check", help="validate flow files; exit 1 on any error"))
+    replay_cli.add_arguments(
+        sub.add_parser(
+            "replay", help="replay recorded calls through today's bot; exit 1 when answers changed"
+        )
+    )
+    inspector_cli.add_arguments(
+        sub.add_parser("inspect", help="write a recorded call's inspector page (one HTML file)")
+    )
     args = parser.parse_args(argv)
     if args.command == "local-llm":
         return local_llm.run(args)
     if args.command == "flows":
         return flows_check.run(args)
+    if args.command == "replay":
+        return replay_cli.run(args)
+    if args.command == "inspect":
+        return inspector_cli.run(args)
 
     if args.command == "serve":
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.line import LineConfig
 from bot.llm.protocol import ChatModel
+from bot.recording.store import RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.tools.http_tool import HttpClient
 from bot.twilio.rest import CallControl
@@ -32,5 +34,9 @@ class CallDeps:
     detector: Callable[[], VoiceDetector] | None = None  # a voice detector per call (None: energy VAD)
     # The flows' HTTP tools' connection pool (closed with the server).
     http: HttpClient = field(default_factory=HttpClient)
-    # Opens a call's recording (None: recording is off, or the store failed; the call goes on).
-    recorder: Callable[[str], CallRecorder | None] | None = None
+    # Opens a call's recording with the call's clock (None: recording is off, or the store failed).
+    recorder: Callable[[str, Callable[[], float]], CallRecorder | None] | None = None
+    recordings: RecordingStore | None = None  # where they are kept (the inspector at /calls reads it)
+    # Every call's clock (monotonic seconds). A replay swaps in its event loop's scaled clock, so turn
+    # figures and recordings stay in the replay's time.
+    clock: Callable[[], float] = time.monotonic

@@ -11,6 +11,8 @@ forcing one that is not installed stops start-up with one clear line.
 - A call flow may name its voice engine; engines flows name are built too when they can be
   (``voices.missing`` then reports the ones that could not, at the flow's line).
 - Twilio REST (hang-up, transfer) uses the webhook's auth token, and the account of each call.
+- Recordings: ``RECORDINGS_DIR``, or an S3-compatible bucket (``RECORDINGS_S3_BUCKET``) with that folder
+  as the local spool; boto3 (the ``s3`` extra) is imported only then.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import structlog
 from bot.deps import CallDeps, LineRouter
 from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, make_client
-from bot.recording.store import LocalStore
+from bot.recording.store import LocalStore, RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.settings import Settings
 from bot.tools.http_tool import HttpClient
@@ -92,6 +94,7 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         except ProviderError as exc:  # reported at the flow that asks for it
             log.warning("voice_engine_unavailable", engine=engine, reason=str(exc))
     detector = _detector_factory(choice.vad)
+    store = recording_store(settings)
     log.info(
         "providers",
         llm=f"openai-sdk:{settings.openai_base_url or 'api.openai.com'}",
@@ -114,25 +117,42 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         control=control,
         detector=detector,
         http=HttpClient(),
-        recorder=_recorder_factory(settings),
+        recorder=_recorder_factory(settings, store) if store is not None else None,
+        recordings=store,
     )
 
 
-def _recorder_factory(settings: Settings) -> Callable[[str], CallRecorder | None] | None:
-    """Opens each call's recording in ``RECORDINGS_DIR``; a store that fails never stops a call."""
+def recording_store(settings: Settings) -> RecordingStore | None:
+    """Where recordings go (see the module rules); None when recording is off."""
     if not settings.recordings_dir:
         return None
-    store = LocalStore(Path(settings.recordings_dir))
+    if not settings.recordings_s3_bucket:
+        return LocalStore(Path(settings.recordings_dir))
+    if importlib.util.find_spec("boto3") is None:
+        raise ProviderError(
+            "s3", "unavailable", "RECORDINGS_S3_BUCKET needs the s3 extra (pip install '.[s3]')"
+        )
+    from bot.recording.s3 import S3Store, s3_client
+
+    client = s3_client(endpoint_url=settings.recordings_s3_endpoint_url, region=settings.recordings_s3_region)
+    spool = Path(settings.recordings_dir)
+    return S3Store(client, settings.recordings_s3_bucket, spool, prefix=settings.recordings_s3_prefix)
+
+
+def _recorder_factory(
+    settings: Settings, store: RecordingStore
+) -> Callable[[str, Callable[[], float]], CallRecorder | None]:
+    """Opens each call's recording in the store; a store that fails never stops a call."""
     secrets = settings.secrets()
     sensitive = [name.strip() for name in settings.recording_sensitive_fields.split(",") if name.strip()]
 
-    def open_recording(call_sid: str) -> CallRecorder | None:
+    def open_recording(call_sid: str, clock: Callable[[], float]) -> CallRecorder | None:
         try:
             sink = store.create(call_sid, datetime.now(UTC))
         except OSError as exc:
             log.warning("recording_unavailable", error=type(exc).__name__, folder=settings.recordings_dir)
             return None
-        return CallRecorder(sink, secrets=secrets, sensitive_fields=sensitive)
+        return CallRecorder(sink, clock=clock, secrets=secrets, sensitive_fields=sensitive)
 
     return open_recording
 
@@ -200,6 +220,9 @@ async def warm_up(deps: CallDeps, book: LineBook) -> None:
     if warm is not None:
         await warm()
     await warm_clips(deps, book)
+    upload = getattr(deps.recordings, "upload_orphans", None)
+    if upload is not None:  # recordings a killed process left in the spool folder
+        await asyncio.to_thread(upload)
 
 
 async def warm_clips(deps: CallDeps, book: LineBook) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,10 +67,16 @@ class RunningServer:
         return True
 
 
-async def start_server(settings: Settings, line: LineConfig | LineBook | None = None) -> RunningServer:
+async def start_server(
+    settings: Settings,
+    line: LineConfig | LineBook | None = None,
+    *,
+    on_deps: Callable[[CallDeps], None] | None = None,
+) -> RunningServer:
     """Start the bot on ``settings.host``/``settings.port`` (port 0 = any free port).
 
     ``line``: a fixed line or book (tests); None loads the flow files at ``settings.flows_path``.
+    ``on_deps`` may adjust the providers before anything uses them (a replay's clock and voices).
     Raises ``FlowError`` for invalid flows.
     """
     flows = load_flows(settings.flows_path) if line is None else None
@@ -78,6 +85,8 @@ async def start_server(settings: Settings, line: LineConfig | LineBook | None = 
         line = LineBook.single(line)
     desk = LineDesk(line or LineBook(()), from_files=flows is not None)
     deps = build_deps(settings, desk, engines=engines)
+    if on_deps is not None:
+        on_deps(deps)
     if flows is not None:
         try:
             desk.swap(build_book(flows, env=os.environ, http=deps.http, voices=deps.voices), initial=True)

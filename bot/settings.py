@@ -71,12 +71,29 @@ class Settings(BaseSettings):
     recordings_dir: str = Field(
         default="recordings", description="Folder of call recordings; empty: calls are not recorded."
     )
+    recordings_s3_bucket: str | None = Field(
+        default=None,
+        description="S3-compatible bucket for recordings (RECORDINGS_DIR is then the local spool folder).",
+    )
+    recordings_s3_prefix: str = Field(
+        default="recordings", description="Key prefix of recordings in the bucket."
+    )
+    recordings_s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO, R2...); default AWS. Credentials: AWS_* vars.",
+    )
+    recordings_s3_region: str | None = None
+    calls_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the call inspector at /calls; unset: /calls is off."
+    )
     recording_sensitive_fields: str = Field(
         default="", description="Comma-separated event field names redacted in recordings (e.g. from,digits)."
     )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
-    @field_validator("public_base_url", "openai_base_url", "twilio_api_base_url")
+    @field_validator(
+        "public_base_url", "openai_base_url", "twilio_api_base_url", "recordings_s3_endpoint_url"
+    )
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -100,7 +117,7 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or texttospeech.googleapis.com:443")
         return value
 
-    @field_validator("twilio_auth_token", "openai_api_key")
+    @field_validator("twilio_auth_token", "openai_api_key", "calls_token")
     @classmethod
     def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
@@ -114,7 +131,14 @@ class Settings(BaseSettings):
         return self
 
     def secrets(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.twilio_auth_token, self.openai_api_key) if s is not None]
+        """Values masked in logs and recordings (the S3 secret key comes straight from the environment)."""
+        found = [
+            s.get_secret_value()
+            for s in (self.twilio_auth_token, self.openai_api_key, self.calls_token)
+            if s is not None
+        ]
+        aws = os.environ.get("AWS_SECRET_ACCESS_KEY")
+        return [*found, aws] if aws else found
 
 
 def load_settings() -> Settings:

@@ -54,7 +54,7 @@ class Speaker:
         on_error: Callable[[int, ProviderError], None] | None = None,
         on_audio: Callable[[int], None] | None = None,
         on_played: Callable[[int, float], None] | None = None,
-        on_sent: Callable[[int, bytes, str], None] | None = None,
+        on_sent: Callable[[int, bytes, str, str], None] | None = None,
     ) -> None:
         self._tts = tts
         self._send = send
@@ -65,8 +65,8 @@ class Speaker:
         # Called when a phrase's mark comes back played, with the phrase's audio length: the caller
         # started hearing it that long before the echo.
         self._on_played = on_played
-        # Called with (response id, audio, "") for each TTS chunk's frames as sent, and with
-        # (response id, b"", mark) when the phrase's mark is sent: what a recording keeps.
+        # Called with (response id, audio, "", "") for each TTS chunk's frames as sent, and with
+        # (response id, b"", mark, phrase text) when the phrase's mark is sent: what a recording keeps.
         self._on_sent = on_sent
         self._sent_marks: dict[str, tuple[int, float]] = {}  # mark -> (response id, seconds of audio)
         self._queue: deque[_Phrase] = deque()
@@ -153,21 +153,21 @@ class Speaker:
                     if generation != self._generation:
                         return
             finally:
-                self._report_sent(phrase.response_id, b"".join(sent), "")
+                self._report_sent(phrase, b"".join(sent), "")
         tail = self._framer.flush()
         if tail is not None:
             await self._send_frame(phrase, tail)
-            self._report_sent(phrase.response_id, tail, "")
+            self._report_sent(phrase, tail, "")
         if generation != self._generation:
             return
         name = self.tracker.sent(phrase.text, phrase.response_id)
         self._sent_marks[name] = (phrase.response_id, phrase.sent_bytes / SAMPLE_RATE)
         await self._send(mark_message(self._stream_sid, name))
-        self._report_sent(phrase.response_id, b"", name)
+        self._report_sent(phrase, b"", name)
 
-    def _report_sent(self, response_id: int, audio: bytes, mark: str) -> None:
+    def _report_sent(self, phrase: _Phrase, audio: bytes, mark: str) -> None:
         if self._on_sent is not None and (audio or mark):
-            self._on_sent(response_id, audio, mark)
+            self._on_sent(phrase.response_id, audio, mark, phrase.text if mark else "")
 
     async def _send_frame(self, phrase: _Phrase, frame: bytes) -> None:
         if phrase.response_id not in self._audio_started:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.app import CALL_OBSERVERS
 from bot.call import Call
+from bot.deps import CallDeps
 from bot.line import LineConfig, default_line
 from bot.server import RunningServer, start_server
 from bot.settings import Settings
@@ -69,16 +70,20 @@ async def bench(
     offline: bool = False,
     settings: dict[str, Any] | None = None,
     flows: str | None = None,
+    on_deps: Callable[[CallDeps], None] | None = None,
+    codebook: ToneCodebook | None = None,
     **line_overrides: Any,
 ) -> AsyncIterator[Bench]:
     """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``).
 
     ``flows`` (a flow file or folder) serves the flow files instead of ``line``, as ``bot serve`` does.
+    ``on_deps`` may adjust the bot's providers before use (see ``start_server``); ``codebook`` is the tone
+    voice shared by the phone and the transcription emulator (a replay brings one with its sentences).
 
     With ``offline`` the bot uses its embedded engines (Whisper, piper, silero); the OpenAI emulator
     still serves the chat model.
     """
-    codebook = ToneCodebook()
+    codebook = codebook or ToneCodebook()
     script = responder or StoreScript(first_token_delay_s=llm_first_token_s, chunk_delay_s=0.0)
     base_line = line or default_line()
     if line_overrides:
@@ -110,7 +115,7 @@ async def bench(
         recordings = tempfile.TemporaryDirectory(prefix="bench-recordings-")
         config.setdefault("recordings_dir", recordings.name)
         bot_settings = Settings(**config)
-        server = await start_server(bot_settings, None if flows is not None else base_line)
+        server = await start_server(bot_settings, None if flows is not None else base_line, on_deps=on_deps)
         try:
             phone = SimulatedPhone(
                 bot_url=server.url, auth_token=AUTH_TOKEN, public_base_url=PUBLIC_BASE_URL, codebook=codebook

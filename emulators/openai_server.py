@@ -42,6 +42,7 @@ _MODELS = ("gpt-4o-mini", "gpt-4o-mini-transcribe")
 class ScriptedToolCall:
     name: str
     arguments: dict[str, Any] | str  # a str is sent verbatim (lets tests send malformed JSON)
+    call_id: str | None = None  # None: a fresh ``call_...`` id
 
     def arguments_json(self) -> str:
         return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
@@ -202,7 +203,7 @@ class _Completion:
         options = request.body.get("stream_options") or {}
         self.include_usage = bool(options.get("include_usage"))
         self.obfuscate = options.get("include_obfuscation", True) is not False
-        self.call_ids = [f"call_{secrets.token_hex(12)}" for _ in reply.tool_calls]
+        self.call_ids = [c.call_id or f"call_{secrets.token_hex(12)}" for c in reply.tool_calls]
         self.finish_reason = "tool_calls" if reply.tool_calls else "stop"
         completion_chars = len(reply.text) + sum(len(c.arguments_json()) for c in reply.tool_calls)
         self.usage = _usage(len(json.dumps(request.messages)), completion_chars)

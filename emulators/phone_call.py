@@ -202,6 +202,15 @@ class PhoneCall:
         self._caller.enqueue(ulaw, done, self._loop.time())
         await done
 
+    async def play_ulaw(self, ulaw: bytes) -> None:
+        """Send recorded caller audio as it is (μ-law, comfort noise included) from the stream's first frame
+        (timestamp 0) on; return once all of it is on the wire (or the call ended)."""
+        if not ulaw or self._ended:
+            return
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._caller.enqueue(ulaw, done, self._origin)
+        await done
+
     async def silence(self, seconds: float) -> None:
         """Wait while the sender streams comfort noise."""
         await asyncio.sleep(seconds)

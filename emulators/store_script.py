@@ -3,7 +3,9 @@
 It is not a language model: it picks a reply from keywords of the caller's last sentence (opening
 hours -> ``check_hours``, an order number, spoken or typed on the keypad -> ``lookup_order``, both ->
 two parallel calls; "goodbye" -> ``end_call`` and "a person" -> ``transfer_call`` when the line offers
-them), and words its follow-up from the tool results the bot sent back. It still goes through the
+them), and words its follow-up from the tool results the bot sent back. One reply depends on the system
+prompt: its offer of help names the business the prompt names ("You are the phone assistant of <name>,"),
+so a replay after a prompt edit has an answer that changed. It still goes through the
 real ``openai`` SDK and the real streaming format, so the bot's code path is the production one.
 """
 
@@ -50,8 +52,11 @@ class StoreScript:
             return self._reply("You're welcome. Thanks for calling, and have a great day!")
         if not text:
             return self._reply("Sorry, I didn't catch that. Could you say it again?")
+        business = _business(request)
+        owner = f"{business}'s" if business else "our"
         return self._reply(
-            "I can help with our opening hours and the status of your order. What would you like to know?"
+            f"I can help with {owner} opening hours and the status of your order. "
+            "What would you like to know?"
         )
 
     def _reply(self, text: str, calls: list[ScriptedToolCall] | None = None) -> Reply:
@@ -71,6 +76,14 @@ class StoreScript:
                 result = {"error": content}
             sentences.append(_sentence(result))
         return " ".join(sentences)
+
+
+def _business(request: ChatRequest) -> str | None:
+    """The business the system prompt names, or None."""
+    system = next((m for m in request.messages if m.get("role") == "system"), None)
+    content = system.get("content") if system else None
+    match = re.search(r"phone assistant of ([^,.\n]+)", content) if isinstance(content, str) else None
+    return match.group(1).strip() if match else None
 
 
 def _order_number(text: str) -> str | None:

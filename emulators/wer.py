@@ -6,26 +6,11 @@ Normalisation: lower case; commas, dots and dashes inside numbers dropped ("1,23
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-_NUMBER_JOINERS = re.compile(r"(?<=\d)[,.\-\s](?=\d)")
-_NOT_WORD = re.compile(r"[^a-z0-9' ]+")
+from bot.replay.words import edit_distance, words
 
-
-def words(text: str) -> list[str]:
-    text = _NUMBER_JOINERS.sub("", text.lower())
-    return _NOT_WORD.sub(" ", text).split()
-
-
-def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, 1):
-        current = [i]
-        for j, hyp in enumerate(hypothesis, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
-        previous = current
-    return previous[-1]
+__all__ = ["edit_distance", "word_error_rate", "words"]
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:

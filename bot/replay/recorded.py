@@ -1,0 +1,166 @@
+"""What a recording holds for a replay: the caller's side to play again, and the bot's side to compare with
+or to serve again (the model's answers, the phrases' audio).
+
+Rules:
+- A turn is read from its ``turn`` event: ``heard`` is what the model was given (its transcript: the
+  words heard, or the keypad text), ``answer`` the text handed to the speaker for the turn's responses,
+  in response order (fillers are not part of it), ``tools`` each call as ``name(arguments)`` with the
+  arguments' JSON normalised (key order and spacing do not count).
+- Keys are the ``dtmf`` events in order, with their recording time.
+- A phrase's audio is the ``bot_audio`` of its response sent since that response's previous ``mark_sent``;
+  the ``mark_sent`` event carries the phrase's text. A phrase cut by a ``clear`` has no mark: not kept.
+  The same text said twice keeps its first audio.
+- A model answer is found by what the model was asked: the last user message's text, which occurrence of
+  that text among the request's user messages it is (the same "yes" twice is two answers), and the round
+  within the turn (how many tool rounds follow that user message). Speculative requests the bot repeats
+  ask the same thing and get the same answer.
+- Pure: works on a loaded ``Recording``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.recording.reader import Recording
+
+
+@dataclass(frozen=True)
+class RecordedTurn:
+    number: int
+    heard: str
+    typed: bool
+    answer: str
+    tools: tuple[str, ...]
+    voice_to_voice_ms: int | None
+    barge_in: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ModelRound:
+    text: str
+    tool_calls: tuple[tuple[str, str, str], ...]  # (id, name, arguments JSON as the model sent it)
+    first_chunk_ms: int | None = None  # how long the model took to start answering, when recorded
+
+
+@dataclass(frozen=True)
+class RoundKey:
+    heard: str
+    occurrence: int  # 1 = the first user message with this text in the conversation
+    round: int  # 0 = the request right after the user message, 1 = after its first tool round...
+
+
+@dataclass
+class RecordedAnswers:
+    """The model's recorded answers, keyed by what it was asked."""
+
+    rounds: dict[RoundKey, ModelRound] = field(default_factory=dict)
+
+
+def normalise_arguments(arguments: str) -> str:
+    """Compact JSON with sorted keys, or the text itself when it is not JSON."""
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return arguments
+
+
+def turns(recording: Recording) -> list[RecordedTurn]:
+    found: list[RecordedTurn] = []
+    for event in recording.events_of("turn"):
+        said = event.get("said") or {}
+        answer = " ".join(
+            str(said[rid]) for rid in sorted(said, key=lambda r: int(r) if str(r).isdigit() else 0)
+        )
+        tools = tuple(
+            f"{t.get('name')}({normalise_arguments(str(t.get('args', '')))})"
+            for t in event.get("tools") or []
+        )
+        typed = bool(event.get("typed"))
+        heard = str(event.get("transcript", ""))  # the user message: words heard, or the keypad text
+        v2v = event.get("voice_to_voice_ms")
+        found.append(
+            RecordedTurn(
+                number=int(event.get("turn", len(found) + 1)),
+                heard=heard,
+                typed=typed,
+                answer=answer.strip(),
+                tools=tools,
+                voice_to_voice_ms=v2v if isinstance(v2v, int) else None,
+                barge_in=bool(event.get("barge_in")),
+                error=event.get("error"),
+            )
+        )
+    return found
+
+
+def keys(recording: Recording) -> list[tuple[float, str]]:
+    return [(float(e["t"]), str(e.get("digit", ""))) for e in recording.events_of("dtmf") if e.get("digit")]
+
+
+def phrase_audio(recording: Recording) -> dict[str, bytes]:
+    sent = recording.bot_sent_ulaw()
+    pending: dict[Any, list[bytes]] = {}
+    phrases: dict[str, bytes] = {}
+    for event in recording.events:
+        kind = event["type"]
+        if kind == "bot_audio":
+            offset, size = int(event.get("offset", 0)), int(event.get("bytes", 0))
+            pending.setdefault(event.get("response_id"), []).append(sent[offset : offset + size])
+        elif kind == "mark_sent":
+            audio = b"".join(pending.pop(event.get("response_id"), []))
+            text = event.get("text")
+            if isinstance(text, str) and text and audio:
+                phrases.setdefault(text, audio)
+        elif kind == "clear":
+            pending.clear()  # what was queued is dropped, and its phrases will have no mark
+    return phrases
+
+
+def _user_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def request_key(messages: Sequence[Mapping[str, Any]]) -> RoundKey | None:
+    """The key of a chat request (see the module rules); None without a user message."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+    if last is None:
+        return None
+    heard = _user_text(messages[last])
+    occurrence = sum(1 for m in messages[: last + 1] if m.get("role") == "user" and _user_text(m) == heard)
+    rounds = sum(1 for m in messages[last + 1 :] if m.get("role") == "assistant" and m.get("tool_calls"))
+    return RoundKey(heard, occurrence, rounds)
+
+
+def answers(recording: Recording) -> RecordedAnswers:
+    found = RecordedAnswers()
+    seen: dict[str, int] = {}
+    for event in recording.events_of("turn"):
+        heard = str(event.get("transcript", ""))
+        seen[heard] = seen.get(heard, 0) + 1
+        for number, request in enumerate(_rounds(event.get("llm"))):
+            found.rounds[RoundKey(heard, seen[heard], number)] = request
+    return found
+
+
+def _rounds(raw: object) -> Iterable[ModelRound]:
+    if not isinstance(raw, list):
+        return
+    for request in raw:
+        if not isinstance(request, dict):
+            continue
+        calls = tuple(
+            (str(c.get("id", "")), str(c.get("name", "")), str(c.get("arguments", "")))
+            for c in request.get("tool_calls") or []
+            if isinstance(c, dict)
+        )
+        first = request.get("first_chunk_ms")
+        yield ModelRound(str(request.get("text") or ""), calls, first if isinstance(first, int) else None)

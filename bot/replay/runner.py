@@ -1,0 +1,246 @@
+"""Replays one recorded call through today's bot: a simulated phone plays the recorded caller to a bot
+started for the replay, on 127.0.0.1, and the replay's own recording is compared with the old one.
+
+Rules:
+- The phone dials the recorded ``to``/``from`` numbers (so the flow is routed as before), plays the caller's
+  recorded audio frame by frame from the stream's start and presses the recorded keys at their recorded
+  times; the bot answers on its own timing. Once the recorded audio has been played, the phone waits
+  until the bot has finished its answer (or hung up), then hangs up.
+- Model (``llm``): ``recorded`` serves the recorded answers (``bot.replay.model``); ``emulated`` the
+  scripted store model of the demo; ``live`` the OpenAI-compatible server of the environment
+  (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_MODEL``).
+- Voice (``tts``): ``recorded`` plays recorded phrases again and synthesizes new ones with the Google TTS
+  emulator; ``emulated`` that emulator for everything; ``live`` the server's own choice from the
+  environment (Google, or embedded piper).
+- Hearing (``stt``): ``emulated`` the transcription emulator with the energy detector, for recordings of
+  tone-coded test callers (their tone codes are numbered in the order the recording first heard each
+  sentence, as the caller's codebook numbered them); ``embedded`` Whisper with silero; ``live`` the
+  environment's choice.
+- Tools run as today's flow defines them; Twilio REST (hang-up, transfer) always goes to the local
+  emulator, never to Twilio.
+- ``speed`` > 1 runs the whole replay on a scaled clock (``bot.replay.clock``): call from a plain thread
+  or ``asyncio.Runner`` with ``ScaledClockLoop``; this module only reads ``loop.time()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from bot.deps import CallDeps
+from bot.recording.reader import Recording
+from bot.replay import recorded
+from bot.replay.diff import CallDiff, compare
+from bot.replay.model import RecordedModel
+from bot.replay.speech import RecordedSpeech
+from emulators.harness import Bench, bench
+from emulators.openai_server import Responder
+from emulators.phone_call import PhoneCall
+from emulators.store_script import StoreScript
+from emulators.voice import ToneCodebook
+
+Source = Literal["recorded", "emulated", "live"]
+Hearing = Literal["emulated", "embedded", "live"]
+
+WAIT_FOR_ANSWER_S = 30.0  # after the recorded audio: the bot's last answer, at most this long
+QUIET_S = 1.0  # the bot counts as done after this much silence with every turn finished
+
+
+class ReplayError(Exception):
+    """A replay that cannot run (bad options, a flow that does not load); the message says why."""
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    flow: Path | None = None  # a flow file or folder; None: FLOWS_PATH, else the shipped flows
+    llm: Source = "recorded"
+    tts: Source = "recorded"
+    stt: Hearing = "embedded"
+    keep: Path | None = None  # where the replay's own recording goes (None: a temporary folder)
+
+
+@dataclass
+class ReplayResult:
+    old: Recording
+    new: Recording
+    diff: CallDiff
+    model_misses: int = 0  # requests the recording had no answer for (llm=recorded)
+    phrases_served: int = 0  # phrases played from the recording (tts=recorded)
+    phrases_synthesized: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _flow_path(option: Path | None) -> str:
+    if option is not None:
+        return str(option)
+    from bot.demo import SHIPPED_FLOWS
+
+    return os.environ.get("FLOWS_PATH") or str(SHIPPED_FLOWS)
+
+
+def _settings(options: ReplayOptions, recordings: Path) -> dict[str, Any]:
+    config: dict[str, Any] = {"recordings_dir": str(recordings)}
+    if options.llm == "live":
+        if options.stt == "emulated":
+            raise ReplayError(
+                "--stt emulated needs the local model emulator: use it with --llm recorded/emulated"
+            )
+        key = os.environ.get("OPENAI_API_KEY")
+        base_url = os.environ.get("OPENAI_BASE_URL")
+        if not key and not base_url:
+            raise ReplayError("--llm live needs OPENAI_API_KEY or OPENAI_BASE_URL in the environment")
+        config["openai_api_key"] = SecretStr(key) if key else None
+        config["openai_base_url"] = base_url
+        if os.environ.get("LLM_MODEL"):
+            config["llm_model"] = os.environ["LLM_MODEL"]
+    if options.stt == "emulated":
+        config.update(stt_provider="openai", vad="energy")
+    elif options.stt == "embedded":
+        config.update(stt_provider="whisper", vad="auto")
+    else:
+        config.update(stt_provider="auto", vad="auto")
+    if options.tts == "live":
+        config.update(tts_provider="auto", google_tts_endpoint=os.environ.get("GOOGLE_TTS_ENDPOINT"))
+    else:
+        config["tts_provider"] = "google"  # the local Google TTS emulator
+    return config
+
+
+def _responder(options: ReplayOptions, old: Recording) -> tuple[Responder, RecordedModel | None]:
+    if options.llm == "recorded":
+        model = RecordedModel(recorded.answers(old))
+        return model, model
+    return StoreScript(first_token_delay_s=0.3, chunk_delay_s=0.02), None
+
+
+async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
+    """Replay ``old`` through today's bot (see the module rules) and compare the two calls."""
+    with contextlib.ExitStack() as stack:
+        if options.keep is not None:
+            options.keep.mkdir(parents=True, exist_ok=True)
+            recordings = options.keep
+        else:
+            recordings = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="replay-")))
+        responder, model = _responder(options, old)
+        codebook = ToneCodebook()
+        for turn in recorded.turns(old):  # a tone-coded caller: codes in the order its sentences came
+            if not turn.typed and turn.heard:
+                codebook.code(turn.heard)
+        voices: list[RecordedSpeech] = []
+        on_deps = _recorded_voices(old, voices) if options.tts == "recorded" else _scaled_clock
+        try:
+            async with bench(
+                responder=responder,
+                flows=_flow_path(options.flow),
+                settings=_settings(options, recordings),
+                stt_delay_s=0.15,
+                tts_first_byte_s=0.15,
+                tts_ms_per_char=55.0,
+                on_deps=on_deps,
+                codebook=codebook,
+            ) as b:
+                await b.server.warming
+                for voice in voices:  # the flows' clips made at start-up are not the call's phrases
+                    voice.synthesized.clear()
+                new_path = await _call(b, old, recordings)
+        except ReplayError:
+            raise
+        except Exception as exc:
+            from bot.flows.loader import FlowError
+
+            if isinstance(exc, FlowError):
+                raise ReplayError(f"the flow does not load:\n{exc}") from exc
+            raise
+        new = Recording.load(new_path)
+    notes = []
+    if old.meta.get("flow_version") != new.meta.get("flow_version"):
+        notes.append(
+            f"flow {new.meta.get('flow')!r}: recorded with version {old.meta.get('flow_version')}, "
+            f"replayed with {new.meta.get('flow_version')}"
+        )
+    diff = compare(
+        recorded.turns(old),
+        recorded.turns(new),
+        old_outcome=str(old.meta.get("ended_by", "")),
+        new_outcome=str(new.meta.get("ended_by", "")),
+    )
+    return ReplayResult(
+        old=old,
+        new=new,
+        diff=diff,
+        model_misses=len(model.misses) if model else 0,
+        phrases_served=sum(v.served for v in voices),
+        phrases_synthesized=[text for v in voices for text in v.synthesized],
+        notes=notes,
+    )
+
+
+def _scaled_clock(deps: CallDeps) -> None:
+    deps.clock = asyncio.get_running_loop().time
+
+
+def _recorded_voices(old: Recording, made: list[RecordedSpeech]) -> Callable[[CallDeps], None]:
+    phrases = recorded.phrase_audio(old)
+
+    def use(deps: CallDeps) -> None:
+        _scaled_clock(deps)
+        for engine, provider in list(deps.voices.providers.items()):
+            speech = RecordedSpeech(phrases, provider)
+            made.append(speech)
+            deps.voices.providers[engine] = speech
+
+    return use
+
+
+async def _call(b: Bench, old: Recording, recordings: Path) -> Path:
+    raw = old.meta.get("parameters")
+    parameters: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    loop = asyncio.get_running_loop()
+    dialled = b.phone.dial(
+        to=str(parameters.get("to") or "+15550100"), from_=str(parameters.get("from") or "+15550199")
+    )
+    async with await dialled as phone:
+        origin = loop.time()
+        keys = asyncio.ensure_future(_press_keys(phone, recorded.keys(old), origin))
+        try:
+            await phone.play_ulaw(old.caller_ulaw())
+            with contextlib.suppress(TimeoutError):
+                await _answered(b, phone)
+        finally:
+            keys.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keys
+        await phone.hang_up()
+    await asyncio.wait_for(b.call_ended.wait(), 30.0)
+    call = b.finished_calls[0]
+    recorder = call.journal.recorder
+    if recorder is None or recorder.failed:
+        raise ReplayError(f"the replay's own recording failed (under {recordings})")
+    return recordings / recorder.recording_id
+
+
+async def _press_keys(phone: PhoneCall, keys: list[tuple[float, str]], origin: float) -> None:
+    loop = asyncio.get_running_loop()
+    for t, digit in keys:
+        await asyncio.sleep(max(0.0, origin + t - loop.time()))
+        with contextlib.suppress(ValueError):  # a key Twilio would not send
+            await phone.send_dtmf(digit)
+
+
+async def _answered(b: Bench, phone: PhoneCall) -> None:
+    """Until the bot has answered the caller's last turn (or hung up)."""
+    async with asyncio.timeout(WAIT_FOR_ANSWER_S):
+        while not b.call_ended.is_set():
+            await phone.wait_for_bot_silence(quiet=QUIET_S, timeout=WAIT_FOR_ANSWER_S)
+            calls = b.active_calls
+            if not calls or all(not c.turns or c.turns[-1].finished for c in calls):
+                return
+            await asyncio.sleep(0.1)

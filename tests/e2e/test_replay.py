@@ -1,0 +1,104 @@
+"""``bot replay`` as a team runs it in CI: a recorded demo call through today's bot, as a subprocess.
+
+The recording is made by ``bot demo --emulated`` (a whole call in real time: a tone-coded caller, the
+scripted model, emulated Google TTS, keypad entry, barge-in, tools, end_call). Replays run 8 times faster
+than real time on the scaled clock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SPEED = "8"
+FAST = ["--stt", "emulated", "--speed", SPEED]
+REPLAY_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def demo_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--emulated", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = {meta.parent for meta in (out / "recordings").rglob("meta.json")}
+    return folder
+
+
+def replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "replay", *args],
+        capture_output=True,
+        text=True,
+        timeout=REPLAY_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_an_unchanged_bot_replays_the_demo_call_without_differences(
+    demo_recording: Path, tmp_path: Path
+) -> None:
+    result = replay(str(demo_recording), "--llm", "emulated", *FAST, "--keep", str(tmp_path / "replays"))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    out = result.stdout
+    assert out.count(" same ") == 6 and "CHANGED" not in out  # six turns, keypad one included
+    assert "no differences: 0 of 6 turn(s) changed" in out
+    assert "(typed on the keypad: 1001)" in out and "end_call({})" in out
+    # The replay recorded itself, and ended the way the recorded call did.
+    (kept,) = {meta.parent for meta in (tmp_path / "replays").rglob("meta.json")}
+    meta = json.loads((kept / "meta.json").read_text())
+    assert meta["complete"] and meta["ended_by"] == "end_call" and meta["turns"] == 6
+
+
+def test_the_deterministic_replay_serves_the_recorded_answers_and_phrases(demo_recording: Path) -> None:
+    result = replay(str(demo_recording), *FAST)  # --llm recorded --tts recorded are the defaults
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "0 model request(s) without a recorded answer" in result.stdout
+    assert ", 0 synthesized" in result.stdout  # every phrase of the call came from the recording
+
+
+def test_a_changed_prompt_shows_the_changed_answer_and_exits_1(demo_recording: Path, tmp_path: Path) -> None:
+    flows = Path(__file__).resolve().parents[2] / "flows" / "store.yaml"
+    edited = flows.read_text().replace(
+        "You are the phone assistant of Corner Hardware,",
+        "You are the phone assistant of Bolt and Nut Tools,",
+    )
+    assert "Bolt and Nut Tools" in edited
+    flow = tmp_path / "store.yaml"
+    flow.write_text(edited)
+    result = replay(str(demo_recording), "--llm", "emulated", *FAST, "--flow", str(flow))
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    out = result.stdout
+    assert "recorded with version" in out  # the flow's version changed
+    changed = [line for line in out.splitlines() if "CHANGED" in line and line.startswith("turn")]
+    assert len(changed) == 1 and changed[0].startswith("turn 3")
+    assert "Bolt and Nut Tools's opening hours" in out
+    assert "CHANGED: 1 of 6 turn(s) changed beyond tolerance 0" in out
+
+
+def test_replay_all_prints_a_summary_and_reports_an_unreadable_recording(
+    demo_recording: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "calls"
+    shutil.copytree(demo_recording, folder / "good")
+    broken = folder / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text('{"format": 99}')
+    result = replay("--all", str(folder), *FAST)
+    assert result.returncode == 2, result.stdout + result.stderr[-3000:]  # the worst: one could not run
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("recording"))
+    assert "turns" in lines[header] and "latency change" in lines[header]
+    rows = {line.split()[0]: line for line in lines[header + 2 : header + 4]}
+    assert rows["broken"].endswith("ERROR") and rows["good"].endswith("same")
+    assert "2 recording(s): 1 same, 1 changed or failed" in result.stdout
