@@ -5,7 +5,8 @@ Rules:
   t = 0, which is also offset 0 of both audio timelines (8 kHz μ-law, 8000 bytes/s).
 - Tolerant: a wrong-typed or missing field reads as "unknown" (``None``/empty), an unknown event type is
   listed in ``other_events``; nothing in the events can make ``build_timeline`` raise.
-- Bot audio and phrases are placed by ``bot.inspector.playback`` (the format's rule, never raising).
+- Bot audio and phrases are placed by ``bot.recording.playback`` (the format's rule, never raising);
+  phrases are shown in the order they start playing.
 - Responses named in a turn's ``said`` are its answers. When the turn says it had a filler (tool or
   silence: one each), the filler is the highest-numbered other response between the previous turn's
   answers and this turn's, sent after the previous turn was logged and late enough for the caller's
@@ -23,9 +24,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.inspector.playback import PhraseDraft, place_bot_audio, render_heard
 from bot.inspector.waveform import Peaks, Span, speech_spans, waveform_peaks
 from bot.recording.format import BYTES_PER_SECOND
+from bot.recording.playback import PlacedPhrase, place_bot_audio, render_heard
 from bot.recording.reader import Recording
 
 PIXELS_PER_SECOND: Final = 40
@@ -202,8 +203,8 @@ def _seconds(offset: int) -> float:
     return round(offset / BYTES_PER_SECOND, 3)
 
 
-def _phrase(draft: PhraseDraft, owner: tuple[int, str] | None, echo: str | None) -> BotPhrase:
-    heard = [c for c in draft.chunks if c.played_end > c.start]
+def _phrase(draft: PlacedPhrase, owner: tuple[int, str] | None, echo: str | None) -> BotPhrase:
+    heard = [c for c in draft.chunks if c.heard]
     return BotPhrase(
         response_id=draft.response_id,
         mark=draft.mark,
@@ -214,7 +215,7 @@ def _phrase(draft: PhraseDraft, owner: tuple[int, str] | None, echo: str | None)
         start_s=_seconds(heard[0].start) if heard else None,
         end_s=_seconds(max(c.played_end for c in heard)) if heard else None,
         scheduled_end_s=_seconds(draft.chunks[-1].end),
-        cut=any(c.played_end < c.end for c in draft.chunks),
+        cut=any(c.cut for c in draft.chunks),
         echo=echo,
     )
 
@@ -287,7 +288,9 @@ def build_timeline(recording: Recording, *, buckets: int | None = None) -> CallT
     events = recording.events
     caller = recording.caller_ulaw()
     sent = recording.bot_sent_ulaw()
-    drafts, cuts, first_sent = place_bot_audio(events, len(sent))
+    playback = place_bot_audio(events, len(sent))
+    drafts = sorted(playback.phrases, key=lambda phrase: phrase.chunks[0].start)
+    first_sent = playback.first_sent()
     turn_events = [e for e in events if e["type"] == "turn"]
     owners = _owners(turn_events, first_sent)
     echoes = {_text(e.get("mark")): _text(e.get("result")) for e in events if e["type"] == "mark_echoed"}
@@ -324,10 +327,10 @@ def build_timeline(recording: Recording, *, buckets: int | None = None) -> CallT
         complete=recording.complete,
         torn_tail=recording.torn_tail,
         caller_peaks=waveform_peaks(caller, buckets, duration),
-        bot_peaks=waveform_peaks(render_heard(drafts, sent), buckets, duration),
+        bot_peaks=waveform_peaks(render_heard(playback.chunks, sent), buckets, duration),
         caller_speech=speech_spans(caller),
         phrases=tuple(phrases),
-        cut_spans=tuple(cuts),
+        cut_spans=tuple(Span(_seconds(cut.start), _seconds(cut.end)) for cut in playback.cuts),
         turns=turns,
         barge_ins=tuple(barge_ins),
         clears=tuple(clears),

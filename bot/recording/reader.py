@@ -8,10 +8,10 @@ Rules:
   ``RecordingError`` naming the file and the 1-based line number.
 - Timelines are 8 kHz μ-law, one byte per sample, offset 0 = the recording's t = 0 = the stream start
   (Twilio's media timestamps count from there; the writer is opened when the stream starts).
-- Audio as PLAYED is rebuilt from the ``bot_audio`` and ``clear`` events, like the phone does it: each
-  chunk arrives at its event's ``t`` and plays at 8000 bytes/s from then, or from when the audio queued
-  before it ends; a ``clear`` at t drops everything not yet played at t. Bytes past the last event's chunk
-  (the process died between writing audio and its event) are not placed.
+- Audio as PLAYED is placed by ``bot.recording.playback`` (the format's rule: queued at 8000 bytes/s, a
+  ``clear`` drops what had not played). Bytes past the last event's chunk (the process died between
+  writing audio and its event) are not placed. Unlike the placement, the reader is strict: a
+  ``bot_audio`` event whose ``offset`` or ``bytes`` is not an integer is a ``RecordingError``.
 - Pure apart from ``load``, which reads the files once; later calls work on memory.
 """
 
@@ -26,13 +26,11 @@ from bot.recording.format import (
     BOT_AUDIO_EVENT,
     BOT_AUDIO_FILE,
     CALLER_AUDIO_FILE,
-    CLEAR_EVENT,
     EVENTS_FILE,
     FORMAT_VERSION,
     META_FILE,
-    ULAW_SILENCE_BYTE,
-    seconds_to_offset,
 )
+from bot.recording.playback import place_bot_audio, ulaw_timeline
 from media.codec import ulaw_to_pcm16
 from media.wav import interleave_stereo, pcm16_wav
 
@@ -54,45 +52,30 @@ class PlayedSegment:
 
 
 def played_segments(events: list[dict[str, Any]], sent: bytes) -> list[PlayedSegment]:
-    """Rebuild what the phone played from the ``bot_audio``/``clear`` events and bot.ulaw (see the rules)."""
-    segments: list[PlayedSegment] = []
-    queue_end = 0  # timeline offset where the audio queued so far finishes playing
+    """What the phone played, from the ``bot_audio``/``clear`` events and bot.ulaw (see the rules)."""
+    _check_bot_audio(events)
+    return [
+        PlayedSegment(chunk.start, chunk.played_audio(sent), chunk.response_id, chunk.mark)
+        for chunk in place_bot_audio(events, len(sent)).chunks
+        if chunk.heard
+    ]
+
+
+def _check_bot_audio(events: list[dict[str, Any]]) -> None:
+    """The reader's strictness: the placement skips a chunk it cannot place, the reader refuses it."""
     for event in events:
-        kind = event.get("type")
-        if kind == CLEAR_EVENT:
-            at = seconds_to_offset(event["t"])
-            # Drop what had not played by `at`; segments are in time order, so only the tail is affected.
-            while segments and segments[-1].end > at:
-                last = segments.pop()
-                if last.start < at:
-                    kept = last.audio[: at - last.start]
-                    segments.append(PlayedSegment(last.start, kept, last.response_id, last.mark))
-                    break
-            queue_end = min(queue_end, at)
-        elif kind == BOT_AUDIO_EVENT:
-            try:
-                offset, size = int(event["offset"]), int(event["bytes"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise RecordingError(
-                    f"bot_audio event at t={event['t']}: bad offset/bytes ({exc!r})"
-                ) from exc
-            audio = sent[offset : offset + size] if offset >= 0 and size > 0 else b""
-            if not audio:
-                continue
-            start = max(queue_end, seconds_to_offset(event["t"]))
-            segments.append(PlayedSegment(start, audio, event.get("response_id"), event.get("mark")))
-            queue_end = start + len(audio)
-    return segments
+        if event.get("type") != BOT_AUDIO_EVENT:
+            continue
+        offset, size = event.get("offset"), event.get("bytes")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, size)):
+            raise RecordingError(
+                f"bot_audio event at t={event.get('t')}: bad offset/bytes (offset={offset!r}, bytes={size!r})"
+            )
 
 
 def render_timeline(segments: list[PlayedSegment]) -> bytes:
     """The segments placed on a μ-law timeline from offset 0, silence (0xFF) in between."""
-    if not segments:
-        return b""
-    timeline = bytearray(ULAW_SILENCE_BYTE * max(s.end for s in segments))
-    for segment in segments:
-        timeline[segment.start : segment.end] = segment.audio
-    return bytes(timeline)
+    return ulaw_timeline((segment.start, segment.audio) for segment in segments)
 
 
 def _parse_events(path: Path) -> tuple[list[dict[str, Any]], bool]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.recording.playback import place_bot_audio
 from bot.recording.reader import Recording
 
 
@@ -102,21 +103,12 @@ def keys(recording: Recording) -> list[tuple[float, str]]:
 
 
 def phrase_audio(recording: Recording) -> dict[str, bytes]:
+    """Phrase text -> the audio sent for it (phrases as ``bot.recording.playback`` groups them)."""
     sent = recording.bot_sent_ulaw()
-    pending: dict[Any, list[bytes]] = {}
     phrases: dict[str, bytes] = {}
-    for event in recording.events:
-        kind = event["type"]
-        if kind == "bot_audio":
-            offset, size = int(event.get("offset", 0)), int(event.get("bytes", 0))
-            pending.setdefault(event.get("response_id"), []).append(sent[offset : offset + size])
-        elif kind == "mark_sent":
-            audio = b"".join(pending.pop(event.get("response_id"), []))
-            text = event.get("text")
-            if isinstance(text, str) and text and audio:
-                phrases.setdefault(text, audio)
-        elif kind == "clear":
-            pending.clear()  # what was queued is dropped, and its phrases will have no mark
+    for phrase in place_bot_audio(recording.events, len(sent)).phrases:
+        if phrase.text:  # only a mark_sent gives one: a phrase cut by a clear (or left open) has none
+            phrases.setdefault(phrase.text, b"".join(c.sent_audio(sent) for c in phrase.chunks))
     return phrases
 
 

@@ -166,11 +166,15 @@ async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
             f"flow {new.meta.get('flow')!r}: recorded with version {old.meta.get('flow_version')}, "
             f"replayed with {new.meta.get('flow_version')}"
         )
+    if not old.complete:  # killed mid-call: how it would have ended is unknown, so it is not compared
+        notes.append(
+            "the recording is incomplete (its process was stopped mid-call): its ending is not compared"
+        )
     diff = compare(
         recorded.turns(old),
         recorded.turns(new),
-        old_outcome=str(old.meta.get("ended_by", "")),
-        new_outcome=str(new.meta.get("ended_by", "")),
+        old_outcome=str(old.meta.get("ended_by", "")) if old.complete else "",
+        new_outcome=str(new.meta.get("ended_by", "")) if old.complete else "",
     )
     return ReplayResult(
         old=old,

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from bot.recording import CallRecorder, LocalStore, Recording, RecordingError
 from bot.recording.format import sanitize_call_sid
-from bot.recording.reader import PlayedSegment, played_segments
+from bot.recording.playback import CutSpan, place_bot_audio, render_heard
+from bot.recording.reader import PlayedSegment, played_segments, render_timeline
 from bot.recording.store import LocalSink
 
 STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
@@ -247,9 +248,65 @@ def test_played_audio_with_queueing_and_clear(tmp_path: Path) -> None:
     assert len(recording.bot_sent_ulaw()) == 3600
 
 
-def test_bad_bot_audio_event_is_a_recording_error() -> None:
+@pytest.mark.parametrize("offset", ["x", "0", 0.0, True, None])
+def test_bad_bot_audio_event_is_a_recording_error(offset: Any) -> None:
     with pytest.raises(RecordingError, match=r"t=0\.5: bad offset/bytes"):
-        played_segments([{"t": 0.5, "type": "bot_audio", "offset": "x", "bytes": 1}], b"")
+        played_segments([{"t": 0.5, "type": "bot_audio", "offset": offset, "bytes": 1}], b"\x00")
+
+
+def test_placement_skips_what_the_reader_refuses_and_what_holds_no_audio() -> None:
+    events: list[dict[str, Any]] = [
+        {"t": 0.0, "type": "bot_audio", "offset": "x", "bytes": 1, "response_id": 1},
+        {"t": 0.0, "type": "bot_audio", "offset": -1, "bytes": 10, "response_id": 1},
+        {"t": 0.0, "type": "bot_audio", "offset": 0, "bytes": 0, "response_id": 1},
+        {"t": 0.0, "type": "bot_audio", "offset": 100, "bytes": 10, "response_id": 1},  # past the file
+        {"t": 0.0, "type": "bot_audio", "offset": 60, "bytes": 80, "response_id": [2]},  # file cut short
+    ]
+    playback = place_bot_audio(events, 100)
+    assert [(c.offset, c.start, c.end, c.response_id) for c in playback.chunks] == [(60, 0, 40, [2])]
+    assert [(p.response_id, p.mark) for p in playback.phrases] == [("[2]", "")]
+
+
+def test_phrases_are_closed_by_marks_and_clears() -> None:
+    def audio(t: float, offset: int, rid: int, mark: str = "") -> dict[str, Any]:
+        return {"t": t, "type": "bot_audio", "offset": offset, "bytes": 800, "response_id": rid, "mark": mark}
+
+    def mark_sent(t: float, rid: int, mark: str, text: str) -> dict[str, Any]:
+        return {"t": t, "type": "mark_sent", "response_id": rid, "mark": mark, "text": text}
+
+    events = [
+        audio(0.0, 0, 1),
+        audio(0.0, 800, 1),
+        mark_sent(0.0, 1, "r1-p1", "Hi."),
+        audio(0.0, 1600, 1, mark="own"),  # closes its own phrase; its text comes later
+        audio(0.0, 2400, 2),
+        mark_sent(0.1, 1, "own", "There."),
+        {"t": 0.25, "type": "clear"},  # offset 2000: "There." cut, r2 dropped and its phrase closed unmarked
+        audio(0.5, 3200, 2),
+        mark_sent(0.5, 2, "r2-p1", "Later."),
+        audio(1.0, 4000, 3),  # the call ends before its mark
+    ]
+    playback = place_bot_audio(events, 4800)
+    summary = [(p.response_id, p.mark, p.text, [c.offset for c in p.chunks]) for p in playback.phrases]
+    assert summary == [
+        ("1", "r1-p1", "Hi.", [0, 800]),
+        ("1", "own", "There.", [1600]),
+        ("2", "", "", [2400]),
+        ("2", "r2-p1", "Later.", [3200]),
+        ("3", "", "", [4000]),
+    ]
+    placed = [(c.start, c.end, c.played_end) for c in playback.chunks]
+    assert placed[:2] == [(0, 800, 800), (800, 1600, 1600)]
+    assert placed[2:] == [(1600, 2400, 2000), (2400, 3200, 2400), (4000, 4800, 4800), (8000, 8800, 8800)]
+    assert playback.cuts == (CutSpan(2000, 3200),)
+    assert playback.first_sent() == {"1": 0.0, "2": 0.0, "3": 1.0}
+    assert [(s.start, len(s.audio), s.mark) for s in played_segments(events, bytes(4800))] == [
+        (0, 800, ""),
+        (800, 800, ""),
+        (1600, 400, "own"),
+        (4000, 800, ""),
+        (8000, 800, ""),
+    ]
 
 
 def test_clear_before_audio_starts_drops_it_all() -> None:
@@ -310,6 +367,32 @@ def test_played_never_longer_than_sent_and_equal_without_clear(ops: list[tuple[s
     for segment in segments:
         assert segment.start >= arrivals[segment.mark]  # never plays before it arrived
         assert chunks[segment.mark].startswith(segment.audio)  # a clear only cuts the tail
+
+
+def phone_model(events: list[dict[str, Any]], sent: bytes) -> bytes:
+    """An independent model of the phone: its queue is the timeline's unplayed tail, so a chunk is appended
+    where the timeline ends (or at its arrival, after silence) and a clear cuts the timeline where it is."""
+    timeline = bytearray()
+    for event in events:
+        at = round(event["t"] * 8000)
+        if event["type"] == "clear":
+            del timeline[at:]
+            timeline = timeline.rstrip(b"\xff")  # silence waiting for dropped audio (no chunk holds 0xFF)
+        elif audio := sent[event["offset"] : event["offset"] + event["bytes"]]:
+            timeline += b"\xff" * (at - len(timeline)) + audio
+    return bytes(timeline)
+
+
+@given(operations, st.integers(0, 3000))
+def test_placement_matches_a_model_of_the_phone(ops: list[tuple[str, int, int]], crash_cut: int) -> None:
+    events, sent = build_events(ops)
+    sent = sent[: max(0, len(sent) - crash_cut)]  # a bot.ulaw cut short: bytes past its end never played
+    playback = place_bot_audio(events, len(sent))
+    assert render_heard(playback.chunks, sent) == phone_model(events, sent)
+    assert render_heard(playback.chunks, sent) == render_timeline(played_segments(events, sent))
+    assert sorted(c.offset for p in playback.phrases for c in p.chunks) == [c.offset for c in playback.chunks]
+    dropped = sum(c.end - c.played_end for c in playback.chunks)
+    assert sum(cut.end - cut.start for cut in playback.cuts) == dropped  # cut spans: what the clears dropped
 
 
 # --- events file robustness -----------------------------------------------------------------------

@@ -93,6 +93,23 @@ def test_turns_keys_and_phrases_come_out_of_a_recording(tmp_path: Path) -> None:
     assert recorded.phrase_audio(rec) == {"Hello there.": b"\x10" * 320, "How can I help?": b"\x11" * 160}
 
 
+def test_phrase_audio_is_what_was_sent_since_the_last_mark_and_a_clear_drops_it() -> None:
+    def audio(t: float, offset: int, rid: int) -> dict[str, Any]:
+        return {"t": t, "type": "bot_audio", "offset": offset, "bytes": 2, "response_id": rid, "mark": ""}
+
+    def mark(t: float, rid: int, text: str) -> dict[str, Any]:
+        return {"t": t, "type": "mark_sent", "mark": f"m{t}", "response_id": rid, "text": text}
+
+    events = [
+        *(audio(0.0, 0, 1), mark(0.0, 1, "Hi.")),
+        *(audio(0.1, 2, 1), audio(0.1, 4, 2), {"t": 0.2, "type": "clear"}),  # both cut before their marks
+        *(audio(0.3, 6, 1), mark(0.3, 1, "Hi."), mark(0.3, 2, "Bye.")),  # "Hi." again: the first audio wins
+        *(audio(0.4, 8, 2), mark(0.4, 2, "Bye.")),
+    ]
+    rec = Recording(Path("mem"), {"format": 1}, events, False, b"", b"aabbccddee")
+    assert recorded.phrase_audio(rec) == {"Hi.": b"aa", "Bye.": b"ee"}
+
+
 def test_answers_are_keyed_by_question_occurrence_and_round(tmp_path: Path) -> None:
     found = recorded.answers(make_recording(tmp_path))
     first = found.rounds[RoundKey("When do you open?", 1, 0)]
