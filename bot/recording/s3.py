@@ -55,7 +55,7 @@ from bot.recording.format import (
     is_recording_id,
     sanitize_call_sid,
 )
-from bot.recording.store import LocalSink, RecordingStore
+from bot.recording.store import LocalSink, RecordingStore, newest_first
 
 log = structlog.get_logger("bot.recording")
 
@@ -264,16 +264,12 @@ class S3Store(RecordingStore):
     def list_recent(self, limit: int) -> list[str]:
         if limit <= 0:
             return []
-        days = [d for d in self._children(self._root) if is_recording_id(f"{d}/x")]
-        found: list[str] = []
-        for day in sorted(days, reverse=True):
-            names = [n for n in self._children(f"{self._root}{day}/") if is_recording_id(f"{day}/{n}")]
-            # started_at (ISO UTC) sorts as text; a recording without a readable meta sorts last.
-            names.sort(key=lambda n: (self._started_at_in_bucket(f"{day}/{n}"), n), reverse=True)
-            found.extend(f"{day}/{n}" for n in names[: limit - len(found)])
-            if len(found) >= limit:
-                break
-        return found
+        return newest_first(
+            self._children(self._root),
+            lambda day: self._children(f"{self._root}{day}/"),
+            self._started_at_in_bucket,
+            limit,
+        )
 
     def open_path(self, recording_id: str) -> Path:
         if not is_recording_id(recording_id):

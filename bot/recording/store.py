@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -171,17 +172,12 @@ class LocalStore(RecordingStore):
     def list_recent(self, limit: int) -> list[str]:
         if limit <= 0 or not self.root.is_dir():
             return []
-        days = [p for p in self.root.iterdir() if p.is_dir() and is_recording_id(f"{p.name}/x")]
-        days.sort(key=lambda p: p.name, reverse=True)
-        found: list[str] = []
-        for day in days:
-            calls = [p for p in day.iterdir() if p.is_dir() and is_recording_id(f"{day.name}/{p.name}")]
-            # started_at (ISO UTC) sorts as text; a folder without a readable meta sorts last.
-            calls.sort(key=lambda p: (_started_at(p), p.name), reverse=True)
-            found.extend(f"{day.name}/{p.name}" for p in calls[: limit - len(found)])
-            if len(found) >= limit:
-                break
-        return found
+        return newest_first(
+            (p.name for p in self.root.iterdir() if p.is_dir()),
+            lambda day: (p.name for p in (self.root / day).iterdir() if p.is_dir()),
+            lambda recording_id: _started_at(self.root / recording_id),
+            limit,
+        )
 
     def open_path(self, recording_id: str) -> Path:
         if not is_recording_id(recording_id):
@@ -190,6 +186,25 @@ class LocalStore(RecordingStore):
         if not path.is_dir():
             raise FileNotFoundError(f"no recording {recording_id} under {self.root}")
         return path
+
+
+def newest_first(
+    days: Iterable[str],
+    calls_of: Callable[[str], Iterable[str]],
+    started_at: Callable[[str], str],
+    limit: int,
+) -> list[str]:
+    """Up to ``limit`` recording ids, newest day first, then newest ``started_at`` (ISO UTC sorts as text;
+    a recording without a readable meta, ``""``, sorts last). Names that are not ids are skipped; days
+    are only listed until ``limit`` is reached."""
+    found: list[str] = []
+    for day in sorted((d for d in days if is_recording_id(f"{d}/x")), reverse=True):
+        names = [n for n in calls_of(day) if is_recording_id(f"{day}/{n}")]
+        names.sort(key=lambda n: (started_at(f"{day}/{n}"), n), reverse=True)
+        found.extend(f"{day}/{n}" for n in names[: limit - len(found)])
+        if len(found) >= limit:
+            break
+    return found
 
 
 def _started_at(folder: Path) -> str:
