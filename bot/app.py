@@ -1,11 +1,15 @@
-"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``, and
-the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set, and a recording store).
+"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``,
+Prometheus ``GET /metrics``, and the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set).
 
 A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``.
+
+Draining (``start_draining``, on SIGTERM): ``/voice`` and new ``/media`` sockets answer 503 so Twilio
+uses the number's fallback, ``/healthz`` answers 503 ``draining``; live calls go on untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -15,6 +19,7 @@ from bot.call import Call
 from bot.deps import CallDeps
 from bot.inspector.routes import calls_routes
 from bot.lines import LineDesk
+from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
 from bot.twilio.webhook import (
@@ -38,9 +43,30 @@ CALLS = web.AppKey("calls", set[Call])
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 # Called with each Call when it ends (the demo's report; recordings will hook in here too).
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
+DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
+NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (the drain waits on it)
+
+
+def start_draining(app: web.Application) -> None:
+    """Refuse new calls from now on; live calls are left alone (see the module rules)."""
+    app[DRAINING].set()
+
+
+async def wait_for_calls_to_end(app: web.Application) -> None:
+    """Return once no call is live (at once if none is)."""
+    await app[NO_CALLS].wait()
+
+
+def _refused_while_draining(request: web.Request) -> web.Response | None:
+    if not request.app[DRAINING].is_set():
+        return None
+    log.info("call_refused_draining", path=request.path)
+    return web.Response(status=503, text="draining", headers={"Retry-After": "5"})
 
 
 async def voice(request: web.Request) -> web.Response:
+    if refused := _refused_while_draining(request):
+        return refused
     settings = request.app[SETTINGS]
     form = await request.post()
     params = {k: str(v) for k, v in form.items()}
@@ -73,16 +99,21 @@ async def media(request: web.Request) -> web.StreamResponse:
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
         log.warning("websocket_signature_rejected", path=request.path)
         return web.Response(status=403, text="invalid signature")
+    if refused := _refused_while_draining(request):
+        return refused
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
     call = Call(request.app[DEPS], ws.send_str, close=ws.close, max_frame_chars=MAX_FRAME_CHARS)
     request.app[CALLS].add(call)
+    request.app[NO_CALLS].clear()
     request.app[SOCKETS].add(ws)
     try:
         await call.run(_frames(ws))
     finally:
         request.app[CALLS].discard(call)
+        if not request.app[CALLS]:
+            request.app[NO_CALLS].set()
         request.app[SOCKETS].discard(ws)
         await ws.close()
         for observer in request.app[CALL_OBSERVERS]:
@@ -93,7 +124,12 @@ async def media(request: web.Request) -> web.StreamResponse:
 async def healthz(request: web.Request) -> web.Response:
     lines = request.app[DEPS].lines
     flows = lines.book.versions() if isinstance(lines, LineDesk) else {}
-    return web.json_response({"status": "ok", "active_calls": len(request.app[CALLS]), "flows": flows})
+    draining = request.app[DRAINING].is_set()
+    # 503 while draining: the load balancer stops sending calls here before the process goes.
+    return web.json_response(
+        {"status": "draining" if draining else "ok", "active_calls": len(request.app[CALLS]), "flows": flows},
+        status=503 if draining else 200,
+    )
 
 
 def create_app(settings: Settings, deps: CallDeps) -> web.Application:
@@ -104,9 +140,21 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[CALLS] = set()
     app[SOCKETS] = set()
     app[CALL_OBSERVERS] = []
+    app[DRAINING] = asyncio.Event()
+    app[NO_CALLS] = asyncio.Event()
+    app[NO_CALLS].set()
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
     app.router.add_get("/healthz", healthz)
+    if deps.metrics is not None:
+        metrics = deps.metrics
+        calls = app[CALLS]
+        metrics.count_active(lambda: len(calls))
+
+        async def scrape(_request: web.Request) -> web.Response:
+            return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+        app.router.add_get("/metrics", scrape)
     if deps.recordings is not None:
         token = settings.calls_token.get_secret_value() if settings.calls_token else None
         app.router.add_routes(calls_routes(deps.recordings, token))

@@ -73,7 +73,7 @@ class Call:
         self.call_sid = ""
         self.closed = False
         self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
-        self.journal = CallJournal()
+        self.journal = CallJournal(deps.metrics)
         self.note = self.journal.note
         self.speaker: Speaker | None = None
         self.taking = TurnTaking(self._run_turn, self._silence_watchdog, self._forget, clock)

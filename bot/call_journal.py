@@ -8,6 +8,8 @@ Rules:
 - A turn's log line carries figures only; its recorded event also carries what was heard and said
   and each model request's answer (``Turn.content``), which logs must not hold.
 - Without a recording every recording method is a no-op, so the call never checks.
+- The server's metrics (``bot.metrics``), when given, see the same events: every logged one, each turn's
+  figures, and every junk frame (not only the first of its kind).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from bot.metrics import CallMetrics
 from bot.recording.writer import CallRecorder
 from bot.turns import Turn
 
@@ -25,7 +28,8 @@ log = structlog.get_logger("bot.call")
 
 
 class CallJournal:
-    def __init__(self) -> None:
+    def __init__(self, metrics: CallMetrics | None = None) -> None:
+        self.metrics = metrics
         self.recorder: CallRecorder | None = None
         self.invalid: Counter[str] = Counter()
 
@@ -36,11 +40,15 @@ class CallJournal:
 
     def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
         (log.warning if warning else log.info)(event, **fields)
+        if self.metrics is not None:
+            self.metrics.observe(event, fields)
         if self.recorder is not None:
             self.recorder.event(event, **fields)
 
     def count_invalid(self, kind: str, detail: str) -> None:
         self.invalid[kind] += 1
+        if self.metrics is not None:
+            self.metrics.observe("invalid", {"kind": kind})
         if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
             self.note("invalid_frame", warning=True, kind=kind, detail=detail)
 
@@ -54,6 +62,8 @@ class CallJournal:
             return  # its first phrase has not been heard yet: logged again when it is
         turn.logged = True
         log.info("turn", **turn.figures())
+        if self.metrics is not None:
+            self.metrics.observe("turn", turn.figures())
         if self.recorder is not None:
             self.recorder.event("turn", **turn.figures(), **turn.content())
 

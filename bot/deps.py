@@ -9,6 +9,7 @@ from typing import Protocol
 
 from bot.line import LineConfig
 from bot.llm.protocol import ChatModel
+from bot.metrics import CallMetrics
 from bot.recording.store import RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.tools.http_tool import HttpClient
@@ -36,6 +37,7 @@ class CallDeps:
     http: HttpClient = field(default_factory=HttpClient)
     # Opens a call's recording with the call's clock (None: recording is off, or the store failed).
     recorder: Callable[[str, Callable[[], float]], CallRecorder | None] | None = None
+    metrics: CallMetrics | None = None  # the server's /metrics (None: not collected)
     recordings: RecordingStore | None = None  # where they are kept (the inspector at /calls reads it)
     # Every call's clock (monotonic seconds). A replay swaps in its event loop's scaled clock, so turn
     # figures and recordings stay in the replay's time.

@@ -30,6 +30,7 @@ import structlog
 from bot.deps import CallDeps, LineRouter
 from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, make_client
+from bot.metrics import CallMetrics
 from bot.recording.store import LocalStore, RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.settings import Settings
@@ -119,6 +120,7 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         http=HttpClient(),
         recorder=_recorder_factory(settings, store) if store is not None else None,
         recordings=store,
+        metrics=CallMetrics(),
     )
 
 

@@ -5,6 +5,9 @@ Rules:
   the server with the same ``file:line: field: reason`` lines as ``bot flows check``.
 - SIGHUP reloads the flows. A reload that fails is logged problem by problem and changes nothing;
   one that succeeds swaps the whole book at once. Live calls keep the line they started with.
+- SIGTERM or SIGINT drains: new calls are refused (503) while live ones go on until they end or
+  ``DRAIN_TIMEOUT_S`` passes; the rest are then hung up and the process exits 0. A second signal
+  cuts the wait short.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from bot.app import create_app
+from bot.app import CALLS, create_app, start_draining, wait_for_calls_to_end
 from bot.deps import CallDeps
 from bot.flows.build import build_book
 from bot.flows.loader import FlowError, load_flows
@@ -46,6 +49,26 @@ class RunningServer:
     async def stop(self) -> None:
         await self.runner.cleanup()
 
+    async def drain(self, timeout_s: float, cut_short: asyncio.Event | None = None) -> int:
+        """Refuse new calls and wait up to ``timeout_s`` (or until ``cut_short`` is set) for live ones
+        to end; the number still live. ``stop`` hangs those up."""
+        started = asyncio.get_running_loop().time()
+        start_draining(self.app)
+        log.info("draining", active_calls=len(self.app[CALLS]), timeout_s=timeout_s)
+        waits = [asyncio.ensure_future(wait_for_calls_to_end(self.app))]
+        if cut_short is not None:
+            waits.append(asyncio.ensure_future(_until(cut_short)))
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        left = len(self.app[CALLS])
+        seconds = round(asyncio.get_running_loop().time() - started, 3)
+        cut = cut_short is not None and cut_short.is_set()
+        log.info("drained", calls_hung_up=left, seconds=seconds, cut_short=cut)
+        return left
+
     async def reload(self) -> bool:
         """Load the flows again; True if the new ones are in use (see the module rules)."""
         if not self.desk.from_files:
@@ -65,6 +88,10 @@ class RunningServer:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return True
+
+
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
 
 
 async def start_server(
@@ -121,9 +148,14 @@ async def serve(settings: Settings) -> None:
         public_base_url=settings.public_base_url,
     )
     stop = asyncio.Event()
+    cut_short = asyncio.Event()
+
+    def on_stop_signal() -> None:
+        (cut_short if stop.is_set() else stop).set()  # the second signal ends the drain
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop_signal)
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
@@ -133,5 +165,6 @@ async def serve(settings: Settings) -> None:
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
+    await server.drain(settings.drain_timeout_s, cut_short)
     log.info("shutting_down")
     await server.stop()

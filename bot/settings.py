@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     recording_sensitive_fields: str = Field(
         default="", description="Comma-separated event field names redacted in recordings (e.g. from,digits)."
     )
+    drain_timeout_s: Annotated[float, Field(ge=0)] = Field(
+        default=60, description="On SIGTERM, how long live calls may go on before they are hung up."
+    )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 
     @field_validator(

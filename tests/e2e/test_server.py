@@ -18,6 +18,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -196,6 +197,7 @@ def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: s
         ("PORT", "abc"),
         ("PUBLIC_BASE_URL", "bot.example.com"),
         ("LLM_STALL_TIMEOUT_S", "0"),
+        ("DRAIN_TIMEOUT_S", "-1"),
     ],
 )
 def test_serve_with_a_missing_or_malformed_setting_exits_2_with_one_line_naming_it(
@@ -269,6 +271,7 @@ async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path
             await process.communicate()
     output = stdout.decode() + stderr.decode()
     assert '"event": "listening"' in stdout.decode()
+    assert '"event": "draining"' in stdout.decode()  # no call live: the drain ends at once
     assert '"event": "shutting_down"' in stdout.decode()
     for secret in (TWILIO_SECRET, OPENAI_SECRET):
         assert secret not in output
@@ -278,7 +281,7 @@ class ProcessExited(Exception):
     """``bot serve`` exited before it answered /healthz."""
 
 
-async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> object:
+async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
         while True:
             if process.returncode is not None:
@@ -286,7 +289,8 @@ async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> object
             try:
                 async with http.get(url) as response:
                     if response.status == 200:
-                        return await response.json()
+                        body: dict[str, Any] = await response.json()
+                        return body
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.1)
@@ -294,7 +298,10 @@ async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> object
 
 async def test_serve_stops_within_seconds_on_sigterm_during_a_call(tmp_path: Path) -> None:
     async with OpenAIEmulator() as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
-        env = serve_env(OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address)
+        # No drain: this is about hanging up live calls (tests/e2e/test_drain.py covers the wait).
+        env = serve_env(
+            OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address, DRAIN_TIMEOUT_S="0"
+        )
         url = f"http://127.0.0.1:{env['PORT']}"
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,

@@ -1,0 +1,87 @@
+"""Prometheus metrics of one server process, fed by what calls already log (``CallJournal``).
+
+Rules:
+- One ``CollectorRegistry`` per server (not the process-global one), so servers started side by side in
+  tests never share counters.
+- Metrics come from the journal's events, never from the audio path: a turn's figures feed the latency
+  histograms, ``provider_error`` the errors by provider and kind, ``barge_in`` and the turn's filler flags
+  their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
+  how they ended. Active calls are read from the server's live-call set when scraped.
+- Label values are bounded: provider and kind names from our code, the ending from a fixed set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+# Voice-to-voice sits around 0.5 to 2 s; the buckets are finest there.
+LATENCY_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class CallMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.active = Gauge("phonebot_active_calls", "Calls connected now.", registry=r)
+        self.count_active(lambda: 0)
+        self.calls = Counter("phonebot_calls", "Calls ended, by how they ended.", ["ended_by"], registry=r)
+        self.turns = Counter("phonebot_turns", "Caller turns answered (or attempted).", registry=r)
+        self.voice_to_voice = Histogram(
+            "phonebot_turn_voice_to_voice_seconds",
+            "Caller's last word to the bot's first audio heard (estimated), per turn.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.first_audio = Histogram(
+            "phonebot_turn_first_audio_sent_seconds",
+            "End of the caller's turn to the first audio sent, per turn.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.provider_errors = Counter(
+            "phonebot_provider_errors",
+            "Provider errors by provider and kind.",
+            ["provider", "kind"],
+            registry=r,
+        )
+        self.barge_ins = Counter("phonebot_barge_ins", "Times a caller talked over the bot.", registry=r)
+        self.fillers = Counter("phonebot_fillers", "Fillers said, by kind.", ["kind"], registry=r)
+        self.dropped_frames = Counter(
+            "phonebot_dropped_frames", "Inbound frames dropped as invalid, by kind.", ["kind"], registry=r
+        )
+
+    def count_active(self, active_calls: Callable[[], int]) -> None:
+        """Where ``phonebot_active_calls`` is read from when scraped (the server's live-call set)."""
+        self.active.set_function(lambda: float(active_calls()))
+
+    def observe(self, event: str, fields: Mapping[str, Any]) -> None:
+        """One journal event (see the module rules); unknown events are ignored."""
+        if event == "turn":
+            self.turns.inc()
+            for histogram, name in (
+                (self.voice_to_voice, "voice_to_voice_ms"),
+                (self.first_audio, "first_audio_sent_ms"),
+            ):
+                value = fields.get(name)
+                if isinstance(value, int) and value >= 0:
+                    histogram.observe(value / 1000)
+            if fields.get("tool_filler"):
+                self.fillers.labels("tool").inc()
+            if fields.get("silence_filler"):
+                self.fillers.labels("silence").inc()
+        elif event == "provider_error":
+            self.provider_errors.labels(str(fields.get("provider", "")), str(fields.get("kind", ""))).inc()
+        elif event == "barge_in":
+            self.barge_ins.inc()
+        elif event == "invalid":
+            self.dropped_frames.labels(str(fields.get("kind", ""))).inc()
+        elif event == "call_ended":
+            self.calls.labels(str(fields.get("ended_by", "unknown"))[:32]).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,164 @@
+"""End to end: ``bot serve`` drains on SIGTERM, as Kubernetes stops a pod.
+
+Rules:
+- A real ``bot serve`` subprocess on 127.0.0.1 with the OpenAI and TTS emulators; a ``SimulatedPhone``
+  holds a live call when SIGTERM arrives. Logs go to a file (a pipe nobody reads could fill up).
+- Every wait is bounded and generous; the subprocess is killed in a ``finally``. Assertions are about
+  what happens (refusals, answers, who closed the call, exit code, log events), not about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulators.harness import PUBLIC_BASE_URL
+from emulators.openai_server import OpenAIEmulator
+from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
+from emulators.tts_server import TtsEmulator
+from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, _poll_healthz, serve_env, sign
+
+QUIET_S = 0.6
+EXIT_TIMEOUT_S = 15.0
+
+
+class Served:
+    """A running ``bot serve``: its URL, process, log file and a phone that dials it."""
+
+    def __init__(self, url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+        self.phone = SimulatedPhone(bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("event") == name:
+                found.append(record)
+        return found
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(self.url + "/healthz") as response,
+        ):
+            body: dict[str, Any] = await response.json()
+            return response.status, body
+
+    async def until_draining(self) -> dict[str, Any]:
+        """/healthz once it answers 503 (the signal is handled asynchronously)."""
+        async with asyncio.timeout(10):
+            while True:
+                status, body = await self.health()
+                if status == 503:
+                    return body
+                await asyncio.sleep(0.05)
+
+    async def exit_code(self) -> int:
+        try:
+            return await asyncio.wait_for(self.process.wait(), EXIT_TIMEOUT_S)
+        except TimeoutError:
+            pytest.fail(f"bot serve still running {EXIT_TIMEOUT_S} s after its calls ended")
+
+
+@asynccontextmanager
+async def served(tmp_path: Path, **env_overrides: str) -> AsyncIterator[Served]:
+    async with OpenAIEmulator() as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
+        env = serve_env(
+            OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address, **env_overrides
+        )
+        url = f"http://127.0.0.1:{env['PORT']}"
+        log_path = tmp_path / "bot.log"
+        with log_path.open("w") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
+                stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                await asyncio.wait_for(_poll_healthz(url + "/healthz", process), 20)
+                yield Served(url, process, log_path)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                await process.wait()
+
+
+async def greeted(call: PhoneCall) -> None:
+    await call.wait_for_bot_audio(after=0.0, timeout=10)
+    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+
+
+async def test_draining_refuses_new_calls_and_exits_once_the_live_call_ends(tmp_path: Path) -> None:
+    async with served(tmp_path) as bot:  # DRAIN_TIMEOUT_S: the default 60 s, far beyond this test
+        async with await bot.phone.dial() as call:
+            await greeted(call)
+            bot.process.send_signal(signal.SIGTERM)
+
+            health = await bot.until_draining()
+            assert health["status"] == "draining" and health["active_calls"] == 1
+            assert list(health["flows"]) == ["store"]  # the other fields are kept
+            with pytest.raises(PhoneRejected) as refused:
+                await bot.phone.dial()  # the webhook: Twilio would now use the number's fallback
+            assert refused.value.status == 503
+            async with aiohttp.ClientSession() as http:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as no_socket:
+                    await http.ws_connect(
+                        bot.url + "/media",
+                        headers={"X-Twilio-Signature": sign(STREAM_URL, {}, token=TWILIO_SECRET)},
+                    )
+                assert no_socket.value.status == 503
+
+            # The live call goes on: one more turn, answered in speech.
+            await call.say("What are your opening hours on Saturday?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+            assert bot.process.returncode is None and not call.closed_by_bot
+            await call.hang_up()
+
+        assert await bot.exit_code() == 0
+        [draining] = bot.events("draining")
+        assert draining["active_calls"] == 1 and draining["timeout_s"] == 60
+        [drained] = bot.events("drained")
+        assert drained["calls_hung_up"] == 0 and not drained["cut_short"]
+
+
+async def test_a_call_still_live_after_the_drain_timeout_is_hung_up_and_the_bot_exits(
+    tmp_path: Path,
+) -> None:
+    async with served(tmp_path, DRAIN_TIMEOUT_S="2") as bot:
+        async with await bot.phone.dial() as call:
+            await greeted(call)
+            bot.process.send_signal(signal.SIGTERM)
+            await bot.until_draining()
+            await call.wait_closed(timeout=EXIT_TIMEOUT_S)  # the caller never hangs up: the bot does
+        assert await bot.exit_code() == 0
+        [drained] = bot.events("drained")
+        assert drained["calls_hung_up"] == 1 and not drained["cut_short"]
+        assert drained["seconds"] >= 2
+
+
+async def test_a_second_sigterm_cuts_the_drain_short(tmp_path: Path) -> None:
+    async with served(tmp_path) as bot:  # a 60 s drain that the second signal ends
+        async with await bot.phone.dial() as call:
+            await greeted(call)
+            bot.process.send_signal(signal.SIGTERM)
+            await bot.until_draining()
+            bot.process.send_signal(signal.SIGTERM)
+            await call.wait_closed(timeout=EXIT_TIMEOUT_S)
+        assert await bot.exit_code() == 0
+        [drained] = bot.events("drained")
+        assert drained["calls_hung_up"] == 1 and drained["cut_short"]

@@ -1,0 +1,37 @@
+"""``GET /metrics`` after a real call: Prometheus text with the call's turn, latency and the active calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from emulators.harness import bench
+
+
+async def scrape(url: str) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+
+
+async def test_metrics_count_the_live_call_and_its_turn() -> None:
+    async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
+        async with await b.phone.dial() as call:
+            await call.wait_for_bot_audio(after=0.0, timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.say("What are your opening hours on Saturday?")
+            await call.wait_for_bot_audio(timeout=10)
+            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            during = await scrape(b.server.url)
+            await call.hang_up()
+        async with asyncio.timeout(10):
+            await b.call_ended.wait()
+        after = await scrape(b.server.url)
+    assert during["phonebot_active_calls"] == 1 and after["phonebot_active_calls"] == 0
+    assert after["phonebot_turns_total"] == 1
+    assert after["phonebot_turn_voice_to_voice_seconds_count"] == 1
+    assert 0 < after["phonebot_turn_voice_to_voice_seconds_sum"] < 10
