@@ -21,11 +21,7 @@ async def scrape(url: str) -> dict[str, float]:
 async def test_metrics_count_the_live_call_and_its_turn() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
-            await call.wait_for_bot_audio(after=0.0, timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-            await call.say("What are your opening hours on Saturday?")
-            await call.wait_for_bot_audio(timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.ask_after_greeting("What are your opening hours on Saturday?")
             during = await scrape(b.server.url)
             await call.hang_up()
         async with asyncio.timeout(10):

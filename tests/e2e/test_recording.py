@@ -27,11 +27,7 @@ async def ended(b: Bench) -> None:
 async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
-            await call.wait_for_bot_audio(after=0.0, timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-            await call.say("What are your opening hours on Saturday?")
-            await call.wait_for_bot_audio(timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.ask_after_greeting("What are your opening hours on Saturday?")
             await call.hang_up()
         await ended(b)
         rec = only_recording(b)

@@ -54,11 +54,7 @@ async def test_a_live_call_lands_in_the_bucket_and_shows_at_calls(
     }
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05, settings=settings) as b:
         async with await b.phone.dial() as call:
-            await call.wait_for_bot_audio(after=0.0, timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-            await call.say("What are your opening hours on Saturday?")
-            await call.wait_for_bot_audio(timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.ask_after_greeting("What are your opening hours on Saturday?")
             await call.hang_up()
         async with asyncio.timeout(10):
             await b.call_ended.wait()

@@ -8,11 +8,7 @@ from emulators.harness import bench
 async def test_question_answered_in_speech() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
-            await call.wait_for_bot_audio(after=0.0, timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-            await call.say("What are your opening hours on Saturday?")
-            await call.wait_for_bot_audio(timeout=10)
-            await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+            await call.ask_after_greeting("What are your opening hours on Saturday?")
             await call.hang_up()
         assert call.protocol_errors == []
     spoken = [r["text"] for r in b.tts.synth_requests]
