@@ -29,7 +29,6 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 
 import structlog
 
-from bot import __version__ as BOT_VERSION
 from bot.agent import Agent, Filler
 from bot.call_journal import CallJournal
 from bot.call_telephony import Telephony
@@ -167,21 +166,8 @@ class Call:
         self.account_sid = msg.account_sid
         structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
         self._configure(self.deps.lines.route(msg.custom_parameters.get("to")))
-        log.info(
-            "call_started",
-            line=self.line.name,
-            flow_version=self.line.version,
-            parameters=sorted(msg.custom_parameters),
-        )
-        self.journal.start_recording(
-            self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None,
-            call_sid=msg.call_sid,
-            stream_sid=msg.stream_sid,
-            flow=self.line.name,
-            flow_version=self.line.version,
-            bot_version=BOT_VERSION,
-            parameters=dict(msg.custom_parameters),
-        )
+        recorder = self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None
+        self.journal.call_started(msg, self.line, recorder)
         self.speaker = Speaker(
             self._tts,
             self._send,

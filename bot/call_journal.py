@@ -20,9 +20,12 @@ from typing import Any
 
 import structlog
 
+from bot import __version__ as BOT_VERSION
+from bot.line import LineConfig
 from bot.metrics import CallMetrics
 from bot.recording.writer import CallRecorder
 from bot.turns import Turn
+from bot.twilio.messages import Start
 
 log = structlog.get_logger("bot.call")
 
@@ -33,10 +36,24 @@ class CallJournal:
         self.recorder: CallRecorder | None = None
         self.invalid: Counter[str] = Counter()
 
-    def start_recording(self, recorder: CallRecorder | None, **meta: Any) -> None:
+    def call_started(self, start: Start, line: LineConfig, recorder: CallRecorder | None) -> None:
+        """The ``call_started`` line (parameter names only), and the recording opened with the call's meta."""
+        log.info(
+            "call_started",
+            line=line.name,
+            flow_version=line.version,
+            parameters=sorted(start.custom_parameters),
+        )
         self.recorder = recorder
         if recorder is not None:
-            recorder.start(**meta)
+            recorder.start(
+                call_sid=start.call_sid,
+                stream_sid=start.stream_sid,
+                flow=line.name,
+                flow_version=line.version,
+                bot_version=BOT_VERSION,
+                parameters=dict(start.custom_parameters),
+            )
 
     def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
         (log.warning if warning else log.info)(event, **fields)
