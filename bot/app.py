@@ -1,10 +1,15 @@
-"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``GET /healthz``,
-Prometheus ``GET /metrics``, and the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set).
+"""The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``POST /status``
+(Twilio's call status callback), ``GET /healthz``, Prometheus ``GET /metrics``, and the call inspector at
+``/calls`` (only with ``CALLS_TOKEN`` set).
 
 A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``.
 
+Stateless across requests: ``/voice`` only answers TwiML, and the stream learns everything it needs from
+``start`` (its ``customParameters``), so any replica can take any call's stream.
+
 Draining (``start_draining``, on SIGTERM): ``/voice`` and new ``/media`` sockets answer 503 so Twilio
-uses the number's fallback, ``/healthz`` answers 503 ``draining``; live calls go on untouched.
+uses the number's fallback, ``/healthz`` answers 503 ``draining``; live calls go on untouched, and so do
+status callbacks (they report on calls, they start none).
 """
 
 from __future__ import annotations
@@ -22,13 +27,8 @@ from bot.lines import LineDesk
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
-from bot.twilio.webhook import (
-    SIGNATURE_HEADER,
-    SignatureChecker,
-    public_http_url,
-    public_ws_url,
-    stream_twiml,
-)
+from bot.twilio.status import note_call_status
+from bot.twilio.webhook import SIGNATURE_HEADER, SignatureChecker, public_ws_url, signed_form, stream_twiml
 
 # Twilio frames are ~300 bytes. Frames up to MAX_FRAME_CHARS are parsed (bigger ones are counted as
 # junk and ignored); past MAX_SOCKET_MESSAGE aiohttp closes the socket, which ends the call cleanly.
@@ -64,16 +64,18 @@ def _refused_while_draining(request: web.Request) -> web.Response | None:
     return web.Response(status=503, text="draining", headers={"Retry-After": "5"})
 
 
+def _forbidden(request: web.Request, event: str) -> web.Response:
+    log.warning(event, path=request.path)
+    return web.Response(status=403, text="invalid signature")
+
+
 async def voice(request: web.Request) -> web.Response:
     if refused := _refused_while_draining(request):
         return refused
     settings = request.app[SETTINGS]
-    form = await request.post()
-    params = {k: str(v) for k, v in form.items()}
-    url = public_http_url(request, settings.public_base_url)
-    if not request.app[CHECKER].valid(url, params, request.headers.get(SIGNATURE_HEADER)):
-        log.warning("webhook_signature_rejected", path=request.path)
-        return web.Response(status=403, text="invalid signature")
+    params = await signed_form(request, request.app[CHECKER], settings.public_base_url)
+    if params is None:
+        return _forbidden(request, "webhook_signature_rejected")
     # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
     line = request.app[DEPS].lines.route(params.get("To"))
     twiml = stream_twiml(
@@ -97,8 +99,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     url = public_ws_url(request, settings.public_base_url)
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
-        log.warning("websocket_signature_rejected", path=request.path)
-        return web.Response(status=403, text="invalid signature")
+        return _forbidden(request, "websocket_signature_rejected")
     if refused := _refused_while_draining(request):
         return refused
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
@@ -119,6 +120,14 @@ async def media(request: web.Request) -> web.StreamResponse:
         for observer in request.app[CALL_OBSERVERS]:
             observer(call)
     return ws
+
+
+async def call_status(request: web.Request) -> web.Response:
+    form = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    if form is None:
+        return _forbidden(request, "webhook_signature_rejected")
+    note_call_status(form, request.app[DEPS].metrics)
+    return web.Response(status=204)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -145,6 +154,7 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[NO_CALLS].set()
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
+    app.router.add_post("/status", call_status)
     app.router.add_get("/healthz", healthz)
     if deps.metrics is not None:
         metrics = deps.metrics

@@ -1,13 +1,16 @@
-"""Prometheus metrics of one server process, fed by what calls already log (``CallJournal``).
+"""Prometheus metrics of one server process, fed by what the server already logs (``CallJournal``, and
+the call status callbacks).
 
 Rules:
 - One ``CollectorRegistry`` per server (not the process-global one), so servers started side by side in
   tests never share counters.
-- Metrics come from the journal's events, never from the audio path: a turn's figures feed the latency
+- Metrics come from logged events, never from the audio path: a turn's figures feed the latency
   histograms, ``provider_error`` the errors by provider and kind, ``barge_in`` and the turn's filler flags
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
-  how they ended. Active calls are read from the server's live-call set when scraped.
-- Label values are bounded: provider and kind names from our code, the ending from a fixed set.
+  how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
+  call status. Active calls are read from the server's live-call set when scraped.
+- Label values are bounded: provider and kind names from our code, the ending from a fixed set, the call
+  status from Twilio's set (anything else is ``other`` before it gets here).
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class CallMetrics:
         self.dropped_frames = Counter(
             "phonebot_dropped_frames", "Inbound frames dropped as invalid, by kind.", ["kind"], registry=r
         )
+        self.call_statuses = Counter(
+            "phonebot_call_status", "Twilio call status callbacks, by call status.", ["status"], registry=r
+        )
 
     def count_active(self, active_calls: Callable[[], int]) -> None:
         """Where ``phonebot_active_calls`` is read from when scraped (the server's live-call set)."""
@@ -82,6 +88,8 @@ class CallMetrics:
             self.dropped_frames.labels(str(fields.get("kind", ""))).inc()
         elif event == "call_ended":
             self.calls.labels(str(fields.get("ended_by", "unknown"))[:32]).inc()
+        elif event == "call_status":
+            self.call_statuses.labels(str(fields.get("status", "other"))[:32]).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

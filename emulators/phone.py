@@ -9,7 +9,8 @@ Rules:
   the TwiML gave it, with no params. An explicit ``signature``/``ws_signature`` overrides; ``""`` omits the
   header.
 - The phone reaches the bot at ``bot_url`` (host and port) and takes only the path from the Stream URL, the
-  way a tunnel maps the public name onto a local server.
+  way a tunnel maps the public name onto a local server. ``dial(stream_to=...)`` opens the stream on
+  another server than the one that answered the webhook, as a load balancer in front of replicas may.
 - A non-200 webhook answer or a refused upgrade is ``PhoneRejected``; so is TwiML without a Stream. A Stream
   URL Twilio would refuse (not ``wss``, or with a query string) is recorded as a protocol error, and the
   phone connects anyway so the test can inspect the rest of the call.
@@ -77,8 +78,12 @@ class SimulatedPhone:
         signature: str | None = None,
         ws_signature: str | None = None,
         extra_form: Mapping[str, str] | None = None,
+        stream_to: str | None = None,
     ) -> PhoneCall:
-        """Ring the bot and connect its media stream; the call streams and plays until hung up."""
+        """Ring the bot and connect its media stream; the call streams and plays until hung up.
+
+        ``stream_to``: the server (``http://host:port``) that takes the stream; default ``bot_url``.
+        """
         dial_time = asyncio.get_running_loop().time()
         call_sid = call_sid or "CA" + secrets.token_hex(16)
         form = {
@@ -97,7 +102,7 @@ class SimulatedPhone:
         try:
             twiml = await self._post_webhook(session, form, signature)
             stream_url, parameters = _parse_stream_twiml(twiml)
-            ws = await self._connect_stream(session, stream_url, ws_signature)
+            ws = await self._connect_stream(session, stream_url, ws_signature, stream_to or self.bot_url)
             call = PhoneCall(
                 session=session,
                 ws=ws,
@@ -135,14 +140,14 @@ class SimulatedPhone:
             return body
 
     async def _connect_stream(
-        self, session: aiohttp.ClientSession, stream_url: str, ws_signature: str | None
+        self, session: aiohttp.ClientSession, stream_url: str, ws_signature: str | None, bot_url: str
     ) -> aiohttp.ClientWebSocketResponse:
         if ws_signature is None:
             ws_signature = str(self._validator.compute_signature(stream_url, {}))
         headers = {"User-Agent": "Twilio.TmeWs/1.0"}
         if ws_signature:
             headers[_SIGNATURE_HEADER] = ws_signature
-        base = URL(self.bot_url)
+        base = URL(bot_url.rstrip("/"))
         target = base.with_scheme("wss" if base.scheme == "https" else "ws").with_path(
             urlsplit(stream_url).path or "/"
         )

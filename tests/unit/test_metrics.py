@@ -1,10 +1,15 @@
-"""``CallMetrics``: journal events become Prometheus series, in a registry of the server's own."""
+"""``CallMetrics``: journal events and Twilio status callbacks become Prometheus series, in a registry
+of the server's own."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import CallMetrics
+from bot.twilio.status import CALL_STATUSES, CallStatus, note_call_status
 
 
 def samples(metrics: CallMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -48,3 +53,28 @@ def test_two_servers_never_share_series() -> None:
     first.observe("barge_in", {})
     assert samples(first)[("phonebot_barge_ins_total", ())] == 1
     assert samples(second)[("phonebot_barge_ins_total", ())] == 0
+
+
+def test_status_callbacks_count_by_call_status_and_unknown_ones_as_other() -> None:
+    metrics = CallMetrics()
+    for status in ("ringing", "completed", "completed", "on-fire"):
+        note_call_status({"CallSid": "CA1", "CallStatus": status, "From": "+15550199"}, metrics)
+    got = samples(metrics)
+    assert got[("phonebot_call_status_total", (("status", "completed"),))] == 2
+    assert got[("phonebot_call_status_total", (("status", "ringing"),))] == 1
+    assert got[("phonebot_call_status_total", (("status", "other"),))] == 1
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"), [("37", 37), ("0", 0), ("", None), ("-4", None), ("1.5", None), ("²", None)]
+)
+def test_status_callback_duration_is_whole_seconds_or_none(duration: str, seconds: int | None) -> None:
+    assert CallStatus.from_form({"CallDuration": duration}).duration_s == seconds
+
+
+@given(st.dictionaries(st.sampled_from(["CallSid", "CallStatus", "CallDuration", "From"]), st.text()))
+def test_any_status_callback_form_is_read_into_bounded_values(form: dict[str, str]) -> None:
+    status = CallStatus.from_form(form)
+    assert len(status.call_sid) <= 64 and len(status.status) <= 64
+    assert status.metric_label in CALL_STATUSES | {"other"}
+    assert status.duration_s is None or 0 <= status.duration_s < 10**9
