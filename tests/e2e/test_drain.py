@@ -25,6 +25,7 @@ from emulators.harness import PUBLIC_BASE_URL
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
 from emulators.tts_server import TtsEmulator
+from emulators.voice import ToneCodebook
 from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, _poll_healthz, serve_env, sign
 
 QUIET_S = 0.6
@@ -34,11 +35,17 @@ EXIT_TIMEOUT_S = 15.0
 class Served:
     """A running ``bot serve``: its URL, process, log file and a phone that dials it."""
 
-    def __init__(self, url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    def __init__(
+        self, url: str, process: asyncio.subprocess.Process, log_path: Path, openai: OpenAIEmulator
+    ) -> None:
         self.url = url
         self.process = process
         self.log_path = log_path
-        self.phone = SimulatedPhone(bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL)
+        self.openai = openai
+        # The phone's voice must be the one the transcription emulator decodes.
+        self.phone = SimulatedPhone(
+            bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL, codebook=openai.codebook
+        )
 
     def events(self, name: str) -> list[dict[str, Any]]:
         found = []
@@ -77,9 +84,15 @@ class Served:
 
 @asynccontextmanager
 async def served(tmp_path: Path, **env_overrides: str) -> AsyncIterator[Served]:
-    async with OpenAIEmulator() as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
+    async with OpenAIEmulator(codebook=ToneCodebook()) as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
         env = serve_env(
-            OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address, **env_overrides
+            OPENAI_BASE_URL=openai_emu.base_url,
+            GOOGLE_TTS_ENDPOINT=tts_emu.address,
+            # The emulators hear and speak: the tone-coded caller is not speech for Whisper or silero.
+            STT_PROVIDER="openai",
+            TTS_PROVIDER="google",
+            VAD="energy",
+            **env_overrides,
         )
         url = f"http://127.0.0.1:{env['PORT']}"
         log_path = tmp_path / "bot.log"
@@ -90,7 +103,7 @@ async def served(tmp_path: Path, **env_overrides: str) -> AsyncIterator[Served]:
             )  # fmt: skip
             try:
                 await asyncio.wait_for(_poll_healthz(url + "/healthz", process), 20)
-                yield Served(url, process, log_path)
+                yield Served(url, process, log_path, openai_emu)
             finally:
                 if process.returncode is None:
                     process.kill()
@@ -127,6 +140,8 @@ async def test_draining_refuses_new_calls_and_exits_once_the_live_call_ends(tmp_
             await call.wait_for_bot_audio(timeout=10)
             await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
             assert bot.process.returncode is None and not call.closed_by_bot
+            heard = [request.last_user_text for request in bot.openai.chat_requests]
+            assert "What are your opening hours on Saturday?" in heard
             await call.hang_up()
 
         assert await bot.exit_code() == 0
