@@ -301,6 +301,11 @@ class PhoneCall:
         """PCM16 stereo 8 kHz WAV: caller on the left, the bot as heard on the right."""
         return stereo_wav(self.caller_sent_ulaw(), self.bot_played_ulaw())
 
+    @property
+    def playback(self) -> PlaybackBuffer:
+        """The outbound buffer (read its pacing figures: ``frames_played``, ``gaps``)."""
+        return self._playback
+
     def turn_latencies(self) -> list[float]:
         """Per answered caller utterance: seconds from its end until the bot's answer started playing."""
         return turn_latencies(self.events)

@@ -12,6 +12,10 @@ Rules:
   then, so a tick processed late (a busy loop) never plays audio before it reached the phone.
 - ``clear`` drops every queued byte at once and returns every pending mark (queued, or crossed but not yet
   echoed), in order, to be echoed immediately: Twilio returns them on clear too.
+- Pacing, as the caller hears it: ``frames_played`` counts the frames holding bot audio and ``gaps`` lists
+  each silence inside one answer, from the moment the audio ran out to the tick that resumed it. Inside a
+  phrase any gap counts; across a phrase boundary (a mark) only when the next phrase's mark names the same
+  response (``r<id>-p<n>``): the pause between two answers is not a stutter. ``clear`` forgets a pending gap.
 - Pure: no clocks, no I/O, no asyncio.
 """
 
@@ -40,6 +44,12 @@ class PlaybackBuffer:
         self._head_offset = 0  # bytes of the head chunk already played; avoids re-slicing big chunks
         self._queued_bytes = 0
         self._crossed_marks: list[str] = []  # passed inside the frame now playing; echoed next tick
+        self.frames_played = 0
+        self.gaps: list[float] = []
+        self._playing = False
+        self._dry_at: float | None = None  # when the audio ran out, while not yet resumed
+        self._boundary: str | None = None  # response of the mark passed since the last audio byte
+        self._maybe_gap: tuple[float, str] | None = None  # gap across a phrase boundary, awaiting its mark
 
     @property
     def queued_bytes(self) -> int:
@@ -58,6 +68,11 @@ class PlaybackBuffer:
             self._queued_bytes += len(ulaw)
 
     def push_mark(self, name: str, at: float = -math.inf) -> None:
+        if self._maybe_gap is not None:
+            gap, response = self._maybe_gap
+            self._maybe_gap = None
+            if _response(name) == response:
+                self.gaps.append(gap)
         self._queue.append((at, name))
 
     def clear(self) -> list[str]:
@@ -67,6 +82,8 @@ class PlaybackBuffer:
         self._crossed_marks = []
         self._head_offset = 0
         self._queued_bytes = 0
+        self._playing = False
+        self._dry_at = self._maybe_gap = self._boundary = None
         return marks
 
     def tick(self, now: float = math.inf) -> PlayedFrame:
@@ -81,11 +98,15 @@ class PlaybackBuffer:
                 self._queue.popleft()
                 # Audio taken in this frame is only now starting to play; the mark waits for it.
                 (self._crossed_marks if out else echoed).append(head)
+                self._boundary = _response(head)
                 continue
             room = FRAME_BYTES - len(out)
             if room == 0:
                 break
+            if self._dry_at is not None:
+                self._resumed(now + len(out) / 8000)
             take = head[self._head_offset : self._head_offset + room]
+            self._boundary = None
             out += take
             self._head_offset += len(take)
             if self._head_offset == len(head):
@@ -93,5 +114,31 @@ class PlaybackBuffer:
                 self._head_offset = 0
         self._queued_bytes -= len(out)
         played = len(out)
+        if played:
+            self.frames_played += 1
+            self._playing = True
+        if played < FRAME_BYTES and self._playing:
+            self._playing = False
+            self._dry_at = now + played / 8000
         out += ULAW_SILENCE * (FRAME_BYTES - played)
         return PlayedFrame(bytes(out), played, tuple(echoed))
+
+    def _resumed(self, at: float) -> None:
+        assert self._dry_at is not None
+        gap = max(0.0, at - self._dry_at)
+        if self._boundary is None:
+            self.gaps.append(gap)  # inside a phrase
+        else:
+            # The resumed phrase's mark may already be queued behind its audio.
+            mark = next((item for _, item in self._queue if isinstance(item, str)), None)
+            if mark is None:
+                self._maybe_gap = (gap, self._boundary)
+            elif _response(mark) == self._boundary:
+                self.gaps.append(gap)
+        self._dry_at = None
+
+
+def _response(mark: str) -> str:
+    """``r12`` of the bot's ``r12-p3`` mark names; any other name is its own response."""
+    head, _, _ = mark.partition("-")
+    return head
