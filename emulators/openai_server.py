@@ -10,6 +10,8 @@ Rules:
 - Streaming sends the HTTP headers at once, then waits ``first_token_delay_s``, then writes each SSE event
   by itself, so delays are real on the wire. A "chunk" (for ``cut_after_chunks``/``stall_after_chunks``)
   is one ``data: {json}`` event (role, content, tool fragment, finish, usage); ``[DONE]`` is not a chunk.
+- ``garbage_after_chunks`` sends one event whose data is ``garbage`` (not JSON by default) after that many
+  chunks, then carries on; the ``openai`` SDK raises while parsing it (its ``json.loads``).
 - Every scripted wait wakes up on ``stop()``, so shutdown never waits for a script; a request caught
   waiting has its connection dropped.
 - ``received_at`` is ``time.monotonic()`` so tests can measure latencies against their own clock.
@@ -33,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from emulators.local_http import LocalHttpEmulator
+from emulators.openai_errors import error_response, tool_sequence_error
 from emulators.voice import ToneCodebook
 
 _MODELS = ("gpt-4o-mini", "gpt-4o-mini-transcribe")
@@ -61,6 +64,8 @@ class Reply:
     cut_after_chunks: int | None = None
     stall_after_chunks: int | None = None
     include_usage_chunk: bool = True  # only if the request asked stream_options.include_usage
+    garbage_after_chunks: int | None = None
+    garbage: str = "{not json"  # the data of the garbage event (one line)
 
 
 @dataclass(frozen=True)
@@ -129,60 +134,6 @@ def _content_text(content: Any) -> str | None:
             str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
         )
     return None
-
-
-def _tool_sequence_error(messages: list[Any]) -> tuple[str, str] | None:
-    """(message, param) of the first broken tool round-trip, worded like the real API; None if fine."""
-    expected: set[str] = set()  # ids of the assistant tool_calls that tool messages may answer
-    pending: set[str] = set()  # ids not answered yet
-    owner = -1
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            return f"Invalid value for 'messages[{i}]': expected an object with a 'role'.", f"messages.[{i}]"
-        if message["role"] == "tool":
-            call_id = message.get("tool_call_id")
-            if not expected:  # "preceeding" is the real API's spelling
-                return (
-                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
-                    "message with 'tool_calls'.",
-                    f"messages.[{i}].role",
-                )
-            if call_id not in expected:
-                return (
-                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of "
-                    "previous message.",
-                    f"messages.[{i}].tool_call_id",
-                )
-            pending.discard(call_id)
-            continue
-        if pending:
-            break
-        expected, owner, calls = set(), i, message.get("tool_calls")
-        if message["role"] == "assistant" and isinstance(calls, list) and calls:
-            expected = {str(call.get("id")) for call in calls if isinstance(call, dict)}
-            pending = set(expected)
-    if pending:
-        return (
-            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-            f"'tool_call_id'. The following tool_call_ids did not have response messages: "
-            f"{', '.join(sorted(pending))}",
-            f"messages.[{owner}].role",
-        )
-    return None
-
-
-def _error_response(
-    status: int,
-    message: str,
-    param: str | None = None,
-    code: str | None = None,
-    retry_after_ms: int | None = None,
-) -> web.Response:
-    err_type = "requests" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
-    code = code or ("rate_limit_exceeded" if status == 429 else None)
-    body = {"error": {"message": message, "type": err_type, "param": param, "code": code}}
-    headers = {} if retry_after_ms is None else {"retry-after-ms": str(retry_after_ms)}
-    return web.json_response(body, status=status, headers=headers)
 
 
 def _usage(prompt_chars: int, completion_chars: int) -> dict[str, Any]:
@@ -336,7 +287,7 @@ class OpenAIEmulator(LocalHttpEmulator):
 
     async def _models(self, request: web.Request) -> web.Response:
         if not _has_bearer(request):
-            return _error_response(401, "Missing bearer token")
+            return error_response(401, "Missing bearer token")
         self.model_requests += 1
         models = [{"id": m, "object": "model", "created": 0, "owned_by": "emulator"} for m in _MODELS]
         return web.json_response({"object": "list", "data": models})
@@ -354,30 +305,30 @@ class OpenAIEmulator(LocalHttpEmulator):
         self.chat_requests.append(chat)
 
         if not _has_bearer(request):
-            return _error_response(401, "You didn't provide an API key.", code="invalid_api_key")
+            return error_response(401, "You didn't provide an API key.", code="invalid_api_key")
         if not isinstance(body, dict):
-            return _error_response(400, "We could not parse the JSON body of your request.")
+            return error_response(400, "We could not parse the JSON body of your request.")
         if not isinstance(body.get("model"), str) or not body["model"]:
-            return _error_response(400, "you must provide a model parameter", param="model")
+            return error_response(400, "you must provide a model parameter", param="model")
         if not isinstance(messages, list) or not messages:
-            return _error_response(
+            return error_response(
                 400, "Invalid 'messages': empty array. Expected an array with minimum length 1.",
                 param="messages", code="empty_array",
             )  # fmt: skip
-        problem = _tool_sequence_error(messages)
+        problem = tool_sequence_error(messages)
         if problem is not None:
-            return _error_response(400, problem[0], param=problem[1])
+            return error_response(400, problem[0], param=problem[1])
 
         reply = self.replies.pop(0) if self.replies else self.responder(chat)
         if reply.status != 200:
-            return _error_response(
+            return error_response(
                 reply.status, f"Emulated error {reply.status}.", retry_after_ms=reply.retry_after_ms
             )
         completion = _Completion(chat, reply)
         if body.get("stream"):
             return await self._stream(request, completion)
         if await self._wait(reply.first_token_delay_s):
-            return _error_response(503, "The emulator is shutting down.")
+            return error_response(503, "The emulator is shutting down.")
         return web.json_response(completion.whole())
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
@@ -386,13 +337,16 @@ class OpenAIEmulator(LocalHttpEmulator):
         chunks = completion.chunks()
         interrupt_at = [n for n in (reply.cut_after_chunks, reply.stall_after_chunks) if n is not None]
         limit = min([len(chunks), *interrupt_at])
+        events = [_sse(chunk) for chunk in chunks[:limit]]
+        if reply.garbage_after_chunks is not None:
+            events.insert(min(reply.garbage_after_chunks, limit), f"data: {reply.garbage}\n\n".encode())
         try:
             if await self._wait(reply.first_token_delay_s):
                 return self._dropped(request, response)
-            for n, chunk in enumerate(chunks[:limit]):
+            for n, event in enumerate(events):
                 if n > 0 and await self._wait(reply.chunk_delay_s):
                     return self._dropped(request, response)
-                await response.write(_sse(chunk))
+                await response.write(event)
             if limit == reply.stall_after_chunks:
                 await self._hang(request)
             if limit in interrupt_at:
@@ -404,22 +358,22 @@ class OpenAIEmulator(LocalHttpEmulator):
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
         if not _has_bearer(request):
-            return _error_response(401, "You didn't provide an API key.", code="invalid_api_key")
+            return error_response(401, "You didn't provide an API key.", code="invalid_api_key")
         form = await request.post()
         upload = form.get("file")
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         record: dict[str, Any] = {**fields, "received_at": time.monotonic(), "text": None}
         self.transcription_requests.append(record)
         if not isinstance(upload, web.FileField):
-            return _error_response(400, "Missing required parameter: 'file'.", param="file")
+            return error_response(400, "Missing required parameter: 'file'.", param="file")
         data = upload.file.read()
         record.update(filename=upload.filename, content_type=upload.content_type, n_bytes=len(data))
         if not fields.get("model"):
-            return _error_response(400, "Missing required parameter: 'model'.", param="model")
+            return error_response(400, "Missing required parameter: 'model'.", param="model")
         try:
             pcm, rate = _decode_wav(data)
         except (wave.Error, EOFError, ValueError):
-            return _error_response(
+            return error_response(
                 400, "Invalid file format. Supported formats: wav (PCM16) in this emulator."
             )
         record.update(sample_rate=rate, pcm_bytes=len(pcm), duration_s=len(pcm) / 2 / rate)
@@ -427,9 +381,9 @@ class OpenAIEmulator(LocalHttpEmulator):
         queued = self.transcription_replies
         scripted = queued.pop(0) if queued else TranscriptionReply(delay_s=self.transcription_delay_s)
         if await self._wait(scripted.delay_s):
-            return _error_response(503, "The emulator is shutting down.")
+            return error_response(503, "The emulator is shutting down.")
         if scripted.status != 200:
-            return _error_response(scripted.status, f"Emulated error {scripted.status}.")
+            return error_response(scripted.status, f"Emulated error {scripted.status}.")
         # The tone decoder assumes 8 kHz; tests and the demo send 8 kHz.
         text = scripted.text if scripted.text is not None else (self.codebook.transcribe(pcm) or "")
         record["text"] = text

@@ -15,6 +15,9 @@ Rules:
 - ``faults`` is a queue: each RPC (unary or streaming) pops one; a streaming fault fires after
   ``after_chunks`` responses (a fault with ``after_chunks=0`` fires once the config is read). Every
   request is recorded in ``synth_requests`` (one record per text).
+- A fault with ``code=OK`` truncates instead of failing: a stream sends ``after_chunks`` responses in all
+  and ends with OK once the client has finished writing (reading its requests avoids the race below);
+  a unary answer carries only the first ``after_chunks`` ~100 ms pieces of the audio.
 - Beware a grpc.aio client race that a real server triggers too: if the client is still writing when the
   server aborts, the client sees INTERNAL ("Internal error from Core") instead of the server's code.
 - Written with ``struct`` only: no dependency on other project modules.
@@ -50,7 +53,11 @@ _STREAMING_ENCODINGS = {_Encoding.PCM, _Encoding.MULAW, _Encoding.ALAW}
 class TtsFault:
     code: grpc.StatusCode
     message: str = "emulated fault"
-    after_chunks: int = 0  # for streaming: fail after N responses
+    after_chunks: int = 0  # for streaming: fail after N responses (OK: truncate there, see the rules)
+
+    @property
+    def truncates(self) -> bool:
+        return bool(self.code == grpc.StatusCode.OK)  # grpc ships no type hints
 
 
 class _Invalid(Exception):
@@ -223,8 +230,8 @@ class TtsEmulator:
         text = _plain_text(request.input.text or request.input.markup, request.input.ssml)
         self._record("unary", text, request.voice, config.audio_encoding, config.sample_rate_hertz,
                      config.speaking_rate)  # fmt: skip
-        if self.faults:
-            fault = self.faults.pop(0)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and not fault.truncates:
             await context.abort(fault.code, fault.message)
         try:
             if not text:
@@ -237,6 +244,9 @@ class TtsEmulator:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         await asyncio.sleep(self.first_byte_delay_s)
         pcm = self._pcm(text, rate, speed)
+        if fault is not None:  # truncated to whole ~100 ms pieces, still an even sample count
+            samples = fault.after_chunks * (rate // 10)
+            pcm = pcm[: 2 * (samples - samples % 2)]
         if encoding == _Encoding.PCM:
             audio = pcm
         elif encoding == _Encoding.LINEAR16:
@@ -249,7 +259,7 @@ class TtsEmulator:
         fault = self.faults.pop(0) if self.faults else None
         sent = 0
         first = await anext(requests, None)
-        if fault is not None and fault.after_chunks <= 0:
+        if fault is not None and not fault.truncates and fault.after_chunks <= 0:
             # After reading the config: aborting while the client still writes it makes grpc.aio report
             # INTERNAL ("Internal error from Core") instead of the fault's code.
             await context.abort(fault.code, fault.message)
@@ -288,8 +298,11 @@ class TtsEmulator:
             await asyncio.sleep(self.first_byte_delay_s)
             for offset in range(0, len(audio), piece):
                 if fault is not None and sent >= fault.after_chunks:
+                    if fault.truncates:
+                        break  # no more audio, for this text or any later one
                     await context.abort(fault.code, fault.message)
                 yield cloud_tts.StreamingSynthesizeResponse(audio_content=audio[offset : offset + piece])
                 sent += 1
-        if fault is not None:  # fewer responses than after_chunks: a queued fault still fails the RPC
+        if fault is not None and not fault.truncates:
+            # Fewer responses than after_chunks: a queued fault still fails the RPC.
             await context.abort(fault.code, fault.message)

@@ -5,6 +5,10 @@ Rules:
 - A stream that ends without any ``finish_reason`` was cut: that is an error, not an answer.
 - A gap longer than ``stall_timeout_s`` between chunks (or before the first) is a stall: the stream
   is closed and ``ProviderError("openai-chat", "stall")`` raised, so the caller is not left in silence.
+- An event that is not JSON kills the SDK's iterator (it raises ``json.JSONDecodeError``): that is
+  ``ProviderError("openai-chat", "bad_chunk")``. JSON that is not a chunk object is skipped, and odd
+  fields inside a chunk are left to ``ToolCallAssembler`` (it ignores what it cannot use), so a stray
+  event never costs the rest of the answer.
 - Retries and the HTTP timeout are the SDK's own (configured on the client); the stream is always
   closed, also when the consumer is cancelled (barge-in, hang-up).
 """
@@ -60,6 +64,12 @@ def make_client(
     return client
 
 
+def _has_finish_reason(chunk: Mapping[str, Any]) -> bool:
+    choices = chunk.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    return isinstance(first, Mapping) and isinstance(first.get("finish_reason"), str)
+
+
 class OpenAIChatModel:
     def __init__(
         self,
@@ -102,9 +112,12 @@ class OpenAIChatModel:
                             chunk = await anext(chunks)
                         except StopAsyncIteration:
                             break
-                    data = chunk.model_dump()
-                    choices = data.get("choices") or []
-                    if choices and choices[0].get("finish_reason"):
+                        except ValueError as exc:  # json.JSONDecodeError from the SDK's SSE parsing
+                            raise ProviderError("openai-chat", "bad_chunk", type(exc).__name__) from exc
+                    if not isinstance(chunk, ChatCompletionChunk):
+                        continue  # valid JSON that is not an object: the SDK passes it through as is
+                    data = chunk.model_dump(warnings=False)  # fields are not validated: no warnings
+                    if _has_finish_reason(data):
                         finished = True
                     yield data
             finally:

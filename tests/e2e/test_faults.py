@@ -15,86 +15,38 @@ import asyncio
 import io
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import aiohttp
 import grpc
 import pytest
 import structlog
-from twilio.request_validator import RequestValidator
 
-from bot.app import DEPS
-from bot.call import Call
 from bot.line import default_line
 from bot.logs import configure_logging
 from emulators import twilio_wire as wire
-from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
+from emulators.harness import Bench, bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
-from emulators.phone import PhoneCall
 from emulators.tts_server import TtsFault
 
-GREETING = "Hi, how can I help?"
-APOLOGY = default_line().apology_text
-QUIET_S = 0.6
-NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
-
-
-def said(question: str) -> list[str]:
-    """The phrases ``echo_responder`` answers to ``question`` with."""
-    return ["You said:", f"{question}."]
-
-
-async def greeted(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
-async def ask(call: PhoneCall, question: str) -> float:
-    """Say ``question``, wait for the bot's reply to play out; the t its audio started."""
-    await call.say(question)
-    started = await call.wait_for_bot_audio(timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-    return started
-
-
-async def finished_call(b: Bench, index: int = 0, timeout_s: float = 10.0) -> Call:
-    """The ``index``-th call the bot finished (waits for it)."""
-    async with asyncio.timeout(timeout_s):
-        while len(b.finished_calls) <= index:  # noqa: ASYNC110 (bench.call_ended cannot say which call)
-            await asyncio.sleep(0.02)
-    return b.finished_calls[index]
-
-
-def heard(phone: PhoneCall, bot_call: Call) -> list[str]:
-    """The phrases the caller heard, in order: one per mark the phone echoed."""
-    texts: list[str] = []
-    for mark in phone.marks_echoed:
-        response_id = int(mark[1 : mark.index("-")])  # marks are named r<response>-p<n>
-        phrase = next(p for p in bot_call.tracker.phrases(response_id) if p.mark == mark)
-        assert phrase.state == "played", phrase
-        texts.append(phrase.text)
-    return texts
-
-
-def caller_speech_ends(phone: PhoneCall) -> list[float]:
-    return [e.t for e in phone.events if e.kind == "caller_speech_end"]
-
-
-async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
-    """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
-    deps = b.server.app[DEPS]
-    line = deps.lines.route(None)
-    clips = deps.voices.for_line(line).clips
-    texts = [line.apology_text, line.silence_filler_text, line.filler_text]
-    texts += [tool.filler for tool in line.tools if tool.filler]
-    async with asyncio.timeout(timeout_s):
-        while any(clips.get(t) is None for t in texts):  # noqa: ASYNC110 (no event)
-            await asyncio.sleep(0.02)
-
+from .fault_helpers import (
+    APOLOGY,
+    GREETING,
+    NO_SILENCE_FILLER,
+    QUIET_S,
+    RawMediaSocket,
+    ask,
+    bot_tasks,
+    caller_speech_ends,
+    clips_cached,
+    finished_call,
+    greeted,
+    heard,
+    said,
+    ws_frame,
+)
 
 # ---- malformed frames ------------------------------------------------------------------------------
 
@@ -402,43 +354,10 @@ async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> No
 # ---- the socket dropping without stop ---------------------------------------------------------------
 
 
-def _ws_frame(opcode: int, payload: bytes) -> bytes:
-    """One masked client frame (RFC 6455 §5.2)."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes([0x80 | opcode, 0x80 | size])
-    else:
-        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
-    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-
-
 async def _raw_media_socket(b: Bench) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A correctly signed Media Streams upgrade on a bare TCP socket, so the test can drop it any way."""
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(
-        PUBLIC_BASE_URL.replace("https", "wss") + "/media", {}
-    )
-    host, port = b.server.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    key = "dGhlIHNhbXBsZSBub25jZQ=="
-    request = (
-        f"GET /media HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nX-Twilio-Signature: {signature}\r\n\r\n"
-    )
-    writer.write(request.encode())
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return reader, writer
-
-
-def bot_tasks(tasks: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
-    """Tasks other than this test's and the TTS emulator's (grpc.aio replaces its accept task per RPC)."""
-    return {
-        t
-        for t in tasks
-        if t is not asyncio.current_task()
-        and not getattr(t.get_coro(), "__qualname__", "").startswith("AioServer.")
-    }
+    raw = await RawMediaSocket.connect(b, "CA" + "1" * 32)
+    return raw.reader, raw.writer
 
 
 @pytest.mark.parametrize("drop", ["close_frame", "tcp_abort"])
@@ -447,9 +366,9 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         await asyncio.wait_for(b.server.warming, 10)  # its keep-alive connection is not the call's
         before = asyncio.all_tasks()
         reader, writer = await _raw_media_socket(b)
-        writer.write(_ws_frame(0x1, wire.connected_message().encode()))
+        writer.write(ws_frame(0x1, wire.connected_message().encode()))
         writer.write(
-            _ws_frame(
+            ws_frame(
                 0x1,
                 wire.start_message(
                     1,
@@ -465,7 +384,7 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         assert len(b.active_calls) == 1
         assert "speaker-sender" in {t.get_name() for t in bot_tasks(asyncio.all_tasks() - before)}
         if drop == "close_frame":
-            writer.write(_ws_frame(0x8, (1000).to_bytes(2, "big")))
+            writer.write(ws_frame(0x8, (1000).to_bytes(2, "big")))
             await writer.drain()
             writer.close()
         else:

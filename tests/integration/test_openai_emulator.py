@@ -221,6 +221,41 @@ async def test_cut_stream_raises_api_connection_error(emulator: OpenAIEmulator) 
     assert len(received) == 3 and finish_reasons(received) == []
 
 
+async def test_garbage_event_makes_the_sdk_raise_json_decode_error_while_iterating(
+    emulator: OpenAIEmulator,
+) -> None:
+    # Observed with openai 3.57: the SDK json.loads each event's data itself, so a broken event raises
+    # json.JSONDecodeError (not an openai.APIError) after the chunks before it were yielded.
+    emulator.replies.append(Reply(text="Let me check that for you", garbage_after_chunks=3))
+    received: list[ChatCompletionChunk] = []
+    async with client_for(emulator) as client:
+        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        with pytest.raises(json.JSONDecodeError):
+            async for chunk in stream:
+                received.append(chunk)
+    assert len(received) == 3 and finish_reasons(received) == []
+
+
+async def test_garbage_event_goes_between_chunks_and_the_stream_carries_on(emulator: OpenAIEmulator) -> None:
+    emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
+    body = {"model": "m", "messages": USER, "stream": True}
+    headers = {"Authorization": "Bearer test"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{emulator.base_url}/chat/completions", json=body, headers=headers) as r,
+    ):
+        events = [e.removeprefix("data: ") for e in (await r.text()).split("\n\n") if e]
+    assert events[1] == "[1, 2]" and events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:1] + events[2:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "One two"
+    # Valid JSON that is not a chunk: the SDK does not raise, it yields the value as it is.
+    emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
+    async with client_for(emulator) as client:
+        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        received: list[Any] = [chunk async for chunk in stream]
+    assert received[1] == [1, 2] and finish_reasons(received[:1] + received[2:]) == ["stop"]
+
+
 async def test_stall_hits_the_client_read_timeout(emulator: OpenAIEmulator) -> None:
     emulator.replies.append(Reply(text="I am thinking about it", stall_after_chunks=2))
     received: list[ChatCompletionChunk] = []

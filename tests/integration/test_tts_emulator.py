@@ -210,6 +210,27 @@ async def test_streaming_fault_after_two_responses(client: Any, emulator: TtsEmu
     assert len(received) == 2
 
 
+async def test_streaming_truncation_ends_with_ok_after_fewer_responses(
+    client: Any, emulator: TtsEmulator
+) -> None:
+    emulator.faults.append(TtsFault(grpc.StatusCode.OK, after_chunks=2))
+    text = "A long enough sentence to need several chunks."
+    pieces = await stream_audio(client, config_request(), [text, "And a second one."])
+    assert len(pieces) == 2  # no error: the stream simply ended early
+    assert b"".join(pieces) == synthetic_speech_pcm16(text, 24000, 20.0)[: 2 * 4800]
+    assert [r["text"] for r in emulator.synth_requests] == [text, "And a second one."]
+    assert len(await stream_audio(client, config_request(), [text])) > 2  # the fault was used up
+
+
+async def test_unary_truncation_returns_a_shorter_valid_answer(client: Any, emulator: TtsEmulator) -> None:
+    emulator.faults.append(TtsFault(grpc.StatusCode.OK, after_chunks=3))
+    text = "A long enough sentence to need several chunks."
+    chunks = riff_chunks(await synthesize(client, text, Encoding.MULAW, 8000))
+    whole = synthetic_speech_pcm16(text, 8000, 20.0)
+    assert chunks[b"data"] == encode_g711(whole[: 2 * 2400], Encoding.MULAW)  # 3 x 100 ms at 8 kHz
+    assert struct.unpack("<I", chunks[b"fact"])[0] == 2400
+
+
 async def test_deadline_is_exceeded_quickly(client: Any, emulator: TtsEmulator) -> None:
     emulator.first_byte_delay_s = 2.0
     started = time.monotonic()
