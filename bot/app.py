@@ -2,7 +2,10 @@
 (Twilio's call status callback), ``GET /healthz``, Prometheus ``GET /metrics``, and the call inspector at
 ``/calls`` (only with ``CALLS_TOKEN`` set).
 
-A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``.
+A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``
+through a ``MediaSocket`` (bounded sends, a receive deadline, a close that cannot hang). Once a call is
+over its observers are told before the socket is closed, so a peer that will not close cannot keep
+them waiting.
 
 Stateless across requests: ``/voice`` only answers TwiML, and the stream learns everything it needs from
 ``start`` (its ``customParameters``), so any replica can take any call's stream.
@@ -15,15 +18,16 @@ status callbacks (they report on calls, they start none).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from bot.call import Call
 from bot.deps import CallDeps
 from bot.inspector.routes import calls_routes
 from bot.lines import LineDesk
+from bot.media_socket import MediaSocket
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
@@ -31,7 +35,7 @@ from bot.twilio.status import note_call_status
 from bot.twilio.webhook import SIGNATURE_HEADER, SignatureChecker, public_ws_url, signed_form, stream_twiml
 
 # Twilio frames are ~300 bytes. Frames up to MAX_FRAME_CHARS are parsed (bigger ones are counted as
-# junk and ignored); past MAX_SOCKET_MESSAGE aiohttp closes the socket, which ends the call cleanly.
+# junk and ignored); past MAX_SOCKET_MESSAGE aiohttp closes the socket (1009): a socket_error ending.
 MAX_FRAME_CHARS = 64 * 1024
 MAX_SOCKET_MESSAGE = 1024 * 1024
 log = structlog.get_logger("bot.app")
@@ -40,7 +44,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DEPS = web.AppKey("deps", CallDeps)
 CHECKER = web.AppKey("checker", SignatureChecker)
 CALLS = web.AppKey("calls", set[Call])
-SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+SOCKETS = web.AppKey("sockets", set[MediaSocket])
 # Called with each Call when it ends (the demo's report; recordings will hook in here too).
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
@@ -86,15 +90,6 @@ async def voice(request: web.Request) -> web.Response:
     return web.Response(text=twiml, content_type="text/xml")
 
 
-async def _frames(ws: web.WebSocketResponse) -> AsyncIterator[str | bytes]:
-    async for msg in ws:
-        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-            yield msg.data
-        elif msg.type is WSMsgType.ERROR:
-            log.warning("websocket_error", error=type(ws.exception()).__name__)
-            return
-
-
 async def media(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     url = public_ws_url(request, settings.public_base_url)
@@ -105,20 +100,24 @@ async def media(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
-    call = Call(request.app[DEPS], ws.send_str, close=ws.close, max_frame_chars=MAX_FRAME_CHARS)
+    socket = MediaSocket(ws, request.transport, receive_timeout_s=settings.media_receive_timeout_s)
+    call = Call(request.app[DEPS], socket.send, close=socket.close, max_frame_chars=MAX_FRAME_CHARS)
+    socket.on_failure = call.socket_failed
     request.app[CALLS].add(call)
     request.app[NO_CALLS].clear()
-    request.app[SOCKETS].add(ws)
+    request.app[SOCKETS].add(socket)
     try:
-        await call.run(_frames(ws))
+        await call.run(socket.frames())
     finally:
         request.app[CALLS].discard(call)
         if not request.app[CALLS]:
             request.app[NO_CALLS].set()
-        request.app[SOCKETS].discard(ws)
-        await ws.close()
-        for observer in request.app[CALL_OBSERVERS]:
-            observer(call)
+        request.app[SOCKETS].discard(socket)
+        try:
+            for observer in request.app[CALL_OBSERVERS]:
+                observer(call)
+        finally:
+            await socket.close()
     return ws
 
 
@@ -172,9 +171,10 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     async def hang_up_all(app: web.Application) -> None:
         # Shutting down: end live calls now (each Call finalizes itself) instead of letting aiohttp
         # wait out its shutdown timeout on open sockets.
-        sockets: set[web.WebSocketResponse] = app[SOCKETS]
-        for ws in list(sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        sockets: set[MediaSocket] = app[SOCKETS]
+        await asyncio.gather(
+            *(s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down") for s in list(sockets))
+        )
 
     async def cleanup(app: web.Application) -> None:
         await close_deps(app[DEPS])

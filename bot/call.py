@@ -18,7 +18,7 @@ Rules:
   performed once the answer is out; keypad entries become turns; silence is reprompted; goodbyes
   are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
-  after it.
+  after it. A failed socket (``socket_failed``) ends it as ``socket_error``; a dead one stops the Speaker.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Call:
     async def _handle(self, msg: object) -> None:
         if isinstance(msg, Media):
             if self.speaker is None:
-                self._count_invalid("media_before_start", "")
+                self.journal.count_invalid("media_before_start", "")
                 return
             self.journal.caller_audio(msg.timestamp_ms, msg.payload)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
@@ -143,24 +143,21 @@ class Call:
         elif isinstance(msg, Mark):
             result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
             if result is EchoResult.UNKNOWN:
-                self._count_invalid("unknown_mark", msg.name[:40])
+                self.journal.count_invalid("unknown_mark", msg.name[:40])
             else:
                 self.journal.mark_echoed(msg.name, result.value)
         elif isinstance(msg, Start):
             await self._on_start(msg)
         elif isinstance(msg, Invalid):
-            self._count_invalid(msg.kind.value, msg.detail)
+            self.journal.count_invalid(msg.kind.value, msg.detail)
         elif isinstance(msg, Dtmf):
             self.journal.key(msg.digit)
             if self.speaker is None or not await self.phone.on_key(msg.digit):
-                self._count_invalid("dtmf_ignored", msg.digit[:2])
-
-    def _count_invalid(self, kind: str, detail: str) -> None:
-        self.journal.count_invalid(kind, detail)
+                self.journal.count_invalid("dtmf_ignored", msg.digit[:2])
 
     async def _on_start(self, msg: Start) -> None:
         if self.speaker is not None:
-            self._count_invalid("duplicate_start", "")
+            self.journal.count_invalid("duplicate_start", "")
             return
         self.call_sid = msg.call_sid
         self.account_sid = msg.account_sid
@@ -367,11 +364,15 @@ class Call:
 
     async def _send(self, text: str) -> None:
         if self.closed:
-            return
+            raise ConnectionResetError("the call's socket is closed")
         try:
             await self._send_raw(text)
-        except (ConnectionError, RuntimeError):
+        except (ConnectionError, RuntimeError) as exc:
             self.closed = True  # the socket is gone; the reader loop ends the call
+            raise ConnectionResetError(str(exc)) from exc
+
+    def socket_failed(self, reason: str, close_code: int | None) -> None:
+        self.phone.socket_failed(reason, close_code)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -384,16 +385,13 @@ class Call:
         if self._close_socket is not None:
             await self._close_socket()
 
-    async def _cancel_turn(self) -> None:
-        await self.taking.drop_speculation()
-        await settle(self.taking.cancel())
-
     async def shutdown(self) -> None:
         if self._shut_down:
             return
         self._shut_down = True
         self.closed = True
-        await self._cancel_turn()
+        await self.taking.drop_speculation()
+        await settle(self.taking.cancel())
         await self.phone.stop()
         for task in list(self._background):
             task.cancel()

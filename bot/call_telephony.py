@@ -3,8 +3,9 @@
 Rules:
 - It talks to its call only through ``CallSide`` (say a line, interrupt, start a typed turn, close),
   and to Twilio only through ``CallControl``.
-- ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer");
-  once set, the call starts no new turn and nothing barges in.
+- ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
+  "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
+  barges in.
 - A goodbye is said, the bot waits until its mark is echoed (the caller heard it), hangs up through
   REST, then closes the socket. A failed hang-up still closes the socket, which ends a
   ``<Connect><Stream>`` call. Talking over the goodbye does not cut it.
@@ -35,6 +36,7 @@ from media.errors import ProviderError
 
 log = structlog.get_logger("bot.call")
 SUPERVISOR_TICK_S = 0.2  # how often silence, call length and keypad timeouts are checked
+SOCKET_ERROR = "socket_error"  # ``ending`` of a call whose socket failed (see ``MediaSocket``)
 
 
 class CallSide(Protocol):
@@ -137,6 +139,14 @@ class Telephony:
                 self.end(EndCall(timeouts.max_call_goodbye, "max_duration"), interrupt=True)
 
     # ---- goodbyes and transfers ----------------------------------------------------------------
+
+    def socket_failed(self, reason: str, close_code: int | None) -> None:
+        """The media socket failed (not a hang-up): noted; the call ends as ``socket_error`` unless it
+        was already ending for a reason of its own."""
+        self._call.note("socket_error", warning=True, reason=reason, close_code=close_code)
+        if self.ending is None:
+            self.ending = SOCKET_ERROR
+            self.actions.ending = True
 
     def end(self, end: EndCall, *, interrupt: bool) -> None:
         """Say the goodbye (after what is playing, or instead of it with ``interrupt``), then hang up."""

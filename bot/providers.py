@@ -82,7 +82,9 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     if choice.stt == "openai":
         from media.stt.openai_stt import OpenAISpeechToText
 
-        stt = OpenAISpeechToText(client, model=settings.stt_model, language=settings.stt_language)
+        stt = OpenAISpeechToText(
+            client, model=settings.stt_model, language=settings.stt_language, timeout_s=settings.stt_timeout_s
+        )
     else:
         _need_offline_extra("whisper", "faster_whisper")
         from media.stt.whisper_stt import WhisperSpeechToText

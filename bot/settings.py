@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     llm_max_retries: Annotated[int, Field(ge=0, le=5)] = 1
     stt_model: str = "gpt-4o-mini-transcribe"
     stt_language: str | None = "en"
+    stt_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0,
+        description="Deadline of one utterance's transcription, retries included; past it the caller hears "
+        "the apology (a transcription that takes longer has already failed the caller).",
+    )
     google_tts_endpoint: str | None = Field(
         default=None, description="host:port of the Text-to-Speech API; plaintext on loopback hosts."
     )
@@ -91,6 +96,12 @@ class Settings(BaseSettings):
     )
     drain_timeout_s: Annotated[float, Field(ge=0)] = Field(
         default=60, description="On SIGTERM, how long live calls may go on before they are hung up."
+    )
+    media_receive_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=15.0,
+        description="A media socket silent this long ends its call as socket_error: Twilio sends a frame "
+        "every 20 ms for the whole call (silence too), so the peer vanished (a dead host, a dropped NAT "
+        "mapping) without TCP noticing.",
     )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
 

@@ -11,6 +11,8 @@ Rules:
   the middle of sending.
 - A synthesis error drops the queued phrases and is reported through ``on_error``; the owner (the
   Call) decides what the caller hears next. The Speaker never raises into the call.
+- A send that raises ``ConnectionError`` means the socket is gone: the Speaker stops for good. It drops
+  its queue, sends nothing more and reports nothing more as sent (``on_sent`` keeps only what went out).
 """
 
 from __future__ import annotations
@@ -78,20 +80,23 @@ class Speaker:
         self._framer = Framer()
         self._audio_started: set[int] = set()
         self._sender: asyncio.Task[None] | None = None
+        self.gone = False  # a send found the socket gone
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="speaker-sender")
 
     @property
     def speaking(self) -> bool:
-        """Anything queued, being sent, or sent but not yet heard."""
-        return bool(self._queue) or self._sending or self.tracker.speaking
+        """Anything queued, being sent, or sent but not yet heard (never, once the socket is gone)."""
+        return not self.gone and (bool(self._queue) or self._sending or self.tracker.speaking)
 
     def queued(self, response_id: int) -> bool:
         """Some phrase of ``response_id`` is still waiting to be (or being) sent."""
         return any(p.response_id == response_id for p in self._queue)
 
     def say(self, text: str, response_id: int, *, audio: bytes | None = None) -> None:
+        if self.gone:
+            return  # nobody can hear it
         phrase = _Phrase(text, response_id, audio)
         if audio is not None:
             phrase.chunks.put_nowait(audio)
@@ -131,6 +136,9 @@ class Speaker:
                 await self._send_phrase(phrase, generation)
             finally:
                 self._sending = False
+            if self.gone:
+                self._update_idle()
+                return
             if generation == self._generation and self._queue and self._queue[0] is phrase:
                 self._queue.popleft()
                 self._start_synthesis()
@@ -148,7 +156,8 @@ class Speaker:
             sent: list[bytes] = []
             try:
                 for frame in self._framer.push(item):
-                    await self._send_frame(phrase, frame)
+                    if not await self._send_frame(phrase, frame):
+                        return
                     sent.append(frame)
                     if generation != self._generation:
                         return
@@ -156,26 +165,45 @@ class Speaker:
                 self._report_sent(phrase, b"".join(sent), "")
         tail = self._framer.flush()
         if tail is not None:
-            await self._send_frame(phrase, tail)
+            if not await self._send_frame(phrase, tail):
+                return
             self._report_sent(phrase, tail, "")
         if generation != self._generation:
             return
         name = self.tracker.sent(phrase.text, phrase.response_id)
         self._sent_marks[name] = (phrase.response_id, phrase.sent_bytes / SAMPLE_RATE)
-        await self._send(mark_message(self._stream_sid, name))
-        self._report_sent(phrase, b"", name)
+        if await self._emit(mark_message(self._stream_sid, name)):
+            self._report_sent(phrase, b"", name)
 
     def _report_sent(self, phrase: _Phrase, audio: bytes, mark: str) -> None:
         if self._on_sent is not None and (audio or mark):
             self._on_sent(phrase.response_id, audio, mark, phrase.text if mark else "")
 
-    async def _send_frame(self, phrase: _Phrase, frame: bytes) -> None:
+    async def _send_frame(self, phrase: _Phrase, frame: bytes) -> bool:
+        """False if the socket is gone (the frame did not go out)."""
         if phrase.response_id not in self._audio_started:
             self._audio_started.add(phrase.response_id)
             if self._on_audio is not None:
                 self._on_audio(phrase.response_id)
+        if not await self._emit(media_message(self._stream_sid, frame)):
+            return False
         phrase.sent_bytes += len(frame)
-        await self._send(media_message(self._stream_sid, frame))
+        return True
+
+    async def _emit(self, message: str) -> bool:
+        """Send one message; False (and the Speaker stops for good) once the socket is gone."""
+        if self.gone:
+            return False
+        try:
+            await self._send(message)
+        except ConnectionError:
+            log.info("speaker_socket_gone")
+            self.gone = True
+            self._drop_queue()
+            self._framer.reset()
+            self._update_idle()
+            return False
+        return True
 
     def _fail(self, phrase: _Phrase, exc: BaseException) -> None:
         error = exc if isinstance(exc, ProviderError) else ProviderError("tts", "error", type(exc).__name__)
@@ -197,7 +225,7 @@ class Speaker:
         cut = {p.response_id for p in self._queue}
         self._drop_queue()
         self._framer.reset()
-        await self._send(clear_message(self._stream_sid))
+        await self._emit(clear_message(self._stream_sid))
         cut |= {p.response_id for p in self.tracker.clear()}
         self._update_idle()
         return cut

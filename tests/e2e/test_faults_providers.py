@@ -3,8 +3,8 @@
 Rules:
 - Each test is one whole call on the bench: the bot's real ``openai`` and ``google-cloud-texttospeech``
   SDKs over 127.0.0.1 against the emulators, with the fault scripted in an emulator. Nothing of the bot is
-  patched; the STT test sets the bot's STT deadline through the bench's ``on_deps`` hook, as a deployment
-  would configure it.
+  patched; the STT test shortens the bot's STT deadline through its setting (``STT_TIMEOUT_S``), as a
+  deployment would.
 - Every test checks the three promises: nothing is lost (the call's recording is finalized and reads
   back), the caller hears something sensible (what was said, then the apology, or the whole answer),
   and the next turn is answered.
@@ -17,13 +17,11 @@ import json
 
 import grpc
 
-from bot.deps import CallDeps
 from bot.line import default_line
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.harness import bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault, synthetic_speech_pcm16
-from media.stt.openai_stt import OpenAISpeechToText
 
 from .fault_helpers import (
     APOLOGY,
@@ -129,17 +127,13 @@ async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() 
 # ---- speech to text: a transcription that never answers -------------------------------------------------
 
 
-STT_TIMEOUT_S = 1.0
-
-
-def short_stt_deadline(deps: CallDeps) -> None:
-    """What a deployment would configure: the bot's STT deadline (10 s by default) shortened."""
-    assert isinstance(deps.stt, OpenAISpeechToText)
-    deps.stt.timeout_s = STT_TIMEOUT_S
+STT_TIMEOUT_S = 1.0  # the bot's STT deadline, shortened from its default (bot.settings: stt_timeout_s)
 
 
 async def test_stt_timeout_is_given_up_at_the_deadline_apologised_for_and_the_next_turn_works() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, on_deps=short_stt_deadline) as b:
+    async with bench(
+        responder=echo_responder, greeting=GREETING, settings={"stt_timeout_s": STT_TIMEOUT_S}
+    ) as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             await clips_cached(b)

@@ -1,13 +1,14 @@
-"""End to end: Twilio's side of the socket misbehaving: a frame past the socket's limit, and a peer that
-stops reading.
+"""End to end: Twilio's side of the socket misbehaving: a frame past the socket's limit, a peer that
+stops reading, one that drops the connection mid-answer, and one that goes quiet without closing.
 
 Rules:
 - Each test is one or two whole calls on the bench; the misbehaving side is the simulated phone's raw
-  ``send_raw`` or a hand-driven socket (``RawMediaSocket``). Nothing of the bot is patched.
+  ``send_raw`` or a hand-driven socket (``RawMediaSocket``). Nothing of the bot is patched; the receive
+  deadline is shortened through its setting (``MEDIA_RECEIVE_TIMEOUT_S``), as a deployment would.
 - Every test checks that nothing is lost (the recording is finalized and reads back) and that the other
   calls go on.
-- Two tests are strict ``xfail``s: they pin bot problems found here (see their reasons); each passes, and
-  so fails the suite, once the problem is fixed, so the marker gets removed with the fix.
+- A socket that failed (not a hang-up) is recorded as the reason the call ended: ``ended_by`` is
+  ``socket_error`` and a ``socket_error`` event says why.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.app import MAX_SOCKET_MESSAGE
 from bot.call import Call
@@ -79,12 +78,6 @@ async def test_a_10_mb_frame_ends_that_call_cleanly_and_the_other_call_goes_on()
     assert_finalized(recording, turns=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bot problem: the recording of a call whose socket aiohttp closed (1009: message too big) says "
-    "ended_by=caller and records nothing about why; bot.app._frames only logs websocket_error",
-)
 async def test_a_10_mb_frame_is_recorded_as_the_reason_the_call_ended() -> None:
     async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
         async with await b.phone.dial() as call:
@@ -94,9 +87,11 @@ async def test_a_10_mb_frame_is_recorded_as_the_reason_the_call_ended() -> None:
         await finished_call(b)
         recording = recording_of(b, call.call_sid)
     assert_finalized(recording)
-    assert recording.meta["ended_by"] != "caller"  # the caller did not hang up
+    assert recording.meta["ended_by"] == "socket_error"  # the caller did not hang up
     told = [e for e in recording.events if re.search(r"1009|too.?big", json.dumps(e), re.IGNORECASE)]
     assert told, recording.events
+    [failure] = recording.events_of("socket_error")
+    assert (failure["reason"], failure["close_code"]) == ("message_too_big", 1009)
 
 
 # ---- a peer that stops reading -------------------------------------------------------------------------
@@ -195,13 +190,6 @@ async def test_a_peer_that_stops_reading_holds_back_only_its_own_call_and_its_ha
     assert turn["transcript"] == EVERYTHING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="bot problem: when a send is blocked on a peer that stopped reading, the call's teardown cancels "
-    "it, which cancels aiohttp's shared drain waiter (aiohttp issue #2934); bot.app.media's "
-    "`await ws.close()` then raises CancelledError at once, so CALL_OBSERVERS are never told the call ended",
-)
 async def test_a_peer_that_stops_reading_and_hangs_up_is_reported_to_the_call_observers() -> None:
     async with bench(
         responder=long_answer_to_everything,
@@ -218,3 +206,69 @@ async def test_a_peer_that_stops_reading_and_hangs_up_is_reported_to_the_call_ob
         finally:
             slow.abort()
     assert bot_call.call_sid == SLOW_SID
+
+
+async def test_a_connection_dropped_mid_answer_has_nothing_more_recorded_as_sent() -> None:
+    """The answer is ~9.5 MB; when the connection drops, what went out is what the TCP buffers took. The
+    rest was never sent, so the recording must not claim it (it once did: Call._send swallowed the error
+    and the Speaker went on "sending" the whole answer)."""
+    async with bench(
+        responder=long_answer_to_everything,
+        greeting=GREETING,
+        silence_filler_s=NO_SILENCE_FILLER,
+        tts_ms_per_char=MS_PER_CHAR,
+    ) as b:
+        await asyncio.wait_for(b.server.warming, 10)
+        slow, sent = await slow_reader_asks_for_everything(b)
+        slow.abort()  # no stop: the connection just goes
+        bot_call = await finished_call(b, timeout_s=20.0)
+        recording = recording_of(b, SLOW_SID)
+    assert bot_call.call_sid == SLOW_SID and bot_call.speaker is None
+    assert_finalized(recording, turns=1)
+    # Up to where the socket stopped taking frames (the phrase then being sent counts too), not the answer.
+    recorded = recording.meta["bot_audio_bytes"]
+    assert sent <= recorded < sent + len(PHRASE) * MS_PER_CHAR * 8, (sent, recorded)
+    assert recorded < len(LONG_ANSWER) * MS_PER_CHAR * 8 / 2
+    # A connection that ends without a close frame (Twilio always sends one) is not a hang-up.
+    assert recording.meta["ended_by"] == "socket_error"
+    [failure] = recording.events_of("socket_error")
+    assert (failure["reason"], failure["close_code"]) == ("connection_lost", 1006)
+
+
+# ---- a peer that goes quiet without closing --------------------------------------------------------------
+
+QUIET_SID = "CA" + "7" * 32
+RECEIVE_TIMEOUT_S = 1.0
+
+
+async def test_a_peer_that_goes_quiet_without_closing_ends_the_call_as_a_socket_error() -> None:
+    """Twilio sends a media frame every 20 ms for the whole call: a socket silent past the receive deadline
+    has lost its peer even though TCP never said so. The call ends, is recorded, and the socket is closed."""
+    async with bench(
+        responder=echo_responder,
+        greeting=GREETING,
+        silence_filler_s=NO_SILENCE_FILLER,
+        settings={"media_receive_timeout_s": RECEIVE_TIMEOUT_S},
+    ) as b:
+        await asyncio.wait_for(b.server.warming, 10)
+        before = asyncio.all_tasks()
+        quiet = await RawMediaSocket.connect(b, QUIET_SID)
+        try:
+            await quiet.start()  # then nothing: no media, no stop, no close
+            bot_call = await finished_call(b, timeout_s=20.0)
+            async with asyncio.timeout(20):  # the bot closes (or, unanswered, drops) the connection
+                with contextlib.suppress(ConnectionError):
+                    while await quiet.reader.read(65536):
+                        pass
+        finally:
+            quiet.abort()
+        assert await active_calls(b) == 0
+        await no_leaked_tasks(before)
+        recording = recording_of(b, QUIET_SID)
+    assert bot_call.call_sid == QUIET_SID and bot_call.closed and bot_call.speaker is None
+    assert bot_call.ending == "socket_error"
+    assert_finalized(recording, turns=0)
+    assert recording.meta["ended_by"] == "socket_error"
+    [failure] = recording.events_of("socket_error")
+    assert failure["reason"] == "receive_timeout"
+    assert recording.events_of("call_ended")[0]["ended_by"] == "socket_error"
