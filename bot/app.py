@@ -18,7 +18,8 @@ status callbacks (they report on calls, they start none).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import WSCloseCode, web
@@ -164,6 +165,15 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
             return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         app.router.add_get("/metrics", scrape)
+
+        async def watch_loop(_app: web.Application) -> AsyncIterator[None]:
+            watcher = asyncio.create_task(metrics.watch_loop_lag(), name="loop-lag")
+            yield
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+        app.cleanup_ctx.append(watch_loop)
     if deps.recordings is not None:
         token = settings.calls_token.get_secret_value() if settings.calls_token else None
         app.router.add_routes(calls_routes(deps.recordings, token))

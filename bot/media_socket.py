@@ -8,10 +8,14 @@ Rules:
   Twilio sends a media frame every 20 ms for the whole call, so a silent socket has lost its peer).
 - Failures are reported once, through ``on_failure(reason, close_code)``: ``message_too_big``,
   ``protocol_error``, ``connection_lost``, ``receive_timeout`` or ``send_timeout``.
-- ``send()`` is shielded: cancelling a sender (a barge-in, the call's teardown) must not cancel aiohttp's
-  drain waiter, which every send and ``close()`` of the socket share (aiohttp issue #2934): ``close()``
-  would then raise CancelledError at once. A send still waiting after ``send_timeout_s`` aborts the
-  connection and raises ``ConnectionResetError``, as a send on a dead socket does.
+- Cheap per frame (hundreds of calls x 50 frames/s): the receive limit is one watchdog timer per socket
+  that checks the time of the last frame, not a timer per receive; a send goes straight to aiohttp while
+  the transport is far below its high-water mark (it cannot pause, so nothing waits), and only a send
+  into a filling buffer takes the guarded path below.
+- The guarded ``send()`` is shielded: cancelling a sender (a barge-in, the call's teardown) must not
+  cancel aiohttp's drain waiter, which every send and ``close()`` of the socket share (aiohttp issue
+  #2934): ``close()`` would then raise CancelledError at once. A send still waiting after
+  ``send_timeout_s`` aborts the connection and raises ``ConnectionResetError``, as a dead socket does.
 - ``close()`` never hangs and never raises a cancellation its task was not asked for: past
   ``CLOSE_TIMEOUT_S``, or on such a stray CancelledError, the connection is aborted instead.
 """
@@ -30,6 +34,9 @@ log = structlog.get_logger("bot.app")
 # come: a send still waiting after 10 s means the peer stopped reading. Its caller would hear nothing
 # for that long anyway, so the call is over; waiting longer only keeps a dead call alive.
 SEND_TIMEOUT_S = 10.0
+# A message is at most a few KiB (100 ms of audio is ~1.1 KiB of base64 in JSON): with this much room
+# below the high-water mark, a send cannot make the transport pause.
+FAST_SEND_MARGIN = 16 * 1024
 # Closing is a courtesy once the call is over: a peer that has not taken our close frame and answered
 # it by then is gone.
 CLOSE_TIMEOUT_S = 5.0
@@ -66,6 +73,12 @@ class MediaSocket:
         self._send_timeout_s = send_timeout_s
         self.on_failure: Callable[[str, int | None], None] | None = None
         self.failure: str | None = None
+        limits = transport.get_write_buffer_limits() if transport is not None else (0, 0)
+        # Room left for one more message before the transport could pause writing.
+        self._fast_send_below = max(0, limits[1] - FAST_SEND_MARGIN)
+        self._last_frame_at = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False
 
     def _fail(self, reason: str, close_code: int | None) -> None:
         if self.failure is not None:
@@ -81,15 +94,33 @@ class MediaSocket:
         if self._transport is not None:
             self._transport.abort()
 
+    def _check_silence(self) -> None:
+        """The watchdog: fires every ``receive_timeout_s`` / 4; aborts the socket once it has been silent."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_frame_at >= self._receive_timeout_s:
+            self._timed_out = True
+            self.abort()  # the pending receive then ends (CLOSED or ERROR) and frames() reports the timeout
+            return
+        self._watchdog = loop.call_later(self._receive_timeout_s / 4, self._check_silence)
+
     async def frames(self) -> AsyncIterator[str | bytes]:
+        loop = asyncio.get_running_loop()
+        self._last_frame_at = loop.time()
+        self._watchdog = loop.call_later(self._receive_timeout_s / 4, self._check_silence)
+        try:
+            async for frame in self._receive_until_closed(loop):
+                yield frame
+        finally:
+            self._watchdog.cancel()
+
+    async def _receive_until_closed(self, loop: asyncio.AbstractEventLoop) -> AsyncIterator[str | bytes]:
         while True:
             closed_by_us = self.ws.closed
-            try:
-                async with asyncio.timeout(self._receive_timeout_s):
-                    msg = await self.ws.receive()
-            except TimeoutError:
+            msg = await self.ws.receive()
+            if self._timed_out:
                 self._fail("receive_timeout", None)
                 return
+            self._last_frame_at = loop.time()
             if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                 yield msg.data
             elif msg.type is WSMsgType.ERROR:
@@ -104,6 +135,14 @@ class MediaSocket:
                 return  # CLOSE: the peer closed; CLOSING or CLOSED: our side did
 
     async def send(self, text: str) -> None:
+        transport = self._transport
+        if (
+            transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() + len(text) < self._fast_send_below
+        ):
+            await self.ws.send_str(text)  # cannot pause the transport: nothing to wait for or cancel
+            return
         sending = asyncio.ensure_future(self.ws.send_str(text))
         try:
             async with asyncio.timeout(self._send_timeout_s):

@@ -9,12 +9,16 @@ Rules:
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
   how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
   call status. Active calls are read from the server's live-call set when scraped.
+- ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
+  Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
+  figure to scale on before latency shows in the turn histograms.
 - Label values are bounded: provider and kind names from our code, the ending from a fixed set, the call
   status from Twilio's set (anything else is ``other`` before it gets here).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -24,6 +28,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # Voice-to-voice sits around 0.5 to 2 s; the buckets are finest there.
 LATENCY_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+# A 20 ms audio frame is the unit a caller can hear; lag past 50 ms is audible as a late answer.
+LOOP_LAG_BUCKETS: Final = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+LOOP_LAG_INTERVAL_S: Final = 0.1
 
 
 class CallMetrics:
@@ -60,6 +67,21 @@ class CallMetrics:
         self.call_statuses = Counter(
             "phonebot_call_status", "Twilio call status callbacks, by call status.", ["status"], registry=r
         )
+
+        self.loop_lag = Histogram(
+            "phonebot_event_loop_lag_seconds",
+            "How late the event loop wakes a 100 ms sleep, sampled every 100 ms.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
+
+    async def watch_loop_lag(self, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+        """Observe the loop's lag until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(interval_s)
+            self.loop_lag.observe(max(0.0, loop.time() - start - interval_s))
 
     def count_active(self, active_calls: Callable[[], int]) -> None:
         """Where ``phonebot_active_calls`` is read from when scraped (the server's live-call set)."""

@@ -31,3 +31,6 @@ async def test_metrics_count_the_live_call_and_its_turn() -> None:
     assert after["phonebot_turns_total"] == 1
     assert after["phonebot_turn_voice_to_voice_seconds_count"] == 1
     assert 0 < after["phonebot_turn_voice_to_voice_seconds_sum"] < 10
+    # The loop-lag watcher samples every 100 ms for as long as the server runs (the call took seconds).
+    assert after["phonebot_event_loop_lag_seconds_count"] >= 5
+    assert 0 <= after["phonebot_event_loop_lag_seconds_sum"] < after["phonebot_event_loop_lag_seconds_count"]

@@ -3,6 +3,9 @@ of the server's own."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,3 +81,15 @@ def test_any_status_callback_form_is_read_into_bounded_values(form: dict[str, st
     assert len(status.call_sid) <= 64 and len(status.status) <= 64
     assert status.metric_label in CALL_STATUSES | {"other"}
     assert status.duration_s is None or 0 <= status.duration_s < 10**9
+
+
+async def test_loop_lag_watcher_observes_until_cancelled() -> None:
+    metrics = CallMetrics()
+    watcher = asyncio.create_task(metrics.watch_loop_lag(interval_s=0.01))
+    await asyncio.sleep(0.2)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    text = metrics.exposition().decode()
+    [count] = [line for line in text.splitlines() if line.startswith("phonebot_event_loop_lag_seconds_count")]
+    assert float(count.split()[-1]) >= 3
