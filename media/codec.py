@@ -128,11 +128,13 @@ class Framer:
         del self._buffer[:n_whole]
         return frames
 
-    def flush(self) -> bytes | None:
-        """The remainder padded with ``pad`` to a whole frame, or None if nothing is held."""
+    def flush(self, pad_to: int | None = None) -> bytes | None:
+        """The remainder padded with ``pad`` to a whole frame (or to a whole multiple of ``pad_to``
+        bytes, when frames are several 20 ms frames long), or None if nothing is held."""
         if not self._buffer:
             return None
-        missing = self.frame_bytes - len(self._buffer)
+        unit = pad_to or self.frame_bytes
+        missing = -len(self._buffer) % unit
         # pad may be several bytes (e.g. b"\x00\x00" for PCM16); repeat it and cut to fit.
         padding = (self.pad * (missing // len(self.pad) + 1))[:missing]
         frame = bytes(self._buffer) + padding

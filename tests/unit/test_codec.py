@@ -236,3 +236,12 @@ def test_framer_frames_plus_flush_reproduce_input(chunks: list[bytes], frame_byt
     padding = out[len(data) :]
     assert padding == (pad * frame_bytes)[: len(padding)]
     assert framer.pending == 0
+
+
+def test_framer_flush_can_pad_to_a_smaller_unit_than_its_frames() -> None:
+    framer = Framer(800)
+    assert framer.push(b"\x01" * 1000) == [b"\x01" * 800]
+    assert framer.flush(pad_to=160) == b"\x01" * 200 + ULAW_SILENCE * 120
+    assert framer.flush(pad_to=160) is None
+    framer.push(b"\x02" * 320)
+    assert framer.flush(pad_to=160) == b"\x02" * 320  # already whole 20 ms frames: no padding

@@ -1,9 +1,10 @@
-"""Speaker: phrases in, 160-byte mu-law media frames and marks out, in order, with lookahead.
+"""Speaker: phrases in, mu-law media messages of up to 100 ms and marks out, in order, with lookahead.
 
-Rules checked here: every frame is exactly 160 bytes; each phrase ends with a mark registered in the
-MarkTracker; phrases go out in the order said whatever their synthesis speed; synthesis runs ahead
-of sending; ``clear`` drops and settles everything unheard; a synthesis error is reported and drops
-the queue; pre-synthesized audio needs no TTS; ``wait_idle`` waits for the echoes.
+Rules checked here: every message is a whole number of 20 ms frames, at most ``OUT_CHUNK_BYTES``;
+each phrase ends with a mark registered in the MarkTracker; phrases go out in the order said whatever
+their synthesis speed; synthesis runs ahead of sending; ``clear`` drops and settles everything unheard;
+a synthesis error is reported and drops the queue; pre-synthesized audio needs no TTS; ``wait_idle``
+waits for the echoes.
 
 Each phrase's fake audio is one distinct byte value, so a frame tells which phrase it belongs to.
 """
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.marks import EchoResult, MarkTracker
-from bot.speaker import LOOKAHEAD, Speaker
+from bot.speaker import LOOKAHEAD, OUT_CHUNK_BYTES, Speaker
 from media.codec import ULAW_FRAME_BYTES, ULAW_SILENCE
 from media.errors import ProviderError
 
@@ -122,8 +123,8 @@ def make_speaker(tts: FakeTTS, wire: Wire, **kwargs: Any) -> tuple[Speaker, Mark
     return speaker, tracker
 
 
-async def test_frames_are_160_bytes_and_each_phrase_ends_with_a_registered_mark() -> None:
-    tts = FakeTTS({"Hello there.": audio(1, 450), "How can I help?": audio(2, 160)})
+async def test_messages_are_100_ms_padded_to_20_ms_and_each_phrase_ends_with_a_registered_mark() -> None:
+    tts = FakeTTS({"Hello there.": audio(1, 1250), "How can I help?": audio(2, 160)})
     wire = Wire()
     speaker, tracker = make_speaker(tts, wire)
     try:
@@ -132,12 +133,12 @@ async def test_frames_are_160_bytes_and_each_phrase_ends_with_a_registered_mark(
         await eventually(lambda: len(wire.marks()) == 2)
 
         assert all(m["streamSid"] == STREAM_SID for m in wire.messages)
-        assert [len(f) for f in wire.frames()] == [ULAW_FRAME_BYTES] * 4
+        assert [len(f) for f in wire.frames()] == [OUT_CHUNK_BYTES, 3 * ULAW_FRAME_BYTES, ULAW_FRAME_BYTES]
         assert wire.script() == ["audio 1", "mark", "audio 2", "mark"]
-        first_phrase = b"".join(wire.frames()[:3])
-        # 450 bytes = 2 whole frames + 130 bytes padded with mu-law silence.
-        assert first_phrase == audio(1, 450) + ULAW_SILENCE * 30
-        assert wire.frames()[3] == audio(2, 160)
+        first_phrase = b"".join(wire.frames()[:2])
+        # 1250 bytes = one 800-byte message + 450 bytes padded with mu-law silence to 3 whole frames.
+        assert first_phrase == audio(1, 1250) + ULAW_SILENCE * 30
+        assert wire.frames()[2] == audio(2, 160)
         assert [(p.mark, p.text, p.state) for p in tracker.phrases(1)] == [
             (wire.marks()[0], "Hello there.", "pending"),
             (wire.marks()[1], "How can I help?", "pending"),
@@ -309,7 +310,7 @@ async def test_a_pre_synthesized_clip_needs_no_tts() -> None:
         speaker.say("One moment.", 7, audio=audio(9, 200))
         await eventually(lambda: len(wire.marks()) == 1)
         assert tts.started == []
-        assert wire.frames() == [audio(9, 160), audio(9, 40) + ULAW_SILENCE * 120]
+        assert wire.frames() == [audio(9, 200) + ULAW_SILENCE * 120]
         assert [p.text for p in tracker.phrases(7)] == ["One moment."]
     finally:
         await speaker.close()
@@ -375,7 +376,7 @@ def test_any_audio_becomes_whole_frames_that_carry_it_exactly(sizes: list[int], 
 
     wire = asyncio.run(run())
     frames = wire.frames()
-    assert all(len(f) == ULAW_FRAME_BYTES for f in frames)
+    assert all(len(f) % ULAW_FRAME_BYTES == 0 and 0 < len(f) <= OUT_CHUNK_BYTES for f in frames)
     # Split the wire at the marks: each phrase's frames hold its audio then silence padding only.
     phrase_audio: list[bytes] = []
     current = b""

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.marks import MarkTracker
-from bot.speaker import Speaker
+from bot.speaker import OUT_CHUNK_BYTES, Speaker
 from media.tts.protocol import VoiceOptions
 
 from .test_speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload
@@ -95,15 +95,15 @@ async def settled(socket: DyingSocket) -> int:
 
 
 async def test_a_send_failing_mid_phrase_stops_the_speaker_and_only_what_went_out_is_recorded() -> None:
-    tts = FakeTTS({"one": audio(1, 1600), "two": audio(2, 1600), "three": audio(3, 800)})
-    socket = DyingSocket(alive=4)  # four frames of "one" go out, the fifth finds the socket gone
+    tts = FakeTTS({"one": audio(1, 8000), "two": audio(2, 1600), "three": audio(3, 800)})
+    socket = DyingSocket(alive=4)  # four messages of "one" go out, the fifth finds the socket gone
     speaker, recorded = make_speaker(tts, socket)
     try:
         for rid, text in enumerate(("one", "two", "three"), start=1):
             speaker.say(text, rid)
         attempts = await settled(socket)
         assert attempts == 5  # one failed send, then nothing more was tried
-        assert recorded.audio == socket.frames() == audio(1, 4 * 160)
+        assert recorded.audio == socket.frames() == audio(1, 4 * OUT_CHUNK_BYTES)
         assert recorded.marks == [] and socket.marks() == []
         assert speaker.gone and not speaker.speaking
         await asyncio.wait_for(speaker.wait_idle(), TIMEOUT_S)
@@ -111,21 +111,21 @@ async def test_a_send_failing_mid_phrase_stops_the_speaker_and_only_what_went_ou
         assert await speaker.clear() == set()  # a barge-in after the failure neither raises nor sends
         for _ in range(50):
             await asyncio.sleep(0)
-        assert socket.attempts == attempts and recorded.audio == audio(1, 4 * 160)
+        assert socket.attempts == attempts and recorded.audio == audio(1, 4 * OUT_CHUNK_BYTES)
         assert not speaker.speaking
     finally:
         await speaker.close()
 
 
 async def test_a_socket_gone_on_the_mark_keeps_the_audio_that_went_out_and_reports_no_mark() -> None:
-    tts = FakeTTS({"one": audio(1, 320), "two": audio(2, 320)})
-    socket = DyingSocket(alive=2)  # both frames of "one" go out, its mark does not
+    tts = FakeTTS({"one": audio(1, 2 * OUT_CHUNK_BYTES), "two": audio(2, 320)})
+    socket = DyingSocket(alive=2)  # both messages of "one" go out, its mark does not
     speaker, recorded = make_speaker(tts, socket)
     try:
         speaker.say("one", 1)
         speaker.say("two", 2)
         assert await settled(socket) == 3
-        assert recorded.audio == socket.frames() == audio(1, 320)
+        assert recorded.audio == socket.frames() == audio(1, 2 * OUT_CHUNK_BYTES)
         assert recorded.marks == [] and socket.marks() == []
         assert not speaker.speaking
     finally:
@@ -164,7 +164,8 @@ def test_whatever_message_the_socket_dies_on_only_what_it_took_is_recorded_as_se
         try:
             for i in range(len(sizes)):
                 speaker.say(f"p{i}", i + 1)
-            total = sum(-(-n // 160) for n in sizes) + len(sizes)  # frames and marks of every phrase
+            # media messages and marks of every phrase
+            total = sum(-(-n // OUT_CHUNK_BYTES) for n in sizes) + len(sizes)
             if alive < total:
                 attempts = await settled(socket)
             else:  # the socket outlived the speech: everything went out
