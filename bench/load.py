@@ -162,11 +162,8 @@ def start_bot(providers: dict[str, str], folder: Path, loop: str) -> BotProcess:
         "RECORDINGS_DIR": str(recordings),
         "LOG_LEVEL": "warning",
     }
-    if loop == "uvloop":
-        boot = "import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
-        command = [sys.executable, "-c", boot + "from bot.cli import main; sys.exit(main(['serve']))"]
-    else:
-        command = [sys.executable, "-m", "bot", "serve"]
+    env["EVENT_LOOP"] = loop
+    command = [sys.executable, "-m", "bot", "serve"]
     log_path = folder / "bot.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -288,7 +285,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="10,50,100,200", help="concurrent calls per level")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each level keeps placing calls")
-    parser.add_argument("--bot-loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--bot-loop", choices=["asyncio", "uvloop"], default="uvloop", help="EVENT_LOOP")
     parser.add_argument("--profile", type=Path, default=None, help="folder for py-spy profiles of the bot")
     parser.add_argument("--providers", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -10,9 +10,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,45 +24,25 @@ from emulators.openai_server import OpenAIEmulator
 from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
-from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, _poll_healthz, serve_env, sign
+from tests.e2e.bot_process import ServedBot, serving
+from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, serve_env, sign
 
 QUIET_S = 0.6
 EXIT_TIMEOUT_S = 15.0
 
 
-class Served:
-    """A running ``bot serve``: its URL, process, log file and a phone that dials it."""
+class Served(ServedBot):
+    """A running ``bot serve`` and a phone that dials it with the transcription emulator's voice."""
 
-    def __init__(
-        self, url: str, process: asyncio.subprocess.Process, log_path: Path, openai: OpenAIEmulator
-    ) -> None:
-        self.url = url
-        self.process = process
-        self.log_path = log_path
+    def __init__(self, bot: ServedBot, openai: OpenAIEmulator) -> None:
+        super().__init__(bot.url, bot.process, bot.log_path)
         self.openai = openai
-        # The phone's voice must be the one the transcription emulator decodes.
         self.phone = SimulatedPhone(
-            bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL, codebook=openai.codebook
+            bot_url=bot.url,
+            auth_token=TWILIO_SECRET,
+            public_base_url=PUBLIC_BASE_URL,
+            codebook=openai.codebook,
         )
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        found = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("event") == name:
-                found.append(record)
-        return found
-
-    async def health(self) -> tuple[int, dict[str, Any]]:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
-            http.get(self.url + "/healthz") as response,
-        ):
-            body: dict[str, Any] = await response.json()
-            return response.status, body
 
     async def until_draining(self) -> dict[str, Any]:
         """/healthz once it answers 503 (the signal is handled asynchronously)."""
@@ -94,20 +72,8 @@ async def served(tmp_path: Path, **env_overrides: str) -> AsyncIterator[Served]:
             VAD="energy",
             **env_overrides,
         )
-        url = f"http://127.0.0.1:{env['PORT']}"
-        log_path = tmp_path / "bot.log"
-        with log_path.open("w") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
-                stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-            try:
-                await asyncio.wait_for(_poll_healthz(url + "/healthz", process), 20)
-                yield Served(url, process, log_path, openai_emu)
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
+        async with serving(env, tmp_path, tmp_path / "bot.log") as bot:
+            yield Served(bot, openai_emu)
 
 
 async def greeted(call: PhoneCall) -> None:
