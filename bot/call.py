@@ -179,11 +179,9 @@ class Call:
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if self.line.greeting:
-            rid = self.conversation.new_response_id()
+            rid = self.say_line(self.line.greeting)
             if not self.line.greeting_interruptible:
                 self._locked_response = rid
-            self.conversation.add_assistant(self.line.greeting, rid)
-            self.speaker.say(self.line.greeting, rid, audio=self.clips.get(self.line.greeting))
 
     # ---- turn taking ---------------------------------------------------------------------------
 
@@ -274,7 +272,7 @@ class Call:
             async for out in self.agent.answer(turn.timings, gate=turn.confirmed.wait):
                 await turn.confirmed.wait()  # a speculative answer is held until the turn is confirmed
                 if isinstance(out, Filler):
-                    self._say_clip(out.text, turn)
+                    self.say_line(out.text, turn, in_history=False)
                 else:
                     turn.add_phrase(out.response_id, out.text, self._clock())
                     self.speaker.say(out.text, out.response_id)
@@ -294,26 +292,22 @@ class Call:
             turn.finished = True
             self._maybe_log_turn(turn)
 
-    def _say_clip(self, text: str, turn: Turn | None) -> None:
-        assert self.speaker is not None
-        rid = self.conversation.new_response_id()
-        self._clip_responses.add(rid)
-        if turn is not None:
-            turn.response_ids.add(rid)
-        self.speaker.say(text, rid, audio=self.clips.get(text))
-
-    def say_line(self, text: str, turn: Turn | None = None) -> int:
-        """Say a fixed line of the flow (goodbye, reprompt, transfer line) and keep it in history."""
+    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int:
+        """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
+        the apology (``in_history=False``: never apologised for)."""
         assert self.speaker is not None
         rid = self.conversation.new_response_id()
         if turn is not None:
             turn.response_ids.add(rid)
-        self.conversation.add_assistant(text, rid)
+        if in_history:
+            self.conversation.add_assistant(text, rid)
+        else:
+            self._clip_responses.add(rid)
         self.speaker.say(text, rid, audio=self.clips.get(text))
         return rid
 
     def _apologise(self, turn: Turn | None) -> None:
-        self._say_clip(self.line.apology_text, turn)
+        self.say_line(self.line.apology_text, turn, in_history=False)
 
     async def _silence_watchdog(self, turn: Turn) -> None:
         delay = self.line.silence_filler_s - (self._clock() - turn.speech_end_at)
@@ -325,7 +319,7 @@ class Call:
             and (not turn.finished or turn.first_phrase_at is not None)
         ):
             turn.silence_filler = True
-            self._say_clip(self.line.silence_filler_text, turn)
+            self.say_line(self.line.silence_filler_text, turn, in_history=False)
 
     def _on_audio(self, response_id: int) -> None:
         turn = self.taking.current
@@ -357,6 +351,9 @@ class Call:
             self.agent.unsettled.clear()
         self._apologise(turn)
 
+    def socket_failed(self, reason: str, close_code: int | None) -> None:
+        self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
+
     def _maybe_log_turn(self, turn: Turn) -> None:
         self.journal.turn_progress(turn, call_closed=self.closed)
 
@@ -370,9 +367,6 @@ class Call:
         except (ConnectionError, RuntimeError) as exc:
             self.closed = True  # the socket is gone; the reader loop ends the call
             raise ConnectionResetError(str(exc)) from exc
-
-    def socket_failed(self, reason: str, close_code: int | None) -> None:
-        self.phone.socket_failed(reason, close_code)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -400,10 +394,7 @@ class Call:
         close_detector = getattr(self._detector, "close", None)
         if close_detector is not None:
             close_detector()  # returns its model to the pool
-        for turn in self.turns:
-            if not turn.logged:
-                turn.finished = True
-                self._maybe_log_turn(turn)
+        self.journal.finish_turns(self.turns)
         self.speaker = None
         seconds = self._clock() - self._started_at
         await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)

@@ -69,6 +69,13 @@ class CallJournal:
         if self.invalid[kind] == 1:  # once per kind per call; the total is in call_ended
             self.note("invalid_frame", warning=True, kind=kind, detail=detail)
 
+    def finish_turns(self, turns: list[Turn]) -> None:
+        """The call is over: every turn not logged yet is finished and logged."""
+        for turn in turns:
+            if not turn.logged:
+                turn.finished = True
+                self.turn_progress(turn, call_closed=True)
+
     def turn_progress(self, turn: Turn, *, call_closed: bool) -> None:
         """Log a turn once: when it is finished and confirmed, and its first phrase heard (or never
         will be: cut, failed, or the call is over)."""

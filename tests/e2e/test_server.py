@@ -18,7 +18,6 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,7 +28,7 @@ from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, bench
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
-from tests.e2e.bot_process import PROCESS_TIMEOUT_S, free_port, run_bot
+from tests.e2e.bot_process import PROCESS_TIMEOUT_S, ServeExited, free_port, run_bot, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -223,8 +222,8 @@ async def test_serve_with_an_empty_twilio_auth_token_exits_2_naming_it(tmp_path:
     )  # fmt: skip
     try:
         try:
-            await asyncio.wait_for(_poll_healthz(f"http://127.0.0.1:{env['PORT']}/healthz", process), 20)
-        except ProcessExited:
+            await asyncio.wait_for(wait_healthy(f"http://127.0.0.1:{env['PORT']}", process), 20)
+        except ServeExited:
             pass
         else:
             # It is serving: show what that means before failing.
@@ -259,7 +258,7 @@ async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        health = await asyncio.wait_for(_poll_healthz(f"http://127.0.0.1:{env['PORT']}/healthz", process), 20)
+        health = await asyncio.wait_for(wait_healthy(f"http://127.0.0.1:{env['PORT']}", process), 20)
         assert health["status"] == "ok" and health["active_calls"] == 0
         assert list(health["flows"]) == ["store"]  # the shipped flow, by name and version
         process.send_signal(signal.SIGTERM)
@@ -277,25 +276,6 @@ async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert secret not in output
 
 
-class ProcessExited(Exception):
-    """``bot serve`` exited before it answered /healthz."""
-
-
-async def _poll_healthz(url: str, process: asyncio.subprocess.Process) -> dict[str, Any]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        while True:
-            if process.returncode is not None:
-                raise ProcessExited(f"bot serve exited with {process.returncode} before it answered")
-            try:
-                async with http.get(url) as response:
-                    if response.status == 200:
-                        body: dict[str, Any] = await response.json()
-                        return body
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-
-
 async def test_serve_stops_within_seconds_on_sigterm_during_a_call(tmp_path: Path) -> None:
     async with OpenAIEmulator() as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
         # No drain: this is about hanging up live calls (tests/e2e/test_drain.py covers the wait).
@@ -308,7 +288,7 @@ async def test_serve_stops_within_seconds_on_sigterm_during_a_call(tmp_path: Pat
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            await asyncio.wait_for(_poll_healthz(url + "/healthz", process), 20)
+            await asyncio.wait_for(wait_healthy(url, process), 20)
             phone = SimulatedPhone(bot_url=url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL)
             async with await phone.dial() as call:
                 await call.wait_for_bot_audio(after=0.0, timeout=10)  # the greeting: the call is live
