@@ -220,11 +220,11 @@ async def test_flow_llm_model_and_temperature_reach_the_chat_request_and_unset_o
         "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tag="store", llm="  temperature: 0\n"
     )
     garden = store_flow(
-        "garden", SECOND_GREETING, numbers=("+15550111",), tag="garden", llm="  model: garden-model-x\n"
+        "garden", SECOND_GREETING, numbers=("+15550111",), tag="garden", llm="  model: gpt-5.4-mini\n"
     )
     write_flow(folder, "store.yaml", store)
     write_flow(folder, "garden.yaml", garden)
-    server_settings = {"llm_model": "server-model-y", "llm_temperature": 0.7}
+    server_settings = {"llm_model": "gpt-6-luna", "llm_temperature": 0.7}
     async with bench(flows=str(folder), responder=tagged_responder, settings=server_settings) as b:
         await asyncio.gather(
             one_call(b, "+15550111", "Hello there."), one_call(b, "+15550100", "Hello there.")
@@ -233,12 +233,15 @@ async def test_flow_llm_model_and_temperature_reach_the_chat_request_and_unset_o
     for request in b.openai.chat_requests:
         by_line.setdefault(line_tag(request), []).append(request.body)
     assert set(by_line) == {"garden", "store"}, by_line.keys()
-    # garden sets the model only: the server's temperature applies.
-    assert {(body["model"], body.get("temperature")) for body in by_line["garden"]} == {
-        ("garden-model-x", 0.7)
-    }
+
+    # garden sets the model only: the server's temperature applies. Neither flow sets a reasoning effort:
+    # each model gets the lowest it accepts, none (which also lets both take a temperature and tools).
+    def sent(line: str) -> set[tuple[str, float | None, str | None]]:
+        return {(b["model"], b.get("temperature"), b.get("reasoning_effort")) for b in by_line[line]}
+
+    assert sent("garden") == {("gpt-5.4-mini", 0.7, "none")}
     # store sets temperature 0 only (zero is a setting, not "unset"): the server's model applies.
-    assert {(body["model"], body.get("temperature")) for body in by_line["store"]} == {("server-model-y", 0)}
+    assert sent("store") == {("gpt-6-luna", 0, "none")}
 
 
 # ---- 3. per-flow voice --------------------------------------------------------------------------------
