@@ -13,8 +13,8 @@ Rules:
   accepts (lowest first), whether ``temperature`` is accepted, and whether function tools need the
   effort ``none``. Unknown models (a local server's, a future one) have no family: nothing is checked
   and nothing beyond what was configured is sent.
-- ``lowest_effort`` is the voice default: a caller waits for the first token, and reasoning adds
-  its time before it (PROTOCOLS.md section 8.2).
+- ``lowest_effort`` is the voice default: a caller waits in silence for the first token, and a model
+  that reasons does so before its first content delta.
 - ``chat_problems`` lists what the real API rejects with 400 for a request shape, worded for the
   flow author; every rule names its source. Sources are third-party reports of live requests where
   OpenAI's own pages were not found in the stored docs; a rule marked "on paper" was not seen

@@ -25,7 +25,7 @@ from typing import Any
 import openai
 
 from bot.llm.models import lowest_effort
-from bot.llm.protocol import ChatOptions, Message, ReasoningEffort
+from bot.llm.protocol import ChatOptions, Message
 from media.errors import ProviderError
 
 
@@ -60,13 +60,11 @@ class OpenAIChatModel:
         *,
         model: str,
         temperature: float | None = None,
-        reasoning_effort: ReasoningEffort | None = None,
         stall_timeout_s: float = 1.5,
     ) -> None:
         self._client = client
         self.model = model
         self.temperature = temperature
-        self.reasoning_effort = reasoning_effort  # None: the lowest the model accepts (bot.llm.models)
         self.stall_timeout_s = stall_timeout_s
 
     async def stream(
@@ -139,14 +137,14 @@ class OpenAIChatModel:
         }
         if tools:
             body["tools"] = list(tools)
-        # Sent only when configured: reasoning models reject any value but the default (bot.llm.models).
+        # Sent only when configured: reasoning models take one only at reasoning_effort none (bot.llm.models).
         if temperature is not None:
             body["temperature"] = temperature
         # Reasoning happens before the first token, while the caller waits: unless configured, the lowest
         # effort the model accepts. Models we do not know (a local server's) get no reasoning_effort at
         # all, as do non-reasoning ones (they reject it). gpt-5.6 and later need an explicit "none" with
         # tools; omitting it means their default, medium, which the API rejects with tools.
-        effort = options.reasoning_effort or self.reasoning_effort or lowest_effort(model)
+        effort = options.reasoning_effort or lowest_effort(model)
         if effort is not None:
             body["reasoning_effort"] = effort
         return body
