@@ -39,7 +39,7 @@ from bot.llm.models import (
 )
 from bot.llm.openai_chat import OpenAIChatModel
 from bot.llm.protocol import ChatOptions, ReasoningEffort
-from bot.server import check_models_in_use
+from bot.server import check_models_in_use, start_server
 from bot.settings import Settings
 from media.stt.openai_stt import language_fields
 
@@ -304,3 +304,34 @@ def test_serve_logs_shutdowns_and_refuses_rejected_settings(tmp_path: Path) -> N
     luna = settings.model_copy(update={"llm_model": "gpt-6-luna"})
     with pytest.raises(FlowError, match="reasoning_effort"):
         check_models_in_use(load_flows(write_flow(tmp_path, "  reasoning_effort: high\n")), luna, today=TODAY)
+
+
+@given(st.sampled_from(sorted(SHUTDOWNS)), st.dates(date(2024, 1, 1), date(2028, 12, 31)))
+def test_shutdown_notice_levels_follow_the_days_left(model: str, today: date) -> None:
+    left = (SHUTDOWNS[model] - today).days
+    notice = shutdown_notice(model, today)
+    expected = None if left > WARN_DAYS else "warning" if left > 0 else "error"
+    assert (notice.level if notice else None) == expected
+    assert notice is None or SHUTDOWNS[model].isoformat() in notice.reason
+
+
+def test_an_effort_the_api_does_not_define_is_a_schema_error_at_its_line(tmp_path: Path) -> None:
+    status, lines = run_check(write_flow(tmp_path, "  reasoning_effort: turbo\n"), TODAY)
+    assert status == 1
+    assert lines[0] == (
+        f"{tmp_path / 'store.yaml'}:7: llm.reasoning_effort: must be 'none', 'minimal', 'low', 'medium', "
+        "'high', 'xhigh' or 'max', got 'turbo'"
+    )
+
+
+async def test_start_server_refuses_a_flow_whose_settings_the_model_refuses(tmp_path: Path) -> None:
+    write_flow(tmp_path, "  model: gpt-6-luna\n  reasoning_effort: low\n")
+    settings = Settings(
+        twilio_auth_token=SecretStr("t"),
+        openai_base_url="http://127.0.0.1:9/v1",
+        flows_path=str(tmp_path),
+        port=0,
+    )
+    with pytest.raises(FlowError) as caught:
+        await start_server(settings)  # before any provider is built or any port opened
+    assert [p.path for p in caught.value.problems] == ["llm.reasoning_effort"]
