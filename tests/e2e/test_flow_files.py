@@ -472,6 +472,25 @@ def test_serve_with_invalid_flows_exits_2_with_the_same_lines_as_flows_check(tmp
     assert stderr[1:] == problems
 
 
+def test_serve_refuses_a_reasoning_effort_the_model_refuses_with_tools_like_flows_check(
+    tmp_path: Path,
+) -> None:
+    # The store flow has tools; gpt-6-luna (the default LLM_MODEL) takes them on chat completions only
+    # with reasoning_effort none, so every turn of this flow would be OpenAI's 400 and the apology.
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, llm="  reasoning_effort: low\n")
+    path = write_flow(tmp_path, "store.yaml", text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("  reasoning_effort:"))
+    expected = (
+        f"{path}:{line}: llm.reasoning_effort: gpt-6-luna rejects function tools with reasoning on "
+        "/v1/chat/completions: use none (the server's LLM_MODEL)"
+    )
+    # This checkout's code in the child too, wherever the package is installed from.
+    here = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    check = run_bot(["flows", "check", str(path)], serve_env(path, **here), tmp_path)
+    assert (check.returncode, check.stdout.splitlines()) == (1, [expected, "1 error in 1 file(s)"])
+    assert serve_refusing(path, tmp_path, **here)[1:] == [expected]
+
+
 def test_serve_with_an_http_tool_header_variable_missing_exits_2_naming_the_line_and_variable(
     tmp_path: Path,
 ) -> None:
