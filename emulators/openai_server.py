@@ -32,7 +32,7 @@ import wave
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -260,6 +260,9 @@ class OpenAIEmulator(LocalHttpEmulator):
         self.replies: list[Reply] = []
         self.transcription_replies: list[TranscriptionReply] = []
 
+    def _today(self) -> date:
+        return self.today or datetime.now(UTC).date()  # OpenAI's dates are UTC days
+
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -293,7 +296,7 @@ class OpenAIEmulator(LocalHttpEmulator):
         if not _has_bearer(request):
             return error_response(401, "Missing bearer token")
         self.model_requests += 1
-        live = live_models(self.today or date.today())
+        live = live_models(self._today())
         models = [{"id": m, "object": "model", "created": 0, "owned_by": "emulator"} for m in live]
         return web.json_response({"object": "list", "data": models})
 
@@ -315,7 +318,7 @@ class OpenAIEmulator(LocalHttpEmulator):
             return error_response(400, "We could not parse the JSON body of your request.")
         if not isinstance(body.get("model"), str) or not body["model"]:
             return error_response(400, "you must provide a model parameter", param="model")
-        if (refused := chat_problem(body, self.today or date.today())) is not None:
+        if (refused := chat_problem(body, self._today())) is not None:
             return error_response(refused[0], refused[1], param=refused[2], code=refused[3])
         if not isinstance(messages, list) or not messages:
             return error_response(
@@ -378,7 +381,7 @@ class OpenAIEmulator(LocalHttpEmulator):
         if not fields.get("model"):
             return error_response(400, "Missing required parameter: 'model'.", param="model")
         record["languages"] = form.getall("languages[]", [])
-        if (refused := transcription_problem(fields["model"], form, self.today or date.today())) is not None:
+        if (refused := transcription_problem(fields["model"], form, self._today())) is not None:
             return error_response(refused[0], refused[1], param=refused[2], code=refused[3])
         try:
             pcm, rate = _decode_wav(data)

@@ -1,10 +1,10 @@
 """The models a set of flows will use, checked against ``bot.llm.models``: at the line that names them.
 
 Rules:
-- Each flow's chat model is its ``llm.model``, else the server's ``LLM_MODEL``. Its request settings
-  (``reasoning_effort``, ``temperature``, tools) that OpenAI rejects are *errors* at the line of the
-  setting (the flow's own, or ``llm.model`` when the server's model is what makes them wrong): every
-  turn of such a flow would fail.
+- Each flow's chat model is its ``llm.model``, else the server's ``LLM_MODEL`` (then the message says
+  so). Request settings that model rejects (``reasoning_effort``, ``temperature``, tools) are *errors*
+  at the line of the setting when the flow sets it, else at ``llm.model`` (or ``tools``/``llm`` when the
+  flow names no model): every turn of such a flow would fail.
 - A model near its announced shutdown is a *warning*, one that is past it an *error* ("loud"); a
   flow's own model is reported at its ``llm.model`` line, the server's models (``LLM_MODEL``,
   ``STT_MODEL``) once for the whole set.
