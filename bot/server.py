@@ -3,6 +3,10 @@
 Rules:
 - Start-up loads and builds every call flow (``FLOWS_PATH``) before listening: an invalid flow stops
   the server with the same ``file:line: field: reason`` lines as ``bot flows check``.
+- Start-up and reloads check the models in use (``bot.flows.model_check``): flow settings the model
+  rejects stop them like an invalid flow; a model within 60 days of its shutdown is logged as a warning
+  (``model_shutdown_near``), one past it as an error (``model_shut_down``), with the date and the flow
+  file:line, and the server still starts.
 - SIGHUP reloads the flows. A reload that fails is logged problem by problem and changes nothing;
   one that succeeds swaps the whole book at once. Live calls keep the line they started with.
 - SIGTERM or SIGINT drains: new calls are refused (503) while live ones go on until they end or
@@ -18,6 +22,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import structlog
@@ -26,11 +31,12 @@ from aiohttp import web
 from bot.app import CALLS, create_app, start_draining, wait_for_calls_to_end
 from bot.deps import CallDeps
 from bot.flows.build import build_book
-from bot.flows.loader import FlowError, load_flows
+from bot.flows.loader import FlowError, FlowSet, load_flows
+from bot.flows.model_check import check_models
 from bot.line import LineConfig
 from bot.lines import LineBook, LineDesk
 from bot.logs import configure_logging
-from bot.providers import build_deps, close_deps, warm_clips, warm_up
+from bot.providers import build_deps, choose, close_deps, warm_clips, warm_up
 from bot.settings import Settings
 
 log = structlog.get_logger("bot.server")
@@ -77,6 +83,7 @@ class RunningServer:
             return False
         try:
             flows = load_flows(self.settings.flows_path)
+            check_models_in_use(flows, self.settings)
             book = build_book(flows, env=os.environ, http=self.deps.http, voices=self.deps.voices)
         except FlowError as exc:
             log.error(
@@ -89,6 +96,21 @@ class RunningServer:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return True
+
+
+def check_models_in_use(flows: FlowSet | None, settings: Settings, today: date | None = None) -> None:
+    """Log each model near its shutdown (warning) or past it (error); raise ``FlowError`` for flow settings
+    the model rejects (every turn would fail). ``today`` defaults to today's date in UTC."""
+    stt_model = settings.stt_model if choose(settings).stt == "openai" else None
+    today = today or datetime.now(UTC).date()
+    report = check_models(flows, llm_model=settings.llm_model, stt_model=stt_model, today=today)
+    if report.invalid:
+        raise FlowError(report.invalid)
+    for level, problem in report.shutdowns:
+        if level == "error":
+            log.error("model_shut_down", problem=str(problem))
+        else:
+            log.warning("model_shutdown_near", problem=str(problem))
 
 
 async def _until(event: asyncio.Event) -> None:
@@ -108,6 +130,7 @@ async def start_server(
     Raises ``FlowError`` for invalid flows.
     """
     flows = load_flows(settings.flows_path) if line is None else None
+    check_models_in_use(flows, settings)
     engines = {str(flow.voice.provider) for flow in flows.flows} - {"auto"} if flows else set()
     if isinstance(line, LineConfig):
         line = LineBook.single(line)

@@ -35,12 +35,21 @@ class Settings(BaseSettings):
         default=None, description="Key for the chat and transcription models (optional with OPENAI_BASE_URL)."
     )
     openai_base_url: str | None = Field(default=None, description="OpenAI-compatible server; default OpenAI.")
-    llm_model: str = "gpt-4o-mini"
+    llm_model: str = Field(
+        default="gpt-6-luna",
+        description="Chat model (README: Why these models); bot serve warns 60 days before its shutdown.",
+    )
     llm_temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     llm_stall_timeout_s: Annotated[float, Field(gt=0)] = 1.5
     llm_max_retries: Annotated[int, Field(ge=0, le=5)] = 1
-    stt_model: str = "gpt-4o-mini-transcribe"
-    stt_language: str | None = "en"
+    stt_model: str = Field(
+        default="gpt-transcribe", description="OpenAI transcription model (README: Why these models)."
+    )
+    stt_language: str | None = Field(
+        default="en",
+        description="ISO-639-1 language of the callers (sent as languages=[...] to gpt-transcribe, as "
+        "language to the older models); empty: detected.",
+    )
     stt_timeout_s: Annotated[float, Field(gt=0)] = Field(
         default=5.0,
         description="Deadline of one utterance's transcription, retries included; past it the caller hears "

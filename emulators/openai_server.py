@@ -3,9 +3,11 @@
 Rules:
 - Listens on 127.0.0.1 only, on an ephemeral port; the base URL ends in ``/v1`` like the real one.
 - Every chat request is recorded in ``chat_requests`` before validation, so rejected ones show too.
-  Validation follows the real API: 401 without ``Authorization: Bearer``, then 400 (bad JSON, no model,
-  missing/empty ``messages``, a broken tool round-trip). Only valid requests consume ``replies`` or call
-  the responder.
+  Validation follows the real API: 401 without ``Authorization: Bearer``, then 400 (bad JSON, no model),
+  404 for a model that does not exist or is shut down on ``today``, 400 for parameters the model does
+  not accept (``emulators.openai_models``), then 400 for missing/empty ``messages`` or a broken tool
+  round-trip. Transcriptions check the model and its language field the same way. Only valid
+  requests consume ``replies`` or call the responder.
 - A scripted error (``Reply.status != 200``) is a plain JSON error body, even for ``stream=True``.
 - Streaming sends the HTTP headers at once, then waits ``first_token_delay_s``, then writes each SSE event
   by itself, so delays are real on the wire. A "chunk" (for ``cut_after_chunks``/``stall_after_chunks``)
@@ -30,15 +32,15 @@ import wave
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from emulators.local_http import LocalHttpEmulator
 from emulators.openai_errors import error_response, tool_sequence_error
+from emulators.openai_models import chat_problem, live_models, transcription_problem
 from emulators.voice import ToneCodebook
-
-_MODELS = ("gpt-4o-mini", "gpt-4o-mini-transcribe")
 
 
 @dataclass
@@ -245,8 +247,10 @@ class OpenAIEmulator(LocalHttpEmulator):
         *,
         codebook: ToneCodebook | None = None,
         transcription_delay_s: float = 0.0,
+        today: date | None = None,
     ) -> None:
         super().__init__()
+        self.today = today  # the day models are checked against (shutdowns); None: the real date
         self.responder: Responder = responder or echo_responder
         self.codebook = codebook or ToneCodebook()
         self.transcription_delay_s = transcription_delay_s
@@ -255,6 +259,9 @@ class OpenAIEmulator(LocalHttpEmulator):
         self.model_requests = 0  # GET /v1/models (the bot's start-up warm-up)
         self.replies: list[Reply] = []
         self.transcription_replies: list[TranscriptionReply] = []
+
+    def _today(self) -> date:
+        return self.today or datetime.now(UTC).date()  # OpenAI's dates are UTC days
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -289,7 +296,8 @@ class OpenAIEmulator(LocalHttpEmulator):
         if not _has_bearer(request):
             return error_response(401, "Missing bearer token")
         self.model_requests += 1
-        models = [{"id": m, "object": "model", "created": 0, "owned_by": "emulator"} for m in _MODELS]
+        live = live_models(self._today())
+        models = [{"id": m, "object": "model", "created": 0, "owned_by": "emulator"} for m in live]
         return web.json_response({"object": "list", "data": models})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -310,6 +318,8 @@ class OpenAIEmulator(LocalHttpEmulator):
             return error_response(400, "We could not parse the JSON body of your request.")
         if not isinstance(body.get("model"), str) or not body["model"]:
             return error_response(400, "you must provide a model parameter", param="model")
+        if (refused := chat_problem(body, self._today())) is not None:
+            return error_response(refused[0], refused[1], param=refused[2], code=refused[3])
         if not isinstance(messages, list) or not messages:
             return error_response(
                 400, "Invalid 'messages': empty array. Expected an array with minimum length 1.",
@@ -370,6 +380,9 @@ class OpenAIEmulator(LocalHttpEmulator):
         record.update(filename=upload.filename, content_type=upload.content_type, n_bytes=len(data))
         if not fields.get("model"):
             return error_response(400, "Missing required parameter: 'model'.", param="model")
+        record["languages"] = form.getall("languages[]", [])
+        if (refused := transcription_problem(fields["model"], form, self._today())) is not None:
+            return error_response(refused[0], refused[1], param=refused[2], code=refused[3])
         try:
             pcm, rate = _decode_wav(data)
         except (wave.Error, EOFError, ValueError):

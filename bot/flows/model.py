@@ -6,7 +6,7 @@ Rules:
 - Defaults are read from today's code (``LineConfig``, and through it ``PhraseConfig``,
   ``EndpointerConfig``, ``GoogleVoice``), never copied, so a flow that sets nothing behaves like the
   built-in line. LLM model, temperature, voice language and name left unset mean "the server's
-  setting".
+  setting"; an unset reasoning effort is the lowest the model accepts (``bot.llm.models``).
 - Rules across fields of one flow (unique numbers and tool names, known transfer targets, a flow
   some call can reach) run once every field is valid; they raise one ``flow_rules`` error whose
   ``ctx["problems"]`` lists ``(loc, reason)`` pairs, so the loader can point each at its own line.
@@ -35,7 +35,7 @@ from bot.flows.tool_specs import (
     TransferCallSpec,
 )
 from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
-from bot.llm.protocol import ChatOptions
+from bot.llm.protocol import ChatOptions, ReasoningEffort
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
@@ -59,7 +59,16 @@ class Greeting(StrictModel):
 class LlmSettings(StrictModel):
     model: Text | None = Field(default=None, description="Chat model name; unset: the server's LLM_MODEL.")
     temperature: float | None = Field(
-        default=None, ge=0, le=2, description="Sampling temperature; unset: the server's LLM_TEMPERATURE."
+        default=None,
+        ge=0,
+        le=2,
+        description="Sampling temperature, sent only when set (here or LLM_TEMPERATURE); reasoning models "
+        "accept it only with reasoning_effort none.",
+    )
+    reasoning_effort: ReasoningEffort | None = Field(
+        default=None,
+        description="How long the model may reason before it answers; unset: the lowest the model accepts "
+        "(none for gpt-6-luna), as a caller waits in silence meanwhile.",
     )
     max_tool_rounds: int = Field(
         default=_LINE.max_tool_rounds, ge=1, description="Tool calls the model may chain in one answer."
@@ -275,7 +284,7 @@ class Flow(StrictModel):
             ),
             tts_provider=self.voice.provider,
             voice=VoiceOptions(self.voice.language, self.voice.name, self.voice.speaking_rate),
-            chat=ChatOptions(self.llm.model, self.llm.temperature),
+            chat=ChatOptions(self.llm.model, self.llm.temperature, self.llm.reasoning_effort),
             phrases=PhraseConfig(**self.phrases.model_dump()),
             endpointing=self.endpointing.to_config(),
             speculation=self.endpointing.speculation,

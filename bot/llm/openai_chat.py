@@ -9,6 +9,9 @@ Rules:
   ``ProviderError("openai-chat", "bad_chunk")``. JSON that is not a chunk object is skipped, and odd
   fields inside a chunk are left to ``ToolCallAssembler`` (it ignores what it cannot use), so a stray
   event never costs the rest of the answer.
+- The body carries only parameters the model accepts: ``temperature`` only when configured,
+  ``reasoning_effort`` as configured or the lowest the model accepts (``bot.llm.models``; none for
+  models it does not know); never ``max_tokens``.
 - Retries and the HTTP timeout are the SDK's own (configured on the client); the stream is always
   closed, also when the consumer is cancelled (barge-in, hang-up).
 """
@@ -21,6 +24,7 @@ from typing import Any
 
 import openai
 
+from bot.llm.models import lowest_effort
 from bot.llm.protocol import ChatOptions, Message
 from media.errors import ProviderError
 
@@ -124,16 +128,25 @@ class OpenAIChatModel:
         options: ChatOptions,
         temperature: float | None,
     ) -> dict[str, Any]:
+        model = options.model or self.model
         body: dict[str, Any] = {
-            "model": options.model or self.model,
+            "model": model,
             "messages": list(messages),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
         if tools:
             body["tools"] = list(tools)
+        # Sent only when configured: reasoning models take one only at reasoning_effort none (bot.llm.models).
         if temperature is not None:
             body["temperature"] = temperature
+        # Reasoning happens before the first token, while the caller waits: unless configured, the lowest
+        # effort the model accepts. Models we do not know (a local server's) get no reasoning_effort at
+        # all, as do non-reasoning ones (they reject it). gpt-5.6 and later need an explicit "none" with
+        # tools; omitting it means their default, medium, which the API rejects with tools.
+        effort = options.reasoning_effort or lowest_effort(model)
+        if effort is not None:
+            body["reasoning_effort"] = effort
         return body
 
     async def warm_up(self) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Message = dict[str, Any]
+# Every value the API defines (openai/types/shared/reasoning_effort.py, openai 3.60.0); which of them a
+# model accepts is in ``bot.llm.models``.
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class ChatOptions:
 
     model: str | None = None
     temperature: float | None = None
+    reasoning_effort: ReasoningEffort | None = None  # None: the lowest the model accepts
 
 
 class ChatModel(Protocol):

@@ -7,6 +7,11 @@ Rules:
   ``(retries + 1) * timeout``. Within that budget the SDK's own retries (a 500, a dropped connection)
   still apply.
 - SDK errors and the deadline become ``ProviderError("openai-stt", ...)``.
+- The language goes as ``languages=[...]`` to ``gpt-transcribe`` and as ``language`` to the older models
+  (``LANGUAGES_MODELS``): the SDK documents ``languages`` as "Supported by `gpt-transcribe`"
+  (openai 3.60.0 ``types/audio/transcription_create_params.py``, ``resources/audio/transcriptions.py``),
+  and a live report says the API rejects the singular field for that model
+  (https://github.com/NousResearch/hermes-agent/pull/73853; the error's wording was not seen).
 """
 
 from __future__ import annotations
@@ -18,6 +23,17 @@ import openai
 from media.errors import ProviderError
 from media.wav import pcm16_wav
 
+LANGUAGES_MODELS = frozenset({"gpt-transcribe"})  # take ``languages`` (a list), not ``language``
+
+
+def language_fields(model: str, language: str | None) -> tuple[str | None, list[str] | None]:
+    """``(language, languages)`` to send for ``model``: one of them, or neither when it is detected."""
+    if not language:
+        return None, None
+    if model.strip() in LANGUAGES_MODELS:
+        return None, [language]
+    return language, None
+
 
 class OpenAISpeechToText:
     def __init__(
@@ -26,16 +42,19 @@ class OpenAISpeechToText:
         self._client = client
         self._model = model
         self._language = language
+        self._language_fields = language_fields(model, language)
         self.timeout_s = timeout_s
 
     async def transcribe(self, pcm16: bytes, sample_rate: int) -> str:
         wav = pcm16_wav(pcm16, sample_rate)
+        single, several = self._language_fields
         try:
             async with asyncio.timeout(self.timeout_s):
                 result = await self._client.audio.transcriptions.create(
                     model=self._model,
                     file=("turn.wav", wav, "audio/wav"),
-                    language=self._language or openai.omit,
+                    language=single if single is not None else openai.omit,
+                    languages=several if several is not None else openai.omit,
                     timeout=self.timeout_s,
                 )
         except (TimeoutError, openai.APITimeoutError) as exc:

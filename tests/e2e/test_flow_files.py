@@ -220,11 +220,11 @@ async def test_flow_llm_model_and_temperature_reach_the_chat_request_and_unset_o
         "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tag="store", llm="  temperature: 0\n"
     )
     garden = store_flow(
-        "garden", SECOND_GREETING, numbers=("+15550111",), tag="garden", llm="  model: garden-model-x\n"
+        "garden", SECOND_GREETING, numbers=("+15550111",), tag="garden", llm="  model: gpt-5.4-mini\n"
     )
     write_flow(folder, "store.yaml", store)
     write_flow(folder, "garden.yaml", garden)
-    server_settings = {"llm_model": "server-model-y", "llm_temperature": 0.7}
+    server_settings = {"llm_model": "gpt-6-luna", "llm_temperature": 0.7}
     async with bench(flows=str(folder), responder=tagged_responder, settings=server_settings) as b:
         await asyncio.gather(
             one_call(b, "+15550111", "Hello there."), one_call(b, "+15550100", "Hello there.")
@@ -233,12 +233,15 @@ async def test_flow_llm_model_and_temperature_reach_the_chat_request_and_unset_o
     for request in b.openai.chat_requests:
         by_line.setdefault(line_tag(request), []).append(request.body)
     assert set(by_line) == {"garden", "store"}, by_line.keys()
-    # garden sets the model only: the server's temperature applies.
-    assert {(body["model"], body.get("temperature")) for body in by_line["garden"]} == {
-        ("garden-model-x", 0.7)
-    }
+
+    # garden sets the model only: the server's temperature applies. Neither flow sets a reasoning effort:
+    # each model gets the lowest it accepts, none (which also lets both take a temperature and tools).
+    def sent(line: str) -> set[tuple[str, float | None, str | None]]:
+        return {(b["model"], b.get("temperature"), b.get("reasoning_effort")) for b in by_line[line]}
+
+    assert sent("garden") == {("gpt-5.4-mini", 0.7, "none")}
     # store sets temperature 0 only (zero is a setting, not "unset"): the server's model applies.
-    assert {(body["model"], body.get("temperature")) for body in by_line["store"]} == {("server-model-y", 0)}
+    assert sent("store") == {("gpt-6-luna", 0, "none")}
 
 
 # ---- 3. per-flow voice --------------------------------------------------------------------------------
@@ -467,6 +470,25 @@ def test_serve_with_invalid_flows_exits_2_with_the_same_lines_as_flows_check(tmp
     stderr = serve_refusing(folder, tmp_path)
     assert stderr[0] == f"start-up error: {len(problems)} problems in the call flows:", stderr
     assert stderr[1:] == problems
+
+
+def test_serve_refuses_a_reasoning_effort_the_model_refuses_with_tools_like_flows_check(
+    tmp_path: Path,
+) -> None:
+    # The store flow has tools; gpt-6-luna (the default LLM_MODEL) takes them on chat completions only
+    # with reasoning_effort none, so every turn of this flow would be OpenAI's 400 and the apology.
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, llm="  reasoning_effort: low\n")
+    path = write_flow(tmp_path, "store.yaml", text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("  reasoning_effort:"))
+    expected = (
+        f"{path}:{line}: llm.reasoning_effort: gpt-6-luna rejects function tools with reasoning on "
+        "/v1/chat/completions: use none (the server's LLM_MODEL)"
+    )
+    # This checkout's code in the child too, wherever the package is installed from.
+    here = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    check = run_bot(["flows", "check", str(path)], serve_env(path, **here), tmp_path)
+    assert (check.returncode, check.stdout.splitlines()) == (1, [expected, "1 error in 1 file(s)"])
+    assert serve_refusing(path, tmp_path, **here)[1:] == [expected]
 
 
 def test_serve_with_an_http_tool_header_variable_missing_exits_2_naming_the_line_and_variable(

@@ -33,6 +33,8 @@ from emulators.openai_server import (
 from emulators.voice import ToneCodebook
 
 USER: list[Any] = [{"role": "user", "content": "I want to talk to sales"}]
+# A model the emulator serves whatever the date (no announced shutdown; emulators/openai_models.py).
+MODEL = "gpt-6-luna"
 TRANSFER = ScriptedToolCall("transfer_call", {"dept": "sales", "reason": "wants a quote"})
 
 
@@ -62,7 +64,7 @@ async def client_for(
 
 
 async def stream_chunks(client: openai.AsyncOpenAI, **extra: Any) -> list[ChatCompletionChunk]:
-    stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True, **extra)
+    stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True, **extra)
     return [chunk async for chunk in stream]
 
 
@@ -101,7 +103,7 @@ async def test_text_streams_in_pieces_and_reassembles(emulator: OpenAIEmulator) 
     assert len(contents) >= 5 and "".join(contents) == text
     assert finish_reasons(chunks) == ["stop"]
     assert chunks[-1].choices[0].delta.content is None  # the final chunk has an empty delta
-    assert all(chunk.object == "chat.completion.chunk" and chunk.model == "gpt-test" for chunk in chunks)
+    assert all(chunk.object == "chat.completion.chunk" and chunk.model == MODEL for chunk in chunks)
     assert len({chunk.id for chunk in chunks}) == 1
 
 
@@ -150,7 +152,7 @@ async def test_usage_chunk_only_when_asked(emulator: OpenAIEmulator) -> None:
 
 async def test_echo_responder_and_plain_completion(emulator: OpenAIEmulator) -> None:
     async with client_for(emulator) as client:
-        completion = await client.chat.completions.create(model="gpt-test", messages=USER)
+        completion = await client.chat.completions.create(model=MODEL, messages=USER)
     assert completion.choices[0].message.content == "You said: I want to talk to sales."
     assert completion.choices[0].finish_reason == "stop"
 
@@ -173,7 +175,7 @@ async def test_tool_round_trip_reaches_the_responder(emulator: OpenAIEmulator) -
             assistant_calling(call_id),
             {"role": "tool", "tool_call_id": call_id, "content": '{"ok": true}'},
         ]
-        stream = await client.chat.completions.create(model="gpt-test", messages=history, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=history, stream=True)
         text = "".join([c.delta.content or "" async for chunk in stream for c in chunk.choices])
     assert text == f"Done: {{'{call_id}': '{{\"ok\": true}}'}}"
     assert [r.is_follow_up for r in seen] == [False, True]
@@ -214,7 +216,7 @@ async def test_cut_stream_raises_api_connection_error(emulator: OpenAIEmulator) 
     emulator.replies.append(Reply(text="Let me check that for you", cut_after_chunks=3))
     received: list[ChatCompletionChunk] = []
     async with client_for(emulator) as client:
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         with pytest.raises(openai.APIConnectionError):
             async for chunk in stream:
                 received.append(chunk)
@@ -229,7 +231,7 @@ async def test_garbage_event_makes_the_sdk_raise_json_decode_error_while_iterati
     emulator.replies.append(Reply(text="Let me check that for you", garbage_after_chunks=3))
     received: list[ChatCompletionChunk] = []
     async with client_for(emulator) as client:
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         with pytest.raises(json.JSONDecodeError):
             async for chunk in stream:
                 received.append(chunk)
@@ -238,7 +240,7 @@ async def test_garbage_event_makes_the_sdk_raise_json_decode_error_while_iterati
 
 async def test_garbage_event_goes_between_chunks_and_the_stream_carries_on(emulator: OpenAIEmulator) -> None:
     emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
-    body = {"model": "m", "messages": USER, "stream": True}
+    body = {"model": MODEL, "messages": USER, "stream": True}
     headers = {"Authorization": "Bearer test"}
     async with (
         aiohttp.ClientSession() as session,
@@ -251,7 +253,7 @@ async def test_garbage_event_goes_between_chunks_and_the_stream_carries_on(emula
     # Valid JSON that is not a chunk: the SDK does not raise, it yields the value as it is.
     emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
     async with client_for(emulator) as client:
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         received: list[Any] = [chunk async for chunk in stream]
     assert received[1] == [1, 2] and finish_reasons(received[:1] + received[2:]) == ["stop"]
 
@@ -260,7 +262,7 @@ async def test_stall_hits_the_client_read_timeout(emulator: OpenAIEmulator) -> N
     emulator.replies.append(Reply(text="I am thinking about it", stall_after_chunks=2))
     received: list[ChatCompletionChunk] = []
     async with client_for(emulator, read_timeout_s=0.5) as client:
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         with pytest.raises(openai.APITimeoutError):
             async for chunk in stream:
                 received.append(chunk)
@@ -270,7 +272,7 @@ async def test_stall_hits_the_client_read_timeout(emulator: OpenAIEmulator) -> N
 async def test_stop_releases_a_stalled_request() -> None:
     async with OpenAIEmulator() as emu, client_for(emu) as client:
         emu.replies.append(Reply(text="Never finished", stall_after_chunks=1))
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         await anext(aiter(stream))
         await emu.stop()
         with pytest.raises(openai.APIConnectionError):
@@ -281,7 +283,7 @@ async def test_first_token_delay_is_on_the_wire(emulator: OpenAIEmulator) -> Non
     emulator.replies.append(Reply(text="Hello", first_token_delay_s=0.3))
     async with client_for(emulator) as client:
         started = time.monotonic()
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         await anext(aiter(stream))
         assert time.monotonic() - started >= 0.3
         await stream.close()
@@ -295,7 +297,7 @@ async def test_tool_calls_without_tool_messages_is_400(emulator: OpenAIEmulator)
     ]
     async with client_for(emulator, max_retries=2) as client:
         with pytest.raises(openai.BadRequestError) as raised:
-            await client.chat.completions.create(model="gpt-test", messages=history, stream=True)
+            await client.chat.completions.create(model=MODEL, messages=history, stream=True)
     assert "call_1" in raised.value.message
     assert len(emulator.chat_requests) == 1  # 400 is not retried
 
@@ -312,13 +314,13 @@ async def test_tool_calls_without_tool_messages_is_400(emulator: OpenAIEmulator)
 async def test_invalid_messages_are_400(emulator: OpenAIEmulator, messages: list[Any]) -> None:
     async with client_for(emulator) as client:
         with pytest.raises(openai.BadRequestError) as raised:
-            await client.chat.completions.create(model="gpt-test", messages=messages)
+            await client.chat.completions.create(model=MODEL, messages=messages)
     assert raised.value.type == "invalid_request_error"
     assert emulator.replies == [] and len(emulator.chat_requests) == 1
 
 
 async def test_missing_bearer_is_401(emulator: OpenAIEmulator) -> None:
-    body = {"model": "m", "messages": USER}
+    body = {"model": MODEL, "messages": USER}
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{emulator.base_url}/chat/completions", json=body) as r,
@@ -344,15 +346,15 @@ async def test_transcription_decodes_the_tone_voice() -> None:
     audio = wav_bytes(codebook.speak("hello there"))
     async with OpenAIEmulator(codebook=codebook) as emu, client_for(emu) as client:
         result = await client.audio.transcriptions.create(
-            model="gpt-4o-mini-transcribe", file=("turn.wav", audio, "audio/wav")
+            model="gpt-transcribe", file=("turn.wav", audio, "audio/wav")
         )
         silence = await client.audio.transcriptions.create(
-            model="gpt-4o-mini-transcribe", file=("quiet.wav", wav_bytes(bytes(8000)), "audio/wav")
+            model="gpt-transcribe", file=("quiet.wav", wav_bytes(bytes(8000)), "audio/wav")
         )
     assert result.text == "hello there" and silence.text == ""
     record = emu.transcription_requests[0]
     assert (record["model"], record["filename"], record["text"]) == (
-        "gpt-4o-mini-transcribe",
+        "gpt-transcribe",
         "turn.wav",
         "hello there",
     )
@@ -363,7 +365,7 @@ async def test_streamed_transcription_events(emulator: OpenAIEmulator) -> None:
     emulator.transcription_replies.append(TranscriptionReply(text="transfer me please"))
     async with client_for(emulator) as client:
         stream = await client.audio.transcriptions.create(
-            model="gpt-4o-mini-transcribe", file=("turn.wav", wav_bytes(bytes(800)), "audio/wav"), stream=True
+            model="gpt-transcribe", file=("turn.wav", wav_bytes(bytes(800)), "audio/wav"), stream=True
         )
         events = [event async for event in stream]
     assert [e.type for e in events][-1] == "transcript.text.done"
@@ -375,14 +377,14 @@ async def test_transcription_queue_overrides_status_and_text(emulator: OpenAIEmu
     async with client_for(emulator) as client:
         with pytest.raises(openai.InternalServerError):
             await client.audio.transcriptions.create(
-                model="whisper-1", file=("a.wav", wav_bytes(b""), "audio/wav")
+                model="gpt-transcribe", file=("a.wav", wav_bytes(b""), "audio/wav")
             )
         result = await client.audio.transcriptions.create(
-            model="whisper-1", file=("a.wav", wav_bytes(b""), "audio/wav")
+            model="gpt-transcribe", file=("a.wav", wav_bytes(b""), "audio/wav")
         )
         with pytest.raises(openai.BadRequestError):  # raw mu-law is not a WAV
             await client.audio.transcriptions.create(
-                model="whisper-1", file=("a.ulaw", b"\xff" * 80, "audio/basic")
+                model="gpt-transcribe", file=("a.ulaw", b"\xff" * 80, "audio/basic")
             )
     assert result.text == "scripted"
 
@@ -392,7 +394,7 @@ async def test_restarts_in_one_process() -> None:
     for _ in range(3):
         base_url = await emu.start()
         async with client_for(emu) as client:
-            completion = await client.chat.completions.create(model="m", messages=USER)
+            completion = await client.chat.completions.create(model=MODEL, messages=USER)
         assert completion.choices[0].message.content
         await emu.stop()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -31,9 +32,9 @@ async def tts_emu() -> AsyncIterator[TtsEmulator]:
         yield emu
 
 
-def chat(emu: OpenAIEmulator, **kwargs: float) -> OpenAIChatModel:
+def chat(emu: OpenAIEmulator, **kwargs: Any) -> OpenAIChatModel:
     client = make_client("sk-test", emu.base_url, max_retries=1)
-    return OpenAIChatModel(client, model="gpt-4o-mini", **kwargs)
+    return OpenAIChatModel(client, model="gpt-6-luna", **kwargs)
 
 
 async def collect(model: OpenAIChatModel, tools: list[dict[str, object]] | None = None) -> ToolCallAssembler:
@@ -129,10 +130,11 @@ async def test_transcription_uploads_wav(openai_emu: OpenAIEmulator) -> None:
     assert openai_emu.codebook is not None
     audio = openai_emu.codebook.speak("where is my order")
     client = make_client("sk-test", openai_emu.base_url)
-    stt = OpenAISpeechToText(client, model="gpt-4o-mini-transcribe")
+    stt = OpenAISpeechToText(client, model="gpt-transcribe")
     assert await stt.transcribe(audio, 8000) == "where is my order"
     request = openai_emu.transcription_requests[0]
-    assert request["model"] == "gpt-4o-mini-transcribe" and request["sample_rate"] == 8000
+    assert request["model"] == "gpt-transcribe" and request["sample_rate"] == 8000
+    assert request["languages"] == ["en"] and "language" not in request  # the list form gpt-transcribe takes
     openai_emu.transcription_replies.extend([TranscriptionReply(status=500), TranscriptionReply(status=500)])
     with pytest.raises(ProviderError, match="http_500"):
         await stt.transcribe(audio, 8000)

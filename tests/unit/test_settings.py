@@ -134,7 +134,8 @@ def test_defaults(required: None) -> None:
     assert settings.public_base_url is None
     assert settings.openai_base_url is None
     assert settings.google_tts_endpoint is None
-    assert settings.llm_model == "gpt-4o-mini"
+    assert settings.llm_model == "gpt-6-luna"
+    assert settings.stt_model == "gpt-transcribe"
     assert settings.llm_temperature is None
     assert settings.llm_max_retries == 1
     assert settings.stt_language == "en"
