@@ -176,3 +176,28 @@ async def test_a_public_base_url_with_a_path_prefix_is_kept_in_every_url_and_sig
     assert action.url == "https://example.com/bot/action" and action.status == 200
     assert [p.status for p in posted(phone, "stream_status")] == [204, 204, 204]
     assert [p.url for p in posted(phone, "stream_status")] == ["https://example.com/bot/stream-status"] * 3
+
+
+async def test_a_transfer_is_never_resumed_whether_or_not_twilio_requests_the_action() -> None:
+    for linked in (True, False):  # Twilio replaces the <Connect> (no action); or it asks anyway
+        async with bench(timeouts=NO_REPROMPT) as b:
+            phone = following_phone(b)
+            if linked:
+
+                async def on_update(request: RestRequest, phone: SimulatedPhone = phone) -> None:
+                    phone.call_updated(request.call_sid, request.form)
+
+                b.rest.on_update = on_update
+            async with await phone.dial() as call:
+                await heard_opening(call)
+                await call.say("A person, please.")
+                await call.wait_closed(timeout=20)
+                await phone.wait_call_ended(call)
+            [redirect] = b.rest.requests
+            assert "<Dial>" in redirect.form["Twiml"]
+        actions = posted(phone, "action")
+        if linked:
+            assert actions == []
+        else:
+            [action] = actions
+            assert action.status == 200 and "<Connect" not in action.body
