@@ -170,6 +170,7 @@ class SimulatedPhone:
         stream_to: str | None,
     ) -> PhoneCall:
         """Connect one ``<Connect><Stream>``: the upgrade, ``connected`` and ``start``; owns ``session``."""
+        reported = asyncio.Event()  # stream-started was posted (stream-stopped may not overtake it)
         try:
             server = stream_to or self.reconnect_to or self.bot_url
             ws = await self._connect_stream(session, connect.url, ws_signature, server)
@@ -188,21 +189,29 @@ class SimulatedPhone:
             )
             for problem in _stream_url_problems(connect.url):
                 call._protocol_error(problem)
+            if self.follow_actions:  # before _open: the bot may close the stream at once
+                self._after[id(call)] = asyncio.get_running_loop().create_future()
+                call.on_stream_end = lambda: self._after_stream(form, connect, call, reported)
             await call._open()
         except BaseException:
             await session.close()
+            reported.set()
             raise
-        if self.follow_actions:
-            self._after[id(call)] = asyncio.get_running_loop().create_future()
-            await self._stream_status(connect, call, "stream-started")
-            call.on_stream_end = lambda: self._after_stream(form, connect, call)
+        try:
+            if self.follow_actions:
+                await self._stream_status(connect, call, "stream-started")
+        finally:
+            reported.set()
         return call
 
-    def _after_stream(self, form: dict[str, str], connect: ConnectStream, call: PhoneCall) -> None:
+    def _after_stream(
+        self, form: dict[str, str], connect: ConnectStream, call: PhoneCall, reported: asyncio.Event
+    ) -> None:
         outcome = self._after[id(call)]
 
         async def follow() -> None:
             try:
+                await reported.wait()
                 outcome.set_result(await self._follow_action(form, connect, call))
             except asyncio.CancelledError:
                 outcome.cancel()

@@ -11,10 +11,13 @@ Twilio's documented rules reproduced here:
   ``CallSid``, ``CallStatus``, ``Called``, ``Caller``, ``Direction``, ``From``, ``To``
   (https://www.twilio.com/docs/usage/webhooks/voice-webhooks), signed like every webhook
   (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
-- While the stream lives no later TwiML runs; it ends when our server closes the socket
-  (https://www.twilio.com/docs/voice/twiml/stream). A lost connection ends it too (that is what
-  error 31921 and ``stream-error`` report, https://www.twilio.com/docs/api/errors/31921); the emulator
-  then requests the action as well. The caller hanging up ends the call: no action is requested.
+- While the stream lives no later TwiML runs: "The only way Twilio executes TwiML instructions after
+  <Connect><Stream> is if your server closes the WebSocket connection"
+  (https://www.twilio.com/docs/voice/twiml/stream; error 31921 is that close,
+  https://www.twilio.com/docs/api/errors/31921). A process that dies has its sockets closed by the
+  kernel, which Twilio sees as that close. A connection lost with no close at all (``PhoneCall.drop``)
+  is not documented: the emulator treats it the same way (the action is requested) and reports it as
+  ``stream-error``. The caller hanging up ends the call: no action is requested.
 - The answer is followed: a ``<Connect><Stream>`` opens a new stream (new StreamSid, the same call);
   anything else (``<Response/>``) ends the call; a failed request ends it (Twilio's 11200 application
   error).
