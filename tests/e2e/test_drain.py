@@ -152,7 +152,10 @@ async def test_a_second_sigterm_cuts_the_drain_short(tmp_path: Path) -> None:
         assert drained["calls_hung_up"] == 1 and drained["cut_short"]
 
 
-async def test_at_the_drain_deadline_the_action_moves_the_call_to_another_replica(tmp_path: Path) -> None:
+@asynccontextmanager
+async def two_replicas(tmp_path: Path, **env_a: str) -> AsyncIterator[tuple[ServedBot, ServedBot, Served]]:
+    """Replicas A and B of one deployment (B records its calls), sharing the provider emulators; the third
+    item is A with a phone that follows ``<Connect action>``s as Twilio does."""
     voice = ToneCodebook()
     async with OpenAIEmulator(codebook=voice) as openai_emu, TtsEmulator(ms_per_char=30) as tts_emu:
         shared = {
@@ -161,51 +164,83 @@ async def test_at_the_drain_deadline_the_action_moves_the_call_to_another_replic
         }  # fmt: skip
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        env_a = serve_env(**shared, PORT=str(free_port()), DRAIN_TIMEOUT_S="5")
         env_b = serve_env(**shared, PORT=str(free_port()), RECORDINGS_DIR=str(tmp_path / "b" / "recordings"))
         async with (
-            serving(env_a, tmp_path / "a", tmp_path / "a" / "bot.log") as a,
+            serving(
+                serve_env(**shared, PORT=str(free_port()), **env_a),
+                tmp_path / "a",
+                tmp_path / "a" / "bot.log",
+            ) as a,
             serving(env_b, tmp_path / "b", tmp_path / "b" / "bot.log") as b,
         ):
-            phone = SimulatedPhone(
-                bot_url=a.url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL, codebook=voice,
-                follow_actions=True,
-            )  # fmt: skip
-            async with await phone.dial() as first:
-                await greeted(first)
-                a.process.send_signal(signal.SIGTERM)
-                await Served(a, openai_emu).until_draining()
-                phone.reconnect_to = b.url  # the load balancer: A failed its health check
+            served_a = Served(a, openai_emu)
+            served_a.phone.follow_actions = True
+            yield a, b, served_a
 
-                # While draining, A still takes the stream of a call B answered.
-                via_b = SimulatedPhone(
-                    bot_url=b.url, auth_token=TWILIO_SECRET, public_base_url=PUBLIC_BASE_URL, codebook=voice
-                )
-                async with await via_b.dial(stream_to=a.url) as other:
-                    await other.wait_for_bot_audio(after=0.0, timeout=10)
-                    await other.hang_up()
 
-                await first.wait_closed(timeout=EXIT_TIMEOUT_S)  # the deadline: A ends the stream
-                async with await phone.wait_resumed(first) as second:  # ... and the action moves the call
-                    await greeted(second)
-                    await second.say("What are your opening hours on Saturday?")
-                    await second.wait_for_bot_audio(timeout=10)
-                    await second.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-                    assert not second.closed_by_bot and second.protocol_errors == []
-                    await second.hang_up()
-            assert await asyncio.wait_for(a.process.wait(), EXIT_TIMEOUT_S) == 0
-            assert await b.stop() == 0
+async def goes_on_at(b: ServedBot, first: PhoneCall, second: PhoneCall, tmp_path: Path) -> None:
+    """``second`` (the stream the action opened) opened with the resume line on B and a turn was answered."""
+    await greeted(second)
+    await second.say("What are your opening hours on Saturday?")
+    await second.wait_for_bot_audio(timeout=10)
+    await second.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+    assert not second.closed_by_bot and second.protocol_errors == []
+    assert second.call_sid == first.call_sid and second.parameters["resumed"] == "1"
+    await second.hang_up()
+    await asyncio.sleep(0.5)  # B logs the call's end
+    [moved] = b.events("connect_action")
+    assert moved["call_sid"] == first.call_sid and moved["outcome"] == "resumed"
+    [resumed] = [e for e in b.events("call_started") if e["call_sid"] == first.call_sid]
+    assert "resumed" in resumed["parameters"]
+    assert len([e for e in b.events("turn") if e["call_sid"] == first.call_sid]) == 1
+    [folder] = [meta.parent for meta in (tmp_path / "b" / "recordings").glob("*/*/meta.json")]
+    said = [e["text"] for e in Recording.load(folder).events_of("mark_sent")]
+    assert said[0] == "Sorry, the line dropped. Where were we?"  # the store flow's resume line, first
+
+
+async def test_at_the_drain_deadline_the_action_moves_the_call_to_another_replica(tmp_path: Path) -> None:
+    async with two_replicas(tmp_path, DRAIN_TIMEOUT_S="5") as (a, b, served_a):
+        phone = served_a.phone
+        async with await phone.dial() as first:
+            await greeted(first)
+            a.process.send_signal(signal.SIGTERM)
+            await served_a.until_draining()
+            phone.reconnect_to = b.url  # the load balancer: A failed its health check
+
+            # While draining, A still takes the stream of a call B answered.
+            via_b = SimulatedPhone(
+                bot_url=b.url,
+                auth_token=TWILIO_SECRET,
+                public_base_url=PUBLIC_BASE_URL,
+                codebook=phone.codebook,
+            )
+            async with await via_b.dial(stream_to=a.url) as other:
+                await other.wait_for_bot_audio(after=0.0, timeout=10)
+                await other.hang_up()
+
+            await first.wait_closed(timeout=EXIT_TIMEOUT_S)  # the deadline: A ends the stream
+            async with await phone.wait_resumed(first) as second:  # ... and the action moves the call
+                await goes_on_at(b, first, second, tmp_path)
+        assert await asyncio.wait_for(a.process.wait(), EXIT_TIMEOUT_S) == 0
+        assert await b.stop() == 0
 
     [drained] = a.events("drained")
     assert drained["calls_hung_up"] == 1 and drained["seconds"] >= 5
     assert [e["call_sid"] for e in a.events("call_started")] == [first.call_sid, other.call_sid]
     [action] = [p for p in phone.posted if p.kind == "action"]
     assert action.status == 200 and action.form["CallSid"] == first.call_sid
-    [moved] = b.events("connect_action")
-    assert moved["call_sid"] == first.call_sid and moved["outcome"] == "resumed"
-    [resumed] = [e for e in b.events("call_started") if e["call_sid"] == first.call_sid]
-    assert "resumed" in resumed["parameters"] and second.parameters["resumed"] == "1"
-    assert len([e for e in b.events("turn") if e["call_sid"] == first.call_sid]) == 1
-    [folder] = [meta.parent for meta in (tmp_path / "b" / "recordings").glob("*/*/meta.json")]
-    said = [e["text"] for e in Recording.load(folder).events_of("mark_sent")]
-    assert said[0] == "Sorry, the line dropped. Where were we?"  # the store flow's resume line, first
+
+
+async def test_a_replica_killed_mid_call_loses_the_stream_and_the_action_moves_the_call(
+    tmp_path: Path,
+) -> None:
+    async with two_replicas(tmp_path) as (a, b, served_a):
+        phone = served_a.phone
+        async with await phone.dial() as first:
+            await greeted(first)
+            phone.reconnect_to = b.url
+            a.process.kill()  # SIGKILL: no drain; the kernel closes A's sockets
+            await first.wait_closed(timeout=EXIT_TIMEOUT_S)
+            async with await phone.wait_resumed(first) as second:
+                await goes_on_at(b, first, second, tmp_path)
+        assert await b.stop() == 0
