@@ -42,7 +42,6 @@ from bot.telephony import EndCall, Transfer
 from bot.tools.registry import ToolRegistry
 from bot.turn_taking import TurnTaking, settle
 from bot.turns import Turn
-from bot.twilio.connect_action import RESUMED
 from bot.twilio.messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
@@ -179,8 +178,7 @@ class Call:
         self.speaker.start()
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
-        opening = self.line.resume_text if msg.custom_parameters.get(RESUMED) else self.line.greeting
-        if opening:
+        if opening := self.line.resume_text if msg.resumed else self.line.greeting:
             rid = self.say_line(opening)
             if not self.line.greeting_interruptible:
                 self._locked_response = rid

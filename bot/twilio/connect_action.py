@@ -33,8 +33,9 @@ from enum import Enum
 import structlog
 
 from bot.metrics import CallMetrics
+from bot.twilio.messages import RESUMED
 
-RESUMED = "resumed"  # the <Parameter> of a stream that came back after the line dropped
+__all__ = ["CALL_OVER", "RESUMED", "AfterStream", "EndedCalls", "after_stream", "note_connect_action"]
 # Twilio's call statuses after which the call is over: nothing it answers would run.
 CALL_OVER = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _MAX_CHARS = 64
