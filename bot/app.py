@@ -1,18 +1,24 @@
 """The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``POST /status``
-(Twilio's call status callback), ``GET /healthz``, Prometheus ``GET /metrics``, and the call inspector at
-``/calls`` (only with ``CALLS_TOKEN`` set).
+(Twilio's call status callback), ``POST /stream-status`` (the stream's), ``POST /action`` (the
+``<Connect action>``: what the call does once its stream ended), ``GET /healthz``, Prometheus
+``GET /metrics``, and the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set).
 
 A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``
 through a ``MediaSocket`` (bounded sends, a receive deadline, a close that cannot hang). Once a call is
 over its observers are told before the socket is closed, so a peer that will not close cannot keep
 them waiting.
 
-Stateless across requests: ``/voice`` only answers TwiML, and the stream learns everything it needs from
-``start`` (its ``customParameters``), so any replica can take any call's stream.
+Stateless across requests: ``/voice`` and ``/action`` only answer TwiML (built in one place,
+``_connect_stream``), and the stream learns everything it needs from ``start`` (its
+``customParameters``), so any replica can take any call's stream. A stream lost before the call ended on
+purpose comes back through ``/action`` on any replica (``bot.twilio.connect_action``).
 
-Draining (``start_draining``, on SIGTERM): ``/voice`` and new ``/media`` sockets answer 503 so Twilio
-uses the number's fallback, ``/healthz`` answers 503 ``draining``; live calls go on untouched, and so do
-status callbacks (they report on calls, they start none).
+Draining (``start_draining``, on SIGTERM): ``/voice`` answers 503 so Twilio uses the number's fallback
+and ``/healthz`` answers 503 ``draining``. Streams are still served: a stream belongs to a call some
+replica already answered, and no Twilio page says a refused upgrade falls back anywhere (the call would
+drop, error 31920). Live calls go on untouched, and so do ``/action`` and the status callbacks (they
+continue or report on calls, they start none). At the drain deadline the streams are closed and each
+call's ``/action`` moves it to another replica.
 """
 
 from __future__ import annotations
@@ -32,8 +38,18 @@ from bot.media_socket import MediaSocket
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
+from bot.twilio.connect_action import RESUMED, AfterStream, EndedCalls, after_stream, note_connect_action
 from bot.twilio.status import note_call_status
-from bot.twilio.webhook import SIGNATURE_HEADER, SignatureChecker, public_ws_url, signed_form, stream_twiml
+from bot.twilio.stream_status import note_stream_status
+from bot.twilio.webhook import (
+    SIGNATURE_HEADER,
+    SignatureChecker,
+    empty_twiml,
+    public_url,
+    public_ws_url,
+    signed_form,
+    stream_twiml,
+)
 
 # Twilio frames are ~300 bytes. Frames up to MAX_FRAME_CHARS are parsed (bigger ones are counted as
 # junk and ignored); past MAX_SOCKET_MESSAGE aiohttp closes the socket (1009): a socket_error ending.
@@ -50,10 +66,13 @@ SOCKETS = web.AppKey("sockets", set[MediaSocket])
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
 NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (the drain waits on it)
+ENDED = web.AppKey("ended", EndedCalls)  # calls this replica ended on purpose (goodbye, transfer)
+# Why a call ended that says the stream was not lost: the bot ended it (see ``Telephony.ending``).
+NOT_ON_PURPOSE = frozenset({None, "socket_error"})
 
 
 def start_draining(app: web.Application) -> None:
-    """Refuse new calls from now on; live calls are left alone (see the module rules)."""
+    """Refuse new calls from now on; live calls and their streams are left alone (see the module rules)."""
     app[DRAINING].set()
 
 
@@ -74,21 +93,49 @@ def _forbidden(request: web.Request, event: str) -> web.Response:
     return web.Response(status=403, text="invalid signature")
 
 
+def _connect_stream(request: web.Request, params: dict[str, str], *, resumed: bool = False) -> web.Response:
+    """The TwiML that connects a call to our media stream: ``/voice``'s answer, and ``/action``'s when a
+    lost stream comes back. The one place that builds the stream and its parameters."""
+    base = request.app[SETTINGS].public_base_url
+    # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
+    line = request.app[DEPS].lines.route(params.get("To"))
+    parameters = {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name}
+    if resumed:
+        parameters[RESUMED] = "1"
+    twiml = stream_twiml(
+        public_ws_url(request, base, "/media"),
+        parameters,
+        action_url=public_url(request, base, "/action"),
+        status_callback_url=public_url(request, base, "/stream-status"),
+    )
+    log.info(
+        "call_resumed" if resumed else "call_answered",
+        call_sid=params.get("CallSid", ""),
+        line=line.name,
+        flow_version=line.version,
+    )
+    return web.Response(text=twiml, content_type="text/xml")
+
+
 async def voice(request: web.Request) -> web.Response:
     if refused := _refused_while_draining(request):
         return refused
-    settings = request.app[SETTINGS]
-    params = await signed_form(request, request.app[CHECKER], settings.public_base_url)
+    params = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
-    # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
-    line = request.app[DEPS].lines.route(params.get("To"))
-    twiml = stream_twiml(
-        public_ws_url(request, settings.public_base_url, "/media"),
-        {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name},
-    )
-    log.info("call_answered", call_sid=params.get("CallSid", ""), line=line.name, flow_version=line.version)
-    return web.Response(text=twiml, content_type="text/xml")
+    return _connect_stream(request, params)
+
+
+async def connect_action(request: web.Request) -> web.Response:
+    """Twilio's request once a call's stream ended (``bot.twilio.connect_action``); served while draining."""
+    params = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    if params is None:
+        return _forbidden(request, "webhook_signature_rejected")
+    outcome = after_stream(params, ended_here=params.get("CallSid", "") in request.app[ENDED])
+    note_connect_action(params, outcome, request.app[DEPS].metrics)
+    if outcome is AfterStream.RESUME:
+        return _connect_stream(request, params, resumed=True)
+    return web.Response(text=empty_twiml(), content_type="text/xml")
 
 
 async def media(request: web.Request) -> web.StreamResponse:
@@ -96,13 +143,19 @@ async def media(request: web.Request) -> web.StreamResponse:
     url = public_ws_url(request, settings.public_base_url)
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
         return _forbidden(request, "websocket_signature_rejected")
-    if refused := _refused_while_draining(request):
-        return refused
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
     socket = MediaSocket(ws, request.transport, receive_timeout_s=settings.media_receive_timeout_s)
-    call = Call(request.app[DEPS], socket.send, close=socket.close, max_frame_chars=MAX_FRAME_CHARS)
+    ended = request.app[ENDED]
+
+    async def close_on_purpose() -> None:
+        # Remembered before the socket closes: Twilio requests /action as soon as it sees the close.
+        if call.ending not in NOT_ON_PURPOSE:
+            ended.add(call.call_sid)
+        await socket.close()
+
+    call = Call(request.app[DEPS], socket.send, close=close_on_purpose, max_frame_chars=MAX_FRAME_CHARS)
     socket.on_failure = call.socket_failed
     request.app[CALLS].add(call)
     request.app[NO_CALLS].clear()
@@ -130,6 +183,14 @@ async def call_status(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def stream_status(request: web.Request) -> web.Response:
+    form = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    if form is None:
+        return _forbidden(request, "webhook_signature_rejected")
+    note_stream_status(form, request.app[DEPS].metrics)
+    return web.Response(status=204)
+
+
 async def healthz(request: web.Request) -> web.Response:
     lines = request.app[DEPS].lines
     flows = lines.book.versions() if isinstance(lines, LineDesk) else {}
@@ -152,9 +213,12 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[DRAINING] = asyncio.Event()
     app[NO_CALLS] = asyncio.Event()
     app[NO_CALLS].set()
+    app[ENDED] = EndedCalls()
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
     app.router.add_post("/status", call_status)
+    app.router.add_post("/stream-status", stream_status)
+    app.router.add_post("/action", connect_action)
     app.router.add_get("/healthz", healthz)
     if deps.metrics is not None:
         metrics = deps.metrics
@@ -179,8 +243,9 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
         app.router.add_routes(calls_routes(deps.recordings, token))
 
     async def hang_up_all(app: web.Application) -> None:
-        # Shutting down: end live calls now (each Call finalizes itself) instead of letting aiohttp
-        # wait out its shutdown timeout on open sockets.
+        # Shutting down: end live calls' streams now (each Call finalizes itself) instead of letting
+        # aiohttp wait out its shutdown timeout on open sockets. Twilio then requests each call's
+        # /action, which another replica answers with a new stream: the call goes on there.
         sockets: set[MediaSocket] = app[SOCKETS]
         await asyncio.gather(
             *(s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down") for s in list(sockets))

@@ -178,8 +178,8 @@ class Call:
         self.speaker.start()
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
-        if self.line.greeting:
-            rid = self.say_line(self.line.greeting)
+        if opening := self.line.resume_text if msg.resumed else self.line.greeting:
+            rid = self.say_line(opening)
             if not self.line.greeting_interruptible:
                 self._locked_response = rid
 

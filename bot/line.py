@@ -95,6 +95,8 @@ class LineConfig:
     silence_filler_text: str = "One moment."
     apology_text: str = "Sorry, I'm having trouble right now. Could you say that again?"
     transfer_failed_text: str = "Sorry, I couldn't put you through right now. Can I take a message instead?"
+    # Said first, instead of the greeting, when a call's stream comes back after the line dropped.
+    resume_text: str = "Sorry, the line dropped. Where were we?"
     max_tool_rounds: int = 3
     end_call: EndCallConfig | None = None
     transfers: tuple[TransferConfig, ...] = ()
@@ -104,7 +106,13 @@ class LineConfig:
 
     def clip_texts(self) -> list[str]:
         """What the bot says verbatim, synthesized ahead of time (so it plays even if TTS is down)."""
-        texts = [self.greeting, self.apology_text, self.silence_filler_text, self.filler_text]
+        texts = [
+            self.greeting,
+            self.apology_text,
+            self.silence_filler_text,
+            self.filler_text,
+            self.resume_text,
+        ]
         texts += [t.filler for t in self.tools if t.filler]
         texts += [
             self.timeouts.reprompt_text,

@@ -8,12 +8,14 @@ Rules:
   histograms, ``provider_error`` the errors by provider and kind, ``barge_in`` and the turn's filler flags
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
   how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
-  call status. Active calls are read from the server's live-call set when scraped.
+  call status, each stream status callback (``stream_status``) by stream event, each ``<Connect action>``
+  request (``connect_action``, ``bot.twilio.connect_action``) by outcome. Active calls are read from the
+  server's live-call set when scraped.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms.
 - Label values are bounded: provider and kind names from our code, the ending from a fixed set, the call
-  status from Twilio's set (anything else is ``other`` before it gets here).
+  status and stream event from Twilio's sets (anything else is ``other`` before it gets here).
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ class CallMetrics:
         self.call_statuses = Counter(
             "phonebot_call_status", "Twilio call status callbacks, by call status.", ["status"], registry=r
         )
+        self.stream_statuses = Counter(
+            "phonebot_stream_status",
+            "Twilio stream status callbacks, by stream event.",
+            ["event"],
+            registry=r,
+        )
+        self.connect_actions = Counter(
+            "phonebot_connect_actions",
+            "Streams ended (<Connect action> requests), by what was answered.",
+            ["outcome"],
+            registry=r,
+        )
 
         self.loop_lag = Histogram(
             "phonebot_event_loop_lag_seconds",
@@ -112,6 +126,10 @@ class CallMetrics:
             self.calls.labels(str(fields.get("ended_by", "unknown"))[:32]).inc()
         elif event == "call_status":
             self.call_statuses.labels(str(fields.get("status", "other"))[:32]).inc()
+        elif event == "stream_status":
+            self.stream_statuses.labels(str(fields.get("event", "other"))[:32]).inc()
+        elif event == "connect_action":
+            self.connect_actions.labels(str(fields.get("outcome", "other"))[:32]).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,9 +9,10 @@ Rules:
   file:line, and the server still starts.
 - SIGHUP reloads the flows. A reload that fails is logged problem by problem and changes nothing;
   one that succeeds swaps the whole book at once. Live calls keep the line they started with.
-- SIGTERM or SIGINT drains: new calls are refused (503) while live ones go on until they end or
-  ``DRAIN_TIMEOUT_S`` passes; the rest are then hung up and the process exits 0. A second signal
-  cuts the wait short.
+- SIGTERM or SIGINT drains: new calls are refused (503) while live ones (and streams of calls already
+  answered) go on until they end or ``DRAIN_TIMEOUT_S`` passes; the streams still open are then closed
+  (Twilio's ``<Connect action>`` request moves each call to another replica, ``bot.app``) and the process
+  exits 0. A second signal cuts the wait short.
 """
 
 from __future__ import annotations

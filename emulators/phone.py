@@ -15,21 +15,37 @@ Rules:
   URL Twilio would refuse (not ``wss``, or with a query string) is recorded as a protocol error, and the
   phone connects anyway so the test can inspect the rest of the call.
 - Each call owns its ``aiohttp.ClientSession``; nothing is left open when ``dial`` fails.
+- With ``follow_actions`` the phone does what Twilio does after a stream (``emulators.phone_action``): it
+  posts the ``<Stream statusCallback>`` events, and once the stream ended other than by a hang-up (the bot
+  closed it, or ``PhoneCall.drop``) it requests the ``<Connect action>`` and follows the answer; a new
+  ``<Connect><Stream>`` is a new ``PhoneCall`` of the same call (``resumed``). Requests and new streams go
+  to ``reconnect_to`` when set (a load balancer sending them to another replica), else ``bot_url``.
+  Without it (the default, for tests that look at one stream) a stream's end is the call's end.
+- ``public_base_url`` may carry a path prefix: public URLs map onto the bot with the prefix stripped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 from twilio.request_validator import RequestValidator
-from yarl import URL
 
 from .call_record import PhoneEvent
+from .phone_action import (
+    SIGNATURE_HEADER,
+    ConnectStream,
+    NotTwiml,
+    Posted,
+    action_form,
+    local_url,
+    parse_connect_stream,
+    post_signed,
+    stream_status_form,
+)
 from .phone_call import PhoneCall
 from .voice import ToneCodebook
 
@@ -37,7 +53,6 @@ __all__ = ["PhoneCall", "PhoneEvent", "PhoneRejected", "SimulatedPhone"]
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
-_SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
 class PhoneRejected(Exception):
@@ -61,13 +76,21 @@ class SimulatedPhone:
         codebook: ToneCodebook | None = None,
         account_sid: str = "AC" + "0" * 32,
         noise_rms: int = 40,
+        follow_actions: bool = False,
     ) -> None:
         self.bot_url = bot_url.rstrip("/")
         self.public_base_url = (public_base_url or bot_url).rstrip("/")
         self.codebook = codebook if codebook is not None else ToneCodebook()
         self.account_sid = account_sid
         self.noise_rms = noise_rms
+        self.follow_actions = follow_actions
+        self.reconnect_to: str | None = None
+        self.posted: list[Posted] = []  # action requests and stream status callbacks, in order
         self._validator = RequestValidator(auth_token)
+        # id(call) -> what followed its stream: the new stream, or None (the call ended)
+        self._after: dict[int, asyncio.Future[PhoneCall | None]] = {}
+        self._following: set[asyncio.Task[None]] = set()
+        self._updated: dict[str, str] = {}  # call sid -> "completed" / "redirected" through REST
 
     async def dial(
         self,
@@ -101,28 +124,166 @@ class SimulatedPhone:
         session = aiohttp.ClientSession(timeout=_HTTP_TIMEOUT)
         try:
             twiml = await self._post_webhook(session, form, signature)
-            stream_url, parameters = _parse_stream_twiml(twiml)
-            ws = await self._connect_stream(session, stream_url, ws_signature, stream_to or self.bot_url)
+            connect = _connect_stream(twiml, self.public_base_url + "/voice")
+        except BaseException:
+            await session.close()
+            raise
+        return await self._open_stream(session, form, twiml, connect, dial_time, ws_signature, stream_to)
+
+    def call_updated(self, call_sid: str, form: Mapping[str, str]) -> None:
+        """Twilio's REST API changed the call (wire ``TwilioRestEmulator.on_update`` here).
+
+        ``Status=completed`` ends it; new ``Twiml``/``Url`` replaces the ``<Connect>`` that was running
+        (https://www.twilio.com/docs/guides/how-to-modify-calls-in-progress-in-python). Either way no
+        ``<Connect action>`` follows: the verb it belongs to no longer runs."""
+        self._updated[call_sid] = (
+            "completed" if form.get("Status") in ("completed", "canceled") else "redirected"
+        )
+
+    async def wait_resumed(self, call: PhoneCall, timeout: float = 15.0) -> PhoneCall:  # noqa: ASYNC109
+        """The new stream Twilio opened for ``call`` once its stream ended (see the module rules)."""
+        resumed = await self._next_stream(call, timeout)
+        if resumed is None:
+            raise AssertionError("the call ended after its stream: the action answered no <Connect><Stream>")
+        return resumed
+
+    async def wait_call_ended(self, call: PhoneCall, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        """Until Twilio is done with ``call``'s stream; AssertionError if a new stream was opened."""
+        resumed = await self._next_stream(call, timeout)
+        if resumed is not None:
+            await resumed.hang_up()
+            raise AssertionError("the action answered a new <Connect><Stream>: the call went on")
+
+    async def _next_stream(self, call: PhoneCall, timeout: float) -> PhoneCall | None:  # noqa: ASYNC109
+        if id(call) not in self._after:
+            raise ValueError("this phone does not follow actions (follow_actions=False)")
+        return await asyncio.wait_for(asyncio.shield(self._after[id(call)]), timeout)
+
+    async def _open_stream(
+        self,
+        session: aiohttp.ClientSession,
+        form: dict[str, str],
+        twiml: str,
+        connect: ConnectStream,
+        dial_time: float,
+        ws_signature: str | None,
+        stream_to: str | None,
+    ) -> PhoneCall:
+        """Connect one ``<Connect><Stream>``: the upgrade, ``connected`` and ``start``; owns ``session``."""
+        reported = asyncio.Event()  # stream-started was posted (stream-stopped may not overtake it)
+        try:
+            server = stream_to or self.reconnect_to or self.bot_url
+            ws = await self._connect_stream(session, connect.url, ws_signature, server)
             call = PhoneCall(
                 session=session,
                 ws=ws,
                 dial_time=dial_time,
-                call_sid=call_sid,
+                call_sid=form["CallSid"],
                 stream_sid="MZ" + secrets.token_hex(16),
                 account_sid=self.account_sid,
                 twiml=twiml,
-                stream_url=stream_url,
-                parameters=parameters,
+                stream_url=connect.url,
+                parameters=connect.parameters,
                 codebook=self.codebook,
                 noise_rms=self.noise_rms,
             )
-            for problem in _stream_url_problems(stream_url):
+            for problem in _stream_url_problems(connect.url):
                 call._protocol_error(problem)
+            if self.follow_actions:  # before _open: the bot may close the stream at once
+                self._after[id(call)] = asyncio.get_running_loop().create_future()
+                call.on_stream_end = lambda: self._after_stream(form, connect, call, reported)
             await call._open()
         except BaseException:
             await session.close()
+            reported.set()
             raise
+        try:
+            if self.follow_actions:
+                await self._stream_status(connect, call, "stream-started")
+        finally:
+            reported.set()
         return call
+
+    def _after_stream(
+        self, form: dict[str, str], connect: ConnectStream, call: PhoneCall, reported: asyncio.Event
+    ) -> None:
+        outcome = self._after[id(call)]
+
+        async def follow() -> None:
+            try:
+                await reported.wait()
+                outcome.set_result(await self._follow_action(form, connect, call))
+            except asyncio.CancelledError:
+                outcome.cancel()
+                raise
+            except Exception as exc:  # seen by whoever waits for it
+                outcome.set_exception(exc)
+
+        task = asyncio.ensure_future(follow())
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
+
+    async def _follow_action(
+        self, form: dict[str, str], connect: ConnectStream, call: PhoneCall
+    ) -> PhoneCall | None:
+        """The stream ended (not a hang-up): report it, then request the action and follow its answer."""
+        error = "the connection was lost (31921)" if call.dropped else None
+        await self._stream_status(connect, call, "stream-error" if error else "stream-stopped", error)
+        if connect.action is None or call.call_sid in self._updated:
+            return None  # no action: Twilio moves on to the next verb; there is none, the call ends
+        session = aiohttp.ClientSession(timeout=_HTTP_TIMEOUT)
+        try:
+            server = self.reconnect_to or self.bot_url
+            posted = await post_signed(
+                session,
+                self._validator,
+                kind="action",
+                public=connect.action,
+                target=local_url(connect.action, self.public_base_url, server),
+                form=action_form(form),
+                method=connect.action_method,
+            )
+            self.posted.append(posted)
+            try:
+                following = (
+                    parse_connect_stream(posted.body, connect.action) if posted.status == 200 else None
+                )
+            except NotTwiml:
+                following = None  # Twilio: application error 11200, the call ends
+            if following is None:
+                await session.close()
+                return None
+            loop = asyncio.get_running_loop()
+            return await self._open_stream(session, form, posted.body, following, loop.time(), None, None)
+        except BaseException:
+            await session.close()
+            raise
+
+    async def _stream_status(
+        self, connect: ConnectStream, call: PhoneCall, event: str, error: str | None = None
+    ) -> None:
+        if connect.status_callback is None:
+            return
+        form = stream_status_form(
+            account_sid=self.account_sid,
+            call_sid=call.call_sid,
+            stream_sid=call.stream_sid,
+            event=event,
+            error=error,
+        )
+        server = self.reconnect_to or self.bot_url
+        async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as session:
+            self.posted.append(
+                await post_signed(
+                    session,
+                    self._validator,
+                    kind="stream_status",
+                    public=connect.status_callback,
+                    target=local_url(connect.status_callback, self.public_base_url, server),
+                    form=form,
+                    method=connect.status_callback_method,
+                )
+            )
 
     async def _post_webhook(
         self, session: aiohttp.ClientSession, form: dict[str, str], signature: str | None
@@ -132,7 +293,7 @@ class SimulatedPhone:
             signature = str(self._validator.compute_signature(public_url, form))
         headers = {"User-Agent": "TwilioProxy/1.1"}
         if signature:
-            headers[_SIGNATURE_HEADER] = signature
+            headers[SIGNATURE_HEADER] = signature
         async with session.post(self.bot_url + "/voice", data=form, headers=headers) as response:
             body = await response.text()
             if response.status != 200:
@@ -146,33 +307,23 @@ class SimulatedPhone:
             ws_signature = str(self._validator.compute_signature(stream_url, {}))
         headers = {"User-Agent": "Twilio.TmeWs/1.0"}
         if ws_signature:
-            headers[_SIGNATURE_HEADER] = ws_signature
-        base = URL(bot_url.rstrip("/"))
-        target = base.with_scheme("wss" if base.scheme == "https" else "ws").with_path(
-            urlsplit(stream_url).path or "/"
-        )
+            headers[SIGNATURE_HEADER] = ws_signature
+        target = local_url(stream_url, self.public_base_url, bot_url, websocket=True)
         try:
             return await session.ws_connect(target, headers=headers, timeout=_WS_TIMEOUT, autoping=True)
         except aiohttp.WSServerHandshakeError as exc:
             raise PhoneRejected(exc.status, exc.message) from exc
 
 
-def _parse_stream_twiml(twiml: str) -> tuple[str, dict[str, str]]:
-    """The Stream URL and its parameters; PhoneRejected if the TwiML is not a <Connect><Stream>."""
+def _connect_stream(twiml: str, document_url: str) -> ConnectStream:
+    """The answer's <Connect><Stream>; PhoneRejected if the TwiML has none."""
     try:
-        root = ET.fromstring(twiml)
-    except ET.ParseError as exc:
-        raise PhoneRejected(200, f"TwiML is not XML ({exc}): {twiml[:200]}") from exc
-    stream = root.find("./Connect/Stream") if root.tag == "Response" else None
-    url = stream.get("url") if stream is not None else None
-    if stream is None or not url:
+        connect = parse_connect_stream(twiml, document_url)
+    except NotTwiml as exc:
+        raise PhoneRejected(200, str(exc)) from exc
+    if connect is None:
         raise PhoneRejected(200, f"TwiML has no <Response><Connect><Stream url>: {twiml[:200]}")
-    parameters: dict[str, str] = {}
-    for parameter in stream.findall("Parameter"):
-        name = parameter.get("name")
-        if name:
-            parameters[name] = parameter.get("value", "")
-    return url, parameters
+    return connect
 
 
 def _stream_url_problems(url: str) -> list[str]:

@@ -14,8 +14,10 @@ Rules:
   audio that had arrived or been queued by then); others the moment they happen, so ``events`` (in
   recording order) may be up to a frame out of time order. bot_audio_start/end bracket playback between
   idle ticks (a whole tick with nothing to play).
-- The bot closing the socket ends the call (``closed_by_bot``): tasks stop, buffered audio is lost, pending
-  ``say`` calls return, and every wait that can no longer succeed raises ``TimeoutError`` at once.
+- The bot closing the socket ends the stream (``closed_by_bot``): tasks stop, buffered audio is lost, pending
+  ``say`` calls return, and every wait that can no longer succeed raises ``TimeoutError`` at once. So does
+  ``drop`` (the connection is cut: no ``stop``, no close frame). Either way ``on_stream_end`` is then told
+  (``SimulatedPhone`` follows the ``<Connect action>`` there, ``emulators.phone_action``); a hang-up is not.
 - Every wait has a timeout. ``hang_up`` (or leaving ``async with``) sends ``stop``, closes the socket,
   stops the tasks, closes the HTTP session, and re-raises a crash of the phone's own tasks.
 """
@@ -84,6 +86,8 @@ class PhoneCall:
         self.protocol_errors: list[str] = []
         self.marks_echoed: list[str] = []
         self.closed_by_bot = False
+        self.dropped = False
+        self.on_stream_end: Callable[[], None] | None = None  # the stream ended, not by hanging up
         self._session = session
         self._ws = ws
         self._account_sid = account_sid
@@ -165,6 +169,15 @@ class PhoneCall:
         await _cancel([*self._ticking, *([self._receiver] if self._receiver else [])])
         await self._session.close()
         self._raise_if_broken()
+
+    async def drop(self) -> None:
+        """The line drops: the TCP connection is cut with no ``stop`` and no close frame (a network fault)."""
+        if self._ended:
+            return
+        self.dropped = True
+        transport = self._ws._writer.transport  # aiohttp keeps it private; abort() is the only way to cut
+        transport.abort()
+        await self._wait("the stream to end", _CLOSE_TIMEOUT_S, lambda: self._ended or None)
 
     async def __aenter__(self) -> PhoneCall:
         return self
@@ -370,11 +383,17 @@ class PhoneCall:
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 await self._on_bot_frame(message.data)
             elif message.type == aiohttp.WSMsgType.ERROR:
-                self._protocol_error(f"WebSocket error: {self._ws.exception()!r}"[:120])
+                if not self.dropped:
+                    self._protocol_error(f"WebSocket error: {self._ws.exception()!r}"[:120])
                 break
         if not self._hanging_up:
-            self._finish(by_bot=True, detail=f"closed by the bot, code {self._ws.close_code}")
+            if self.dropped:
+                self._finish(by_bot=False, detail="the line dropped")
+            else:
+                self._finish(by_bot=True, detail=f"closed by the bot, code {self._ws.close_code}")
             await self._session.close()
+            if self.on_stream_end is not None:
+                self.on_stream_end()
 
     async def _on_bot_frame(self, data: str | bytes) -> None:
         frame = check_bot_frame(data, self.stream_sid)

@@ -247,6 +247,9 @@ class Flow(StrictModel):
     apology: Text = Field(
         default=_LINE.apology_text, description="Said when the bot cannot answer (a fault)."
     )
+    resume: Text = Field(
+        default=_LINE.resume_text, description="Said first when a dropped call's stream comes back."
+    )
     tools: list[Annotated[ToolSpec, Field(discriminator="type")]] = Field(
         default_factory=list, description="What the model may do: http, python, end_call, transfer_call."
     )
@@ -294,6 +297,7 @@ class Flow(StrictModel):
             silence_filler_s=self.fillers.silence_after_s,
             silence_filler_text=self.fillers.silence_text,
             apology_text=self.apology,
+            resume_text=self.resume,
             max_tool_rounds=self.llm.max_tool_rounds,
             timeouts=TimeoutConfig(**self.timeouts.model_dump()),
             dtmf=DtmfConfig(**self.dtmf.model_dump()),

@@ -36,6 +36,9 @@ class Connected:
     version: str
 
 
+RESUMED = "resumed"  # the <Parameter> of a stream that came back after the line dropped
+
+
 @dataclass(frozen=True, slots=True)
 class Start:
     stream_sid: str
@@ -46,6 +49,11 @@ class Start:
     sample_rate: int
     channels: int
     custom_parameters: Mapping[str, str]
+
+    @property
+    def resumed(self) -> bool:
+        """The stream came back after the line dropped (``bot.twilio.connect_action`` adds the parameter)."""
+        return bool(self.custom_parameters.get(RESUMED))
 
 
 @dataclass(frozen=True, slots=True)

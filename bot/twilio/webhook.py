@@ -4,10 +4,14 @@ Rules:
 - Signatures are checked with twilio's ``RequestValidator`` over the URL Twilio used. Behind a TLS
   proxy aiohttp sees ``http://``, so the public URL comes from ``PUBLIC_BASE_URL`` when it is set.
   ``X-Forwarded-*`` headers are never trusted.
-- Every form-encoded webhook (``/voice``, ``/status``) goes through ``signed_form``: the signature covers
-  the public URL with its query string and every value of every form field, so a field repeated or
-  changed after signing, or a signature made for another URL, is refused.
+- Every form-encoded webhook (``/voice``, ``/status``, ``/stream-status``, ``/action``) goes through
+  ``signed_form``: the signature covers the public URL with its query string and every value of every
+  form field, so a field repeated or changed after signing, or a signature made for another URL, is
+  refused.
 - The WebSocket upgrade is signed over the ``wss://`` URL from our TwiML, with no params.
+- ``PUBLIC_BASE_URL`` may carry a path prefix (``https://example.com/bot``): every URL handed to Twilio
+  (the stream, ``action``, ``statusCallback``) and every URL a signature is checked against keeps it; the
+  proxy in front strips it, so the routes themselves are served at ``/media``, ``/status``...
 - Per-call values travel as ``<Parameter>``s (they arrive in ``start.customParameters``); the
   Stream URL never carries a query string.
 """
@@ -50,26 +54,56 @@ async def signed_form(
 
 
 def public_http_url(request: web.Request, public_base_url: str | None) -> str:
+    """The URL Twilio requested: ``PUBLIC_BASE_URL`` (path prefix included) + the path the proxy passed on."""
     if public_base_url:
         return public_base_url + str(request.rel_url)
     return str(request.url)
 
 
-def public_host(request: web.Request, public_base_url: str | None) -> str:
+def public_url(request: web.Request, public_base_url: str | None, path: str) -> str:
+    """The public ``https://`` URL of one of our routes, for TwiML (``action``, ``statusCallback``)."""
     if public_base_url:
-        return urlsplit(public_base_url).netloc
-    return request.host
+        return public_base_url + path
+    return f"{request.scheme}://{request.host}{path}"
 
 
 def public_ws_url(request: web.Request, public_base_url: str | None, path: str = "") -> str:
-    return f"wss://{public_host(request, public_base_url)}{path or request.path}"
+    """The ``wss://`` URL of a route (default: this request's), ``PUBLIC_BASE_URL``'s path prefix kept: a
+    proxy that serves the bot under ``https://example.com/bot`` passes ``/bot/media`` on as ``/media``."""
+    if public_base_url:
+        parts = urlsplit(public_base_url)
+        return f"wss://{parts.netloc}{parts.path.rstrip('/')}{path or request.path}"
+    return f"wss://{request.host}{path or request.path}"
 
 
-def stream_twiml(stream_url: str, parameters: Mapping[str, str]) -> str:
+def stream_twiml(
+    stream_url: str,
+    parameters: Mapping[str, str],
+    *,
+    action_url: str | None = None,
+    status_callback_url: str | None = None,
+) -> str:
+    """``<Response><Connect action><Stream url statusCallback><Parameter>...``.
+
+    ``action``: when the stream ends Twilio requests it and follows the TwiML it answers; without one the
+    call ends (https://www.twilio.com/docs/voice/twiml/connect). ``statusCallback``: Twilio posts
+    ``stream-started``/``stream-stopped``/``stream-error`` there (https://www.twilio.com/docs/voice/twiml/stream,
+    https://www.twilio.com/docs/api/errors/31921).
+    """
     response = VoiceResponse()
-    connect = Connect()
-    stream = connect.stream(url=stream_url)
+    connect = Connect(action=action_url) if action_url else Connect()
+    if status_callback_url:
+        stream = connect.stream(
+            url=stream_url, status_callback=status_callback_url, status_callback_method="POST"
+        )
+    else:
+        stream = connect.stream(url=stream_url)
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)
     response.append(connect)
     return str(response)
+
+
+def empty_twiml() -> str:
+    """``<Response/>``: nothing more to do, Twilio ends the call."""
+    return str(VoiceResponse())

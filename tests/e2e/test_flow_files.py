@@ -427,6 +427,7 @@ def serve_env(flows: Path, **extra: str) -> dict[str, str]:
     """A complete environment for ``bot serve`` on 127.0.0.1; the provider ports are unused."""
     return {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),  # this checkout's code, whichever checkout is installed (git worktrees)
         "HOST": "127.0.0.1",
         "PORT": str(free_port()),
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,

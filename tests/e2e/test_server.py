@@ -162,6 +162,8 @@ def serve_env(**overrides: str | None) -> dict[str, str]:
     """
     env = {
         "PATH": os.environ.get("PATH", ""),
+        # The code of this checkout, whichever checkout the environment installed (git worktrees).
+        "PYTHONPATH": str(REPO),
         "HOST": "127.0.0.1",
         "PORT": str(free_port()),
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,

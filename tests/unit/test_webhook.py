@@ -18,8 +18,9 @@ from twilio.request_validator import RequestValidator
 from bot.twilio.webhook import (
     SIGNATURE_HEADER,
     SignatureChecker,
-    public_host,
+    empty_twiml,
     public_http_url,
+    public_url,
     public_ws_url,
     stream_twiml,
 )
@@ -129,7 +130,7 @@ def test_websocket_upgrade_is_signed_over_the_wss_url_without_params() -> None:
 def test_urls_from_the_request_without_a_public_base() -> None:
     request = make_mocked_request("POST", "/voice?foo=1&bar=2", headers={"Host": "bot.example.com:8080"})
     assert public_http_url(request, None) == "http://bot.example.com:8080/voice?foo=1&bar=2"
-    assert public_host(request, None) == "bot.example.com:8080"
+    assert public_url(request, None, "/action") == "http://bot.example.com:8080/action"
     assert public_ws_url(request, None) == "wss://bot.example.com:8080/voice"
     assert public_ws_url(request, None, "/media") == "wss://bot.example.com:8080/media"
 
@@ -139,7 +140,7 @@ def test_urls_from_the_public_base_behind_a_tls_proxy() -> None:
     request = make_mocked_request("POST", "/voice?foo=1&bar=2", headers={"Host": "10.0.0.5:8080"})
     base = "https://bot.example.com"
     assert public_http_url(request, base) == "https://bot.example.com/voice?foo=1&bar=2"
-    assert public_host(request, base) == "bot.example.com"
+    assert public_url(request, base, "/stream-status") == "https://bot.example.com/stream-status"
     assert public_ws_url(request, base, "/media") == "wss://bot.example.com/media"
     assert (
         public_ws_url(request, "https://bot.example.com:8443", "/media") == "wss://bot.example.com:8443/media"
@@ -162,3 +163,36 @@ def test_a_signature_over_the_public_url_validates_behind_a_proxy() -> None:
     assert checker.valid(public_http_url(request, base), CALL_PARAMS, header)
     # What aiohttp reconstructs on its own (http://internal:8080/...) does not validate.
     assert not checker.valid(public_http_url(request, None), CALL_PARAMS, header)
+
+
+def test_a_path_prefix_in_the_public_base_is_kept_in_every_url() -> None:
+    # https://example.com/bot: the proxy strips /bot, so we see /media, /status...; Twilio used /bot/...
+    request = make_mocked_request("GET", "/media", headers={"Host": "10.0.0.5:8080"})
+    base = "https://example.com/bot"
+    assert public_ws_url(request, base) == "wss://example.com/bot/media"
+    assert public_ws_url(request, base, "/media") == "wss://example.com/bot/media"
+    assert public_url(request, base, "/action") == "https://example.com/bot/action"
+    status = make_mocked_request("POST", "/status?x=1", headers={"Host": "10.0.0.5:8080"})
+    assert public_http_url(status, base) == "https://example.com/bot/status?x=1"
+
+
+def test_the_twiml_names_the_action_and_the_stream_status_callback() -> None:
+    twiml = stream_twiml(
+        "wss://example.com/bot/media",
+        {"to": "+15550100"},
+        action_url="https://example.com/bot/action",
+        status_callback_url="https://example.com/bot/stream-status",
+    )
+    root = ET.fromstring(twiml)
+    [connect] = list(root)
+    assert connect.attrib == {"action": "https://example.com/bot/action"}  # method: POST by default
+    [stream] = list(connect)
+    assert stream.get("url") == "wss://example.com/bot/media"
+    assert stream.get("statusCallback") == "https://example.com/bot/stream-status"
+    assert stream.get("statusCallbackMethod") == "POST"
+    assert [p.attrib for p in stream] == [{"name": "to", "value": "+15550100"}]
+
+
+def test_the_empty_answer_ends_the_call() -> None:
+    root = ET.fromstring(empty_twiml())
+    assert root.tag == "Response" and list(root) == []
