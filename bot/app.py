@@ -10,6 +10,11 @@ them waiting.
 Stateless across requests: ``/voice`` only answers TwiML, and the stream learns everything it needs from
 ``start`` (its ``customParameters``), so any replica can take any call's stream.
 
+Each stream is bound to its webhook (``bot.twilio.binding``, ``bot.stream_gate``): ``/voice`` adds a
+``binding`` parameter, an HMAC keyed with the auth token over the call's sids and an expiry, and a
+``start`` without a matching one is closed with 1008 before any ``Call`` exists. Twilio signs the upgrade
+over the bare ``wss://`` URL, one value per host, so that signature alone never names a call.
+
 Draining (``start_draining``, on SIGTERM): ``/voice`` and new ``/media`` sockets answer 503 so Twilio
 uses the number's fallback, ``/healthz`` answers 503 ``draining``; live calls go on untouched, and so do
 status callbacks (they report on calls, they start none).
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -32,6 +38,8 @@ from bot.media_socket import MediaSocket
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
+from bot.stream_gate import Admitted, admit, replay
+from bot.twilio.binding import PARAMETER, is_account_sid, is_call_sid, mint_binding
 from bot.twilio.status import note_call_status
 from bot.twilio.webhook import SIGNATURE_HEADER, SignatureChecker, public_ws_url, signed_form, stream_twiml
 
@@ -81,14 +89,63 @@ async def voice(request: web.Request) -> web.Response:
     params = await signed_form(request, request.app[CHECKER], settings.public_base_url)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
+    binding = _binding_for(params, settings)
+    if binding is None:
+        return _not_our_call(params)
     # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
     line = request.app[DEPS].lines.route(params.get("To"))
     twiml = stream_twiml(
         public_ws_url(request, settings.public_base_url, "/media"),
-        {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name},
+        {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name, PARAMETER: binding},
     )
     log.info("call_answered", call_sid=params.get("CallSid", ""), line=line.name, flow_version=line.version)
     return web.Response(text=twiml, content_type="text/xml")
+
+
+def _binding_for(params: dict[str, str], settings: Settings) -> str | None:
+    """The token binding this call's stream to this webhook; None if the form names no call of ours."""
+    account = params.get("AccountSid", "")
+    if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
+        return None
+    try:
+        return mint_binding(
+            settings.twilio_auth_token.get_secret_value(), params.get("CallSid", ""), account, now=time.time()
+        )
+    except ValueError:  # sids Twilio never sends: its stream could never be admitted
+        return None
+
+
+def _not_our_call(params: dict[str, str]) -> web.Response:
+    call_sid, account_sid = params.get("CallSid", ""), params.get("AccountSid", "")
+    log.warning(
+        "webhook_not_a_call_of_ours",
+        call_sid=call_sid if is_call_sid(call_sid) else "malformed",
+        account_sid=account_sid if is_account_sid(account_sid) else "malformed",
+    )
+    return web.Response(status=400, text="not a call of this account")
+
+
+async def _admit(
+    request: web.Request, socket: MediaSocket, frames: AsyncIterator[str | bytes]
+) -> Admitted | None:
+    """The stream's first frames if its ``start`` is bound to its webhook; else it is refused and closed.
+
+    The upgrade's signature is one value per host, so only a bound ``start`` may make a call."""
+    settings = request.app[SETTINGS]
+    admitted = await admit(
+        frames,
+        settings.twilio_auth_token.get_secret_value(),
+        account=settings.twilio_account_sid,
+        max_frame_chars=MAX_FRAME_CHARS,
+    )
+    if isinstance(admitted, Admitted):
+        return admitted
+    log.warning("stream_refused", **admitted.log_fields())
+    metrics = request.app[DEPS].metrics
+    if metrics is not None:
+        metrics.observe("stream_refused", {"reason": admitted.reason.value})
+    await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"stream not bound to its call")
+    return None
 
 
 async def media(request: web.Request) -> web.StreamResponse:
@@ -102,21 +159,30 @@ async def media(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
     socket = MediaSocket(ws, request.transport, receive_timeout_s=settings.media_receive_timeout_s)
-    call = Call(request.app[DEPS], socket.send, close=socket.close, max_frame_chars=MAX_FRAME_CHARS)
-    socket.on_failure = call.socket_failed
-    request.app[CALLS].add(call)
-    request.app[NO_CALLS].clear()
     request.app[SOCKETS].add(socket)
+    frames = socket.frames()
     try:
-        await call.run(socket.frames())
-    finally:
-        request.app[CALLS].discard(call)
-        if not request.app[CALLS]:
-            request.app[NO_CALLS].set()
-        request.app[SOCKETS].discard(socket)
+        admitted = await _admit(request, socket, frames)
+        if admitted is None:
+            return ws  # refused: closed before any call work was done or recorded
+        stream = replay(admitted.frames, frames)
+        call = Call(request.app[DEPS], socket.send, close=socket.close, max_frame_chars=MAX_FRAME_CHARS)
+        socket.on_failure = call.socket_failed
+        request.app[CALLS].add(call)
+        request.app[NO_CALLS].clear()
         try:
+            await call.run(stream)
+        finally:
+            await stream.aclose()
+            request.app[CALLS].discard(call)
+            if not request.app[CALLS]:
+                request.app[NO_CALLS].set()
             for observer in request.app[CALL_OBSERVERS]:
                 observer(call)
+    finally:
+        request.app[SOCKETS].discard(socket)
+        try:
+            await frames.aclose()
         finally:
             await socket.close()
     return ws
