@@ -195,6 +195,12 @@ async def test_the_stream_twilio_opens_with_the_webhooks_binding_is_a_call() -> 
             assert len(b.active_calls) == 1
             await call.hang_up()
         assert await refusals(b) == {}
+        await asyncio.sleep(0.5)  # the recording is finalized as the call ends
+        recorded = files_under(b.settings.recordings_dir)
+        assert (
+            recorded
+        )  # the call was recorded, without its binding (it could open a stream until it expires)
+        assert all(call.parameters[PARAMETER].encode() not in path.read_bytes() for path in recorded)
 
 
 async def test_the_webhook_of_another_account_gets_no_stream() -> None:
