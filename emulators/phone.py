@@ -15,11 +15,15 @@ Rules:
   URL Twilio would refuse (not ``wss``, or with a query string) is recorded as a protocol error, and the
   phone connects anyway so the test can inspect the rest of the call.
 - Each call owns its ``aiohttp.ClientSession``; nothing is left open when ``dial`` fails.
+- Its sids are Twilio's: two letters and 32 hex digits (https://www.twilio.com/docs/glossary/what-is-a-sid);
+  a test that passes any other call or account sid gets ``ValueError`` (Twilio never sends one; the
+  forged streams of ``tests/e2e/test_stream_binding.py`` are sent by hand).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -38,6 +42,8 @@ __all__ = ["PhoneCall", "PhoneEvent", "PhoneRejected", "SimulatedPhone"]
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
 _SIGNATURE_HEADER = "X-Twilio-Signature"
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 class PhoneRejected(Exception):
@@ -62,6 +68,8 @@ class SimulatedPhone:
         account_sid: str = "AC" + "0" * 32,
         noise_rms: int = 40,
     ) -> None:
+        if not _ACCOUNT_SID.fullmatch(account_sid):
+            raise ValueError(f"not a Twilio account sid (AC + 32 hex): {account_sid!r}")
         self.bot_url = bot_url.rstrip("/")
         self.public_base_url = (public_base_url or bot_url).rstrip("/")
         self.codebook = codebook if codebook is not None else ToneCodebook()
@@ -86,6 +94,8 @@ class SimulatedPhone:
         """
         dial_time = asyncio.get_running_loop().time()
         call_sid = call_sid or "CA" + secrets.token_hex(16)
+        if not _CALL_SID.fullmatch(call_sid):
+            raise ValueError(f"not a Twilio call sid (CA + 32 hex): {call_sid!r}")
         form = {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.twilio.binding import BINDING_TTL_S, PARAMETER, mint_binding
 from emulators import twilio_wire as wire
 from emulators.harness import AUTH_TOKEN, Bench, bench
-from tests.e2e.test_server import STREAM_URL, sign
+from tests.e2e.test_server import FORM, STREAM_URL, VOICE_URL, sign
 
 ACCOUNT = "AC" + "0" * 32  # the simulated phone's, and the bench's REST emulator's
 OTHER_ACCOUNT = "AC" + "7" * 32
@@ -208,3 +208,18 @@ async def test_the_webhook_of_another_account_gets_no_stream() -> None:
         with structlog.testing.capture_logs() as logs, pytest.raises(Exception, match="HTTP 400"):
             await b.phone.dial()
     assert [e["event"] for e in logs if e["event"].startswith("webhook")] == ["webhook_not_a_call_of_ours"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"CallSid": "CA123"}, {"CallSid": "CA/../" + "0" * 29}, {"AccountSid": "AC1"}, {"CallSid": ""}],
+    ids=["short_call_sid", "call_sid_with_a_path", "short_account_sid", "no_call_sid"],
+)
+async def test_a_signed_webhook_naming_no_twilio_call_gets_no_stream(fields: dict[str, str]) -> None:
+    # Twilio never sends these; a stream minted for them could never be admitted, so none is offered.
+    form = {**FORM, **fields}
+    async with bench() as b, aiohttp.ClientSession() as http:
+        headers = {"X-Twilio-Signature": sign(VOICE_URL, form)}
+        async with http.post(b.server.url + "/voice", data=form, headers=headers) as response:
+            assert response.status == 400
+            assert "<Stream" not in await response.text()
