@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="https://host[:port] Twilio uses to reach us (behind proxies / ngrok)."
     )
-    twilio_auth_token: SecretStr = Field(description="Checks X-Twilio-Signature on every request.")
+    twilio_auth_token: SecretStr = Field(
+        description="The account's auth token: checks X-Twilio-Signature on every request and keys each "
+        "stream's binding; REST uses it only without an API key."
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, description="Key for the chat and transcription models (optional with OPENAI_BASE_URL)."
     )
