@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_calls import SENTENCES, CallResult, run_slots  # noqa: E402
 from bench.load_stats import Figures, summarise  # noqa: E402
-from emulators.harness import AUTH_TOKEN, OPENAI_KEY, PUBLIC_BASE_URL  # noqa: E402
+from emulators.harness import API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN, OPENAI_KEY, PUBLIC_BASE_URL  # noqa: E402
 from emulators.voice import ToneCodebook  # noqa: E402
 
 STT_S = 0.150
@@ -88,7 +88,7 @@ async def serve_providers() -> None:
     async with (
         OpenAIEmulator(script, codebook=codebook(), transcription_delay_s=STT_S) as openai,
         TtsEmulator(first_byte_delay_s=TTS_FIRST_BYTE_S) as tts,
-        TwilioRestEmulator(AUTH_TOKEN) as rest,
+        TwilioRestEmulator(AUTH_TOKEN, api_keys={API_KEY_SID: API_KEY_SECRET}) as rest,
     ):
         print(json.dumps({"openai": openai.base_url, "tts": tts.address, "rest": rest.base_url}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -155,6 +155,8 @@ def start_bot(providers: dict[str, str], folder: Path, loop: str) -> BotProcess:
         "OPENAI_BASE_URL": providers["openai"],
         "GOOGLE_TTS_ENDPOINT": providers["tts"],
         "TWILIO_API_BASE_URL": providers["rest"],
+        "TWILIO_API_KEY_SID": API_KEY_SID,
+        "TWILIO_API_KEY_SECRET": API_KEY_SECRET,
         "STT_PROVIDER": "openai",
         "TTS_PROVIDER": "google",
         "VAD": "energy",  # the tone-coded caller is not speech (see emulators/voice.py)

@@ -13,6 +13,11 @@ Stateless across requests: ``/voice`` and ``/action`` only answer TwiML (built i
 ``customParameters``), so any replica can take any call's stream. A stream lost before the call ended on
 purpose comes back through ``/action`` on any replica (``bot.twilio.connect_action``).
 
+Each stream is bound to its webhook (``bot.twilio.binding``, ``bot.stream_gate``): ``/voice`` adds a
+``binding`` parameter, an HMAC keyed with the auth token over the call's sids and an expiry, and a
+``start`` without a matching one is closed with 1008 before any ``Call`` exists. Twilio signs the upgrade
+over the bare ``wss://`` URL, one value per host, so that signature alone never names a call.
+
 Draining (``start_draining``, on SIGTERM): ``/voice`` answers 503 so Twilio uses the number's fallback
 and ``/healthz`` answers 503 ``draining``. Streams are still served: a stream belongs to a call some
 replica already answered, and no Twilio page says a refused upgrade falls back anywhere (the call would
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -38,6 +44,8 @@ from bot.media_socket import MediaSocket
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
 from bot.settings import Settings
+from bot.stream_gate import Admitted, admit, replay
+from bot.twilio.binding import PARAMETER, is_account_sid, is_call_sid, mint_binding
 from bot.twilio.connect_action import RESUMED, AfterStream, EndedCalls, after_stream, note_connect_action
 from bot.twilio.status import note_call_status
 from bot.twilio.stream_status import note_stream_status
@@ -93,13 +101,17 @@ def _forbidden(request: web.Request, event: str) -> web.Response:
     return web.Response(status=403, text="invalid signature")
 
 
-def _connect_stream(request: web.Request, params: dict[str, str], *, resumed: bool = False) -> web.Response:
+def _connect_stream(
+    request: web.Request, params: dict[str, str], binding: str, *, resumed: bool = False
+) -> web.Response:
     """The TwiML that connects a call to our media stream: ``/voice``'s answer, and ``/action``'s when a
-    lost stream comes back. The one place that builds the stream and its parameters."""
+    lost stream comes back. The one place that builds the stream and its parameters (the ``binding``
+    token among them: ``_binding_for``)."""
     base = request.app[SETTINGS].public_base_url
     # The stream routes again by "to" (any replica may take it); "line" is for people reading logs.
     line = request.app[DEPS].lines.route(params.get("To"))
     parameters = {"to": params.get("To", ""), "from": params.get("From", ""), "line": line.name}
+    parameters[PARAMETER] = binding
     if resumed:
         parameters[RESUMED] = "1"
     twiml = stream_twiml(
@@ -123,19 +135,73 @@ async def voice(request: web.Request) -> web.Response:
     params = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
-    return _connect_stream(request, params)
+    settings = request.app[SETTINGS]
+    binding = _binding_for(params, settings)
+    if binding is None:
+        return _not_our_call(params)
+    return _connect_stream(request, params, binding)
 
 
 async def connect_action(request: web.Request) -> web.Response:
     """Twilio's request once a call's stream ended (``bot.twilio.connect_action``); served while draining."""
-    params = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    settings = request.app[SETTINGS]
+    params = await signed_form(request, request.app[CHECKER], settings.public_base_url)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
     outcome = after_stream(params, ended_here=params.get("CallSid", "") in request.app[ENDED])
     note_connect_action(params, outcome, request.app[DEPS].metrics)
     if outcome is AfterStream.RESUME:
-        return _connect_stream(request, params, resumed=True)
+        binding = _binding_for(params, settings)
+        if binding is None:
+            return _not_our_call(params)
+        return _connect_stream(request, params, binding, resumed=True)
     return web.Response(text=empty_twiml(), content_type="text/xml")
+
+
+def _binding_for(params: dict[str, str], settings: Settings) -> str | None:
+    """The token binding this call's stream to this webhook; None if the form names no call of ours."""
+    account = params.get("AccountSid", "")
+    if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
+        return None
+    try:
+        return mint_binding(
+            settings.twilio_auth_token.get_secret_value(), params.get("CallSid", ""), account, now=time.time()
+        )
+    except ValueError:  # sids Twilio never sends: its stream could never be admitted
+        return None
+
+
+def _not_our_call(params: dict[str, str]) -> web.Response:
+    call_sid, account_sid = params.get("CallSid", ""), params.get("AccountSid", "")
+    log.warning(
+        "webhook_not_a_call_of_ours",
+        call_sid=call_sid if is_call_sid(call_sid) else "malformed",
+        account_sid=account_sid if is_account_sid(account_sid) else "malformed",
+    )
+    return web.Response(status=400, text="not a call of this account")
+
+
+async def _admit(
+    request: web.Request, socket: MediaSocket, frames: AsyncIterator[str | bytes]
+) -> Admitted | None:
+    """The stream's first frames if its ``start`` is bound to its webhook; else it is refused and closed.
+
+    The upgrade's signature is one value per host, so only a bound ``start`` may make a call."""
+    settings = request.app[SETTINGS]
+    admitted = await admit(
+        frames,
+        settings.twilio_auth_token.get_secret_value(),
+        account=settings.twilio_account_sid,
+        max_frame_chars=MAX_FRAME_CHARS,
+    )
+    if isinstance(admitted, Admitted):
+        return admitted
+    log.warning("stream_refused", **admitted.log_fields())
+    metrics = request.app[DEPS].metrics
+    if metrics is not None:
+        metrics.observe("stream_refused", {"reason": admitted.reason.value})
+    await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"stream not bound to its call")
+    return None
 
 
 async def media(request: web.Request) -> web.StreamResponse:
@@ -147,29 +213,38 @@ async def media(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
     socket = MediaSocket(ws, request.transport, receive_timeout_s=settings.media_receive_timeout_s)
-    ended = request.app[ENDED]
-
-    async def close_on_purpose() -> None:
-        # Remembered before the socket closes: Twilio requests /action as soon as it sees the close.
-        if call.ending not in NOT_ON_PURPOSE:
-            ended.add(call.call_sid)
-        await socket.close()
-
-    call = Call(request.app[DEPS], socket.send, close=close_on_purpose, max_frame_chars=MAX_FRAME_CHARS)
-    socket.on_failure = call.socket_failed
-    request.app[CALLS].add(call)
-    request.app[NO_CALLS].clear()
     request.app[SOCKETS].add(socket)
+    frames = socket.frames()
     try:
-        await call.run(socket.frames())
-    finally:
-        request.app[CALLS].discard(call)
-        if not request.app[CALLS]:
-            request.app[NO_CALLS].set()
-        request.app[SOCKETS].discard(socket)
+        admitted = await _admit(request, socket, frames)
+        if admitted is None:
+            return ws  # refused: closed before any call work was done or recorded
+        stream = replay(admitted.frames, frames)
+        ended = request.app[ENDED]
+
+        async def close_on_purpose() -> None:
+            # Remembered before the socket closes: Twilio requests /action as soon as it sees the close.
+            if call.ending not in NOT_ON_PURPOSE:
+                ended.add(call.call_sid)
+            await socket.close()
+
+        call = Call(request.app[DEPS], socket.send, close=close_on_purpose, max_frame_chars=MAX_FRAME_CHARS)
+        socket.on_failure = call.socket_failed
+        request.app[CALLS].add(call)
+        request.app[NO_CALLS].clear()
         try:
+            await call.run(stream)
+        finally:
+            await stream.aclose()
+            request.app[CALLS].discard(call)
+            if not request.app[CALLS]:
+                request.app[NO_CALLS].set()
             for observer in request.app[CALL_OBSERVERS]:
                 observer(call)
+    finally:
+        request.app[SOCKETS].discard(socket)
+        try:
+            await frames.aclose()
         finally:
             await socket.close()
     return ws

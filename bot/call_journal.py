@@ -8,6 +8,8 @@ Rules:
 - A turn's log line carries figures only; its recorded event also carries what was heard and said
   and each model request's answer (``Turn.content``), which logs must not hold.
 - Without a recording every recording method is a no-op, so the call never checks.
+- The stream's ``binding`` parameter (``bot.twilio.binding``) is never recorded; logs carry parameter
+  names only.
 - The server's metrics (``bot.metrics``), when given, see the same events: every logged one, each turn's
   figures, and every junk frame (not only the first of its kind).
 """
@@ -25,6 +27,7 @@ from bot.line import LineConfig
 from bot.metrics import CallMetrics
 from bot.recording.writer import CallRecorder
 from bot.turns import Turn
+from bot.twilio.binding import PARAMETER as BINDING_PARAMETER
 from bot.twilio.messages import Start
 
 log = structlog.get_logger("bot.call")
@@ -52,7 +55,8 @@ class CallJournal:
                 flow=line.name,
                 flow_version=line.version,
                 bot_version=BOT_VERSION,
-                parameters=dict(start.custom_parameters),
+                # The stream's binding token could open a stream for this call until it expires: kept out.
+                parameters={k: v for k, v in start.custom_parameters.items() if k != BINDING_PARAMETER},
             )
 
     def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:

@@ -29,7 +29,7 @@ import bot
 from bot.app import CALLS
 from bot.call import Call
 from bot.logs import configure_logging
-from emulators.harness import AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from emulators.harness import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
 from emulators.wer import word_error_rate
@@ -149,7 +149,7 @@ def run_demo(out_dir: str = "out", *, emulated: bool = False) -> int:
     wav_path = out / "demo-call.wav"
     started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as log_file:
-        configure_logging("info", secrets=[AUTH_TOKEN, OPENAI_KEY], stream=log_file)
+        configure_logging("info", secrets=[AUTH_TOKEN, API_KEY_SECRET, OPENAI_KEY], stream=log_file)
         try:
             wav, wer = asyncio.run(_call(emulated, out / "recordings"))
         finally:

@@ -23,7 +23,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -103,7 +103,7 @@ class MediaSocket:
             return
         self._watchdog = loop.call_later(self._receive_timeout_s / 4, self._check_silence)
 
-    async def frames(self) -> AsyncIterator[str | bytes]:
+    async def frames(self) -> AsyncGenerator[str | bytes, None]:
         loop = asyncio.get_running_loop()
         self._last_frame_at = loop.time()
         self._watchdog = loop.call_later(self._receive_timeout_s / 4, self._check_silence)

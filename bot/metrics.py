@@ -9,13 +9,15 @@ Rules:
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
   how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
   call status, each stream status callback (``stream_status``) by stream event, each ``<Connect action>``
-  request (``connect_action``, ``bot.twilio.connect_action``) by outcome. Active calls are read from the
-  server's live-call set when scraped.
+  request (``connect_action``, ``bot.twilio.connect_action``) by outcome, each refused media stream
+  (``stream_refused``, ``bot.stream_gate``) by reason. Active calls are read from the server's live-call
+  set when scraped.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms.
-- Label values are bounded: provider and kind names from our code, the ending from a fixed set, the call
-  status and stream event from Twilio's sets (anything else is ``other`` before it gets here).
+- Label values are bounded: provider and kind names from our code, the ending and the refusal reason from
+  fixed sets, the call status and stream event from Twilio's sets (anything else is ``other`` before it
+  gets here).
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ class CallMetrics:
         self.fillers = Counter("phonebot_fillers", "Fillers said, by kind.", ["kind"], registry=r)
         self.dropped_frames = Counter(
             "phonebot_dropped_frames", "Inbound frames dropped as invalid, by kind.", ["kind"], registry=r
+        )
+        self.streams_refused = Counter(
+            "phonebot_streams_refused",
+            "Media streams closed before any call work: start not bound to its webhook, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.call_statuses = Counter(
             "phonebot_call_status", "Twilio call status callbacks, by call status.", ["status"], registry=r
@@ -124,6 +132,8 @@ class CallMetrics:
             self.dropped_frames.labels(str(fields.get("kind", ""))).inc()
         elif event == "call_ended":
             self.calls.labels(str(fields.get("ended_by", "unknown"))[:32]).inc()
+        elif event == "stream_refused":
+            self.streams_refused.labels(str(fields.get("reason", "other"))[:32]).inc()
         elif event == "call_status":
             self.call_statuses.labels(str(fields.get("status", "other"))[:32]).inc()
         elif event == "stream_status":

@@ -109,7 +109,7 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     )
     control = TwilioRest(
         settings.twilio_auth_token.get_secret_value(),
-        username=settings.twilio_api_key_sid,
+        api_key=_api_key(settings),
         base_url=settings.twilio_api_base_url,
     )
     return CallDeps(
@@ -124,6 +124,14 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         recordings=store,
         metrics=CallMetrics(),
     )
+
+
+def _api_key(settings: Settings) -> tuple[str, str] | None:
+    """REST's API key and its own secret (settings make sure both or neither are set)."""
+    secret = settings.twilio_api_key_secret
+    if settings.twilio_api_key_sid is None or secret is None:
+        return None
+    return settings.twilio_api_key_sid, secret.get_secret_value()
 
 
 def recording_store(settings: Settings) -> RecordingStore | None:

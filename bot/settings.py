@@ -10,11 +10,23 @@ import os
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.twilio.binding import is_sid
 
 NO_LANGUAGE_MODEL = (
     "OPENAI_API_KEY is not set (set it, or OPENAI_BASE_URL for a local OpenAI-compatible server)"
+)
+
+
+API_KEY_WITHOUT_SECRET = (
+    "TWILIO_API_KEY_SID is set without TWILIO_API_KEY_SECRET (Twilio REST takes an API key with its own "
+    "secret, never the auth token)"
+)
+SECRET_WITHOUT_API_KEY = "TWILIO_API_KEY_SECRET is set without TWILIO_API_KEY_SID"
+SECRET_IS_AUTH_TOKEN = (
+    "TWILIO_API_KEY_SECRET is the auth token: set the API key's own secret (shown once when the key was made)"
 )
 
 
@@ -30,7 +42,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="https://host[:port] Twilio uses to reach us (behind proxies / ngrok)."
     )
-    twilio_auth_token: SecretStr = Field(description="Checks X-Twilio-Signature on every request.")
+    twilio_auth_token: SecretStr = Field(
+        description="The account's auth token: checks X-Twilio-Signature on every request and keys each "
+        "stream's binding; REST uses it only without an API key."
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, description="Key for the chat and transcription models (optional with OPENAI_BASE_URL)."
     )
@@ -80,7 +95,17 @@ class Settings(BaseSettings):
     )
     twilio_api_key_sid: str | None = Field(
         default=None,
-        description="SK... API key for REST instead of the account SID (its secret: TWILIO_AUTH_TOKEN).",
+        description="SK... API key for REST (hang-up, transfer) instead of the account SID and auth token; "
+        "needs TWILIO_API_KEY_SECRET.",
+    )
+    twilio_api_key_secret: SecretStr | None = Field(
+        default=None,
+        description="The API key's own secret: Twilio refuses the auth token as a key's password (401).",
+    )
+    twilio_account_sid: str | None = Field(
+        default=None,
+        description="AC... the account whose calls this bot takes; streams naming another are refused. "
+        "Unset: any account whose webhooks the auth token signs.",
     )
     recordings_dir: str = Field(
         default="recordings", description="Folder of call recordings; empty: calls are not recorded."
@@ -145,7 +170,17 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or texttospeech.googleapis.com:443")
         return value
 
-    @field_validator("twilio_auth_token", "openai_api_key", "calls_token")
+    @field_validator("twilio_api_key_sid", "twilio_account_sid")
+    @classmethod
+    def _sid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
+            return None
+        prefix = "SK" if info.field_name == "twilio_api_key_sid" else "AC"
+        if not is_sid(value, prefix):  # https://www.twilio.com/docs/glossary/what-is-a-sid
+            raise ValueError(f"must be a Twilio SID: {prefix} and 32 hexadecimal digits")
+        return value
+
+    @field_validator("twilio_auth_token", "twilio_api_key_secret", "openai_api_key", "calls_token")
     @classmethod
     def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
@@ -158,11 +193,30 @@ class Settings(BaseSettings):
             raise ValueError(NO_LANGUAGE_MODEL)
         return self
 
+    @model_validator(mode="after")
+    def _api_key_pair(self) -> Settings:
+        # REST with an API key authenticates with the key sid and the key's own secret, never the auth
+        # token (https://www.twilio.com/docs/iam/api-keys, PROTOCOLS.md §8.3): one without the other is
+        # a configuration that fails on the first hang-up, so it fails at start-up instead.
+        secret = self.twilio_api_key_secret
+        if self.twilio_api_key_sid is not None and secret is None:
+            raise ValueError(API_KEY_WITHOUT_SECRET)
+        if secret is not None and self.twilio_api_key_sid is None:
+            raise ValueError(SECRET_WITHOUT_API_KEY)
+        if secret is not None and secret.get_secret_value() == self.twilio_auth_token.get_secret_value():
+            raise ValueError(SECRET_IS_AUTH_TOKEN)
+        return self
+
     def secrets(self) -> list[str]:
         """Values masked in logs and recordings (the S3 secret key comes straight from the environment)."""
         found = [
             s.get_secret_value()
-            for s in (self.twilio_auth_token, self.openai_api_key, self.calls_token)
+            for s in (
+                self.twilio_auth_token,
+                self.twilio_api_key_secret,
+                self.openai_api_key,
+                self.calls_token,
+            )
             if s is not None
         ]
         aws = os.environ.get("AWS_SECRET_ACCESS_KEY")

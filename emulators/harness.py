@@ -31,6 +31,10 @@ from emulators.twilio_rest import TwilioRestEmulator
 from emulators.voice import ToneCodebook
 
 AUTH_TOKEN = "test-twilio-auth-token"
+# REST goes through an API key with its own secret, as Twilio recommends for production
+# (https://www.twilio.com/docs/usage/requests-to-twilio); the REST emulator refuses the auth token with it.
+API_KEY_SID = "SK" + "0123456789abcdef" * 2
+API_KEY_SECRET = "test-twilio-api-key-secret"
 OPENAI_KEY = "sk-test-emulator-key"
 PUBLIC_BASE_URL = "https://bot.example.com"
 
@@ -91,7 +95,7 @@ async def bench(
     async with (
         OpenAIEmulator(script, codebook=codebook, transcription_delay_s=stt_delay_s) as openai_emu,
         TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
-        TwilioRestEmulator(AUTH_TOKEN) as rest_emu,
+        TwilioRestEmulator(AUTH_TOKEN, api_keys={API_KEY_SID: API_KEY_SECRET}) as rest_emu,
     ):
         config: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -102,6 +106,8 @@ async def bench(
             "openai_base_url": openai_emu.base_url,
             "google_tts_endpoint": tts_emu.address,
             "twilio_api_base_url": rest_emu.base_url,
+            "twilio_api_key_sid": API_KEY_SID,
+            "twilio_api_key_secret": SecretStr(API_KEY_SECRET),
             # offline: the embedded engines hear and speak (the caller needs a real synthetic voice).
             # Otherwise the provider emulators do, and the tone-coded caller is not speech: the
             # energy detector, not silero, hears it.

@@ -22,11 +22,15 @@ Rules:
   to ``reconnect_to`` when set (a load balancer sending them to another replica), else ``bot_url``.
   Without it (the default, for tests that look at one stream) a stream's end is the call's end.
 - ``public_base_url`` may carry a path prefix: public URLs map onto the bot with the prefix stripped.
+- Its sids are Twilio's: two letters and 32 hex digits (https://www.twilio.com/docs/glossary/what-is-a-sid);
+  a test that passes any other call or account sid gets ``ValueError`` (Twilio never sends one; the
+  forged streams of ``tests/e2e/test_stream_binding.py`` are sent by hand).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -53,6 +57,8 @@ __all__ = ["PhoneCall", "PhoneEvent", "PhoneRejected", "SimulatedPhone"]
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 class PhoneRejected(Exception):
@@ -78,6 +84,8 @@ class SimulatedPhone:
         noise_rms: int = 40,
         follow_actions: bool = False,
     ) -> None:
+        if not _ACCOUNT_SID.fullmatch(account_sid):
+            raise ValueError(f"not a Twilio account sid (AC + 32 hex): {account_sid!r}")
         self.bot_url = bot_url.rstrip("/")
         self.public_base_url = (public_base_url or bot_url).rstrip("/")
         self.codebook = codebook if codebook is not None else ToneCodebook()
@@ -109,6 +117,8 @@ class SimulatedPhone:
         """
         dial_time = asyncio.get_running_loop().time()
         call_sid = call_sid or "CA" + secrets.token_hex(16)
+        if not _CALL_SID.fullmatch(call_sid):
+            raise ValueError(f"not a Twilio call sid (CA + 32 hex): {call_sid!r}")
         form = {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",

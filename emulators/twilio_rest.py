@@ -6,11 +6,16 @@ Rules:
 - Every request is recorded in ``requests`` first, refused ones included, then answered in this order:
   1. ``faults``: if not empty, one status is popped and answered with Twilio's error JSON, no checks made.
      ``HANG`` (0) never answers: the handler waits until the client goes away or the server stops.
-  2. HTTP Basic auth: username ``username`` if given, else the AccountSid of the path; password the auth
-     token. Otherwise 401 (Twilio code 20003).
-  3. The form needs exactly one of ``Status`` (``completed`` or ``canceled``), ``Twiml``, ``Url``.
+  2. HTTP Basic auth, Twilio's two pairings and nothing else (https://www.twilio.com/docs/iam/api-keys,
+     https://www.twilio.com/docs/usage/requests-to-twilio): the account sid with the account's auth token,
+     or an API key sid (``api_keys``) with that key's own secret. A key sid with the auth token, the
+     account sid with a key's secret, another account's sid or path: 401 (Twilio code 20003). The
+     emulator stands for one account (``account_sid``, by default the simulated phone's).
+  3. The path's call sid must be Twilio-shaped (``CA`` + 32 hex, https://www.twilio.com/docs/glossary/
+     what-is-a-sid); otherwise 404 (20404), as for a call that does not exist.
+  4. The form needs exactly one of ``Status`` (``completed`` or ``canceled``), ``Twiml``, ``Url``.
      Otherwise 400 (Twilio code 21201 for none or several, 21218 for an unknown status).
-  4. Success: ``on_update`` (if set) is awaited with the request *before* the answer goes out, so by the
+  5. Success: ``on_update`` (if set) is awaited with the request *before* the answer goes out, so by the
      time the client's call returns the hook has run (the harness makes the phone send ``stop`` there).
      An exception from the hook propagates: aiohttp answers 500. Then 200 with a call resource whose
      status is ``completed`` for ``Status=completed``, else ``in-progress`` (Twilio ignores ``canceled``
@@ -26,8 +31,9 @@ import base64
 import binascii
 import collections
 import contextlib
+import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -36,6 +42,8 @@ from aiohttp import hdrs, web
 
 from emulators.local_http import LocalHttpEmulator
 
+ACCOUNT_SID = "AC" + "0" * 32  # the simulated phone's account (emulators.phone.SimulatedPhone)
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 HANG = 0  # a fault that never answers (for client timeout tests)
 _API_VERSION = "2010-04-01"
 _STATUSES = ("completed", "canceled")
@@ -89,10 +97,14 @@ def _basic_auth(request: web.Request) -> tuple[str, str] | None:
 class TwilioRestEmulator(LocalHttpEmulator):
     """See the module docstring. ``async with TwilioRestEmulator(token) as emu: emu.base_url``."""
 
-    def __init__(self, auth_token: str, *, username: str | None = None) -> None:
+    def __init__(
+        self, auth_token: str, *, account_sid: str = ACCOUNT_SID, api_keys: Mapping[str, str] | None = None
+    ) -> None:
+        """``api_keys``: API key sid -> that key's secret (keys of ``account_sid``)."""
         super().__init__()
         self.auth_token = auth_token
-        self.username = username
+        self.account_sid = account_sid
+        self.api_keys = dict(api_keys or {})
         self.requests: list[RestRequest] = []
         self.faults: collections.deque[int] = collections.deque()
         self.on_update: Callable[[RestRequest], Awaitable[None]] | None = None
@@ -122,11 +134,17 @@ class TwilioRestEmulator(LocalHttpEmulator):
         if credentials is None:
             return False
         login, password = credentials
-        expected_login = self.username if self.username is not None else account_sid
-        # Both compared, always: no early exit that would time which part was wrong.
-        login_ok = secrets.compare_digest(login.encode(), expected_login.encode())
-        password_ok = secrets.compare_digest(password.encode(), self.auth_token.encode())
-        return login_ok and password_ok
+        # The password that goes with this login: the auth token for the account sid, a key's own
+        # secret for its key sid; any other login has none (and never matches the auth token).
+        if login == self.account_sid:
+            expected = self.auth_token
+        elif login in self.api_keys:
+            expected = self.api_keys[login]
+        else:
+            expected = None
+        # Compared even for an unknown login: no early exit that would time which part was wrong.
+        password_ok = secrets.compare_digest(password.encode(), (expected or self.auth_token).encode())
+        return expected is not None and password_ok and account_sid == self.account_sid
 
     async def _hang(self, request: web.Request) -> None:
         """Wait until the client goes away or the server stops."""
@@ -163,6 +181,8 @@ class TwilioRestEmulator(LocalHttpEmulator):
             return twilio_error(fault, code, message)
         if not authorized:
             return twilio_error(401, 20003, "Authenticate")
+        if not _CALL_SID.fullmatch(call_sid):
+            return twilio_error(404, 20404, "The requested resource was not found")
         error = _form_error(form)
         if error is not None:
             return twilio_error(400, *error)

@@ -5,13 +5,20 @@ Rules:
   so it belongs to the running event loop; ``aclose()`` closes it (a later request makes a new one).
   Basic auth goes out as a header, not aiohttp's deprecated ``BasicAuth``.
 - One ``twilio.rest.Client`` per account sid: the account comes from the call (the Media Streams ``start``
-  message carries ``accountSid``). Basic auth is ``username`` (an API key sid) or the account sid, with the
-  auth token as password.
+  message carries ``accountSid``, checked against its binding before any call work starts).
+- Basic auth is one of Twilio's two pairings, never a mix (https://www.twilio.com/docs/iam/api-keys,
+  https://www.twilio.com/docs/usage/requests-to-twilio): with ``api_key`` the key sid and the key's own
+  secret; without, the account sid and the auth token. Twilio answers 401 (20003) to anything else, e.g.
+  a key sid with the auth token. The SDK sends ``username``/``password`` as given and uses ``account_sid``
+  only for the URL (twilio/base/client_base.py ``__init__``, twilio/rest/__init__.py docstring).
+- A sid that is not Twilio-shaped (two letters and 32 hex digits) is refused before any request
+  (``bad_sid``): it would become part of the REST path.
 - ``base_url`` replaces ``https://api.twilio.com`` (tests and the demo point it at the local emulator); then
   the SDK's edge/region rewriting (``TWILIO_EDGE``/``TWILIO_REGION``) is switched off, as it would mangle it.
 - Each request is bounded by ``timeout_s``; the SDK is built without retries, so that bound is the whole cost.
 - Every failure is ``ProviderError("twilio", kind, detail)`` with kind ``http_<status>``, ``timeout``,
-  ``unreachable`` or ``bad_response`` (a 2xx whose body is not JSON). The detail never holds the token.
+  ``unreachable``, ``bad_response`` (a 2xx whose body is not JSON) or ``bad_sid``. The detail never holds
+  a secret.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
+from bot.twilio.binding import is_account_sid, is_call_sid
 from media.errors import ProviderError
 
 _PROVIDER = "twilio"
@@ -86,14 +94,16 @@ class TwilioRest:
         self,
         auth_token: str,
         *,
-        username: str | None = None,
+        api_key: tuple[str, str] | None = None,
         base_url: str | None = None,
         timeout_s: float = 5.0,
     ) -> None:
+        """``api_key``: (key sid, key secret); without it the account sid and ``auth_token`` authenticate."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self._auth_token = auth_token
-        self._username = username
+        self._api_key = api_key
+        self._secrets = [secret for secret in (auth_token, api_key[1] if api_key else "") if secret]
         self._base_url = base_url.rstrip("/") if base_url else None
         self._timeout_s = timeout_s
         self._http: Any = None  # AsyncTwilioHttpClient, made inside the running loop
@@ -119,9 +129,8 @@ class TwilioRest:
             return client
         if self._http is None:
             self._http = _HeaderAuthHttpClient()
-        client = Client(
-            self._username or account_sid, self._auth_token, account_sid=account_sid, http_client=self._http
-        )
+        username, password = self._api_key or (account_sid, self._auth_token)
+        client = Client(username, password, account_sid=account_sid, http_client=self._http)
         if self._base_url is not None:
             client.api.base_url = self._base_url
             client.edge = None  # the SDK would rewrite the host name from TWILIO_EDGE/TWILIO_REGION
@@ -130,6 +139,8 @@ class TwilioRest:
         return client
 
     async def _update(self, account_sid: str, call_sid: str, **fields: str) -> None:
+        if not (is_account_sid(account_sid) and is_call_sid(call_sid)):
+            raise self._error("bad_sid", call_sid[:40], "not a Twilio account and call sid")
         call = self._client(account_sid).api.v2010.accounts(account_sid).calls(call_sid)
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -145,8 +156,8 @@ class TwilioRest:
 
     def _error(self, kind: str, call_sid: str, text: str) -> ProviderError:
         detail = f"call {call_sid}: {text}"
-        if self._auth_token:
-            detail = detail.replace(self._auth_token, "***")  # a server might echo anything back
+        for secret in self._secrets:
+            detail = detail.replace(secret, "***")  # a server might echo anything back
         return ProviderError(_PROVIDER, kind, detail[:_DETAIL_MAX_CHARS])
 
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from bot.app import DEPS
 from bot.call import Call
 from bot.line import default_line
 from bot.recording import Recording
+from bot.twilio.binding import PARAMETER, mint_binding
 from emulators import twilio_wire as wire
 from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
 from emulators.phone import PhoneCall
@@ -144,6 +146,11 @@ async def no_leaked_tasks(before: set[asyncio.Task[Any]], timeout_s: float = 5.0
 # ---- a Media Streams socket driven by hand -------------------------------------------------------------
 
 
+def bound_parameters(call_sid: str, account_sid: str) -> dict[str, str]:
+    """``customParameters`` of a stream ``/voice`` answered for this call: its binding token included."""
+    return {"line": "store", PARAMETER: mint_binding(AUTH_TOKEN, call_sid, account_sid, now=time.time())}
+
+
 def ws_frame(opcode: int, payload: bytes) -> bytes:
     """One masked client frame (RFC 6455 §5.2), any size."""
     mask = os.urandom(4)
@@ -163,7 +170,8 @@ def ws_frame(opcode: int, payload: bytes) -> bytes:
 class RawMediaSocket:
     """Twilio's side of one media stream on a bare TCP socket, so a test can misbehave in ways the simulated
     phone never would: stop reading, drop the connection. Signed like the phone signs (twilio's own
-    ``RequestValidator`` over the ``wss://`` URL); messages built by ``emulators.twilio_wire``."""
+    ``RequestValidator`` over the ``wss://`` URL), its ``start`` bound as ``/voice`` would bind it;
+    messages built by ``emulators.twilio_wire``."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, call_sid: str) -> None:
         self.reader = reader
@@ -212,7 +220,7 @@ class RawMediaSocket:
                 stream_sid=self.stream_sid,
                 account_sid=self.account_sid,
                 call_sid=self.call_sid,
-                custom_parameters={"line": "store"},
+                custom_parameters=bound_parameters(self.call_sid, self.account_sid),
             )
         )
 

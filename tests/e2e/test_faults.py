@@ -39,6 +39,7 @@ from .fault_helpers import (
     RawMediaSocket,
     ask,
     bot_tasks,
+    bound_parameters,
     caller_speech_ends,
     clips_cached,
     finished_call,
@@ -375,7 +376,7 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
                     stream_sid="MZ" + "1" * 32,
                     account_sid="AC" + "1" * 32,
                     call_sid="CA" + "1" * 32,
-                    custom_parameters={"line": "store"},
+                    custom_parameters=bound_parameters("CA" + "1" * 32, "AC" + "1" * 32),
                 ).encode(),
             )
         )

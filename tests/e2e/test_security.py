@@ -233,10 +233,13 @@ async def test_status_callbacks_are_still_accepted_while_draining() -> None:
 
 SECRETS = {  # "/", "+" and "=" make the URL-encoded and base64 forms differ from the raw one
     "TWILIO_AUTH_TOKEN": "twTok/9c4e+Q7x=k2Lm",
+    "TWILIO_API_KEY_SECRET": "twKey/3b8f+Y1u=p6Nd",  # REST's password: the key's own secret
     "OPENAI_API_KEY": "sk-oAiKey/51c2+d7=Zq",
     "CALLS_TOKEN": "callsTok/e4b1+9=Wp3",
     "AWS_SECRET_ACCESS_KEY": "awsKey/7d2a+0f=Rt8u",
 }
+
+API_KEY_SID = "SK" + "5" * 32
 
 
 def leak_forms(secret: str) -> set[bytes]:
@@ -300,11 +303,14 @@ async def test_no_secret_reaches_logs_or_recordings_of_a_whole_run(
     async with (
         OpenAIEmulator(StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0), codebook=voice) as openai_emu,
         TtsEmulator(ms_per_char=30) as tts_emu,
-        TwilioRestEmulator(SECRETS["TWILIO_AUTH_TOKEN"]) as rest_emu,  # gets the token in Basic auth
+        TwilioRestEmulator(  # gets the key and its secret in Basic auth
+            SECRETS["TWILIO_AUTH_TOKEN"], api_keys={API_KEY_SID: SECRETS["TWILIO_API_KEY_SECRET"]}
+        ) as rest_emu,
     ):
         env = serve_env(
             **SECRETS, OPENAI_BASE_URL=openai_emu.base_url, GOOGLE_TTS_ENDPOINT=tts_emu.address,
-            TWILIO_API_BASE_URL=rest_emu.base_url, STT_PROVIDER="openai", TTS_PROVIDER="google", VAD="energy",
+            TWILIO_API_BASE_URL=rest_emu.base_url, TWILIO_API_KEY_SID=API_KEY_SID,
+            STT_PROVIDER="openai", TTS_PROVIDER="google", VAD="energy",
             LOG_LEVEL="debug", RECORDINGS_DIR=str(tmp_path / "recordings"), RECORDINGS_S3_BUCKET=bucket,
             RECORDINGS_S3_ENDPOINT_URL=endpoint, RECORDINGS_S3_REGION="us-east-1",
             AWS_ACCESS_KEY_ID="AKIDTEST", AWS_CONFIG_FILE="/nonexistent/aws-config",
@@ -324,6 +330,7 @@ async def test_no_secret_reaches_logs_or_recordings_of_a_whole_run(
             assert call.closed_by_bot and call.protocol_errors == []
             [hang_up] = rest_emu.requests
             assert hang_up.authorized and hang_up.form == {"Status": "completed"}
+            assert hang_up.username == API_KEY_SID
             await drive_the_other_routes(bot.url, call.call_sid, bucket_client, bucket)
             assert await bot.stop() == 0
     for event in ("call_ended", "call_status", "webhook_signature_rejected", "websocket_signature_rejected"):

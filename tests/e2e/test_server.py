@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bot.twilio.binding import PARAMETER, check_binding, mint_binding
+from emulators import twilio_wire as wire
 from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, bench
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
@@ -91,7 +94,10 @@ async def test_voice_webhook_correctly_signed_answers_twiml_connecting_the_strea
     assert url == STREAM_URL
     assert urlsplit(url).query == ""  # Twilio refuses query strings (31922): values go in <Parameter>s
     parameters = {p.get("name"): p.get("value") for p in streams[0].findall("Parameter")}
+    binding = parameters.pop(PARAMETER)  # binds the stream to this call (tests/e2e/test_stream_binding.py)
     assert parameters == {"to": FORM["To"], "from": FORM["From"], "line": "store"}
+    params = {PARAMETER: binding or ""}
+    assert check_binding(AUTH_TOKEN, params, FORM["CallSid"], FORM["AccountSid"], now=time.time()) is None
 
 
 # ---- GET /media ----------------------------------------------------------------------------------------
@@ -119,12 +125,26 @@ async def test_media_upgrade_with_a_bad_signature_is_forbidden_without_a_websock
 
 
 async def test_media_upgrade_signed_over_the_wss_url_is_accepted() -> None:
-    # The control for the refusals above: the same request with Twilio's signature gets its socket.
+    # The control for the refusals above: the same request with Twilio's signature gets its socket, and
+    # a start bound to its webhook makes it a call.
     async with bench() as b, aiohttp.ClientSession() as http:
         ws = await http.ws_connect(
             b.server.url + "/media", headers={"X-Twilio-Signature": sign(STREAM_URL, {})}
         )
         try:
+            await ws.send_str(wire.connected_message())
+            parameters = {
+                PARAMETER: mint_binding(AUTH_TOKEN, FORM["CallSid"], FORM["AccountSid"], now=time.time())
+            }
+            start = wire.start_message(
+                1,
+                stream_sid="MZ" + "1" * 32,
+                account_sid=FORM["AccountSid"],
+                call_sid=FORM["CallSid"],
+                custom_parameters=parameters,
+            )
+            await ws.send_str(start)
+            assert await ws.receive(timeout=10)  # the greeting's first frame
             assert len(b.active_calls) == 1
         finally:
             await ws.close()
@@ -173,6 +193,8 @@ def serve_env(**overrides: str | None) -> dict[str, str]:
         "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
         "FLOWS_PATH": str(REPO / "flows"),
     }
+    if os.environ.get("PYTHONPATH"):  # a worktree's own code, not the installed checkout's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)

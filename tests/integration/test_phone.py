@@ -499,3 +499,15 @@ def test_check_bot_frame_never_raises(frame: str | bytes) -> None:
     result = check_bot_frame(frame, "MZ1")
     if isinstance(result, BotFrameError):
         assert len(result.reason) <= 120
+
+
+def test_the_phone_refuses_sids_twilio_never_makes() -> None:
+    with pytest.raises(ValueError, match="account sid"):
+        SimulatedPhone(bot_url="http://127.0.0.1:9", auth_token=AUTH_TOKEN, account_sid="AC1")
+
+
+async def test_the_phone_refuses_to_dial_a_call_sid_twilio_never_makes() -> None:
+    phone = SimulatedPhone(bot_url="http://127.0.0.1:9", auth_token=AUTH_TOKEN)
+    for call_sid in ("CA123", "CA" + "0" * 30 + "/.."):
+        with pytest.raises(ValueError, match="call sid"):
+            await phone.dial(call_sid=call_sid)

@@ -22,11 +22,16 @@ TOKEN = "tok_0123456789abcdef0123456789abcdef"
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 CALL = "CA0123456789abcdef0123456789abcdef"
 PATH = f"/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json"
+KEY = "SK" + "1" * 32
+KEY_SECRET = "key_secret_abcdef0123456789"
+OTHER_KEY = "SK" + "2" * 32
+OTHER_KEY_SECRET = "other_key_secret_9876543210"
 
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[TwilioRestEmulator]:
-    async with TwilioRestEmulator(TOKEN) as emu:
+    keys = {KEY: KEY_SECRET, OTHER_KEY: OTHER_KEY_SECRET}
+    async with TwilioRestEmulator(TOKEN, account_sid=ACCOUNT, api_keys=keys) as emu:
         yield emu
 
 
@@ -101,22 +106,64 @@ def test_transfer_twiml_escapes_text() -> None:
 async def test_account_comes_from_the_call(emulator: TwilioRestEmulator, rest: TwilioRest) -> None:
     other = "AC" + "f" * 32
     await rest.hang_up(ACCOUNT, CALL)
-    await rest.hang_up(other, "CA" + "e" * 32)
+    with pytest.raises(ProviderError) as refused:  # an auth token is one account's: Twilio says 401
+        await rest.hang_up(other, "CA" + "e" * 32)
     first, second = await emulator.wait_for_requests(2, timeout=5.0)
     assert (first.account_sid, first.username) == (ACCOUNT, ACCOUNT)
     assert (second.account_sid, second.username) == (other, other)
-    assert first.authorized and second.authorized
+    assert first.authorized and not second.authorized
+    assert refused.value.kind == "http_401"
 
 
-async def test_api_key_username() -> None:
-    async with TwilioRestEmulator(TOKEN, username="SK" + "1" * 32) as emu:
-        rest = TwilioRest(TOKEN, username="SK" + "1" * 32, base_url=emu.base_url, timeout_s=5.0)
-        try:
+async def test_api_key_authenticates_with_its_own_secret(emulator: TwilioRestEmulator) -> None:
+    rest = TwilioRest(TOKEN, api_key=(KEY, KEY_SECRET), base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        await rest.hang_up(ACCOUNT, CALL)
+    finally:
+        await rest.aclose()
+    [request] = emulator.requests
+    assert (request.username, request.account_sid, request.authorized) == (KEY, ACCOUNT, True)
+
+
+@pytest.mark.parametrize(
+    "api_key",
+    [(KEY, TOKEN), (KEY, OTHER_KEY_SECRET), ("SK" + "3" * 32, KEY_SECRET), (ACCOUNT, KEY_SECRET)],
+    ids=[
+        "key_with_the_auth_token",
+        "key_with_another_keys_secret",
+        "unknown_key",
+        "account_with_a_key_secret",
+    ],
+)
+async def test_a_wrong_credential_pairing_is_http_401(
+    emulator: TwilioRestEmulator, api_key: tuple[str, str]
+) -> None:
+    # The bug this replaced: the key sid went out with the auth token, which real Twilio refuses.
+    rest = TwilioRest(TOKEN, api_key=api_key, base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        with pytest.raises(ProviderError) as info:
             await rest.hang_up(ACCOUNT, CALL)
-        finally:
-            await rest.aclose()
-        assert emu.requests[0].username == "SK" + "1" * 32
-        assert emu.requests[0].authorized
+    finally:
+        await rest.aclose()
+    assert (info.value.provider, info.value.kind) == ("twilio", "http_401")
+    assert "code 20003" in str(info.value)
+    for secret in (TOKEN, KEY_SECRET, OTHER_KEY_SECRET):
+        assert secret not in str(info.value)
+    assert emulator.requests[0].authorized is False
+
+
+@pytest.mark.parametrize(
+    ("account", "call"),
+    [(ACCOUNT, "CA" + "0" * 30 + "/.."), (ACCOUNT, "CA123"), ("AC/../../x", CALL), ("", CALL)],
+    ids=["call_sid_with_a_path", "short_call_sid", "account_with_a_path", "no_account"],
+)
+async def test_a_sid_twilio_never_made_is_refused_before_any_request(
+    emulator: TwilioRestEmulator, rest: TwilioRest, account: str, call: str
+) -> None:
+    with pytest.raises(ProviderError) as info:
+        await rest.hang_up(account, call)
+    assert info.value.kind == "bad_sid"
+    assert emulator.requests == []
 
 
 async def test_wrong_token_is_http_401(emulator: TwilioRestEmulator) -> None:
@@ -251,8 +298,28 @@ async def test_emulator_validates_the_form(
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, basic("AC" + "9" * 32, TOKEN), basic(ACCOUNT, "nope"), "Basic %%%", "Bearer " + TOKEN],
-    ids=["no-auth", "other-account", "wrong-token", "malformed", "not-basic"],
+    [
+        None,
+        basic("AC" + "9" * 32, TOKEN),
+        basic(ACCOUNT, "nope"),
+        "Basic %%%",
+        "Bearer " + TOKEN,
+        basic(KEY, TOKEN),
+        basic(ACCOUNT, KEY_SECRET),
+        basic(KEY, OTHER_KEY_SECRET),
+        basic(KEY, ""),
+    ],
+    ids=[
+        "no-auth",
+        "other-account",
+        "wrong-token",
+        "malformed",
+        "not-basic",
+        "key-with-auth-token",
+        "account-with-key-secret",
+        "key-with-another-keys-secret",
+        "key-without-secret",
+    ],
 )
 async def test_emulator_refuses_bad_auth(emulator: TwilioRestEmulator, authorization: str | None) -> None:
     got, body = await post(emulator.base_url + PATH, {"Status": "completed"}, authorization)
@@ -264,6 +331,24 @@ async def test_emulator_refuses_bad_auth(emulator: TwilioRestEmulator, authoriza
         "status": 401,
     }
     assert emulator.requests[0].authorized is False
+
+
+async def test_emulator_refuses_another_accounts_path_even_with_good_credentials(
+    emulator: TwilioRestEmulator,
+) -> None:
+    other_path = PATH.replace(ACCOUNT, "AC" + "9" * 32)
+    for login, password in ((ACCOUNT, TOKEN), (KEY, KEY_SECRET)):
+        got, body = await post(
+            emulator.base_url + other_path, {"Status": "completed"}, basic(login, password)
+        )
+        assert (got, body["code"]) == (401, 20003)
+
+
+async def test_emulator_answers_404_for_a_call_sid_twilio_never_made(emulator: TwilioRestEmulator) -> None:
+    got, body = await post(
+        emulator.base_url + PATH.replace(CALL, "CA123"), {"Status": "completed"}, basic(ACCOUNT, TOKEN)
+    )
+    assert (got, body["code"]) == (404, 20404)
 
 
 async def test_wait_for_requests_times_out(emulator: TwilioRestEmulator) -> None:

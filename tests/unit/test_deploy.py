@@ -22,7 +22,14 @@ DEPLOY = ROOT / "deploy"
 MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
 DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
-SECRET_NAMES = ("TWILIO_AUTH_TOKEN", "OPENAI_API_KEY", "CALLS_TOKEN")
+SECRET_NAMES = (
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+    "OPENAI_API_KEY",
+    "CALLS_TOKEN",
+)
+OPTIONAL_SECRETS = ("TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "CALLS_TOKEN")
 K8S_VERSIONS = ("1.30.0", "1.37.0")  # an older supported release and the newest bundled schemas
 PRESTOP_MARGIN_S = 10  # time to close sockets and flush logs after the drain ends
 
@@ -166,7 +173,7 @@ def test_secrets_come_from_the_secret() -> None:
     for name in SECRET_NAMES:
         assert "value" not in env[name], f"{name} has a literal value"
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "phonebot-secrets", "key": name} | (
-            {"optional": True} if name == "CALLS_TOKEN" else {}
+            {"optional": True} if name in OPTIONAL_SECRETS else {}
         )
 
 

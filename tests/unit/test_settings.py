@@ -172,3 +172,57 @@ def test_empty_urls_mean_unset(monkeypatch: pytest.MonkeyPatch, required: None) 
     assert settings.public_base_url is None
     assert settings.openai_base_url is None
     assert settings.google_tts_endpoint is None
+
+
+# ---- Twilio's two secrets and the configured account ---------------------------------------------------
+
+KEY_SID = "SK" + "0123456789abcdef" * 2
+KEY_SECRET = "api-key-secret-4d1e0b"
+ACCOUNT_SID = "AC" + "fedcba9876543210" * 2
+
+
+def test_an_api_key_comes_with_its_own_secret(monkeypatch: pytest.MonkeyPatch, required: None) -> None:
+    monkeypatch.setenv("TWILIO_API_KEY_SID", KEY_SID)
+    monkeypatch.setenv("TWILIO_API_KEY_SECRET", KEY_SECRET)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    settings = load_settings()
+    assert settings.twilio_api_key_sid == KEY_SID
+    assert settings.twilio_api_key_secret is not None
+    assert settings.twilio_api_key_secret.get_secret_value() == KEY_SECRET
+    assert settings.twilio_account_sid == ACCOUNT_SID
+    assert KEY_SECRET not in repr(settings)
+    assert sorted(settings.secrets()) == sorted([TOKEN, KEY_SECRET, API_KEY])
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TWILIO_API_KEY_SID": KEY_SID}, "TWILIO_API_KEY_SID is set without TWILIO_API_KEY_SECRET"),
+        ({"TWILIO_API_KEY_SECRET": KEY_SECRET}, "TWILIO_API_KEY_SECRET is set without TWILIO_API_KEY_SID"),
+        ({"TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": TOKEN}, "SECRET is the auth token"),
+        ({"TWILIO_API_KEY_SID": "SK123", "TWILIO_API_KEY_SECRET": KEY_SECRET}, "TWILIO_API_KEY_SID"),
+        ({"TWILIO_API_KEY_SID": ACCOUNT_SID, "TWILIO_API_KEY_SECRET": KEY_SECRET}, "TWILIO_API_KEY_SID"),
+        ({"TWILIO_ACCOUNT_SID": "AC/../" + "0" * 28}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_ACCOUNT_SID": KEY_SID}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": " "}, "TWILIO_API_KEY_SECRET"),
+    ],
+    ids=["key_without_secret", "secret_without_key", "secret_is_auth_token", "short_key_sid",
+         "account_sid_as_key", "account_sid_with_a_path", "key_sid_as_account", "empty_secret"],
+)  # fmt: skip
+def test_a_wrong_twilio_credential_setup_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, required: None, env: dict[str, str], named: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    message = error_message()
+    assert named in message
+    assert "\n" not in message
+    for secret in (TOKEN, KEY_SECRET, API_KEY):
+        assert secret not in message
+
+
+def test_empty_twilio_sids_mean_unset(monkeypatch: pytest.MonkeyPatch, required: None) -> None:
+    monkeypatch.setenv("TWILIO_API_KEY_SID", "")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "")
+    settings = load_settings()
+    assert settings.twilio_api_key_sid is None and settings.twilio_account_sid is None
