@@ -78,6 +78,9 @@ async def test_a_dropped_line_comes_back_on_a_new_stream_with_the_resume_line_an
     assert action.status == 200 and action.url == "https://bot.example.com/action"
     assert action.form["CallSid"] == first.call_sid and action.form["CallStatus"] == "in-progress"
     assert second.call_sid == first.call_sid and second.stream_sid != first.stream_sid
+    # The same call's parameters; the new stream gets its own binding (made at /action, its own expiry).
+    assert first.parameters.pop("binding").startswith("v1.")
+    assert second.parameters.pop("binding").startswith("v1.")
     assert second.parameters == {**first.parameters, "resumed": "1"}
     assert first.dropped and not first.closed_by_bot
     statuses = [
