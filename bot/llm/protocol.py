@@ -20,6 +20,7 @@ class ChatOptions:
 
     model: str | None = None
     temperature: float | None = None
+    first_token_timeout_s: float | None = None  # the flow's wait for a first token (None: the server's)
 
 
 class ChatModel(Protocol):
