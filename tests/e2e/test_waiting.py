@@ -18,6 +18,7 @@ import dataclasses
 from bot.line import default_line
 from bot.waiting import ProgressConfig
 from emulators.harness import bench
+from emulators.latency import LogNormal
 from emulators.openai_server import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall
 
@@ -167,3 +168,24 @@ async def test_barge_in_while_waiting_stops_the_progress_lines_and_the_next_turn
     first = bot_call.turns[0]
     assert first.barge_in and first.progress_lines == 1 and first.error is None
     assert bot_call.turns[1].progress_lines == 0
+
+
+async def test_long_tailed_model_latency_is_waited_for_and_every_turn_is_answered() -> None:
+    # Seed 2 draws a 5.2 s first token for the first request, then ~1 s ones; the cap keeps every draw
+    # under the first-token deadline (8 s), so a slow model costs company, never an apology.
+    latency = LogNormal(median_s=0.6, p99_s=6.0, cap_s=7.0)
+    questions = ["What can you do?", "And what else?", "Tell me more."]
+    async with bench(greeting=GREETING, llm_first_token_s=latency, llm_seed=2) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)
+            for question in questions:
+                await ask_slow(call, question)
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    lines = heard(call, bot_call)
+    assert APOLOGY not in lines
+    assert [t.error for t in bot_call.turns] == [None, None, None]
+    assert len(b.openai.chat_requests) == 3  # one draw per turn, in order: the first turn drew 5.2 s
+    assert all(t.first_phrase_at is not None for t in bot_call.turns)  # every answer came and was said
+    assert bot_call.turns[0].silence_filler and bot_call.turns[0].progress_lines >= 1, lines
