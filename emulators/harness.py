@@ -91,7 +91,9 @@ async def bench(
     if line_overrides:
         base_line = dataclasses.replace(base_line, **line_overrides)
     async with (
-        OpenAIEmulator(script, codebook=codebook, transcription_delay_s=stt_delay_s, seed=llm_seed) as openai_emu,
+        OpenAIEmulator(
+            script, codebook=codebook, transcription_delay_s=stt_delay_s, seed=llm_seed
+        ) as openai_emu,
         TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
         TwilioRestEmulator(AUTH_TOKEN) as rest_emu,
     ):
