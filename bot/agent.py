@@ -8,7 +8,8 @@ Rules (the streaming guide's behaviour):
   all of them run in parallel; if they are not done after ``filler_delay_s`` a ``Filler`` is yielded
   (never when they finish first). History then gets ONE assistant message carrying every tool call
   (arguments as the streamed strings) followed by one ``tool`` message per call id, and the
-  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds. A ``FinalResult`` (hang-up,
+  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the
+  Call, which keeps the caller company while it is slow). A ``FinalResult`` (hang-up,
   transfer) ends the answer after its round is in history: the call acts instead of the model.
 - A response's assistant message enters history only when it has been streamed whole; what a
   barge-in or an error cut short is written by the Call from what the caller actually heard.
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.conversation import Conversation
@@ -74,14 +75,20 @@ class Agent:
         self.unsettled: dict[int, str] = {}
 
     async def answer(
-        self, timings: TurnTimings, gate: Callable[[], Awaitable[object]] | None = None
-    ) -> AsyncIterator[Phrase | Filler]:
+        self,
+        timings: TurnTimings,
+        gate: Callable[[], Awaitable[object]] | None = None,
+        on_follow_up: Callable[[], None] | None = None,
+    ) -> AsyncGenerator[Phrase | Filler, None]:
         """Answer the conversation's last user message.
 
         ``gate`` is awaited before any tool runs: a speculative answer may stream text (held by the
-        caller of this generator) but must not act until the turn is confirmed.
+        caller of this generator) but must not act until the turn is confirmed. ``on_follow_up`` is
+        called as the model is asked again after tools: the caller now waits for the rest.
         """
         for _round in range(self._line.max_tool_rounds + 1):
+            if _round and on_follow_up is not None:
+                on_follow_up()
             response_id = self._conversation.new_response_id()
             assembler = ToolCallAssembler()
             phrases = PhraseBuffer(self._line.phrases)

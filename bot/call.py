@@ -4,14 +4,15 @@ Rules:
 - The Call reads every frame through the pure parser; junk is counted, logged once per kind and
   ignored. Inbound audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
-  silence watchdog and the Speaker. Control flows back only through ``_barge_in``.
+  turn's watchdog (``bot.call_waiting``) and the Speaker. Control flows back only through ``_barge_in``.
 - Barge-in: caller speech of ``min_speech_ms`` while the bot is speaking or thinking sends ``clear``
   at once, cancels the turn (LLM stream, tools, pending TTS) and rewrites history to what the caller
   actually heard (``MarkTracker``). A turn cut before its transcript existed hands its audio to the
   next utterance, so nothing the caller said is lost.
-- Never silent: tools slower than ``filler_delay_s`` get a filler (Agent); an answer with no audio
-  ``silence_filler_s`` after the caller finished gets a short pre-synthesized filler; any provider
-  error gets the pre-synthesized apology and the next turn is answered as usual.
+- Never silent: a filler when tools are slow (Agent) or no audio came ``silence_filler_s`` after the
+  caller finished, then progress lines while the answer is slow (``bot.call_waiting``); a late answer
+  is said when it comes. Only a provider error or the turn budget (``turn_budget_s``, the model's whole
+  answer) gets the pre-synthesized apology; the next turn is answered as usual.
 - The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` custom parameter)
   and kept to the end of the call, whatever reloads happen meanwhile.
 - Telephony (``bot.call_telephony``): the model's ``end_call`` and ``transfer_call`` requests are
@@ -26,12 +27,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
+from contextlib import aclosing
 
 import structlog
 
 from bot.agent import Agent, Filler
 from bot.call_journal import CallJournal
 from bot.call_telephony import Telephony
+from bot.call_waiting import CallWaiting
 from bot.clips import ClipCache
 from bot.conversation import Conversation
 from bot.deps import CallDeps
@@ -75,7 +78,8 @@ class Call:
         self.journal = CallJournal(deps.metrics)
         self.note = self.journal.note
         self.speaker: Speaker | None = None
-        self.taking = TurnTaking(self._run_turn, self._silence_watchdog, self._forget, clock)
+        self.waiting = CallWaiting(self, clock)
+        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._forget, clock)
         self._background: set[asyncio.Task[None]] = set()
         self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
@@ -269,13 +273,20 @@ class Call:
             if not turn.transcript:
                 return
             self.conversation.add_user(turn.transcript)
-            async for out in self.agent.answer(turn.timings, gate=turn.confirmed.wait):
-                await turn.confirmed.wait()  # a speculative answer is held until the turn is confirmed
-                if isinstance(out, Filler):
-                    self.say_line(out.text, turn, in_history=False)
-                else:
-                    turn.add_phrase(out.response_id, out.text, self._clock())
-                    self.speaker.say(out.text, out.response_id)
+            company = self.waiting.company(turn)
+            answer = self.agent.answer(turn.timings, turn.confirmed.wait, company.filler)
+            try:
+                async with asyncio.timeout(self.line.turn_budget_s), aclosing(answer):
+                    async for out in answer:
+                        await turn.confirmed.wait()  # a speculative answer is held until confirmed
+                        if isinstance(out, Filler):
+                            self.waiting.filler(turn, out.text)
+                            continue
+                        company.answer()
+                        turn.add_phrase(out.response_id, out.text, self._clock())
+                        self.speaker.say(out.text, out.response_id)
+            except TimeoutError as exc:
+                raise ProviderError("llm", "turn_budget") from exc
             action = self.actions.take()
             if isinstance(action, EndCall):
                 self.phone.end(action, interrupt=False)
@@ -289,6 +300,7 @@ class Call:
             self.agent.unsettled.clear()
             self._apologise(turn)
         finally:
+            self.waiting.company(turn).stop()
             turn.finished = True
             self._maybe_log_turn(turn)
 
@@ -308,18 +320,6 @@ class Call:
 
     def _apologise(self, turn: Turn | None) -> None:
         self.say_line(self.line.apology_text, turn, in_history=False)
-
-    async def _silence_watchdog(self, turn: Turn) -> None:
-        delay = self.line.silence_filler_s - (self._clock() - turn.speech_end_at)
-        await asyncio.sleep(max(0.0, delay))
-        if (
-            turn is self.taking.current
-            and turn.first_audio_at is None
-            and not turn.barge_in
-            and (not turn.finished or turn.first_phrase_at is not None)
-        ):
-            turn.silence_filler = True
-            self.say_line(self.line.silence_filler_text, turn, in_history=False)
 
     def _on_audio(self, response_id: int) -> None:
         turn = self.taking.current

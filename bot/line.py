@@ -20,6 +20,7 @@ from typing import Any, Literal
 from bot.flows.store_tools import hours_answer, order_answer
 from bot.llm.protocol import ChatOptions
 from bot.tools.registry import Tool
+from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
@@ -93,6 +94,10 @@ class LineConfig:
     filler_text: str = "One moment while I look that up."
     silence_filler_s: float = 1.2  # nothing said this long after the caller finished: say this
     silence_filler_text: str = "One moment."
+    progress: ProgressConfig = field(default_factory=ProgressConfig)  # while the answer is still slow
+    # The model's whole answer (every request and tool of the turn) must be done this long after it was
+    # asked, or the caller hears the apology: 15 s covers a tool round with a slow first token (8 s).
+    turn_budget_s: float = 15.0
     apology_text: str = "Sorry, I'm having trouble right now. Could you say that again?"
     transfer_failed_text: str = "Sorry, I couldn't put you through right now. Can I take a message instead?"
     # Said first, instead of the greeting, when a call's stream comes back after the line dropped.
@@ -113,6 +118,7 @@ class LineConfig:
             self.filler_text,
             self.resume_text,
         ]
+        texts += list(self.progress.texts)
         texts += [t.filler for t in self.tools if t.filler]
         texts += [
             self.timeouts.reprompt_text,

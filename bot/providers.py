@@ -29,7 +29,7 @@ import structlog
 
 from bot.deps import CallDeps, LineRouter
 from bot.lines import LineBook
-from bot.llm.openai_chat import OpenAIChatModel, make_client
+from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from bot.metrics import CallMetrics
 from bot.recording.store import LocalStore, RecordingStore
 from bot.recording.writer import CallRecorder
@@ -71,12 +71,17 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     """The providers; ``engines`` are TTS engines flows ask for besides the server's choice."""
     choice = choose(settings)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else NO_KEY
-    client = make_client(key, settings.openai_base_url, max_retries=settings.llm_max_retries)
+    client = make_client(
+        key,
+        settings.openai_base_url,
+        max_retries=settings.llm_max_retries,
+        connect_s=settings.llm_connect_timeout_s,
+    )
+    deadlines = StreamDeadlines(
+        settings.llm_connect_timeout_s, settings.llm_first_token_timeout_s, settings.llm_stall_timeout_s
+    )
     llm = OpenAIChatModel(
-        client,
-        model=settings.llm_model,
-        temperature=settings.llm_temperature,
-        stall_timeout_s=settings.llm_stall_timeout_s,
+        client, model=settings.llm_model, temperature=settings.llm_temperature, deadlines=deadlines
     )
     stt: SpeechToText
     if choice.stt == "openai":

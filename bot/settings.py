@@ -55,7 +55,19 @@ class Settings(BaseSettings):
         description="Chat model (README: Why these models); bot serve warns 60 days before its shutdown.",
     )
     llm_temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    llm_stall_timeout_s: Annotated[float, Field(gt=0)] = 1.5
+    llm_connect_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=3.0, description="Connecting to the chat model's server (per attempt; the SDK retries it)."
+    )
+    llm_first_token_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=8.0,
+        description="From a chat request to its first token (headers, the SDK's retries and reasoning "
+        "included); the caller hears the filler and progress lines meanwhile. A flow may set its own.",
+    )
+    llm_stall_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=3.0,
+        description="Once the answer streams, a gap this long between chunks means it stalled (no longer "
+        "covers the first token: LLM_FIRST_TOKEN_TIMEOUT_S does).",
+    )
     llm_max_retries: Annotated[int, Field(ge=0, le=5)] = 1
     stt_model: str = Field(
         default="gpt-transcribe", description="OpenAI transcription model (README: Why these models)."

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.agent import TurnTimings
+from bot.waiting import Companion
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Turn:
     said: dict[int, list[str]] = field(default_factory=dict)  # phrases handed to the speaker
     timings: TurnTimings = field(default_factory=TurnTimings)
     silence_filler: bool = False
+    company: Companion | None = None  # keeps the caller company while the answer is slow
+    progress_lines: int = 0  # said by it
     barge_in: bool = False
     error: str | None = None
     finished: bool = False
@@ -90,6 +93,7 @@ class Turn:
             "tools": t.tool_calls,
             "tool_filler": t.filler,
             "silence_filler": self.silence_filler,
+            "progress_lines": self.progress_lines,
             "barge_in": self.barge_in,
             "error": self.error,
         }

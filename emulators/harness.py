@@ -23,6 +23,7 @@ from bot.deps import CallDeps
 from bot.line import LineConfig, default_line
 from bot.server import RunningServer, start_server
 from bot.settings import Settings
+from emulators.latency import Delay
 from emulators.openai_server import OpenAIEmulator, Responder
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript
@@ -68,7 +69,8 @@ async def bench(
     responder: Responder | None = None,
     line: LineConfig | None = None,
     stt_delay_s: float = 0.0,
-    llm_first_token_s: float = 0.0,
+    llm_first_token_s: Delay = 0.0,  # seconds, or a distribution (emulators.latency)
+    llm_seed: int = 0,  # draws the emulator's latency distributions
     tts_first_byte_s: float = 0.0,
     tts_ms_per_char: float = 30.0,
     offline: bool = False,
@@ -93,7 +95,9 @@ async def bench(
     if line_overrides:
         base_line = dataclasses.replace(base_line, **line_overrides)
     async with (
-        OpenAIEmulator(script, codebook=codebook, transcription_delay_s=stt_delay_s) as openai_emu,
+        OpenAIEmulator(
+            script, codebook=codebook, transcription_delay_s=stt_delay_s, seed=llm_seed
+        ) as openai_emu,
         TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
         TwilioRestEmulator(AUTH_TOKEN, api_keys={API_KEY_SID: API_KEY_SECRET}) as rest_emu,
     ):

@@ -9,9 +9,12 @@ Rules:
   round-trip. Transcriptions check the model and its language field the same way. Only valid
   requests consume ``replies`` or call the responder.
 - A scripted error (``Reply.status != 200``) is a plain JSON error body, even for ``stream=True``.
-- Streaming sends the HTTP headers at once, then waits ``first_token_delay_s``, then writes each SSE event
-  by itself, so delays are real on the wire. A "chunk" (for ``cut_after_chunks``/``stall_after_chunks``)
-  is one ``data: {json}`` event (role, content, tool fragment, finish, usage); ``[DONE]`` is not a chunk.
+- Streaming sends the HTTP headers at once (or, with ``headers_with_first_token``, only with the first
+  event, as llama-cpp-python's server does), waits ``first_token_delay_s``, then writes each SSE event
+  by itself with ``chunk_delay_s`` before each, so delays are real on the wire. A delay is seconds or a
+  seeded distribution (``emulators.latency``: long tails, or scripted values), drawn with ``seed``.
+  A "chunk" (for ``cut_after_chunks``/``stall_after_chunks``) is one ``data: {json}`` event (role,
+  content, tool fragment, finish, usage); ``[DONE]`` is not a chunk.
 - ``garbage_after_chunks`` sends one event whose data is ``garbage`` (not JSON by default) after that many
   chunks, then carries on; the ``openai`` SDK raises while parsing it (its ``json.loads``).
 - Every scripted wait wakes up on ``stop()``, so shutdown never waits for a script; a request caught
@@ -25,6 +28,7 @@ import asyncio
 import io
 import itertools
 import json
+import random
 import re
 import secrets
 import time
@@ -37,6 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulators.latency import Delay, draw
 from emulators.local_http import LocalHttpEmulator
 from emulators.openai_errors import error_response, tool_sequence_error
 from emulators.openai_models import chat_problem, live_models, transcription_problem
@@ -59,8 +64,9 @@ class Reply:
 
     text: str = ""
     tool_calls: list[ScriptedToolCall] = field(default_factory=list)
-    first_token_delay_s: float = 0.0
-    chunk_delay_s: float = 0.0
+    first_token_delay_s: Delay = 0.0
+    chunk_delay_s: Delay = 0.0  # before each event after the first (drawn per event)
+    headers_with_first_token: bool = False  # hold the HTTP headers until the first event
     status: int = 200
     retry_after_ms: int | None = None  # sent as `retry-after-ms` whenever set (meant for 429)
     cut_after_chunks: int | None = None
@@ -248,9 +254,11 @@ class OpenAIEmulator(LocalHttpEmulator):
         codebook: ToneCodebook | None = None,
         transcription_delay_s: float = 0.0,
         today: date | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.today = today  # the day models are checked against (shutdowns); None: the real date
+        self.rng = random.Random(seed)  # draws every latency distribution
         self.responder: Responder = responder or echo_responder
         self.codebook = codebook or ToneCodebook()
         self.transcription_delay_s = transcription_delay_s
@@ -337,12 +345,17 @@ class OpenAIEmulator(LocalHttpEmulator):
         completion = _Completion(chat, reply)
         if body.get("stream"):
             return await self._stream(request, completion)
-        if await self._wait(reply.first_token_delay_s):
+        if await self._wait(draw(reply.first_token_delay_s, self.rng)):
             return error_response(503, "The emulator is shutting down.")
         return web.json_response(completion.whole())
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
         reply = completion.reply
+        first_token_delay = draw(reply.first_token_delay_s, self.rng)
+        if reply.headers_with_first_token:
+            if await self._wait(first_token_delay):
+                return web.Response(status=503)
+            first_token_delay = 0.0
         response = await _event_stream(request)
         chunks = completion.chunks()
         interrupt_at = [n for n in (reply.cut_after_chunks, reply.stall_after_chunks) if n is not None]
@@ -351,10 +364,10 @@ class OpenAIEmulator(LocalHttpEmulator):
         if reply.garbage_after_chunks is not None:
             events.insert(min(reply.garbage_after_chunks, limit), f"data: {reply.garbage}\n\n".encode())
         try:
-            if await self._wait(reply.first_token_delay_s):
+            if await self._wait(first_token_delay):
                 return self._dropped(request, response)
             for n, event in enumerate(events):
-                if n > 0 and await self._wait(reply.chunk_delay_s):
+                if n > 0 and await self._wait(draw(reply.chunk_delay_s, self.rng)):
                     return self._dropped(request, response)
                 await response.write(event)
             if limit == reply.stall_after_chunks:

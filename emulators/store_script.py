@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from emulators.latency import Delay
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 
 PERSON_WORDS = ("person", "someone", "human", "transfer", "front desk")
@@ -23,14 +24,19 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 
 @dataclass
 class StoreScript:
-    """Callable responder; latencies are what the emulated model takes."""
+    """Callable responder; latencies (seconds or ``emulators.latency`` distributions) are what the
+    emulated model takes; a follow-up after tools may take its own (``follow_up_first_token_delay_s``)."""
 
-    first_token_delay_s: float = 0.3
-    chunk_delay_s: float = 0.02
+    first_token_delay_s: Delay = 0.3
+    chunk_delay_s: Delay = 0.02
+    follow_up_first_token_delay_s: Delay | None = None  # None: first_token_delay_s
 
     def __call__(self, request: ChatRequest) -> Reply:
         if request.is_follow_up:
-            return self._reply(self._follow_up(request))
+            reply = self._reply(self._follow_up(request))
+            if self.follow_up_first_token_delay_s is not None:
+                reply.first_token_delay_s = self.follow_up_first_token_delay_s
+            return reply
         text = (request.last_user_text or "").lower()
         calls: list[ScriptedToolCall] = []
         day = next((d for d in DAYS if d in text), None)

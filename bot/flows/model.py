@@ -37,6 +37,7 @@ from bot.flows.tool_specs import (
 from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
 from bot.llm.protocol import ChatOptions, ReasoningEffort
 from bot.tools.registry import Tool
+from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
@@ -72,6 +73,14 @@ class LlmSettings(StrictModel):
     )
     max_tool_rounds: int = Field(
         default=_LINE.max_tool_rounds, ge=1, description="Tool calls the model may chain in one answer."
+    )
+    first_token_timeout_s: PositiveSeconds | None = Field(
+        default=None,
+        description="Wait for each request's first token; unset: the server's LLM_FIRST_TOKEN_TIMEOUT_S.",
+    )
+    turn_budget_s: PositiveSeconds = Field(
+        default=_LINE.turn_budget_s,
+        description="The model's whole answer (every request and tool) must be done by then, or: apology.",
     )
 
 
@@ -199,6 +208,25 @@ class FillerSettings(StrictModel):
         gt=0,
         description="Seconds after the caller finished before silence_text.",
     )
+    progress_texts: list[Text] = Field(
+        default_factory=lambda: list(_LINE.progress.texts),
+        min_length=1,
+        description="Said in turn while the answer is still slow after a filler (never twice in a row).",
+    )
+    progress_after_s: float = Field(
+        default=_LINE.progress.first_after_s, ge=0, description="Quiet after the filler before the first."
+    )
+    progress_every_s: float = Field(
+        default=_LINE.progress.every_s, ge=0, description="Quiet after one progress line before the next."
+    )
+    max_progress_lines: int = Field(
+        default=_LINE.progress.max_lines, ge=0, description="Progress lines per turn at most (0: none)."
+    )
+
+    def progress(self) -> ProgressConfig:
+        return ProgressConfig(
+            tuple(self.progress_texts), self.progress_after_s, self.progress_every_s, self.max_progress_lines
+        )
 
 
 class TimeoutSettings(StrictModel):
@@ -287,7 +315,12 @@ class Flow(StrictModel):
             ),
             tts_provider=self.voice.provider,
             voice=VoiceOptions(self.voice.language, self.voice.name, self.voice.speaking_rate),
-            chat=ChatOptions(self.llm.model, self.llm.temperature, self.llm.reasoning_effort),
+            chat=ChatOptions(
+                model=self.llm.model,
+                temperature=self.llm.temperature,
+                reasoning_effort=self.llm.reasoning_effort,
+                first_token_timeout_s=self.llm.first_token_timeout_s,
+            ),
             phrases=PhraseConfig(**self.phrases.model_dump()),
             endpointing=self.endpointing.to_config(),
             speculation=self.endpointing.speculation,
@@ -296,6 +329,8 @@ class Flow(StrictModel):
             filler_text=self.fillers.tool_text,
             silence_filler_s=self.fillers.silence_after_s,
             silence_filler_text=self.fillers.silence_text,
+            progress=self.fillers.progress(),
+            turn_budget_s=self.llm.turn_budget_s,
             apology_text=self.apology,
             resume_text=self.resume,
             max_tool_rounds=self.llm.max_tool_rounds,

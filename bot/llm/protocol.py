@@ -24,6 +24,7 @@ class ChatOptions:
     model: str | None = None
     temperature: float | None = None
     reasoning_effort: ReasoningEffort | None = None  # None: the lowest the model accepts
+    first_token_timeout_s: float | None = None  # the flow's wait for a first token (None: the server's)
 
 
 class ChatModel(Protocol):

@@ -422,6 +422,21 @@ async def test_no_filler_when_tools_finish_first() -> None:
     assert not timings.filler
 
 
+async def test_on_follow_up_is_told_before_each_request_after_tools_only() -> None:
+    async def lookup_order(order_id: str) -> str:
+        return "shipped"
+
+    model = FakeChatModel(one_call_script(), one_call_script(), ANSWER_SCRIPT)
+    agent, _, _ = make_agent(model, [tool("lookup_order", lookup_order)])
+    requests_when_told: list[int] = []
+    async with asyncio.timeout(TIMEOUT_S):
+        answer = agent.answer(TurnTimings(), None, lambda: requests_when_told.append(len(model.requests)))
+        outputs = [out async for out in answer]
+    assert [o.text for o in outputs] == ["Let me check.", "Let me check.", "It shipped."]
+    # Told as the 2nd and 3rd requests were about to go out (the caller now waits for the rest).
+    assert requests_when_told == [1, 2]
+
+
 async def test_tools_wait_for_the_gate_but_text_streams_before_it() -> None:
     tool_started = asyncio.Event()
     gate_entered = asyncio.Event()

@@ -138,10 +138,41 @@ def test_defaults(required: None) -> None:
     assert settings.stt_model == "gpt-transcribe"
     assert settings.llm_temperature is None
     assert settings.llm_max_retries == 1
+    # Separate waits: connecting, the first token (seconds, not milliseconds), then gaps once streaming.
+    assert (settings.llm_connect_timeout_s, settings.llm_first_token_timeout_s) == (3.0, 8.0)
+    assert settings.llm_stall_timeout_s == 3.0
     assert settings.stt_language == "en"
     assert settings.tts_encoding == "mulaw"
     assert settings.tts_streaming is False
     assert settings.log_level == "info"
+
+
+async def test_the_llm_deadlines_reach_the_chat_model(
+    monkeypatch: pytest.MonkeyPatch, required: None
+) -> None:
+    from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines
+    from bot.providers import build_deps
+
+    monkeypatch.setenv("LLM_CONNECT_TIMEOUT_S", "2")
+    monkeypatch.setenv("LLM_FIRST_TOKEN_TIMEOUT_S", "12.5")
+    monkeypatch.setenv("LLM_STALL_TIMEOUT_S", "6")  # the old name keeps working: now the gap between chunks
+    monkeypatch.setenv("STT_PROVIDER", "openai")
+    monkeypatch.setenv("TTS_PROVIDER", "google")
+    monkeypatch.setenv("GOOGLE_TTS_ENDPOINT", "127.0.0.1:50051")
+    monkeypatch.setenv("RECORDINGS_DIR", "")
+    deps = build_deps(load_settings(), lines=None)  # type: ignore[arg-type]
+    assert isinstance(deps.llm, OpenAIChatModel)
+    assert deps.llm.deadlines == StreamDeadlines(connect_s=2.0, first_token_s=12.5, gap_s=6.0)
+    await deps.llm.aclose()
+
+
+@pytest.mark.parametrize(
+    "name", ["LLM_CONNECT_TIMEOUT_S", "LLM_FIRST_TOKEN_TIMEOUT_S", "LLM_STALL_TIMEOUT_S"]
+)
+def test_llm_deadlines_must_be_positive(monkeypatch: pytest.MonkeyPatch, required: None, name: str) -> None:
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
 
 
 def test_well_formed_values_are_accepted(monkeypatch: pytest.MonkeyPatch, required: None) -> None:
