@@ -82,7 +82,7 @@ async def first_chunk_after(emu: OpenAIEmulator) -> tuple[float, float]:
         base_url=emu.base_url, api_key="test", max_retries=0, timeout=10.0
     ) as client:
         started = time.monotonic()
-        stream = await client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
+        stream = await client.chat.completions.create(model="gpt-6-luna", messages=USER, stream=True)
         headers = time.monotonic() - started
         await anext(aiter(stream))
         first = time.monotonic() - started
