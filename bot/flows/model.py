@@ -74,8 +74,10 @@ class VoiceSettings(StrictModel):
         default=None, description="Voice language (Google), like en-GB; unset: the server's TTS_LANGUAGE."
     )
     name: Text | None = Field(default=None, description="Voice name (Google); unset: the server's TTS_VOICE.")
+    # Google's range for AudioConfig and StreamingAudioConfig (googleapis cloud_tts.proto; 4.0 until
+    # 2025-03-31): a rate the service would refuse on every phrase is refused here, at the flow's line.
     speaking_rate: float = Field(
-        default=_LINE.voice.speaking_rate, ge=0.25, le=4.0, description="1.0 is normal speed."
+        default=_LINE.voice.speaking_rate, ge=0.25, le=2.0, description="1.0 is normal speed (0.25 to 2.0)."
     )
 
 
