@@ -6,7 +6,9 @@ Rules:
   error at start-up or reload (``missing``), never in the middle of a call.
 - A line's voice is the provider plus the flow's ``VoiceOptions``, bound once: the Speaker and the
   clip cache see a plain ``TextToSpeech``. Bound voices and their clip caches are shared by every
-  call with the same engine and options, so a clip is synthesized once per process.
+  call with the same engine and options, so a clip is synthesized once per process; a line speaks
+  through its clip cache (``LineVoice.tts``), so the Speaker saying a fixed line joins the clip's one
+  synthesis instead of requesting it again.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class Voices:
         key = (engine, line.voice)
         voice = self._bound.get(key)
         if voice is None:
-            bound = BoundVoice(self.providers[engine], line.voice)
-            voice = self._bound[key] = LineVoice(bound, ClipCache(bound), engine)
+            clips = ClipCache(BoundVoice(self.providers[engine], line.voice))
+            voice = self._bound[key] = LineVoice(clips, clips, engine)
         return voice
 
     async def aclose(self) -> None:
