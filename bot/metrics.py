@@ -9,11 +9,13 @@ Rules:
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
   how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
   call status. Active calls are read from the server's live-call set when scraped.
+- ``phonebot_tts_fallbacks``: phrases the fallback voice spoke because the primary's quota was used up,
+  counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms.
-- Label values are bounded: provider and kind names from our code, the ending from a fixed set, the call
-  status from Twilio's set (anything else is ``other`` before it gets here).
+- Label values are bounded: provider, engine and kind names from our code, the ending from a fixed set,
+  the call status from Twilio's set (anything else is ``other`` before it gets here).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ class CallMetrics:
         self.fillers = Counter("phonebot_fillers", "Fillers said, by kind.", ["kind"], registry=r)
         self.dropped_frames = Counter(
             "phonebot_dropped_frames", "Inbound frames dropped as invalid, by kind.", ["kind"], registry=r
+        )
+        self.tts_fallbacks = Counter(
+            "phonebot_tts_fallbacks",
+            "Phrases the fallback voice (TTS_FALLBACK) spoke, by fallback engine and the primary's error.",
+            ["fallback", "kind"],
+            registry=r,
         )
         self.call_statuses = Counter(
             "phonebot_call_status", "Twilio call status callbacks, by call status.", ["status"], registry=r

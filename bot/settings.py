@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     tts_language: str = "en-US"
     tts_streaming: bool = False
     tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
+    tts_fallback: str | None = Field(
+        default=None,
+        pattern=r"^(piper|[a-z]{2,3}-[A-Za-z]{2,3}-[A-Za-z0-9]+(-[A-Za-z0-9]+)+)?$",
+        description="Speaks a phrase when Google's quota is used up: a Google voice of another family "
+        "(its own quota, e.g. en-US-Neural2-C) or piper (the offline extra); unset: none.",
+    )
     stt_provider: Literal["auto", "openai", "whisper"] = Field(
         default="auto", description="auto: OpenAI when OPENAI_API_KEY is set, else embedded Whisper."
     )
@@ -135,6 +141,13 @@ class Settings(BaseSettings):
         if not parts.hostname or port is None or "/" in value:
             raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or texttospeech.googleapis.com:443")
         return value
+
+    @field_validator("tts_fallback")
+    @classmethod
+    def _fallback_voice(cls, value: str | None) -> str | None:
+        if value and "-Chirp3-HD-" in value:  # Chirp3RequestsPerMinutePerProject covers every one of them
+            raise ValueError("must be outside the Chirp 3 HD family (they share one quota), or piper")
+        return value or None
 
     @field_validator("twilio_auth_token", "openai_api_key", "calls_token")
     @classmethod

@@ -9,9 +9,14 @@ Rules:
   ``RIFF`` prefix is stripped defensively.
 - The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
   emulators); anything else uses Google's default credentials over TLS.
-- The generated client sets no retry and no timeout; we set both: a short retry on UNAVAILABLE and a
-  per-phrase deadline, because a caller is waiting.
-- SDK and gRPC errors become ``ProviderError``; nothing here logs.
+- The generated client sets no retry and no timeout; we set both: a per-phrase deadline, because a caller
+  is waiting, and a short retry with exponential back-off (``QUOTA_RETRY_S`` in all) on UNAVAILABLE and on
+  RESOURCE_EXHAUSTED, Google's answer beyond a quota (Chirp 3 HD: 200 requests per minute per project,
+  100 concurrent streams; https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota
+  rarely frees within a second, so the retry is short: what then still fails is kind ``quota``, for a
+  fallback voice (``bot.fallback_tts``). Only unary requests are retried; a stream is not.
+- SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
+  ``error``); nothing here logs.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from media.tts.protocol import VoiceOptions
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The retry budget on UNAVAILABLE and RESOURCE_EXHAUSTED: short beside the phrase's deadline and the
+# caller's patience; back-off from 50 ms, doubling, at most 400 ms between attempts.
+QUOTA_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,13 +80,19 @@ def make_client(endpoint: str | None) -> Any:
 def _error(exc: BaseException) -> ProviderError:
     if isinstance(exc, gexc.RetryError) and exc.cause is not None:
         exc = exc.cause  # the retry budget ran out: report what kept failing
+    if isinstance(exc, gexc.ResourceExhausted):
+        return ProviderError("google-tts", "quota")
     if isinstance(exc, gexc.ServiceUnavailable):
         return ProviderError("google-tts", "unavailable")
+    if isinstance(exc, gexc.InvalidArgument):  # a rate or voice the service refuses (its message may
+        return ProviderError("google-tts", "bad_request")  # quote the input, so it is not kept)
     if isinstance(exc, gexc.DeadlineExceeded):
         return ProviderError("google-tts", "timeout")
     if isinstance(exc, gexc.GoogleAPICallError):
         return ProviderError("google-tts", "error", type(exc).__name__)
     if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return ProviderError("google-tts", "quota")
         return ProviderError("google-tts", "error", str(exc.code()))
     return ProviderError("google-tts", "error", type(exc).__name__)
 
@@ -89,10 +103,11 @@ class GoogleTextToSpeech:
         self.voice = voice
         self._timeout_s = timeout_s
         self._retry = gretry.AsyncRetry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable),
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.ResourceExhausted),
             initial=0.05,
-            maximum=0.2,
-            timeout=1.0,
+            maximum=0.4,
+            multiplier=2.0,
+            timeout=min(QUOTA_RETRY_S, timeout_s / 2),
         )
 
     @classmethod
