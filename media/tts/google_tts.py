@@ -9,12 +9,13 @@ Rules:
   ``RIFF`` prefix is stripped defensively.
 - The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
   emulators); anything else uses Google's default credentials over TLS.
-- The generated client sets no retry and no timeout; we set both: a per-phrase deadline, because a caller
-  is waiting, and a short retry with exponential back-off (``QUOTA_RETRY_S`` in all) on UNAVAILABLE and on
-  RESOURCE_EXHAUSTED, Google's answer beyond a quota (Chirp 3 HD: 200 requests per minute per project,
-  100 concurrent streams; https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota
-  rarely frees within a second, so the retry is short: what then still fails is kind ``quota``, for a
-  fallback voice (``bot.fallback_tts``). Only unary requests are retried; a stream is not.
+- The generated client sets no retry and no timeout; we set them: a per-phrase deadline, because a caller
+  is waiting, a short retry on UNAVAILABLE (1 s in all), and a shorter one on RESOURCE_EXHAUSTED, Google's
+  answer beyond a quota (Chirp 3 HD: 200 requests per minute per project, 100 concurrent streams;
+  https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota seldom frees within a second
+  and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
+  is kind ``quota``, the cue for a fallback voice (``bot.fallback_tts``). Only unary requests are
+  retried; a stream is not.
 - SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
   ``error``); nothing here logs.
 """
@@ -40,9 +41,9 @@ from media.tts.protocol import VoiceOptions
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# The retry budget on UNAVAILABLE and RESOURCE_EXHAUSTED: short beside the phrase's deadline and the
-# caller's patience; back-off from 50 ms, doubling, at most 400 ms between attempts.
-QUOTA_RETRY_S = 1.0
+# How long RESOURCE_EXHAUSTED is retried (truncated exponential back-off with full jitter from 50 ms): a
+# next phrase is synthesized while the one before plays, so this much seldom reaches the caller's ear.
+QUOTA_RETRY_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,18 @@ class GoogleTextToSpeech:
         self.voice = voice
         self._timeout_s = timeout_s
         self._retry = gretry.AsyncRetry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.ResourceExhausted),
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable),
             initial=0.05,
-            maximum=0.4,
+            maximum=0.2,
+            timeout=1.0,
+        )
+        # Around the call (each attempt gets its own deadline and UNAVAILABLE retry): the SDK takes one.
+        self._quota_retry = gretry.AsyncRetry(
+            predicate=gretry.if_exception_type(gexc.ResourceExhausted),
+            initial=0.05,
+            maximum=0.2,
             multiplier=2.0,
-            timeout=min(QUOTA_RETRY_S, timeout_s / 2),
+            timeout=QUOTA_RETRY_S,
         )
 
     @classmethod
@@ -143,7 +151,7 @@ class GoogleTextToSpeech:
             speaking_rate=self._rate(voice),
             effects_profile_id=["telephony-class-application"] if self.voice.telephony_profile else [],
         )
-        resp = await self._client.synthesize_speech(
+        resp = await self._quota_retry(self._client.synthesize_speech)(
             input=tts.SynthesisInput(text=text),
             voice=self._voice_params(voice),
             audio_config=config,

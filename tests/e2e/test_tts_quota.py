@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emulators.harness import bench
 from emulators.openai_server import echo_responder
+from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
 
 from .fault_helpers import GREETING, NO_SILENCE_FILLER, ask, finished_call, greeted, heard, said
@@ -79,3 +80,53 @@ async def test_a_used_up_quota_is_spoken_by_the_fallback_voice_and_counted() -> 
     spoken = sorted((r["text"], r["language_code"]) for r in neural)
     assert spoken == sorted((text, "en-US") for text in said(question))
     assert counted == {("google", "quota"): 2.0}
+
+
+QUESTIONS = ("Opening hours?", "Do you sell paint?", "Where are you?")
+
+
+async def converse(call: PhoneCall, questions: tuple[str, ...], timeout_s: float = 60.0) -> None:
+    """Greeting, then each question once the whole answer before it has played (its marks echoed: robust
+    to a busy machine, unlike waiting for a quiet gap), then hang up."""
+    async with asyncio.timeout(timeout_s), call:
+        played = 1
+        for question in questions:
+            while len(call.marks_echoed) < played:  # noqa: ASYNC110 (the phone has no event for it)
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            await call.say(question)
+            played += 2  # echo_responder answers in two phrases
+        while len(call.marks_echoed) < played:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await call.hang_up()
+
+
+async def test_calls_over_the_quota_are_never_silent() -> None:
+    """10 concurrent calls, 3 questions each (60 answer phrases, one request each) under a Chirp 3 HD quota
+    of 50 a minute on the real clock: the overload of 40 calls under Google's default 200 (bench/quota.py
+    runs that). Every caller hears the greeting and every whole answer, with no apology and no turn error;
+    what the quota refused was retried, then spoken by the fallback voice and counted."""
+    calls = 10
+    async with bench(
+        responder=echo_responder,
+        greeting=GREETING,
+        silence_filler_s=NO_SILENCE_FILLER,
+        settings={"tts_fallback": FALLBACK_VOICE},
+    ) as b:
+        b.tts.quota = TtsQuota(chirp3_per_minute=50)  # before the first request (the warm-up's clips)
+        phones = [await b.phone.dial() for _ in range(calls)]
+        await asyncio.gather(*(converse(call, QUESTIONS) for call in phones))
+        bot_calls = {c.call_sid: c for c in [await finished_call(b, i) for i in range(calls)]}
+        counted = await fallbacks(b.server.url)
+    expected = [GREETING, *(phrase for question in QUESTIONS for phrase in said(question))]
+    for call in phones:
+        bot_call = bot_calls[call.call_sid]
+        assert heard(call, bot_call) == expected
+        assert [t.error for t in bot_call.turns] == [None] * len(QUESTIONS)
+    requests = Counter(r["voice_name"] for r in b.tts.synth_requests)
+    fallen_back = counted.get(("google", "quota"), 0.0)
+    assert fallen_back > 0 and requests[FALLBACK_VOICE] == fallen_back  # the quota was hit, and ridden out
+    accepted = requests["en-US-Chirp3-HD-Aoede"] - b.tts.quota.refused
+    clips = len(set(next(iter(bot_calls.values())).line.clip_texts()))
+    assert accepted + fallen_back == calls * len(QUESTIONS) * 2 + clips
+    assert accepted <= 50
