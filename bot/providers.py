@@ -120,7 +120,7 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     return CallDeps(
         stt=stt,
         llm=llm,
-        voices=Voices(providers, choice.tts),
+        voices=Voices(providers, choice.tts, google_voice=(settings.tts_language, settings.tts_voice)),
         lines=lines,
         control=control,
         detector=detector,

@@ -37,6 +37,7 @@ from bot.flows.tool_specs import (
 from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
 from bot.llm.protocol import ChatOptions
 from bot.tools.registry import Tool
+from bot.voices import voice_language
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
@@ -79,6 +80,17 @@ class VoiceSettings(StrictModel):
     speaking_rate: float = Field(
         default=_LINE.voice.speaking_rate, ge=0.25, le=2.0, description="1.0 is normal speed (0.25 to 2.0)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _speaks_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Google refuses a voice whose language is not the request's (bot.voices: voice_language).
+        language, own = info.data.get("language"), voice_language(value or "")
+        if language and own and own.lower() != language.lower():
+            raise ValueError(
+                f"the voice {value} speaks {own}, not voice.language {language}: Google refuses it"
+            )
+        return value
 
 
 class PhraseSettings(StrictModel):

@@ -402,6 +402,18 @@ def test_speaking_rate_is_what_google_accepts(tmp_path: Path) -> None:
         ).voice.speaking_rate == float(rate)
 
 
+def test_a_voice_name_of_another_language_is_refused_as_google_does() -> None:
+    # Google: "Requested language code 'en' doesn't match the voice 'en-US-Neural2-D''s language code
+    # 'en-us'" (https://github.com/muxable/rtchat/issues/834); case does not matter.
+    voice = "voice:\n  language: en-GB\n  name: en-US-Chirp3-HD-Aoede\n"
+    assert messages(minimal() + voice) == [
+        "flows/bad.yaml:9: voice.name: the voice en-US-Chirp3-HD-Aoede speaks en-US, not voice.language "
+        "en-GB: Google refuses it"
+    ]
+    same = "voice:\n  language: en-gb\n  name: en-GB-Neural2-B\n"
+    assert parse_flow(minimal() + same, "f.yaml").voice.name == "en-GB-Neural2-B"
+
+
 def test_check_the_shipped_flows_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     out = io.StringIO()
