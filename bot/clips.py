@@ -9,6 +9,9 @@ Rules:
   request: https://docs.cloud.google.com/text-to-speech/quotas).
 - A synthesis belongs to the cache, not to whoever started it: a call hanging up or a barge-in never
   cancels it. A clip that failed is forgotten, so the next ``ensure`` or call tries again.
+- A clip the fallback voice spoke (Google's quota was used up: ``bot.fallback_tts``) is a stand-in: it
+  plays, and ``ensure`` asks the primary voice again once it is ``STAND_IN_RETRY_S`` old, so a quota
+  spike at start-up does not leave the greeting in the other voice for the life of the process.
 - ``synthesize`` makes the cache a ``TextToSpeech`` for the Speaker: a known clip text plays from the cache
   (or its synthesis in flight); any other text goes to the voice as usual.
 """
@@ -17,21 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import structlog
 
+from bot.fallback_tts import SPOKEN_BY_FALLBACK
 from media.errors import ProviderError
 from media.tts.protocol import TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
+STAND_IN_RETRY_S = 60.0  # Google's quotas are per minute
 
 
 class ClipCache:
-    def __init__(self, tts: TextToSpeech) -> None:
+    def __init__(self, tts: TextToSpeech, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._tts = tts
+        self._clock = clock
         self._clips: dict[str, bytes] = {}
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._stand_ins: dict[str, float] = {}  # text -> when the fallback voice last spoke it
 
     def get(self, text: str) -> bytes | None:
         return self._clips.get(text)
@@ -40,9 +48,13 @@ class ClipCache:
         # One at a time, in the line's order (the greeting first): a call ringing during warm-up waits
         # only for what it says first, and start-up sends no burst of requests.
         for text in dict.fromkeys(texts):
-            if text not in self._clips:
+            if text not in self._clips or self._stale(text):
                 with contextlib.suppress(ProviderError):  # logged once, by the synthesis itself
                     await asyncio.shield(self._start(text))
+
+    def _stale(self, text: str) -> bool:
+        since = self._stand_ins.get(text)
+        return since is not None and self._clock() - since >= STAND_IN_RETRY_S
 
     def _start(self, text: str) -> asyncio.Task[bytes]:
         task = self._inflight.get(text)
@@ -51,13 +63,20 @@ class ClipCache:
         return task
 
     async def _synthesize(self, text: str) -> bytes:
+        SPOKEN_BY_FALLBACK.set(False)  # this task's own context: set again if the fallback speaks
         try:
             audio = b"".join([chunk async for chunk in self._tts.synthesize(text)])
         except ProviderError as exc:
             log.warning("clip_synthesis_failed", kind=exc.kind, text=text)
+            if text in self._stand_ins:
+                self._stand_ins[text] = self._clock()  # keep the stand-in, ask again in a while
             raise
         finally:
             self._inflight.pop(text, None)
+        if SPOKEN_BY_FALLBACK.get():
+            self._stand_ins[text] = self._clock()
+        else:
+            self._stand_ins.pop(text, None)
         self._clips[text] = audio
         return audio
 

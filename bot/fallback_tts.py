@@ -11,12 +11,15 @@ Rules:
   language and only the flow's speaking rate: a flow's voice name belongs to the primary.
 - A phrase whose audio has started is never switched (half in one voice, half in another); other errors
   (timeouts, outages) are not the fallback's business: they reach the Speaker, which apologises.
-- Each switch is counted (``on_fallback(kind)``: ``phonebot_tts_fallbacks``) and logged once per phrase.
+- Each switch is counted (``on_fallback(kind)``: ``phonebot_tts_fallbacks``) and logged once per phrase,
+  and marked in ``SPOKEN_BY_FALLBACK`` for the running task: the clip cache keeps such a clip only as a
+  stand-in (``bot.clips``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 
 import structlog
 
@@ -25,6 +28,9 @@ from media.tts.protocol import TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 FALLBACK_KINDS = frozenset({"quota"})
+# Set when the fallback spoke, in the context of the task reading the audio (an async generator runs in
+# its consumer's context); whoever wants to know resets it first.
+SPOKEN_BY_FALLBACK: ContextVar[bool] = ContextVar("spoken_by_fallback", default=False)
 
 
 class FallbackVoice:
@@ -53,6 +59,7 @@ class FallbackVoice:
                 raise
             kind = exc.kind
         log.warning("tts_fallback", kind=kind, fallback=self.fallback_name)
+        SPOKEN_BY_FALLBACK.set(True)
         if self._on_fallback is not None:
             self._on_fallback(kind)
         rate = voice.speaking_rate if voice is not None else 1.0

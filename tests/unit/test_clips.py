@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clips import ClipCache
+from bot.clips import STAND_IN_RETRY_S, ClipCache
+from bot.fallback_tts import FallbackVoice
 from media.errors import ProviderError
 from media.tts.protocol import VoiceOptions
 
@@ -97,3 +98,27 @@ async def test_other_texts_and_other_voices_go_to_the_voice_uncached() -> None:
     assert await play(clips, "An answer.") == b"An answer.!"
     assert voice.requests == ["An answer.", "An answer."]
     assert clips.get("An answer.") is None
+
+
+async def test_a_clip_the_fallback_spoke_is_a_stand_in_asked_of_the_primary_a_minute_later() -> None:
+    now = [0.0]
+    primary, fallback = SlowVoice(), SlowVoice()
+    primary.fail.add("Hello.")  # Google's quota is used up
+    for voice in (primary, fallback):
+        voice.release.set()
+    clips = ClipCache(FallbackVoice(primary, fallback, fallback_name="piper"), clock=lambda: now[0])
+    await clips.ensure(["Hello."])
+    assert clips.get("Hello.") == b"Hello.!" and fallback.requests == ["Hello."]  # it plays meanwhile
+    now[0] = STAND_IN_RETRY_S - 1
+    await clips.ensure(["Hello."])
+    assert primary.requests == ["Hello."]  # not asked again within the minute
+    now[0] = STAND_IN_RETRY_S + 1
+    await clips.ensure(["Hello."])  # still refused: the fallback speaks it again, kept as a stand-in
+    assert primary.requests == ["Hello.", "Hello."] and len(fallback.requests) == 2
+    primary.fail.clear()
+    now[0] = 2 * STAND_IN_RETRY_S + 2
+    await clips.ensure(["Hello."])
+    assert len(primary.requests) == 3 and len(fallback.requests) == 2
+    now[0] = 10 * STAND_IN_RETRY_S
+    await clips.ensure(["Hello."])
+    assert len(primary.requests) == 3  # the primary's clip is kept for good
