@@ -16,6 +16,8 @@ Rules:
   and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
   is kind ``quota``, the cue for a fallback voice (``bot.fallback_tts``). Only unary requests are
   retried; a stream is not.
+- A unary request carries at most 5,000 bytes of text (Google's limit): a longer phrase goes in pieces cut
+  at spaces, its audio joined.
 - SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
   ``error``); nothing here logs.
 """
@@ -41,6 +43,7 @@ from media.tts.protocol import VoiceOptions
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_INPUT_BYTES = 5000  # per request: cloud_tts.proto SynthesisInput, and the quotas page's content limit
 # How long RESOURCE_EXHAUSTED is retried (truncated exponential back-off with full jitter from 50 ms): a
 # next phrase is synthesized while the one before plays, so this much seldom reaches the caller's ear.
 QUOTA_RETRY_S = 0.3
@@ -76,6 +79,18 @@ def make_client(endpoint: str | None) -> Any:
         raise ProviderError(
             "google-tts", "no_credentials", "no Google default credentials (GOOGLE_APPLICATION_CREDENTIALS)"
         ) from exc
+
+
+def split_input(text: str, limit: int = MAX_INPUT_BYTES) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut at spaces where there are any."""
+    pieces: list[str] = []
+    while len(text.encode()) > limit:
+        cut = len(text.encode()[:limit].decode(errors="ignore"))  # the most whole characters that fit
+        space = text.rfind(" ", 0, cut + 1)
+        end = space if space > 0 else cut
+        pieces.append(text[:end])
+        text = text[end:].lstrip(" ")
+    return [*pieces, text]
 
 
 def _error(exc: BaseException) -> ProviderError:
@@ -145,6 +160,14 @@ class GoogleTextToSpeech:
             raise _error(exc) from exc
 
     async def _unary(self, text: str, voice: VoiceOptions) -> bytes:
+        # Google refuses more than 5,000 bytes of input per request (cloud_tts.proto SynthesisInput); a
+        # longer phrase (an answer with no punctuation) is asked for in pieces rather than not said.
+        pieces = split_input(text)
+        if len(pieces) == 1:
+            return await self._unary_one(text, voice)
+        return b"".join([await self._unary_one(piece, voice) for piece in pieces])
+
+    async def _unary_one(self, text: str, voice: VoiceOptions) -> bytes:
         config = tts.AudioConfig(
             audio_encoding=self._encoding(),
             sample_rate_hertz=SAMPLE_RATE,

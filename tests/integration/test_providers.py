@@ -226,3 +226,14 @@ async def test_tts_deadline(tts_emu: TtsEmulator) -> None:
             pass
     assert info.value.kind == "timeout"
     await tts.aclose()
+
+
+async def test_tts_input_over_5000_bytes_is_asked_for_in_pieces(tts_emu: TtsEmulator) -> None:
+    # The emulator refuses a request over 5,000 bytes as Google does; the phrase is still said, whole.
+    text = " ".join(["café"] * 1300)  # 6,499 bytes
+    tts = GoogleTextToSpeech.for_endpoint(tts_emu.address)
+    audio = b"".join([c async for c in tts.synthesize(text)])
+    pieces = [r["text"] for r in tts_emu.synth_requests]
+    assert len(pieces) == 2 and " ".join(pieces) == text
+    assert abs(len(audio) - sum(map(len, pieces)) * 10 * 8) <= 2 * 160  # 10 ms per character at 8 kHz
+    await tts.aclose()
