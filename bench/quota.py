@@ -12,7 +12,7 @@ TTS requests (Chirp 3 HD accepted, refused including retries, the fallback voice
 counted in ``/metrics``, the caller's wait from the end of each question to the answer's first sound
 (p50/p95/max) and the longest silence inside an answer (an answer's phrases back to back: 0).
 
-    python bench/quota.py [--calls 40] [--questions 3] [--quota 200] [--no-fallback]
+    python bench/quota.py [--calls 40] [--questions 3] [--quota 200] [--no-fallback] [--streaming]
 
 Figures, not assertions. Bounded: every call has 120 s.
 """
@@ -69,8 +69,12 @@ def quantile(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-async def run(calls: int, questions: tuple[str, ...], fallback: bool, per_minute: int | None) -> None:
-    settings = {"tts_fallback": FALLBACK_VOICE} if fallback else {}
+async def run(
+    calls: int, questions: tuple[str, ...], fallback: bool, per_minute: int | None, streaming: bool
+) -> None:
+    settings: dict[str, object] = {"tts_streaming": streaming}
+    if fallback:
+        settings["tts_fallback"] = FALLBACK_VOICE
     async with bench(
         responder=echo_responder, greeting=GREETING, silence_filler_s=30.0, settings=settings
     ) as b:
@@ -110,10 +114,11 @@ async def run(calls: int, questions: tuple[str, ...], fallback: bool, per_minute
     gaps = [g for call in phones for g in gaps_inside_answers(call)]
     quota = b.tts.quota
     assert quota is not None
-    accepted = requests["en-US-Chirp3-HD-Aoede"] - quota.refused
+    accepted = quota.accepted["chirp3"]
     lines = [
         f"{calls} calls x {len(questions)} questions in {elapsed:.1f} s, "
-        f"Chirp 3 HD quota {per_minute or 'none'}/min, fallback {'on' if fallback else 'off'}",
+        f"Chirp 3 HD quota {per_minute or 'none'}/min, fallback {'on' if fallback else 'off'}, "
+        f"{'streaming' if streaming else 'unary'}",
         f"  heard everything: {whole}/{calls}; errors: {dict(errors) or 'none'}",
         f"  Chirp 3 HD requests: {accepted} accepted, {quota.refused} refused (retries included); "
         f"{FALLBACK_VOICE}: {requests[FALLBACK_VOICE]}; /metrics fallbacks: {fallbacks or 0:.0f}",
@@ -131,9 +136,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3, choices=range(1, len(QUESTIONS) + 1))
     parser.add_argument("--no-fallback", action="store_true")
     parser.add_argument("--quota", type=int, default=200, help="Chirp 3 HD requests per minute; 0: none")
+    parser.add_argument("--streaming", action="store_true", help="TTS_STREAMING=true")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    asyncio.run(run(args.calls, QUESTIONS[: args.questions], not args.no_fallback, args.quota or None))
+    questions = QUESTIONS[: args.questions]
+    asyncio.run(run(args.calls, questions, not args.no_fallback, args.quota or None, args.streaming))
 
 
 if __name__ == "__main__":

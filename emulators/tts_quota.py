@@ -20,7 +20,7 @@ Rules (https://docs.cloud.google.com/text-to-speech/quotas, "Requests limit", re
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,6 +45,7 @@ class TtsQuota:
     _requests: dict[tuple[str, str], deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _streams: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: int = 0  # requests answered RESOURCE_EXHAUSTED
+    accepted: Counter[str] = field(default_factory=Counter)  # requests counted, by family (chirp3, other)
 
     def request(self, project: str, voice_name: str) -> None:
         """Count one request, or raise ``QuotaExceeded`` (then it is not counted)."""
@@ -61,6 +62,7 @@ class TtsQuota:
             self.refused += 1
             raise QuotaExceeded(_message(f"{family} requests", limit_name, project))
         times.append(now)
+        self.accepted[family] += 1
 
     def open_stream(self, project: str) -> None:
         """One more open streaming session, or raise ``QuotaExceeded``; pair with ``close_stream``."""

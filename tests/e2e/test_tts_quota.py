@@ -126,7 +126,8 @@ async def test_calls_over_the_quota_are_never_silent() -> None:
     requests = Counter(r["voice_name"] for r in b.tts.synth_requests)
     fallen_back = counted.get(("google", "quota"), 0.0)
     assert fallen_back > 0 and requests[FALLBACK_VOICE] == fallen_back  # the quota was hit, and ridden out
-    accepted = requests["en-US-Chirp3-HD-Aoede"] - b.tts.quota.refused
+    accepted = b.tts.quota.accepted["chirp3"]
+    assert accepted == requests["en-US-Chirp3-HD-Aoede"] - b.tts.quota.refused  # unary: refusals recorded too
     clips = len(set(next(iter(bot_calls.values())).line.clip_texts()))
     assert accepted + fallen_back == calls * len(QUESTIONS) * 2 + clips
     assert accepted <= 50

@@ -461,6 +461,7 @@ async def test_requests_per_minute_per_project_and_voice_family(client: Any, emu
     for _ in range(3):
         await synthesize(client, "hi", Encoding.PCM)
     assert emulator.quota.refused == 3
+    assert emulator.quota.accepted == {"chirp3": 7, "other": 2}
 
 
 async def test_a_streaming_session_is_one_request_whatever_it_says(
