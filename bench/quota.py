@@ -75,10 +75,10 @@ async def run(
     settings: dict[str, object] = {"tts_streaming": streaming}
     if fallback:
         settings["tts_fallback"] = FALLBACK_VOICE
+    quota = TtsQuota(chirp3_per_minute=per_minute)  # from the first request (the warm-up's clips)
     async with bench(
-        responder=echo_responder, greeting=GREETING, silence_filler_s=30.0, settings=settings
+        responder=echo_responder, greeting=GREETING, silence_filler_s=30.0, settings=settings, tts_quota=quota
     ) as b:
-        b.tts.quota = TtsQuota(chirp3_per_minute=per_minute)  # before the warm-up's first request
         phones = [await b.phone.dial() for _ in range(calls)]
         started = time.monotonic()
         results = await asyncio.gather(
@@ -112,8 +112,6 @@ async def run(
     requests = Counter(r["voice_name"] for r in b.tts.synth_requests)
     waits = [w for call in phones for w in call.turn_latencies()]
     gaps = [g for call in phones for g in gaps_inside_answers(call)]
-    quota = b.tts.quota
-    assert quota is not None
     accepted = quota.accepted["chirp3"]
     lines = [
         f"{calls} calls x {len(questions)} questions in {elapsed:.1f} s, "

@@ -107,13 +107,14 @@ async def test_calls_over_the_quota_are_never_silent() -> None:
     runs that). Every caller hears the greeting and every whole answer, with no apology and no turn error;
     what the quota refused was retried, then spoken by the fallback voice and counted."""
     calls = 10
+    quota = TtsQuota(chirp3_per_minute=50)
     async with bench(
         responder=echo_responder,
         greeting=GREETING,
         silence_filler_s=NO_SILENCE_FILLER,
         settings={"tts_fallback": FALLBACK_VOICE},
+        tts_quota=quota,  # from the first request (the warm-up's clips)
     ) as b:
-        b.tts.quota = TtsQuota(chirp3_per_minute=50)  # before the first request (the warm-up's clips)
         phones = [await b.phone.dial() for _ in range(calls)]
         await asyncio.gather(*(converse(call, QUESTIONS) for call in phones))
         bot_calls = {c.call_sid: c for c in [await finished_call(b, i) for i in range(calls)]}
@@ -126,8 +127,8 @@ async def test_calls_over_the_quota_are_never_silent() -> None:
     requests = Counter(r["voice_name"] for r in b.tts.synth_requests)
     fallen_back = counted.get(("google", "quota"), 0.0)
     assert fallen_back > 0 and requests[FALLBACK_VOICE] == fallen_back  # the quota was hit, and ridden out
-    accepted = b.tts.quota.accepted["chirp3"]
-    assert accepted == requests["en-US-Chirp3-HD-Aoede"] - b.tts.quota.refused  # unary: refusals recorded too
+    accepted = quota.accepted["chirp3"]
+    assert accepted == requests["en-US-Chirp3-HD-Aoede"] - quota.refused  # unary: refusals recorded too
     clips = len(set(next(iter(bot_calls.values())).line.clip_texts()))
     assert accepted + fallen_back == calls * len(QUESTIONS) * 2 + clips
     assert accepted <= 50
