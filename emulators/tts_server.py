@@ -7,7 +7,9 @@ Rules:
   source) and refused with INVALID_ARGUMENT as the service does; speaking_rate is [0.25, 2.0].
 - ``quota``: Google's per-project quotas (``emulators/tts_quota.py``: requests per minute by voice family,
   concurrent streaming sessions), answered with RESOURCE_EXHAUSTED. ``TtsQuota()`` has Google's default
-  limits; ``None`` (the default here) serves without limits, for tests of other things.
+  limits; ``None`` (the default here) serves without limits, for tests of other things. The quota is
+  checked before the request's rules (an assumption: Google does not say whether a malformed request
+  counts), after a scripted fault.
 - Audio is a synthetic, speech-like placeholder lasting ``len(text) * ms_per_char / speaking_rate``; its
   sample count is always even so a one-byte-per-sample WAV never needs a RIFF pad byte.
 - SynthesizeSpeech answers like the real service: LINEAR16 is WAV + PCM16; MULAW (tag 7) and ALAW

@@ -21,7 +21,7 @@ from emulators.openai_server import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
 
-from .fault_helpers import GREETING, NO_SILENCE_FILLER, ask, finished_call, greeted, heard, said
+from .fault_helpers import APOLOGY, GREETING, NO_SILENCE_FILLER, ask, finished_call, greeted, heard, said
 
 FALLBACK_VOICE = "en-US-Neural2-C"  # another family: RequestsPerMinutePerProject, not the Chirp 3 HD one
 
@@ -80,6 +80,21 @@ async def test_a_used_up_quota_is_spoken_by_the_fallback_voice_and_counted() -> 
     spoken = sorted((r["text"], r["language_code"]) for r in neural)
     assert spoken == sorted((text, "en-US") for text in said(question))
     assert counted == {("google", "quota"): 2.0}
+
+
+async def test_without_a_fallback_a_used_up_quota_is_the_apology_and_the_call_goes_on() -> None:
+    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+        await asyncio.wait_for(b.server.warming, 10)  # the clips (the apology too) are cached
+        b.tts.quota = TtsQuota(chirp3_per_minute=0, clock=lambda: 0.0)
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await ask(call, "Opening hours?")
+            b.tts.quota = None  # a new minute
+            await ask(call, "Paint?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+    assert heard(call, bot_call) == [GREETING, APOLOGY, *said("Paint?")]
+    assert [t.error for t in bot_call.turns] == ["google-tts:quota", None]
 
 
 QUESTIONS = ("Opening hours?", "Do you sell paint?", "Where are you?")
