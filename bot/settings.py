@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     tts_language: str = "en-US"
     tts_streaming: bool = False
     tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
+    tts_fallback: str | None = Field(
+        default=None,
+        pattern=r"^(piper|[a-z]{2,3}-[A-Za-z]{2,3}-[A-Za-z0-9]+(-[A-Za-z0-9]+)+)?$",
+        description="Speaks a phrase when Google's quota is used up: a Google voice of another family "
+        "(its own quota, e.g. en-US-Neural2-C) or piper (the offline extra); unset: none.",
+    )
     stt_provider: Literal["auto", "openai", "whisper"] = Field(
         default="auto", description="auto: OpenAI when OPENAI_API_KEY is set, else embedded Whisper."
     )
@@ -191,6 +197,13 @@ class Settings(BaseSettings):
         if not is_sid(value, prefix):  # https://www.twilio.com/docs/glossary/what-is-a-sid
             raise ValueError(f"must be a Twilio SID: {prefix} and 32 hexadecimal digits")
         return value
+
+    @field_validator("tts_fallback")
+    @classmethod
+    def _fallback_voice(cls, value: str | None) -> str | None:
+        if value and "-Chirp3-HD-" in value:  # Chirp3RequestsPerMinutePerProject covers every one of them
+            raise ValueError("must be outside the Chirp 3 HD family (they share one quota), or piper")
+        return value or None
 
     @field_validator("twilio_auth_token", "twilio_api_key_secret", "openai_api_key", "calls_token")
     @classmethod

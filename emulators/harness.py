@@ -27,6 +27,7 @@ from emulators.latency import Delay
 from emulators.openai_server import OpenAIEmulator, Responder
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript
+from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator
 from emulators.twilio_rest import TwilioRestEmulator
 from emulators.voice import ToneCodebook
@@ -78,6 +79,7 @@ async def bench(
     flows: str | None = None,
     on_deps: Callable[[CallDeps], None] | None = None,
     codebook: ToneCodebook | None = None,
+    tts_quota: TtsQuota | None = None,
     **line_overrides: Any,
 ) -> AsyncIterator[Bench]:
     """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``).
@@ -85,6 +87,7 @@ async def bench(
     ``flows`` (a flow file or folder) serves the flow files instead of ``line``, as ``bot serve`` does.
     ``on_deps`` may adjust the bot's providers before use (see ``start_server``); ``codebook`` is the tone
     voice shared by the phone and the transcription emulator (a replay brings one with its sentences).
+    ``tts_quota``: Google's quotas at the TTS emulator from its first request (``TtsQuota()``: the defaults).
 
     With ``offline`` the bot uses its embedded engines (Whisper, piper, silero); the OpenAI emulator
     still serves the chat model.
@@ -98,7 +101,9 @@ async def bench(
         OpenAIEmulator(
             script, codebook=codebook, transcription_delay_s=stt_delay_s, seed=llm_seed
         ) as openai_emu,
-        TtsEmulator(first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char) as tts_emu,
+        TtsEmulator(
+            first_byte_delay_s=tts_first_byte_s, ms_per_char=tts_ms_per_char, quota=tts_quota
+        ) as tts_emu,
         TwilioRestEmulator(AUTH_TOKEN, api_keys={API_KEY_SID: API_KEY_SECRET}) as rest_emu,
     ):
         config: dict[str, Any] = {

@@ -3,15 +3,23 @@
 Rules:
 - Method names and (de)serializers are those the real stubs use (PROTOCOLS.md §4.3); ListVoices is not
   served, so it answers UNIMPLEMENTED.
+- Requests are checked against the service's documented rules (``emulators/tts_rules.py``, each with its
+  source) and refused with INVALID_ARGUMENT as the service does; speaking_rate is [0.25, 2.0].
+- ``quota``: Google's per-project quotas (``emulators/tts_quota.py``: requests per minute by voice family,
+  concurrent streaming sessions), answered with RESOURCE_EXHAUSTED. ``TtsQuota()`` has Google's default
+  limits; ``None`` (the default here) serves without limits, for tests of other things. The quota is
+  checked before the request's rules (an assumption: Google does not say whether a malformed request
+  counts), after a scripted fault.
 - Audio is a synthetic, speech-like placeholder lasting ``len(text) * ms_per_char / speaking_rate``; its
   sample count is always even so a one-byte-per-sample WAV never needs a RIFF pad byte.
 - SynthesizeSpeech answers like the real service: LINEAR16 is WAV + PCM16; MULAW (tag 7) and ALAW
   (tag 6) are WAV with an 18-byte ``fmt `` chunk, a ``fact`` chunk, then the G.711 bytes; PCM is headerless
   PCM16. Other encodings are INVALID_ARGUMENT. Sample rate 0 means 24000.
 - StreamingSynthesize: the first request must carry only ``streaming_config``, every later one only
-  ``input``. Each text yields ~100 ms responses, the first after ``first_byte_delay_s``. Encodings PCM
-  (default, 24000), MULAW and ALAW, all sent **headerless** here: whether the real service puts a RIFF
-  header on streamed MULAW/ALAW is unverified, so clients should check for ``b"RIFF"`` anyway.
+  ``input``; a ``streaming_audio_config`` needs its encoding, none at all means PCM. Each text yields
+  ~100 ms responses, the first after ``first_byte_delay_s``. Encodings PCM (24000 by default), MULAW and
+  ALAW, all sent **headerless** here: whether the real service puts a RIFF header on streamed MULAW/ALAW
+  is unverified, so clients should check for ``b"RIFF"`` anyway.
 - ``faults`` is a queue: each RPC (unary or streaming) pops one; a streaming fault fires after
   ``after_chunks`` responses (a fault with ``after_chunks=0`` fires once the config is read). Every
   request is recorded in ``synth_requests`` (one record per text).
@@ -20,7 +28,7 @@ Rules:
   a unary answer carries only the first ``after_chunks`` ~100 ms pieces of the audio.
 - Beware a grpc.aio client race that a real server triggers too: if the client is still writing when the
   server aborts, the client sees INTERNAL ("Internal error from Core") instead of the server's code.
-- Written with ``struct`` only: no dependency on other project modules.
+- Written with ``struct`` and the emulator's own rule modules: nothing from ``bot/``.
 """
 
 from __future__ import annotations
@@ -40,10 +48,11 @@ from typing import Any
 import grpc
 from google.cloud.texttospeech_v1.types import cloud_tts
 
+from emulators import tts_rules as rules
+from emulators.tts_quota import QuotaExceeded, TtsQuota
 from media.codec import pcm16_to_ulaw
 
 _SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
-_DEFAULT_RATE = 24000
 _Encoding = cloud_tts.AudioEncoding
 _WAV_TAGS = {_Encoding.LINEAR16: 1, _Encoding.ALAW: 6, _Encoding.MULAW: 7}
 _STREAMING_ENCODINGS = {_Encoding.PCM, _Encoding.MULAW, _Encoding.ALAW}
@@ -58,10 +67,6 @@ class TtsFault:
     @property
     def truncates(self) -> bool:
         return bool(self.code == grpc.StatusCode.OK)  # grpc ships no type hints
-
-
-class _Invalid(Exception):
-    """A request the real service would reject with INVALID_ARGUMENT."""
 
 
 def synthetic_speech_pcm16(text: str, sample_rate: int, ms_per_char: float) -> bytes:
@@ -149,27 +154,21 @@ def _plain_text(text: str, ssml: str) -> str:
     return text or html.unescape(re.sub(r"<[^>]*>", " ", ssml)).strip()
 
 
-def _speaking_rate(value: float) -> float:
-    if value == 0:
-        return 1.0
-    if not 0.25 <= value <= 4.0:
-        raise _Invalid(f"speaking_rate {value} is outside [0.25, 4.0]")
-    return value
-
-
-def _sample_rate(value: int) -> int:
-    rate = value or _DEFAULT_RATE
-    if not 8000 <= rate <= 48000:
-        raise _Invalid(f"sample_rate_hertz {value} is not supported")
-    return rate
+def _project(context: Any) -> str:
+    metadata = dict(context.invocation_metadata() or ())
+    return str(metadata.get("x-goog-user-project") or "default")
 
 
 class TtsEmulator:
     """See the module docstring. Use ``async with TtsEmulator() as tts: tts.address``."""
 
-    def __init__(self, *, first_byte_delay_s: float = 0.0, ms_per_char: float = 55.0) -> None:
+    def __init__(
+        self, *, first_byte_delay_s: float = 0.0, ms_per_char: float = 55.0, quota: TtsQuota | None = None
+    ) -> None:
         self.first_byte_delay_s = first_byte_delay_s
         self.ms_per_char = ms_per_char
+        # Google's default quotas are TtsQuota(); None serves without limits (tests of other things).
+        self.quota = quota
         self.synth_requests: list[dict[str, Any]] = []
         self.faults: list[TtsFault] = []
         self.address = ""
@@ -226,21 +225,34 @@ class TtsEmulator:
         return synthetic_speech_pcm16(text, rate, self.ms_per_char / speed)
 
     async def _synthesize(self, request: Any, context: Any) -> Any:
-        config = request.audio_config
-        text = _plain_text(request.input.text or request.input.markup, request.input.ssml)
+        config, source = request.audio_config, request.input
+        text = _plain_text(source.text or source.markup, source.ssml)
         self._record("unary", text, request.voice, config.audio_encoding, config.sample_rate_hertz,
                      config.speaking_rate)  # fmt: skip
         fault = self.faults.pop(0) if self.faults else None
         if fault is not None and not fault.truncates:
             await context.abort(fault.code, fault.message)
         try:
-            if not text:
-                raise _Invalid("Either `input.text` or `input.ssml` must be supplied.")
-            rate, speed = _sample_rate(config.sample_rate_hertz), _speaking_rate(config.speaking_rate)
+            if self.quota is not None:
+                self.quota.request(_project(context), request.voice.name)
+        except QuotaExceeded as exceeded:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exceeded))
+        try:  # each rule's source is in emulators/tts_rules.py
+            rules.input_text(
+                text=source.text, ssml=source.ssml, markup=source.markup, voice_name=request.voice.name
+            )
+            rules.voice(request.voice.language_code, request.voice.name)
+            rate, speed = (
+                rules.sample_rate(config.sample_rate_hertz),
+                rules.speaking_rate(config.speaking_rate),
+            )
+            rules.pitch(config.pitch)
+            rules.volume_gain_db(config.volume_gain_db)
+            rules.effects_profiles(list(config.effects_profile_id))
             encoding = config.audio_encoding
             if encoding not in (*_WAV_TAGS, _Encoding.PCM):
-                raise _Invalid(f"audio_encoding {encoding} is not supported by this emulator")
-        except _Invalid as invalid:
+                raise rules.Invalid(f"audio_encoding {encoding} is not supported by this emulator")
+        except rules.Invalid as invalid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         await asyncio.sleep(self.first_byte_delay_s)
         pcm = self._pcm(text, rate, speed)
@@ -257,7 +269,6 @@ class TtsEmulator:
 
     async def _streaming_synthesize(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         fault = self.faults.pop(0) if self.faults else None
-        sent = 0
         first = await anext(requests, None)
         if fault is not None and not fault.truncates and fault.after_chunks <= 0:
             # After reading the config: aborting while the client still writes it makes grpc.aio report
@@ -272,18 +283,44 @@ class TtsEmulator:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "The first request must carry streaming_config."
             )
-        voice = first.streaming_config.voice
-        audio_config = first.streaming_config.streaming_audio_config
+        project, quota = _project(context), self.quota
+        if quota is None:
+            async for response in self._stream_texts(first.streaming_config, requests, context, fault):
+                yield response
+            return
+        try:  # the session counts once against the per-minute requests, and while open against streams
+            quota.open_stream(project)
+        except QuotaExceeded as exceeded:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exceeded))
         try:
-            rate = _sample_rate(audio_config.sample_rate_hertz)
-            speed = _speaking_rate(audio_config.speaking_rate)
-            encoding = audio_config.audio_encoding or _Encoding.PCM
+            try:
+                quota.request(project, first.streaming_config.voice.name)
+            except QuotaExceeded as exceeded:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exceeded))
+            async for response in self._stream_texts(first.streaming_config, requests, context, fault):
+                yield response
+        finally:
+            quota.close_stream(project)
+
+    async def _stream_texts(
+        self, config: Any, requests: AsyncIterator[Any], context: Any, fault: TtsFault | None
+    ) -> AsyncIterator[Any]:
+        voice = config.voice
+        audio_config = config.streaming_audio_config
+        try:  # each rule's source is in emulators/tts_rules.py
+            rules.voice(voice.language_code, voice.name, streaming=True)
+            rate = rules.sample_rate(audio_config.sample_rate_hertz)
+            speed = rules.speaking_rate(audio_config.speaking_rate)
+            if "streaming_audio_config" in config and not audio_config.audio_encoding:
+                raise rules.Invalid("streaming_audio_config.audio_encoding is required.")
+            encoding = audio_config.audio_encoding or _Encoding.PCM  # no audio config: PCM at 24 kHz
             if encoding not in _STREAMING_ENCODINGS:
-                raise _Invalid(f"audio_encoding {encoding} is not supported for streaming here")
-        except _Invalid as invalid:
+                raise rules.Invalid(f"audio_encoding {encoding} is not supported for streaming here")
+        except rules.Invalid as invalid:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         bytes_per_sample = 2 if encoding == _Encoding.PCM else 1
         piece = rate // 10 * bytes_per_sample  # ~100 ms
+        sent = 0
         async for request in requests:
             if cloud_tts.StreamingSynthesizeRequest.pb(request).WhichOneof("streaming_request") != "input":
                 await context.abort(
@@ -293,6 +330,10 @@ class TtsEmulator:
             self._record("streaming", text, voice, encoding, rate, speed)
             if not text:
                 continue
+            try:
+                rules.input_text(text=request.input.text, markup=request.input.markup, voice_name=voice.name)
+            except rules.Invalid as invalid:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
             pcm = self._pcm(text, rate, speed)
             audio = pcm if encoding == _Encoding.PCM else encode_g711(pcm, encoding)
             await asyncio.sleep(self.first_byte_delay_s)

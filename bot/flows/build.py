@@ -45,6 +45,9 @@ def build_book(
         line = flow.to_line_config(factory, version=flows.version(index))
         if voices is not None and (why := voices.missing(line)) is not None:
             problems.append(flows.problem(index, ("voice", "provider"), why))
+        elif voices is not None and (why := voices.refused(line)) is not None:
+            field = "language" if flow.voice.language else "name" if flow.voice.name else "provider"
+            problems.append(flows.problem(index, ("voice", field), why))
         lines.append(line)
     if problems:
         raise FlowError(problems)

@@ -37,6 +37,7 @@ from bot.flows.tool_specs import (
 from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
 from bot.llm.protocol import ChatOptions, ReasoningEffort
 from bot.tools.registry import Tool
+from bot.voices import voice_language
 from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
@@ -92,9 +93,22 @@ class VoiceSettings(StrictModel):
         default=None, description="Voice language (Google), like en-GB; unset: the server's TTS_LANGUAGE."
     )
     name: Text | None = Field(default=None, description="Voice name (Google); unset: the server's TTS_VOICE.")
+    # Google's range for AudioConfig and StreamingAudioConfig (googleapis cloud_tts.proto; 4.0 until
+    # 2025-03-31): a rate the service would refuse on every phrase is refused here, at the flow's line.
     speaking_rate: float = Field(
-        default=_LINE.voice.speaking_rate, ge=0.25, le=4.0, description="1.0 is normal speed."
+        default=_LINE.voice.speaking_rate, ge=0.25, le=2.0, description="1.0 is normal speed (0.25 to 2.0)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _speaks_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Google refuses a voice whose language is not the request's (bot.voices: voice_language).
+        language, own = info.data.get("language"), voice_language(value or "")
+        if language and own and own.lower() != language.lower():
+            raise ValueError(
+                f"the voice {value} speaks {own}, not voice.language {language}: Google refuses it"
+            )
+        return value
 
 
 class PhraseSettings(StrictModel):

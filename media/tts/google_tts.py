@@ -9,9 +9,17 @@ Rules:
   ``RIFF`` prefix is stripped defensively.
 - The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
   emulators); anything else uses Google's default credentials over TLS.
-- The generated client sets no retry and no timeout; we set both: a short retry on UNAVAILABLE and a
-  per-phrase deadline, because a caller is waiting.
-- SDK and gRPC errors become ``ProviderError``; nothing here logs.
+- The generated client sets no retry and no timeout; we set them: a per-phrase deadline, because a caller
+  is waiting, a short retry on UNAVAILABLE (1 s in all), and a shorter one on RESOURCE_EXHAUSTED, Google's
+  answer beyond a quota (Chirp 3 HD: 200 requests per minute per project, 100 concurrent streams;
+  https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota seldom frees within a second
+  and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
+  is kind ``quota``, the cue for a fallback voice (``bot.fallback_tts``). Only unary requests are
+  retried; a stream is not.
+- A unary request carries at most 5,000 bytes of text (Google's limit): a longer phrase goes in pieces cut
+  at spaces, its audio joined.
+- SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
+  ``error``); nothing here logs.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ from media.tts.protocol import VoiceOptions
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_INPUT_BYTES = 5000  # per request: cloud_tts.proto SynthesisInput, and the quotas page's content limit
+# How long RESOURCE_EXHAUSTED is retried (truncated exponential back-off with full jitter from 50 ms): a
+# next phrase is synthesized while the one before plays, so this much seldom reaches the caller's ear.
+QUOTA_RETRY_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -69,16 +81,34 @@ def make_client(endpoint: str | None) -> Any:
         ) from exc
 
 
+def split_input(text: str, limit: int = MAX_INPUT_BYTES) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut at spaces where there are any."""
+    pieces: list[str] = []
+    while len(text.encode()) > limit:
+        cut = len(text.encode()[:limit].decode(errors="ignore"))  # the most whole characters that fit
+        space = text.rfind(" ", 0, cut + 1)
+        end = space if space > 0 else cut
+        pieces.append(text[:end])
+        text = text[end:].lstrip(" ")
+    return [*pieces, text]
+
+
 def _error(exc: BaseException) -> ProviderError:
     if isinstance(exc, gexc.RetryError) and exc.cause is not None:
         exc = exc.cause  # the retry budget ran out: report what kept failing
+    if isinstance(exc, gexc.ResourceExhausted):
+        return ProviderError("google-tts", "quota")
     if isinstance(exc, gexc.ServiceUnavailable):
         return ProviderError("google-tts", "unavailable")
+    if isinstance(exc, gexc.InvalidArgument):  # a rate or voice the service refuses (its message may
+        return ProviderError("google-tts", "bad_request")  # quote the input, so it is not kept)
     if isinstance(exc, gexc.DeadlineExceeded):
         return ProviderError("google-tts", "timeout")
     if isinstance(exc, gexc.GoogleAPICallError):
         return ProviderError("google-tts", "error", type(exc).__name__)
     if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return ProviderError("google-tts", "quota")
         return ProviderError("google-tts", "error", str(exc.code()))
     return ProviderError("google-tts", "error", type(exc).__name__)
 
@@ -93,6 +123,14 @@ class GoogleTextToSpeech:
             initial=0.05,
             maximum=0.2,
             timeout=1.0,
+        )
+        # Around the call (each attempt gets its own deadline and UNAVAILABLE retry): the SDK takes one.
+        self._quota_retry = gretry.AsyncRetry(
+            predicate=gretry.if_exception_type(gexc.ResourceExhausted),
+            initial=0.05,
+            maximum=0.2,
+            multiplier=2.0,
+            timeout=QUOTA_RETRY_S,
         )
 
     @classmethod
@@ -122,13 +160,21 @@ class GoogleTextToSpeech:
             raise _error(exc) from exc
 
     async def _unary(self, text: str, voice: VoiceOptions) -> bytes:
+        # Google refuses more than 5,000 bytes of input per request (cloud_tts.proto SynthesisInput); a
+        # longer phrase (an answer with no punctuation) is asked for in pieces rather than not said.
+        pieces = split_input(text)
+        if len(pieces) == 1:
+            return await self._unary_one(text, voice)
+        return b"".join([await self._unary_one(piece, voice) for piece in pieces])
+
+    async def _unary_one(self, text: str, voice: VoiceOptions) -> bytes:
         config = tts.AudioConfig(
             audio_encoding=self._encoding(),
             sample_rate_hertz=SAMPLE_RATE,
             speaking_rate=self._rate(voice),
             effects_profile_id=["telephony-class-application"] if self.voice.telephony_profile else [],
         )
-        resp = await self._client.synthesize_speech(
+        resp = await self._quota_retry(self._client.synthesize_speech)(
             input=tts.SynthesisInput(text=text),
             voice=self._voice_params(voice),
             audio_config=config,

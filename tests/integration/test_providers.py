@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -10,11 +11,12 @@ import pytest
 from bot.llm.assembler import ToolCallAssembler
 from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from emulators.openai_server import OpenAIEmulator, Reply, ScriptedToolCall, TranscriptionReply
+from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator, TtsFault
 from emulators.voice import ToneCodebook
 from media.errors import ProviderError
 from media.stt.openai_stt import OpenAISpeechToText
-from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
+from media.tts.google_tts import QUOTA_RETRY_S, GoogleTextToSpeech, GoogleVoice
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 
@@ -153,12 +155,16 @@ async def test_tts_gives_headerless_8k_mulaw(tts_emu: TtsEmulator, encoding: str
 
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [(grpc.StatusCode.UNAVAILABLE, "unavailable"), (grpc.StatusCode.INVALID_ARGUMENT, "error")],
+    [
+        (grpc.StatusCode.UNAVAILABLE, "unavailable"),
+        (grpc.StatusCode.INVALID_ARGUMENT, "bad_request"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "quota"),
+    ],
 )
 async def test_tts_faults_become_provider_errors(
     tts_emu: TtsEmulator, code: grpc.StatusCode, kind: str
 ) -> None:
-    tts_emu.faults.extend([TtsFault(code)] * 100)  # more than the 1 s retry budget on UNAVAILABLE uses
+    tts_emu.faults.extend([TtsFault(code)] * 100)  # more than the 1 s retry budget uses
     tts = GoogleTextToSpeech.for_endpoint(tts_emu.address)
     with pytest.raises(ProviderError) as info:
         async for _ in tts.synthesize("Hello"):
@@ -175,6 +181,39 @@ async def test_tts_retries_a_passing_unavailable(tts_emu: TtsEmulator) -> None:
     await tts.aclose()
 
 
+async def test_tts_retries_a_passing_quota_error(tts_emu: TtsEmulator) -> None:
+    tts_emu.faults.extend([TtsFault(grpc.StatusCode.RESOURCE_EXHAUSTED, "Quota exceeded")] * 2)
+    tts = GoogleTextToSpeech.for_endpoint(tts_emu.address)
+    audio = b"".join([c async for c in tts.synthesize("Hello")])
+    assert audio and len(tts_emu.synth_requests) == 3
+    await tts.aclose()
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_tts_quota_exhausted_is_a_quota_error_within_the_retry_budget(
+    tts_emu: TtsEmulator, streaming: bool
+) -> None:
+    # Google's quota, used up for the minute (the emulator's clock stands still): unary requests are
+    # retried with back-off for about QUOTA_RETRY_S, then the error is kind "quota" (a fallback voice's
+    # cue); a stream is not retried here.
+    tts_emu.quota = TtsQuota(chirp3_per_minute=1, clock=lambda: 0.0)
+    tts = GoogleTextToSpeech.for_endpoint(tts_emu.address, GoogleVoice(streaming=streaming))
+    assert b"".join([c async for c in tts.synthesize("Hello")])
+    started = time.monotonic()
+    with pytest.raises(ProviderError) as info:
+        async for _ in tts.synthesize("Again"):
+            pass
+    elapsed = time.monotonic() - started
+    assert info.value.kind == "quota"
+    refused = tts_emu.quota.refused
+    if streaming:
+        assert refused == 1
+    else:
+        assert refused >= 2  # backed off and tried again
+    assert elapsed < QUOTA_RETRY_S + 2.0  # bounded: well inside the phrase's deadline
+    await tts.aclose()
+
+
 async def test_tts_deadline(tts_emu: TtsEmulator) -> None:
     tts_emu.first_byte_delay_s = 3.0
     tts = GoogleTextToSpeech(GoogleTextToSpeech.for_endpoint(tts_emu.address)._client, timeout_s=0.3)
@@ -182,4 +221,15 @@ async def test_tts_deadline(tts_emu: TtsEmulator) -> None:
         async for _ in tts.synthesize("Hello"):
             pass
     assert info.value.kind == "timeout"
+    await tts.aclose()
+
+
+async def test_tts_input_over_5000_bytes_is_asked_for_in_pieces(tts_emu: TtsEmulator) -> None:
+    # The emulator refuses a request over 5,000 bytes as Google does; the phrase is still said, whole.
+    text = " ".join(["café"] * 1300)  # 6,499 bytes
+    tts = GoogleTextToSpeech.for_endpoint(tts_emu.address)
+    audio = b"".join([c async for c in tts.synthesize(text)])
+    pieces = [r["text"] for r in tts_emu.synth_requests]
+    assert len(pieces) == 2 and " ".join(pieces) == text
+    assert abs(len(audio) - sum(map(len, pieces)) * 10 * 8) <= 2 * 160  # 10 ms per character at 8 kHz
     await tts.aclose()

@@ -23,6 +23,7 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import Text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator, TtsFault, encode_g711, synthetic_speech_pcm16
 
 VOICE = tts.VoiceSelectionParams(language_code="en-US", name="en-US-Chirp3-HD-Aoede")
@@ -130,8 +131,132 @@ async def test_invalid_requests_are_invalid_argument(
         await synthesize(client, text, encoding, rate)
 
 
-def config_request(encoding: int = 0, rate: int = 0) -> Any:
-    audio = tts.StreamingAudioConfig(audio_encoding=encoding, sample_rate_hertz=rate)
+@pytest.mark.parametrize("rate", [0.2, 2.01, 4.0])
+async def test_speaking_rate_outside_the_protos_range_is_invalid_argument(client: Any, rate: float) -> None:
+    # cloud_tts.proto AudioConfig.speaking_rate: [0.25, 2.0] since 2025-03-31 (it was 4.0 before).
+    with pytest.raises(api_exceptions.InvalidArgument, match="speaking_rate"):
+        await synthesize(client, "hi", Encoding.PCM, speaking_rate=rate)
+
+
+@pytest.mark.parametrize("rate", [0.25, 2.0])
+async def test_speaking_rate_bounds_are_accepted(client: Any, rate: float) -> None:
+    assert await synthesize(client, "hi", Encoding.PCM, speaking_rate=rate)
+
+
+async def test_streaming_speaking_rate_outside_the_protos_range_is_invalid_argument(client: Any) -> None:
+    # cloud_tts.proto StreamingAudioConfig.speaking_rate: the same [0.25, 2.0].
+    first = config_request(Encoding.PCM, 8000, speaking_rate=2.5)
+    hold = asyncio.Event()
+    try:
+        with pytest.raises(api_exceptions.InvalidArgument, match="speaking_rate"):
+            await stream_audio(client, first, ["hi"], hold)
+    finally:
+        hold.set()
+
+
+# Each rule of emulators/tts_rules.py (sources there): a request the service refuses is INVALID_ARGUMENT.
+BAD_UNARY = {
+    "pitch": ({"pitch": 20.5}, {}, "pitch"),
+    "volume_gain_db": ({"volume_gain_db": 16.5}, {}, "volume_gain_db"),
+    "effects-profile": ({"effects_profile_id": ["telephone"]}, {}, "effects_profile_id"),
+    "no-language": ({}, {"language_code": ""}, "language_code is required"),
+    "language-mismatch": ({}, {"language_code": "en-GB"}, "doesn't match the voice"),
+}
+
+
+@pytest.mark.parametrize(("audio", "voice", "match"), BAD_UNARY.values(), ids=BAD_UNARY.keys())
+async def test_what_the_service_refuses_is_invalid_argument(
+    client: Any, audio: dict[str, Any], voice: dict[str, str], match: str
+) -> None:
+    with pytest.raises(api_exceptions.InvalidArgument, match=match):
+        await client.synthesize_speech(
+            input=tts.SynthesisInput(text="hi"),
+            voice=tts.VoiceSelectionParams(
+                **{"language_code": VOICE.language_code, "name": VOICE.name, **voice}
+            ),
+            audio_config=tts.AudioConfig(audio_encoding=Encoding.PCM, **audio),
+            timeout=CALL_TIMEOUT,
+        )
+
+
+async def test_what_the_bot_sends_is_accepted(client: Any) -> None:
+    # Bounds included; the telephony profile at 8 kHz with Chirp 3 HD is accepted on paper only
+    # (PROTOCOLS.md 8.10: settle it with one real request).
+    await client.synthesize_speech(
+        input=tts.SynthesisInput(text="x" * 5000),
+        voice=tts.VoiceSelectionParams(language_code="en-us", name=VOICE.name),  # case does not matter
+        audio_config=tts.AudioConfig(
+            audio_encoding=Encoding.MULAW,
+            sample_rate_hertz=8000,
+            speaking_rate=2.0,
+            pitch=-20,
+            volume_gain_db=-96,
+            effects_profile_id=["telephony-class-application"],
+        ),
+        timeout=CALL_TIMEOUT,
+    )
+
+
+async def test_input_over_5000_bytes_is_invalid_argument(client: Any) -> None:
+    # 2,500 two-byte characters are 5,000 bytes; one more is over the limit, counted in bytes.
+    assert await synthesize(client, "é" * 2500, Encoding.PCM)
+    with pytest.raises(api_exceptions.InvalidArgument, match="5001 bytes"):
+        await synthesize(client, "é" * 2500 + "x", Encoding.PCM)
+
+
+async def test_markup_is_for_chirp3_hd_voices_only(client: Any) -> None:
+    async def markup(voice_name: str) -> Any:
+        return await client.synthesize_speech(
+            input=tts.SynthesisInput(markup="Hello [pause] there"),
+            voice=tts.VoiceSelectionParams(language_code="en-US", name=voice_name),
+            audio_config=tts.AudioConfig(audio_encoding=Encoding.PCM),
+            timeout=CALL_TIMEOUT,
+        )
+
+    assert (await markup(VOICE.name)).audio_content
+    with pytest.raises(api_exceptions.InvalidArgument, match="markup"):
+        await markup("en-US-Neural2-C")
+
+
+async def refused_stream(client: Any, first: Any, texts: Iterable[str] = ("hi",)) -> None:
+    hold = asyncio.Event()
+    try:
+        await stream_audio(client, first, texts, hold)
+    finally:
+        hold.set()
+
+
+async def test_streaming_is_for_chirp3_hd_voices_only(client: Any) -> None:
+    neural = tts.VoiceSelectionParams(language_code="en-US", name="en-US-Neural2-C")
+    first = tts.StreamingSynthesizeRequest(
+        streaming_config=tts.StreamingSynthesizeConfig(
+            voice=neural, streaming_audio_config=tts.StreamingAudioConfig(audio_encoding=Encoding.PCM)
+        )
+    )
+    with pytest.raises(api_exceptions.InvalidArgument, match="Chirp 3"):
+        await refused_stream(client, first)
+
+
+async def test_streaming_audio_config_needs_its_encoding(client: Any) -> None:
+    with pytest.raises(api_exceptions.InvalidArgument, match="audio_encoding"):
+        await refused_stream(client, config_request(0))
+    with pytest.raises(api_exceptions.InvalidArgument, match="audio_encoding"):
+        await refused_stream(client, config_request(Encoding.MP3))
+    no_audio_config = tts.StreamingSynthesizeRequest(
+        streaming_config=tts.StreamingSynthesizeConfig(voice=VOICE)
+    )
+    assert b"".join(await stream_audio(client, no_audio_config, ["Hi."])) == synthetic_speech_pcm16(
+        "Hi.", 24000, 20.0
+    )  # no audio config at all: PCM at 24 kHz
+
+
+async def test_streamed_text_over_5000_bytes_is_invalid_argument(client: Any) -> None:
+    with pytest.raises(api_exceptions.InvalidArgument, match="5001 bytes"):
+        await refused_stream(client, config_request(), ["x" * 5001])
+
+
+def config_request(encoding: int = Encoding.PCM, rate: int = 0, **options: Any) -> Any:
+    audio = tts.StreamingAudioConfig(audio_encoding=encoding, sample_rate_hertz=rate, **options)
     return tts.StreamingSynthesizeRequest(
         streaming_config=tts.StreamingSynthesizeConfig(voice=VOICE, streaming_audio_config=audio)
     )
@@ -289,3 +414,91 @@ def test_synthetic_speech_has_the_length_of_the_text_and_is_never_silent(
     window = rate // 50  # 20 ms: longer than one period of the 140 Hz voice
     for start in range(0, n - window + 1, window):
         assert max(abs(s) for s in samples[start : start + window]) > 1000
+
+
+# ---- quotas (emulators/tts_quota.py; https://docs.cloud.google.com/text-to-speech/quotas) -------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_default_quota_is_googles() -> None:
+    quota = TtsQuota()
+    assert (quota.chirp3_per_minute, quota.other_per_minute, quota.concurrent_streams) == (200, 1000, 100)
+
+
+async def test_requests_per_minute_per_project_and_voice_family(client: Any, emulator: TtsEmulator) -> None:
+    clock = FakeClock()
+    emulator.quota = TtsQuota(chirp3_per_minute=3, other_per_minute=2, clock=clock)
+    for _ in range(3):
+        await synthesize(client, "hi", Encoding.PCM)
+    with pytest.raises(api_exceptions.ResourceExhausted) as refused:
+        await synthesize(client, "hi", Encoding.PCM)
+    assert "Quota exceeded" in str(refused.value) and "Chirp3RequestsPerMinutePerProject" in str(
+        refused.value
+    )
+    # Another voice family has its own limit; another project (the quota project header) its own count.
+    neural = tts.VoiceSelectionParams(language_code="en-US", name="en-US-Neural2-C")
+    config = tts.AudioConfig(audio_encoding=Encoding.PCM)
+    for _ in range(2):
+        await client.synthesize_speech(input=tts.SynthesisInput(text="hi"), voice=neural, audio_config=config)
+    with pytest.raises(api_exceptions.ResourceExhausted, match="RequestsPerMinutePerProject"):
+        await client.synthesize_speech(input=tts.SynthesisInput(text="hi"), voice=neural, audio_config=config)
+    other_project = [("x-goog-user-project", "second-project")]
+    await client.synthesize_speech(
+        input=tts.SynthesisInput(text="hi"), voice=VOICE, audio_config=config, metadata=other_project
+    )
+    # The window slides: 60 s after the first three, the project may ask again; refusals were not counted.
+    clock.now += 59.9
+    with pytest.raises(api_exceptions.ResourceExhausted):
+        await synthesize(client, "hi", Encoding.PCM)
+    clock.now += 0.1
+    for _ in range(3):
+        await synthesize(client, "hi", Encoding.PCM)
+    assert emulator.quota.refused == 3
+    assert emulator.quota.accepted == {"chirp3": 7, "other": 2}
+
+
+async def test_a_streaming_session_is_one_request_whatever_it_says(
+    client: Any, emulator: TtsEmulator
+) -> None:
+    emulator.quota = TtsQuota(chirp3_per_minute=2, clock=FakeClock())
+    await stream_audio(client, config_request(), ["One.", "Two.", "Three."])
+    await stream_audio(client, config_request(), ["Four."])
+    with pytest.raises(api_exceptions.ResourceExhausted, match="Chirp3RequestsPerMinutePerProject"):
+        await refused_stream(client, config_request())
+    assert emulator.quota.open_streams() == 0
+
+
+async def test_concurrent_streaming_sessions_per_project(client: Any, emulator: TtsEmulator) -> None:
+    emulator.quota = TtsQuota(concurrent_streams=2, clock=FakeClock())
+    holds = [asyncio.Event(), asyncio.Event()]
+    streams = [
+        await client.streaming_synthesize(
+            requests=requests_of(config_request(), ["Hi."], hold), timeout=CALL_TIMEOUT
+        )
+        for hold in holds
+    ]
+    for stream in streams:  # both sessions are open: each has answered its first text
+        assert (await anext(aiter(stream))).audio_content
+    assert emulator.quota.open_streams() == 2
+    with pytest.raises(api_exceptions.ResourceExhausted, match="ConcurrentStreamingSessionsPerProject"):
+        await refused_stream(client, config_request())
+    holds[0].set()
+    async for _ in streams[0]:  # the first session ends
+        pass
+    await asyncio.wait_for(_until_open_streams(emulator, 1), CALL_TIMEOUT)
+    assert await stream_audio(client, config_request(), ["Again."])  # a session is free again
+    holds[1].set()
+    await asyncio.wait_for(_until_open_streams(emulator, 0), CALL_TIMEOUT)
+
+
+async def _until_open_streams(emulator: TtsEmulator, count: int) -> None:
+    assert emulator.quota is not None
+    while emulator.quota.open_streams() != count:  # noqa: ASYNC110 (no event to wait on)
+        await asyncio.sleep(0.01)

@@ -382,6 +382,38 @@ def test_check_prints_every_error_of_every_file(tmp_path: Path) -> None:
     assert lines[-1] == "12 errors in 3 file(s)"
 
 
+def test_speaking_rate_is_what_google_accepts(tmp_path: Path) -> None:
+    # googleapis google/cloud/texttospeech/v1/cloud_tts.proto (AudioConfig and StreamingAudioConfig):
+    # "in the range [0.25, 2.0] ... Any other values < 0.25 or > 2.0 will return an error" (4.0 until
+    # 2025-03-31). A flow the service would refuse is refused by ``bot flows check``, at its line.
+    write(tmp_path, "fast.yaml", minimal(default=True) + "voice:\n  speaking_rate: 2.5\n")
+    out = io.StringIO()
+    assert check([str(tmp_path)], out) == 1
+    assert (
+        out.getvalue().splitlines()[0]
+        == f"{tmp_path / 'fast.yaml'}:8: voice.speaking_rate: must be <= 2, got 2.5"
+    )
+    assert messages(minimal() + "voice:\n  speaking_rate: 0.2\n") == [
+        "flows/bad.yaml:8: voice.speaking_rate: must be >= 0.25, got 0.2"
+    ]
+    for rate in ("0.25", "2.0"):
+        assert parse_flow(
+            minimal() + f"voice:\n  speaking_rate: {rate}\n", "f.yaml"
+        ).voice.speaking_rate == float(rate)
+
+
+def test_a_voice_name_of_another_language_is_refused_as_google_does() -> None:
+    # Google: "Requested language code 'en' doesn't match the voice 'en-US-Neural2-D''s language code
+    # 'en-us'" (https://github.com/muxable/rtchat/issues/834); case does not matter.
+    voice = "voice:\n  language: en-GB\n  name: en-US-Chirp3-HD-Aoede\n"
+    assert messages(minimal() + voice) == [
+        "flows/bad.yaml:9: voice.name: the voice en-US-Chirp3-HD-Aoede speaks en-US, not voice.language "
+        "en-GB: Google refuses it"
+    ]
+    same = "voice:\n  language: en-gb\n  name: en-GB-Neural2-B\n"
+    assert parse_flow(minimal() + same, "f.yaml").voice.name == "en-GB-Neural2-B"
+
+
 def test_check_the_shipped_flows_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     out = io.StringIO()
