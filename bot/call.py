@@ -275,7 +275,8 @@ class Call:
                     self.say_line(out.text, turn, in_history=False)
                 else:
                     turn.add_phrase(out.response_id, out.text, self._clock())
-                    self.speaker.say(out.text, out.response_id)
+                    self.speaker.say(out.text, out.response_id, answer=True)
+            self.speaker.end_answer()  # the last phrase's audio can end: no more text is coming
             action = self.actions.take()
             if isinstance(action, EndCall):
                 self.phone.end(action, interrupt=False)

@@ -5,8 +5,9 @@ Rules:
   the server's choice (``default``). A line asking for an engine the server did not build is an
   error at start-up or reload (``missing``), never in the middle of a call.
 - A line's voice is the provider plus the flow's ``VoiceOptions``, bound once: the Speaker and the
-  clip cache see a plain ``TextToSpeech``. Bound voices and their clip caches are shared by every
-  call with the same engine and options, so a clip is synthesized once per process.
+  clip cache see a plain ``TextToSpeech`` (with ``open_session``, None when the provider or voice has no
+  sessions). Bound voices and their clip caches are shared by every call with the same engine and
+  options, so a clip is synthesized once per process.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.clips import ClipCache
 from bot.line import LineConfig
-from media.tts.protocol import TextToSpeech, VoiceOptions
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
 
 
 class BoundVoice:
@@ -28,6 +29,9 @@ class BoundVoice:
 
     def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
         return self.provider.synthesize(text, voice or self.options)
+
+    def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
+        return open_session(self.provider, voice or self.options)
 
     async def aclose(self) -> None:
         """The provider belongs to the server (``Voices.aclose``)."""
