@@ -9,8 +9,8 @@ Rules:
   ``synthesize`` (fixed lines) is a session of one phrase. Other voices cannot stream: ``open_session``
   returns None and ``synthesize`` makes unary requests.
 - The bytes-per-character rate that places phrase boundaries in a session's audio is learned per voice
-  from the sessions that finished (``PRIOR_MS_PER_CHAR`` until the first one, then a moving average; an
-  outlier, e.g. a cut stream, is ignored).
+  from the sessions that finished, fixed lines included (``PRIOR_MS_PER_CHAR`` until the first one,
+  then a moving average; an outlier, e.g. a cut stream, is ignored).
 - The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
   emulators); anything else uses Google's default credentials over TLS.
 - The generated client sets no retry and no timeout; we set both: a short retry on UNAVAILABLE and a
@@ -43,6 +43,7 @@ from media.wav import WavError, strip_wav_header
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PRIOR_MS_PER_CHAR = 65.0  # about 15 characters a second at speaking rate 1, until sessions have finished
 RATE_WEIGHT = 0.3  # of a finished session in the learned rate
+PLAUSIBLE_MS_PER_CHAR = (20.0, 250.0)  # the first rate learned; later ones within 2x of the learned one
 
 
 @dataclass(frozen=True)
@@ -176,11 +177,11 @@ class GoogleTextToSpeech:
 
         def learn(ulaw_bytes: int, chars: int) -> None:
             observed = ulaw_bytes * 1000 / SAMPLE_RATE * rate / chars  # at speaking rate 1
-            if 0.5 < observed / ms_per_char < 2.0:
-                known = self._ms_per_char.get(key)
-                self._ms_per_char[key] = (
-                    observed if known is None else known + RATE_WEIGHT * (observed - known)
-                )
+            known = self._ms_per_char.get(key)
+            if known is None and PLAUSIBLE_MS_PER_CHAR[0] < observed < PLAUSIBLE_MS_PER_CHAR[1]:
+                self._ms_per_char[key] = observed
+            elif known is not None and 0.5 < observed / known < 2.0:
+                self._ms_per_char[key] = known + RATE_WEIGHT * (observed - known)
 
         splitter = PhraseSplitter(ms_per_char / 1000 * SAMPLE_RATE / rate)
         return GoogleSession(

@@ -22,7 +22,7 @@ from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
 from media.tts.protocol import VoiceOptions
 from media.tts.splitter import MARGIN
 
-MS_PER_CHAR = 55.0  # the emulator's default, near the prior: a rate 2x off is not learned
+MS_PER_CHAR = 55.0  # the emulator's default
 TEXTS = ["Hello there, welcome to the paint shop.", "We sell paint.", "And brushes, of course!"]
 
 
