@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     )
     tts_voice: str = "en-US-Chirp3-HD-Aoede"
     tts_language: str = "en-US"
-    tts_streaming: bool = False
+    tts_streaming: bool = Field(
+        default=True,
+        description="Chirp 3 HD voices speak each answer on one StreamingSynthesize call (Google's quotas "
+        "count requests); other voices, or false: one unary request per phrase.",
+    )
     tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
     stt_provider: Literal["auto", "openai", "whisper"] = Field(
         default="auto", description="auto: OpenAI when OPENAI_API_KEY is set, else embedded Whisper."

@@ -19,6 +19,10 @@ Rules:
   ABORTED: livekit/agents issue 2406; voipbin/monorepo PR 551). So the input ends (half-close) after
   ``idle_s`` (4 s) without a phrase; the service then finishes the audio and ends the call with OK.
   ``accepting`` turns false and the owner opens a new session for any later phrase.
+- A call that fails UNAVAILABLE or INTERNAL before any audio arrived is made again with every phrase
+  pushed so far, within ``RETRY_BUDGET_S`` (the unary path's ``AsyncRetry`` budget; the SDK sets no
+  retry for either). INTERNAL too: a server abort that races the client's writes reaches grpc.aio as
+  INTERNAL ("Internal error from Core") whatever the server's code; with no audio out, it is safe.
 - A call that makes no progress for ``timeout_s`` (no response since the last phrase, response or end
   of input) fails with ``ProviderError(kind="timeout")``; any other failure becomes a ``ProviderError``
   for every phrase not yet complete. ``cancel()`` (barge-in, hang-up) cancels the gRPC call at once.
@@ -43,6 +47,7 @@ from media.tts.splitter import PhraseSplitter
 STREAM_RATE = 24000  # what StreamingSynthesizeResponse documents (headerless LINEAR16 at 24000)
 IDLE_S = 4.0  # under the service's 5 s without input
 SESSION_MAX_S = 300.0  # the gRPC deadline of one call: no answer's text takes minutes to arrive
+RETRY_BUDGET_S = 1.0  # failed before any audio: tried again (back-off 0.05 s doubling to 0.2 s)
 _CHIRP3_HD = re.compile(r"-Chirp3-HD-", re.IGNORECASE)
 
 _Item = bytes | BaseException | None
@@ -74,14 +79,16 @@ class GoogleSession:
         self._timeout_s = timeout_s
         self._idle_s = idle_s
         self._on_finished = on_finished  # (mu-law bytes, characters) of a call that ended OK
-        self._texts: asyncio.Queue[str | None] = asyncio.Queue()
+        self._pushed: list[str] = []  # every phrase, so a retried call can send them all again
+        self._input_ended = False
+        self._more = asyncio.Event()  # a phrase was pushed or the input ended
         self._outputs: list[asyncio.Queue[_Item]] = []
         self._closed = 0  # outputs before this index have been ended
         self._loop = asyncio.get_running_loop()
         self._idle: asyncio.TimerHandle | None = self._loop.call_later(idle_s, self.end)
         self._deadline: asyncio.Timeout | None = None
         self.accepting = True
-        self.requests = 0  # gRPC calls made (always 1; for symmetry with the per-phrase adapter)
+        self._stream: Any = None  # the gRPC call in progress
         self._task = asyncio.create_task(self._run(), name="tts-session")
 
     def push(self, text: str) -> AsyncIterator[bytes]:
@@ -91,7 +98,8 @@ class GoogleSession:
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._outputs.append(queue)
         self._splitter.push(text)
-        self._texts.put_nowait(text)
+        self._pushed.append(text)
+        self._more.set()
         if self._idle is not None:
             self._idle.cancel()
         self._idle = self._loop.call_later(self._idle_s, self.end)
@@ -105,7 +113,8 @@ class GoogleSession:
             self.accepting = False
             if self._idle is not None:
                 self._idle.cancel()
-            self._texts.put_nowait(None)
+            self._input_ended = True
+            self._more.set()
             self._touch()
 
     def cancel(self) -> None:
@@ -118,36 +127,45 @@ class GoogleSession:
 
     async def _requests(self) -> AsyncIterator[Any]:
         yield tts.StreamingSynthesizeRequest(streaming_config=self._config)
-        while (text := await self._texts.get()) is not None:
-            yield tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text))
+        sent = 0
+        while True:
+            self._more.clear()  # before looking: a push while a request is being sent sets it again
+            while sent < len(self._pushed):
+                yield tts.StreamingSynthesizeRequest(
+                    input=tts.StreamingSynthesisInput(text=self._pushed[sent])
+                )
+                sent += 1
+            if self._input_ended:
+                return
+            await self._more.wait()
 
     def _touch(self) -> None:
         if self._deadline is not None:
             self._deadline.reschedule(self._loop.time() + self._timeout_s)
 
     async def _run(self) -> None:
-        stream: Any = None
-        resampler = Resampler(STREAM_RATE, SAMPLE_RATE)
         try:
             async with asyncio.timeout(self._timeout_s) as deadline:
                 self._deadline = deadline
-                requests = self._requests()
-                stream = await self._client.streaming_synthesize(requests=requests, timeout=SESSION_MAX_S)
-                async for response in stream:
-                    self._touch()
-                    audio = pcm16_to_ulaw(resampler.convert(response.audio_content))
-                    if audio and self._outputs:
-                        for index, piece in self._splitter.feed(audio):
-                            self._outputs[index].put_nowait(piece)
-                        self._close_complete()
+                give_up_at = self._loop.time() + RETRY_BUDGET_S
+                pause = 0.05
+                while True:
+                    try:
+                        await self._call(Resampler(STREAM_RATE, SAMPLE_RATE))
+                        break
+                    except (gexc.ServiceUnavailable, gexc.InternalServerError):
+                        if self._splitter.received or self._loop.time() + pause > give_up_at:
+                            raise
+                    await asyncio.sleep(pause)
+                    pause = min(2 * pause, 0.2)
             self._deadline = None
         except TimeoutError:
             self._end_outputs(ProviderError("google-tts", "timeout"))
         except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
             self._end_outputs(self._error(exc))
         except asyncio.CancelledError:
-            if stream is not None:
-                stream.cancel()
+            if self._stream is not None:
+                self._stream.cancel()
             raise
         except Exception as exc:  # a provider bug must not leave a phrase waiting forever
             self._end_outputs(ProviderError("google-tts", "error", type(exc).__name__))
@@ -159,6 +177,19 @@ class GoogleSession:
         finally:
             if self._idle is not None:
                 self._idle.cancel()
+
+    async def _call(self, resampler: Resampler) -> None:
+        """One gRPC call: every phrase pushed so far, then the rest as they come."""
+        self._stream = await self._client.streaming_synthesize(
+            requests=self._requests(), timeout=SESSION_MAX_S
+        )
+        async for response in self._stream:
+            self._touch()
+            audio = pcm16_to_ulaw(resampler.convert(response.audio_content))
+            if audio and self._outputs:
+                for index, piece in self._splitter.feed(audio):
+                    self._outputs[index].put_nowait(piece)
+                self._close_complete()
 
     def _close_complete(self) -> None:
         """Phrases the splitter has moved past are complete: their iterators end."""

@@ -135,6 +135,26 @@ async def test_a_call_failing_mid_answer_fails_only_the_unfinished_phrases(
     session.cancel()
 
 
+async def test_unavailable_before_any_audio_is_tried_again_with_every_phrase(
+    google: GoogleTextToSpeech, emulator: TtsEmulator
+) -> None:
+    emulator.faults.append(TtsFault(grpc.StatusCode.UNAVAILABLE))
+    session = google.open_session()
+    assert session is not None
+    phrases = await speak(session, TEXTS)
+    assert emulator.rpcs == {"streaming": 2}
+    assert [r["text"] for r in emulator.synth_requests][-3:] == TEXTS  # all of them, on the second call
+    assert sum(map(len, phrases)) >= sum(ulaw_len(t) for t in TEXTS) - 2
+
+    emulator.faults.extend([TtsFault(grpc.StatusCode.UNAVAILABLE)] * 100)  # more than the 1 s budget
+    session = google.open_session()
+    assert session is not None
+    with pytest.raises(ProviderError) as info:
+        await speak(session, TEXTS)
+    assert info.value.kind in ("unavailable", "error")  # "error": INTERNAL, the grpc.aio write race
+    assert 2 < emulator.rpcs["streaming"] < 100
+
+
 async def test_no_progress_is_a_timeout(emulator: TtsEmulator) -> None:
     emulator.first_byte_delay_s = 3.0
     client = GoogleTextToSpeech.for_endpoint(emulator.address)._client
