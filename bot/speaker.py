@@ -9,6 +9,9 @@ Rules:
   pushed when said, so the session synthesizes ahead by itself. The session ends when a phrase of
   another response is said or ``end_answer()`` is called, and is cancelled with the queue (barge-in,
   hang-up, error). Voices without sessions, and fixed lines, are synthesized per phrase as above.
+  A stream does not mark where a phrase ends (``media/tts/splitter.py`` estimates it), and its last
+  phrase is complete only when the stream ends: a response followed by tool calls gets its last mark
+  when the filler or the follow-up is said (``filler_delay_s`` at most); its audio is not held back.
 - Each phrase goes out as media messages of ``OUT_CHUNK_BYTES`` (100 ms), the last one padded with
   silence to a whole 20 ms frame, then a mark registered with the ``MarkTracker``; the mark's echo
   tells what the caller actually heard. 100 ms rather than 20 ms: a fifth of the messages to encode and
