@@ -158,7 +158,6 @@ class GoogleSession:
                             raise
                     await asyncio.sleep(pause)
                     pause = min(2 * pause, 0.2)
-            self._deadline = None
         except TimeoutError:
             self._end_outputs(ProviderError("google-tts", "timeout"))
         except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
@@ -175,6 +174,7 @@ class GoogleSession:
             if self._on_finished is not None and self._splitter.received:
                 self._on_finished(self._splitter.received, self._splitter.chars)
         finally:
+            self._deadline = None  # exited: it can no longer be moved
             if self._idle is not None:
                 self._idle.cancel()
 
