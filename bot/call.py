@@ -176,6 +176,7 @@ class Call:
             on_sent=self.journal.bot_sent,
         )
         self.speaker.start()
+        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if self.line.greeting:
@@ -276,7 +277,6 @@ class Call:
                 else:
                     turn.add_phrase(out.response_id, out.text, self._clock())
                     self.speaker.say(out.text, out.response_id, answer=True)
-            self.speaker.end_answer()  # the last phrase's audio can end: no more text is coming
             action = self.actions.take()
             if isinstance(action, EndCall):
                 self.phone.end(action, interrupt=False)

@@ -10,8 +10,8 @@ Rules:
   another response is said or ``end_answer()`` is called, and is cancelled with the queue (barge-in,
   hang-up, error). Voices without sessions, and fixed lines, are synthesized per phrase as above.
   A stream does not mark where a phrase ends (``media/tts/splitter.py`` estimates it), and its last
-  phrase is complete only when the stream ends: a response followed by tool calls gets its last mark
-  when the filler or the follow-up is said (``filler_delay_s`` at most); its audio is not held back.
+  phrase is complete only when the stream ends, so the owner calls ``end_answer`` as soon as a
+  response's text is over (the Agent's ``on_text_end``), before any tools run.
 - Each phrase goes out as media messages of ``OUT_CHUNK_BYTES`` (100 ms), the last one padded with
   silence to a whole 20 ms frame, then a mark registered with the ``MarkTracker``; the mark's echo
   tells what the caller actually heard. 100 ms rather than 20 ms: a fifth of the messages to encode and
@@ -139,8 +139,11 @@ class Speaker:
             self._session_rid = response_id
         return session
 
-    def end_answer(self) -> None:
-        """No more phrases of the current answer: its session (if any) ends once their audio is in."""
+    def end_answer(self, response_id: int | None = None) -> None:
+        """No more phrases of the answer (``response_id``, or whichever is open): its session, if any,
+        ends once their audio is in."""
+        if response_id is not None and response_id != self._session_rid:
+            return
         if self._session is not None:
             self._session.end()
         self._session = None

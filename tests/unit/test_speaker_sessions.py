@@ -163,3 +163,14 @@ async def test_a_session_failing_mid_answer_is_reported_once_and_cancels_it() ->
     await eventually(lambda: len(wire.marks()) == 2)
     assert [p.text for p in tracker.phrases(1)] == ["a"]
     await speaker.close()
+
+
+async def test_end_answer_of_another_response_leaves_the_open_session_alone() -> None:
+    tts = SessionTTS({"a": audio(1, 160)})
+    speaker, _ = make_speaker(tts, Wire())
+    speaker.say("a", 2, answer=True)
+    speaker.end_answer(1)  # e.g. a speculative response with no text, ended before this one was said
+    assert not tts.sessions[0].ended
+    speaker.end_answer(2)
+    assert tts.sessions[0].ended
+    await speaker.close()
