@@ -15,12 +15,16 @@ Per N it prints, over all calls:
 - barge-in: caller's first sound -> ``clear`` at the phone, p95 (the flow needs 160 ms of speech);
 - the bot process's CPU seconds per call-minute and resident memory per call (peak - idle) / N;
 - dropped (invalid) frames and provider errors from the bot's /metrics, calls that failed at the phone,
-  and recordings missing or incomplete.
+  and recordings missing or incomplete;
+- TTS requests per call-minute at the TTS emulator (unary + streaming calls): what Google's per-minute
+  quotas count (Chirp 3 HD: 200 requests per minute per project by default). ``--tts-streaming on``
+  speaks each answer on one streaming call; ``off`` makes one unary request per phrase.
 The flow's speculation is turned off so the overhead is the bot's own work (speculation starts STT and
 the model during the end-of-turn silence and would hide it). The phones' own event-loop lag is printed
 too: if it is high, the generator, not the bot, is the bottleneck and the figures are pessimistic.
 
     python bench/load.py [--calls 10,50,100,200] [--duration 60] [--bot-loop asyncio|uvloop] [--profile DIR]
+                         [--tts-streaming on|off]
 
 ``--profile DIR`` samples the bot with py-spy during each level (``DIR/bot-N.txt``, collapsed stacks) and
 prints the functions where it spent most of its own time.
@@ -76,7 +80,8 @@ def codebook() -> ToneCodebook:
 
 
 async def serve_providers() -> None:
-    """Child process: the emulators, until stdin closes. Prints their addresses as one JSON line."""
+    """Child process: the emulators, until stdin closes. Prints their addresses as one JSON line, then
+    answers each line read from stdin with the TTS emulator's RPC counts so far (one JSON line)."""
     from emulators.openai_server import OpenAIEmulator
     from emulators.store_script import StoreScript
     from emulators.tts_server import TtsEmulator
@@ -91,7 +96,19 @@ async def serve_providers() -> None:
         TwilioRestEmulator(AUTH_TOKEN, api_keys={API_KEY_SID: API_KEY_SECRET}) as rest,
     ):
         print(json.dumps({"openai": openai.base_url, "tts": tts.address, "rest": rest.base_url}), flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        while await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline):
+            print(json.dumps(dict(tts.rpcs)), flush=True)
+
+
+async def tts_counts(providers: asyncio.subprocess.Process) -> dict[str, int]:
+    """The TTS emulator's RPCs so far, by kind (``unary``, ``streaming``)."""
+    assert providers.stdin is not None and providers.stdout is not None
+    providers.stdin.write(b"counts\n")
+    await providers.stdin.drain()
+    counts: dict[str, int] = json.loads(
+        await asyncio.wait_for(providers.stdout.readline(), PROVIDERS_TIMEOUT_S)
+    )
+    return counts
 
 
 @dataclass
@@ -142,7 +159,7 @@ def bench_flow(folder: Path) -> Path:
     return path
 
 
-def start_bot(providers: dict[str, str], folder: Path, loop: str) -> BotProcess:
+def start_bot(providers: dict[str, str], folder: Path, loop: str, tts_streaming: str | None) -> BotProcess:
     port = free_port()
     recordings = folder / "recordings"
     env = {
@@ -165,6 +182,8 @@ def start_bot(providers: dict[str, str], folder: Path, loop: str) -> BotProcess:
         "LOG_LEVEL": "warning",
     }
     env["EVENT_LOOP"] = loop
+    if tts_streaming is not None:
+        env["TTS_STREAMING"] = "true" if tts_streaming == "on" else "false"
     command = [sys.executable, "-m", "bot", "serve"]
     log_path = folder / "bot.log"
     with log_path.open("wb") as log:
@@ -224,11 +243,16 @@ def stop_profiler(profiler: subprocess.Popen[bytes], out: Path, top: int = 15) -
 
 
 async def run_level(
-    n: int, duration: float, providers: dict[str, str], loop: str, profile: Path | None
+    n: int,
+    duration: float,
+    providers: dict[str, str],
+    rig: asyncio.subprocess.Process,
+    args: argparse.Namespace,
 ) -> Figures:
+    loop, profile = args.bot_loop, args.profile
     with tempfile.TemporaryDirectory(prefix=f"load-{n}-") as tmp:
         folder = Path(tmp)
-        bot = start_bot(providers, folder, loop)
+        bot = start_bot(providers, folder, loop, args.tts_streaming)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
                 await wait_ready(bot, session)
@@ -237,6 +261,7 @@ async def run_level(
                 idle_rss = bot.rss_mb()
                 cpu0 = bot.cpu_s()
                 emulators0, phones0 = process_cpu_s(int(providers["pid"])), process_cpu_s(os.getpid())
+                tts0 = await tts_counts(rig)
                 wall0 = time.monotonic()
                 peak = [idle_rss]
                 lags: list[float] = []
@@ -259,6 +284,7 @@ async def run_level(
                 wall = time.monotonic() - wall0
                 emulators = process_cpu_s(int(providers["pid"])) - emulators0
                 phones = process_cpu_s(os.getpid()) - phones0
+                tts1 = await tts_counts(rig)
                 metrics = await scrape(session, bot.url)  # the bot's own view: its event-loop lag
         finally:
             bot.process.terminate()
@@ -280,6 +306,7 @@ async def run_level(
             phone_lags=lags,
             recordings=bot.recordings,
             log_text=bot.log_path.read_text(errors="replace"),
+            tts_requests={kind: tts1.get(kind, 0) - tts0.get(kind, 0) for kind in ("unary", "streaming")},
         )
 
 
@@ -289,6 +316,10 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each level keeps placing calls")
     parser.add_argument("--bot-loop", choices=["asyncio", "uvloop"], default="uvloop", help="EVENT_LOOP")
     parser.add_argument("--profile", type=Path, default=None, help="folder for py-spy profiles of the bot")
+    parser.add_argument(
+        "--tts-streaming", choices=["on", "off"], default=None,
+        help="TTS_STREAMING for the bot (default: the bot's own default)",
+    )  # fmt: skip
     parser.add_argument("--providers", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.providers:
@@ -317,7 +348,7 @@ async def main() -> None:
         providers = json.loads(line) | {"pid": str(providers_process.pid)}
         print(Figures.header(), flush=True)
         for n in (int(part) for part in args.calls.split(",")):
-            figures = await run_level(n, args.duration, providers, args.bot_loop, args.profile)
+            figures = await run_level(n, args.duration, providers, providers_process, args)
             print(figures.row(), flush=True)
             print(
                 "    cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.cores.items()), flush=True

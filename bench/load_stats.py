@@ -7,6 +7,9 @@ Rules:
   audio played, minus ``fixed_s`` (end-of-turn silence + emulated STT, first token and first byte).
 - Barge-in: the talked-over utterance's first sound -> the first ``clear`` the phone received after it.
 - Lost recordings: calls that connected whose recording (by call SID) is missing or not complete.
+- TTS requests per call-minute: the TTS emulator's RPCs (unary ``SynthesizeSpeech`` and streaming
+  ``StreamingSynthesize`` calls, each one request to Google's per-minute quotas) during the level, over
+  the calls' minutes.
 - Pure functions over what the run collected, plus reading the recordings' ``meta.json`` files.
 """
 
@@ -54,13 +57,15 @@ class Figures:
     phone_lag_p99_ms: float
     bot_lag_p99_ms: float
     problems: list[str] = field(default_factory=list)
+    tts_unary_per_call_minute: float = float("nan")
+    tts_streaming_per_call_minute: float = float("nan")
 
     @staticmethod
     def header() -> str:
         return (
             "    N | calls fail | pacing p50/p99/max ms stutters | overhead p50/p95 ms | clear p95 ms | "
             "CPU s/call-min bot cores machine % | MB/call (peak) | dropped prov.err lost.rec | "
-            "loop lag p99 ms bot phones"
+            "loop lag p99 ms bot phones | TTS req/call-min (unary+stream)"
         )
 
     def row(self) -> str:
@@ -72,7 +77,9 @@ class Figures:
             f"{100 * sum(self.cores.values()) / (os.cpu_count() or 1):4.0f} | "
             f"{self.rss_per_call_mb:5.2f} ({self.peak_rss_mb:.0f}) | "
             f"{self.dropped_frames:5d} {self.provider_errors:5d} {self.lost_recordings:5d} | "
-            f"{self.bot_lag_p99_ms:6.0f} {self.phone_lag_p99_ms:6.0f}"
+            f"{self.bot_lag_p99_ms:6.0f} {self.phone_lag_p99_ms:6.0f} | "
+            f"{self.tts_unary_per_call_minute + self.tts_streaming_per_call_minute:5.1f} "
+            f"({self.tts_unary_per_call_minute:.1f}+{self.tts_streaming_per_call_minute:.1f})"
         )
 
 
@@ -155,6 +162,7 @@ def summarise(
     phone_lags: list[float],
     recordings: Path,
     log_text: str,
+    tts_requests: dict[str, int] | None = None,
 ) -> Figures:
     problems: list[str] = []
     failures = Counter(r.error for r in results if r.error)
@@ -205,7 +213,15 @@ def summarise(
         phone_lag_p99_ms=pct(phone_lags, 0.99) * 1000,
         bot_lag_p99_ms=bucket_quantile(metrics, "phonebot_event_loop_lag_seconds", 0.99) * 1000,
         problems=problems,
+        tts_unary_per_call_minute=_per_minute(tts_requests, "unary", minutes),
+        tts_streaming_per_call_minute=_per_minute(tts_requests, "streaming", minutes),
     )
+
+
+def _per_minute(counts: dict[str, int] | None, kind: str, minutes: float) -> float:
+    if counts is None or not minutes:
+        return float("nan")
+    return counts.get(kind, 0) / minutes
 
 
 def _is_warning(line: str) -> bool:

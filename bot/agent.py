@@ -14,6 +14,9 @@ Rules (the streaming guide's behaviour):
 - A response's assistant message enters history only when it has been streamed whole; what a
   barge-in or an error cut short is written by the Call from what the caller actually heard.
 - Provider errors propagate (``ProviderError``); the Call turns them into an apology.
+- ``on_text_end(response_id)`` is called once a response has streamed whole (its last phrase already
+  yielded), before its tools run: the speech of that response can be finished (one TTS stream per
+  response) while the tools work.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._llm = llm
+        self.on_text_end: Callable[[int], None] | None = None  # see the rules
         self._tools = tools
         self._line = line
         self._conversation = conversation
@@ -117,6 +121,7 @@ class Agent:
                     yield Phrase(phrase, response_id)
             for phrase in phrases.flush():
                 yield Phrase(phrase, response_id)
+            self._text_end(response_id)
             # The text stays unsettled until its message is in history: if tools are cut short, the
             # Call writes what the caller heard of it.
             spoken = self.unsettled[response_id].strip()
@@ -154,7 +159,13 @@ class Agent:
             if any(r.final for r in results):
                 return
         # Out of tool rounds without a spoken answer: say something rather than nothing.
-        yield Phrase("Sorry, I couldn't finish looking that up.", self._conversation.new_response_id())
+        response_id = self._conversation.new_response_id()
+        yield Phrase("Sorry, I couldn't finish looking that up.", response_id)
+        self._text_end(response_id)
+
+    def _text_end(self, response_id: int) -> None:
+        if self.on_text_end is not None:
+            self.on_text_end(response_id)
 
 
 def _tool_figures(results: list[ToolResult]) -> list[dict[str, object]]:

@@ -180,6 +180,7 @@ class Call:
             on_sent=self.journal.bot_sent,
         )
         self.speaker.start()
+        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if opening := self.line.resume_text if msg.resumed else self.line.greeting:
@@ -284,7 +285,7 @@ class Call:
                             continue
                         company.answer()
                         turn.add_phrase(out.response_id, out.text, self._clock())
-                        self.speaker.say(out.text, out.response_id)
+                        self.speaker.say(out.text, out.response_id, answer=True)
             except TimeoutError as exc:
                 raise ProviderError("llm", "turn_budget") from exc
             action = self.actions.take()

@@ -11,6 +11,9 @@ Rules:
   language and only the flow's speaking rate: a flow's voice name belongs to the primary.
 - A phrase whose audio has started is never switched (half in one voice, half in another); other errors
   (timeouts, outages) are not the fallback's business: they reach the Speaker, which apologises.
+- A per-answer session (``open_session``) is the primary's own, each of its phrases under the same rule:
+  a phrase the session cannot start for quota is spoken whole by the fallback, and the failed session
+  takes no more text (the Speaker opens another for the next phrase).
 - Each switch is counted (``on_fallback(kind)``: ``phonebot_tts_fallbacks``) and logged once per phrase,
   and marked in ``SPOKEN_BY_FALLBACK`` for the running task: the clip cache keeps such a clip only as a
   stand-in (``bot.clips``).
@@ -24,7 +27,7 @@ from contextvars import ContextVar
 import structlog
 
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
 
 log = structlog.get_logger(__name__)
 FALLBACK_KINDS = frozenset({"quota"})
@@ -47,10 +50,20 @@ class FallbackVoice:
         self.fallback_name = fallback_name
         self._on_fallback = on_fallback
 
-    async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
+    def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
+        return self.spoken(self.primary.synthesize(text, voice), text, voice)
+
+    def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
+        session = open_session(self.primary, voice)
+        return None if session is None else _FallbackSession(self, session, voice)
+
+    async def spoken(
+        self, primary: AsyncIterator[bytes], text: str, voice: VoiceOptions | None
+    ) -> AsyncIterator[bytes]:
+        """``primary``'s audio of ``text``, or all of it by the fallback (see the module rules)."""
         started = False
         try:
-            async for chunk in self.primary.synthesize(text, voice):
+            async for chunk in primary:
                 started = True
                 yield chunk
             return
@@ -75,3 +88,25 @@ class FallbackVoice:
     async def aclose(self) -> None:
         await self.primary.aclose()
         await self.fallback.aclose()
+
+
+class _FallbackSession:
+    """The primary's session, each phrase of it falling back on its own (see the module rules)."""
+
+    def __init__(self, owner: FallbackVoice, session: SpeechSession, voice: VoiceOptions | None) -> None:
+        self._owner = owner
+        self._session = session
+        self._voice = voice
+
+    @property
+    def accepting(self) -> bool:
+        return self._session.accepting
+
+    def push(self, text: str) -> AsyncIterator[bytes]:
+        return self._owner.spoken(self._session.push(text), text, self._voice)
+
+    def end(self) -> None:
+        self._session.end()
+
+    def cancel(self) -> None:
+        self._session.cancel()

@@ -87,7 +87,11 @@ class Settings(BaseSettings):
     )
     tts_voice: str = "en-US-Chirp3-HD-Aoede"
     tts_language: str = "en-US"
-    tts_streaming: bool = False
+    tts_streaming: bool = Field(
+        default=True,
+        description="Chirp 3 HD voices speak each answer on one StreamingSynthesize call (Google's quotas "
+        "count requests); other voices, or false: one unary request per phrase.",
+    )
     tts_encoding: str = Field(default="mulaw", pattern="^(mulaw|pcm)$")
     tts_fallback: str | None = Field(
         default=None,

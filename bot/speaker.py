@@ -4,6 +4,14 @@ Rules:
 - ``say()`` only enqueues; one sender task sends phrases strictly in the order they were said.
 - Synthesis runs ahead of playback: the phrase being sent plus the next ``LOOKAHEAD`` phrases are
   synthesized concurrently, so phrase N+1 is ready while phrase N plays.
+- An answer's phrases (``say(..., answer=True)``) go on one ``SpeechSession`` when the voice has them
+  (one TTS request per answer instead of one per phrase; Google's quotas count requests): each phrase is
+  pushed when said, so the session synthesizes ahead by itself. The session ends when a phrase of
+  another response is said or ``end_answer()`` is called, and is cancelled with the queue (barge-in,
+  hang-up, error). Voices without sessions, and fixed lines, are synthesized per phrase as above.
+  A stream does not mark where a phrase ends (``media/tts/splitter.py`` estimates it), and its last
+  phrase is complete only when the stream ends, so the owner calls ``end_answer`` as soon as a
+  response's text is over (the Agent's ``on_text_end``), before any tools run.
 - Each phrase goes out as media messages of ``OUT_CHUNK_BYTES`` (100 ms), the last one padded with
   silence to a whole 20 ms frame, then a mark registered with the ``MarkTracker``; the mark's echo
   tells what the caller actually heard. 100 ms rather than 20 ms: a fifth of the messages to encode and
@@ -23,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -32,7 +40,7 @@ from bot.marks import EchoResult, MarkTracker
 from bot.twilio.messages import clear_message, mark_message, media_message
 from media.codec import SAMPLE_RATE, ULAW_FRAME_BYTES, Framer
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech
+from media.tts.protocol import SpeechSession, TextToSpeech, open_session
 
 LOOKAHEAD = 2
 OUT_CHUNK_BYTES = 5 * ULAW_FRAME_BYTES  # 100 ms of audio per media message
@@ -46,6 +54,7 @@ class _Phrase:
     audio: bytes | None = None  # pre-synthesized clip
     chunks: asyncio.Queue[bytes | BaseException | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+    session: SpeechSession | None = None  # the answer's request this phrase's audio comes on
     sent_bytes: int = 0
 
 
@@ -84,6 +93,8 @@ class Speaker:
         self._framer = Framer(OUT_CHUNK_BYTES)
         self._audio_started: set[int] = set()
         self._sender: asyncio.Task[None] | None = None
+        self._session: SpeechSession | None = None  # the answer being spoken on one request
+        self._session_rid = -1
         self.gone = False  # a send found the socket gone
 
     def start(self) -> None:
@@ -98,13 +109,19 @@ class Speaker:
         """Some phrase of ``response_id`` is still waiting to be (or being) sent."""
         return any(p.response_id == response_id for p in self._queue)
 
-    def say(self, text: str, response_id: int, *, audio: bytes | None = None) -> None:
+    def say(self, text: str, response_id: int, *, audio: bytes | None = None, answer: bool = False) -> None:
+        """Queue a phrase: a clip (``audio``), a phrase of a streamed answer (``answer``), or a fixed line."""
         if self.gone:
             return  # nobody can hear it
+        if response_id != self._session_rid:
+            self.end_answer()
         phrase = _Phrase(text, response_id, audio)
         if audio is not None:
             phrase.chunks.put_nowait(audio)
             phrase.chunks.put_nowait(None)
+        elif answer and (session := self._answer_session(response_id)) is not None:
+            phrase.session = session
+            phrase.task = asyncio.create_task(self._synthesize(phrase, session.push(text)), name="tts")
         self._queue.append(phrase)
         self._idle.clear()
         self._start_synthesis()
@@ -115,9 +132,26 @@ class Speaker:
             if phrase.audio is None and phrase.task is None:
                 phrase.task = asyncio.create_task(self._synthesize(phrase), name="tts")
 
-    async def _synthesize(self, phrase: _Phrase) -> None:
+    def _answer_session(self, response_id: int) -> SpeechSession | None:
+        session = self._session
+        if session is None or not session.accepting:
+            session = self._session = open_session(self._tts)
+            self._session_rid = response_id
+        return session
+
+    def end_answer(self, response_id: int | None = None) -> None:
+        """No more phrases of the answer (``response_id``, or whichever is open): its session, if any,
+        ends once their audio is in."""
+        if response_id is not None and response_id != self._session_rid:
+            return
+        if self._session is not None:
+            self._session.end()
+        self._session = None
+        self._session_rid = -1
+
+    async def _synthesize(self, phrase: _Phrase, audio: AsyncIterator[bytes] | None = None) -> None:
         try:
-            async for chunk in self._tts.synthesize(phrase.text):
+            async for chunk in audio if audio is not None else self._tts.synthesize(phrase.text):
                 phrase.chunks.put_nowait(chunk)
             phrase.chunks.put_nowait(None)
         except ProviderError as exc:
@@ -218,6 +252,14 @@ class Speaker:
 
     def _drop_queue(self) -> None:
         self._generation += 1
+        # Every request still speaking for a queued phrase is released now (an ended session may still be
+        # sending the audio of its last phrases), not when its audio would have ended.
+        sessions = {p.session for p in self._queue if p.session is not None} | {self._session}
+        for session in sessions:
+            if session is not None:
+                session.cancel()
+        self._session = None
+        self._session_rid = -1
         for phrase in self._queue:
             if phrase.task is not None:
                 phrase.task.cancel()

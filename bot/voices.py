@@ -9,10 +9,11 @@ Rules:
   https://github.com/muxable/rtchat/issues/834): a line whose language and voice name (its own, or the
   server's ``TTS_LANGUAGE`` and ``TTS_VOICE``) disagree is an error at start-up or reload (``refused``).
 - A line's voice is the provider plus the flow's ``VoiceOptions``, bound once: the Speaker and the
-  clip cache see a plain ``TextToSpeech``. Bound voices and their clip caches are shared by every
-  call with the same engine and options, so a clip is synthesized once per process; a line speaks
-  through its clip cache (``LineVoice.tts``), so the Speaker saying a fixed line joins the clip's one
-  synthesis instead of requesting it again.
+  clip cache see a plain ``TextToSpeech`` (with ``open_session``, None when the provider or voice has no
+  sessions). Bound voices and their clip caches are shared by every call with the same engine and
+  options, so a clip is synthesized once per process; a line speaks through its clip cache
+  (``LineVoice.tts``), so the Speaker saying a fixed line joins the clip's one synthesis instead of
+  requesting it again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from bot.clips import ClipCache
 from bot.line import LineConfig
-from media.tts.protocol import TextToSpeech, VoiceOptions
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
 
 _VOICE_LANGUAGE = re.compile(r"^([a-z]{2,3}-[A-Za-z]{2,3})-")  # en-US-Chirp3-HD-Aoede speaks en-US
 
@@ -43,6 +44,9 @@ class BoundVoice:
 
     def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
         return self.provider.synthesize(text, voice or self.options)
+
+    def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
+        return open_session(self.provider, voice or self.options)
 
     async def aclose(self) -> None:
         """The provider belongs to the server (``Voices.aclose``)."""

@@ -20,9 +20,14 @@ Rules:
   ~100 ms responses, the first after ``first_byte_delay_s``. Encodings PCM (24000 by default), MULAW and
   ALAW, all sent **headerless** here: whether the real service puts a RIFF header on streamed MULAW/ALAW
   is unverified, so clients should check for ``b"RIFF"`` anyway.
+- A stream that gets no input (text or the client's half-close) for ``stream_idle_s`` (5 s) is ABORTED,
+  as the real service does: "Stream aborted due to long duration elapsed without input sent. Input
+  must be sent continuously, at least every 5s seconds." (observed, not documented: livekit/agents
+  issue 2406, voipbin/monorepo PR 551). Inputs are read as they arrive, while earlier audio is sent.
 - ``faults`` is a queue: each RPC (unary or streaming) pops one; a streaming fault fires after
   ``after_chunks`` responses (a fault with ``after_chunks=0`` fires once the config is read). Every
-  request is recorded in ``synth_requests`` (one record per text).
+  request is recorded in ``synth_requests`` (one record per text); ``rpcs`` counts the calls per kind
+  (``unary``, ``streaming``): what the service's requests-per-minute quotas count.
 - A fault with ``code=OK`` truncates instead of failing: a stream sends ``after_chunks`` responses in all
   and ends with OK once the client has finished writing (reading its requests avoids the race below);
   a unary answer carries only the first ``after_chunks`` ~100 ms pieces of the audio.
@@ -34,12 +39,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import math
 import re
 import struct
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -163,13 +170,20 @@ class TtsEmulator:
     """See the module docstring. Use ``async with TtsEmulator() as tts: tts.address``."""
 
     def __init__(
-        self, *, first_byte_delay_s: float = 0.0, ms_per_char: float = 55.0, quota: TtsQuota | None = None
+        self,
+        *,
+        first_byte_delay_s: float = 0.0,
+        ms_per_char: float = 55.0,
+        quota: TtsQuota | None = None,
+        stream_idle_s: float = 5.0,
     ) -> None:
         self.first_byte_delay_s = first_byte_delay_s
         self.ms_per_char = ms_per_char
         # Google's default quotas are TtsQuota(); None serves without limits (tests of other things).
         self.quota = quota
+        self.stream_idle_s = stream_idle_s
         self.synth_requests: list[dict[str, Any]] = []
+        self.rpcs: Counter[str] = Counter()
         self.faults: list[TtsFault] = []
         self.address = ""
         self._server: Any = None  # grpc.aio.Server (grpc ships no type hints)
@@ -225,6 +239,7 @@ class TtsEmulator:
         return synthetic_speech_pcm16(text, rate, self.ms_per_char / speed)
 
     async def _synthesize(self, request: Any, context: Any) -> Any:
+        self.rpcs["unary"] += 1
         config, source = request.audio_config, request.input
         text = _plain_text(source.text or source.markup, source.ssml)
         self._record("unary", text, request.voice, config.audio_encoding, config.sample_rate_hertz,
@@ -268,6 +283,7 @@ class TtsEmulator:
         return cloud_tts.SynthesizeSpeechResponse(audio_content=audio)
 
     async def _streaming_synthesize(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        self.rpcs["streaming"] += 1
         fault = self.faults.pop(0) if self.faults else None
         first = await anext(requests, None)
         if fault is not None and not fault.truncates and fault.after_chunks <= 0:
@@ -321,7 +337,33 @@ class TtsEmulator:
         bytes_per_sample = 2 if encoding == _Encoding.PCM else 1
         piece = rate // 10 * bytes_per_sample  # ~100 ms
         sent = 0
-        async for request in requests:
+        inputs: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()  # (arrival, request or None: half-close)
+
+        async def read() -> None:
+            with contextlib.suppress(Exception):  # the call ended (cancelled): the handler sees it itself
+                async for request in requests:
+                    inputs.put_nowait((time.monotonic(), request))
+            inputs.put_nowait((time.monotonic(), None))
+
+        reader = asyncio.create_task(read())
+        last_input = time.monotonic()
+        while True:
+            try:
+                arrived, request = await asyncio.wait_for(
+                    inputs.get(), max(0.0, last_input + self.stream_idle_s - time.monotonic())
+                )
+            except TimeoutError:
+                arrived, request = math.inf, None
+            if arrived - last_input > self.stream_idle_s:
+                reader.cancel()
+                await context.abort(
+                    grpc.StatusCode.ABORTED,
+                    "Stream aborted due to long duration elapsed without input sent. "
+                    f"Input must be sent continuously, at least every {self.stream_idle_s:g}s seconds.",
+                )
+            last_input = arrived
+            if request is None:
+                break
             if cloud_tts.StreamingSynthesizeRequest.pb(request).WhichOneof("streaming_request") != "input":
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT, "Only the first request may carry config."

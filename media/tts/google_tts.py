@@ -4,9 +4,13 @@ Rules:
 - Output is always headerless 8 kHz mu-law, what Twilio plays. We ask Google for 8 kHz ``MULAW``
   (its reply carries a WAV header, stripped by walking the RIFF chunks) or ``PCM`` (headerless;
   encoded to mu-law here).
-- ``streaming=True`` uses ``streaming_synthesize`` (Chirp 3 HD voices): one stream per phrase, audio
-  yielded as it arrives. Whether streamed MULAW starts with a RIFF header is not documented, so a
-  ``RIFF`` prefix is stripped defensively.
+- ``streaming=True`` with a Chirp 3 HD voice: ``open_session`` gives one ``streaming_synthesize`` call
+  per answer (``google_stream.GoogleSession``: PCM at 24 kHz, phrases pushed as they come), and
+  ``synthesize`` (fixed lines) is a session of one phrase. Other voices cannot stream: ``open_session``
+  returns None and ``synthesize`` makes unary requests.
+- The bytes-per-character rate that places phrase boundaries in a session's audio is learned per voice
+  from the sessions that finished, fixed lines included (``PRIOR_MS_PER_CHAR`` until the first one,
+  then a moving average; an outlier, e.g. a cut stream, is ignored).
 - The endpoint ``host:port`` on a loopback host gets a plaintext ``grpc.aio`` channel (local
   emulators); anything else uses Google's default credentials over TLS.
 - The generated client sets no retry and no timeout; we set them: a per-phrase deadline, because a caller
@@ -39,7 +43,9 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import Text
 
 from media.codec import SAMPLE_RATE, pcm16_to_ulaw
 from media.errors import ProviderError
+from media.tts.google_stream import STREAM_RATE, GoogleSession, is_streaming_voice
 from media.tts.protocol import VoiceOptions
+from media.tts.splitter import PhraseSplitter
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -47,6 +53,9 @@ MAX_INPUT_BYTES = 5000  # per request: cloud_tts.proto SynthesisInput, and the q
 # How long RESOURCE_EXHAUSTED is retried (truncated exponential back-off with full jitter from 50 ms): a
 # next phrase is synthesized while the one before plays, so this much seldom reaches the caller's ear.
 QUOTA_RETRY_S = 0.3
+PRIOR_MS_PER_CHAR = 65.0  # about 15 characters a second at speaking rate 1, until sessions have finished
+RATE_WEIGHT = 0.3  # of a finished session in the learned rate
+PLAUSIBLE_MS_PER_CHAR = (20.0, 250.0)  # the first rate learned; later ones within 2x of the learned one
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class GoogleTextToSpeech:
             multiplier=2.0,
             timeout=QUOTA_RETRY_S,
         )
+        self._ms_per_char: dict[tuple[str, str], float] = {}  # learned, per (language, voice name)
 
     @classmethod
     def for_endpoint(cls, endpoint: str | None, voice: GoogleVoice = GoogleVoice()) -> GoogleTextToSpeech:
@@ -151,9 +161,15 @@ class GoogleTextToSpeech:
     async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
         voice = voice or VoiceOptions()
         try:
-            if self.voice.streaming:
-                async for chunk in self._stream(text, voice):
-                    yield chunk
+            session = self.open_session(voice)
+            if session is not None:
+                audio = session.push(text)
+                session.end()
+                try:
+                    async for chunk in audio:
+                        yield chunk
+                finally:
+                    session.cancel()  # closed early (barge-in): the call is released now
             else:
                 yield await self._unary(text, voice)
         except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
@@ -189,35 +205,34 @@ class GoogleTextToSpeech:
         except WavError as exc:
             raise ProviderError("google-tts", "bad_audio", str(exc)) from exc
 
-    async def _stream(self, text: str, voice: VoiceOptions) -> AsyncIterator[bytes]:
+    def open_session(self, voice: VoiceOptions | None = None) -> GoogleSession | None:
+        """One streaming call for an answer's phrases, or None if streaming is off or the voice cannot."""
+        voice = voice or VoiceOptions()
+        params = self._voice_params(voice)
+        if not self.voice.streaming or not is_streaming_voice(params.name):
+            return None
+        rate = self._rate(voice)
         config = tts.StreamingSynthesizeConfig(
-            voice=self._voice_params(voice),
+            voice=params,
             streaming_audio_config=tts.StreamingAudioConfig(
-                audio_encoding=self._encoding(),
-                sample_rate_hertz=SAMPLE_RATE,
-                speaking_rate=self._rate(voice),
+                audio_encoding=tts.AudioEncoding.PCM, sample_rate_hertz=STREAM_RATE, speaking_rate=rate
             ),
         )
+        key = (params.language_code, params.name)
+        ms_per_char = self._ms_per_char.get(key, PRIOR_MS_PER_CHAR)
 
-        async def requests() -> AsyncIterator[Any]:
-            yield tts.StreamingSynthesizeRequest(streaming_config=config)
-            yield tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text))
+        def learn(ulaw_bytes: int, chars: int) -> None:
+            observed = ulaw_bytes * 1000 / SAMPLE_RATE * rate / chars  # at speaking rate 1
+            known = self._ms_per_char.get(key)
+            if known is None and PLAUSIBLE_MS_PER_CHAR[0] < observed < PLAUSIBLE_MS_PER_CHAR[1]:
+                self._ms_per_char[key] = observed
+            elif known is not None and 0.5 < observed / known < 2.0:
+                self._ms_per_char[key] = known + RATE_WEIGHT * (observed - known)
 
-        stream = await self._client.streaming_synthesize(requests=requests(), timeout=self._timeout_s)
-        first = True
-        carry = b""  # PCM16 bytes split across responses
-        async for resp in stream:
-            audio: bytes = resp.audio_content
-            if first and audio.startswith(b"RIFF"):
-                audio = strip_wav_header(audio)
-            first = False
-            if self.voice.encoding == "pcm":
-                audio, carry = carry + audio, b""
-                if len(audio) % 2:
-                    audio, carry = audio[:-1], audio[-1:]
-                audio = pcm16_to_ulaw(audio)
-            if audio:
-                yield audio
+        splitter = PhraseSplitter(ms_per_char / 1000 * SAMPLE_RATE / rate)
+        return GoogleSession(
+            self._client, config, splitter, _error, timeout_s=self._timeout_s, on_finished=learn
+        )
 
     async def aclose(self) -> None:
         transport = getattr(self._client, "transport", None)

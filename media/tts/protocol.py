@@ -1,10 +1,17 @@
-"""The text-to-speech protocol every TTS provider implements."""
+"""The text-to-speech protocol every TTS provider implements, and the optional per-answer session.
+
+Rules:
+- ``synthesize`` is one request per phrase; every provider has it.
+- A provider that can carry a whole answer on one request (Google's ``StreamingSynthesize``) also has
+  ``open_session``; it returns None for a voice that cannot stream, and the caller falls back to
+  ``synthesize`` per phrase (``open_session`` below does that check for any provider).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -28,3 +35,32 @@ class TextToSpeech(Protocol):
     def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]: ...
 
     async def aclose(self) -> None: ...
+
+
+class SpeechSession(Protocol):
+    """One request that speaks the phrases pushed on it, in push order.
+
+    ``push(text)`` sends the phrase at once and returns an iterator of its own audio (headerless 8 kHz
+    mu-law), which ends when the phrase's audio is complete and raises ``ProviderError`` if the request
+    fails. ``accepting`` is False once the session takes no more text (ended, idle, failed): open another.
+    ``end()`` says no more text is coming (the pushed audio still comes); ``cancel()`` releases the
+    request now (barge-in, hang-up) and ends every unfinished phrase's iterator.
+    """
+
+    @property
+    def accepting(self) -> bool: ...
+
+    def push(self, text: str) -> AsyncIterator[bytes]: ...
+
+    def end(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+def open_session(tts: TextToSpeech, voice: VoiceOptions | None = None) -> SpeechSession | None:
+    """A session for one answer if ``tts`` offers them for this voice, else None (use ``synthesize``)."""
+    opener: Any = getattr(tts, "open_session", None)
+    if opener is None:
+        return None
+    session: SpeechSession | None = opener(voice)
+    return session

@@ -279,10 +279,11 @@ async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works
             await greeted(call)
             await clips_cached(b)
             # More than the TTS client's retries can use up; the rest is cleared before the next turn.
-            before = len(b.tts.synth_requests)
+            before, rpcs_before = len(b.tts.synth_requests), b.tts.rpcs.total()
             b.tts.faults.extend(TtsFault(grpc.StatusCode.UNAVAILABLE) for _ in range(50))
             await ask(call, "Do you deliver?")
             failed = [r["text"] for r in b.tts.synth_requests[before:]]
+            rpcs = b.tts.rpcs.total() - rpcs_before
             unused_faults = len(b.tts.faults)
             b.tts.faults.clear()
             await ask(call, "How much is delivery?")
@@ -290,9 +291,10 @@ async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works
         bot_call = await finished_call(b)
     assert heard(call, bot_call) == [GREETING, APOLOGY, *said("How much is delivery?")]
     # Every request of the failed turn got a fault; none was for the apology (it came from the cache).
-    assert len(failed) == 50 - unused_faults
+    # (A stream, the default for the Chirp 3 HD voice, fails before its texts are recorded: count calls.)
+    assert rpcs == 50 - unused_faults
     assert set(failed) <= set(said("Do you deliver?")), failed
-    assert failed.count(said("Do you deliver?")[0]) >= 2  # the client retried UNAVAILABLE first
+    assert rpcs >= 2  # the client retried UNAVAILABLE first
     assert bot_call.turns[0].error is not None and bot_call.turns[0].error.startswith("google-tts:")
     assert bot_call.turns[1].error is None
 

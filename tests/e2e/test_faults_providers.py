@@ -21,7 +21,7 @@ from bot.line import default_line
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.harness import bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
-from emulators.tts_server import TtsFault, synthetic_speech_pcm16
+from emulators.tts_server import TtsFault
 
 from .fault_helpers import (
     APOLOGY,
@@ -39,7 +39,6 @@ from .fault_helpers import (
 )
 
 TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut result
-FRAME_BYTES = 160  # the bot pads each phrase's audio to whole 20 ms frames
 
 
 # ---- language model: an event that is not JSON --------------------------------------------------------
@@ -87,12 +86,6 @@ async def test_llm_event_that_is_not_json_keeps_what_was_said_apologises_and_his
 # ---- text to speech: a stream that ends early without an error -----------------------------------------
 
 
-def padded_ulaw_bytes(text: str, ms_per_char: float) -> int:
-    """Bytes of the emulator's 8 kHz μ-law for ``text`` as the bot sends it (whole 20 ms frames)."""
-    samples = len(synthetic_speech_pcm16(text, 8000, ms_per_char)) // 2
-    return -(-samples // FRAME_BYTES) * FRAME_BYTES
-
-
 async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() -> None:
     """The decision: a stream that ends OK is the phrase's end. The bot cannot tell a short phrase from a
     cut one, and waiting or re-synthesizing would leave the caller in silence; so it plays what arrived,
@@ -107,20 +100,52 @@ async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() 
         async with await b.phone.dial() as call:
             await greeted(call)
             await clips_cached(b)
+            before = b.tts.rpcs["streaming"]
             b.tts.faults.append(TtsFault(grpc.StatusCode.OK, after_chunks=2))  # 2 x 100 ms, then OK
             await ask(call, question)
-            assert not b.tts.faults  # one phrase's stream took the fault
+            assert not b.tts.faults  # the answer's one stream took the fault
+            assert b.tts.rpcs["streaming"] - before == 1  # one request for the answer's two phrases
             await ask(call, "Prices?")
             await call.hang_up()
         bot_call = await finished_call(b)
         recording = recording_of(b, call.call_sid)
     assert heard(call, bot_call) == [GREETING, *said(question), *said("Prices?")]
     assert [t.error for t in bot_call.turns] == [None, None]
-    # Exactly one phrase of the answer was cut to 200 ms (1600 bytes); the other went out whole.
-    first, second = (padded_ulaw_bytes(text, b.tts.ms_per_char) for text in said(question))
+    # Both phrases of the answer were on one stream (one request per answer), cut to 200 ms in all:
+    # 1600 bytes at 8 kHz, every phrase still marked.
     answer_ids = bot_call.turns[0].response_ids
     sent = sum(e["bytes"] for e in recording.events_of("bot_audio") if e["response_id"] in answer_ids)
-    assert sent in (1600 + second, first + 1600), (sent, first, second)
+    assert sent == 1600, sent
+    assert_finalized(recording, turns=2)
+
+
+async def test_tts_stream_failing_mid_answer_keeps_what_was_heard_apologises_and_the_call_goes_on() -> None:
+    """One request per answer: a failure after the first phrase's audio costs only the rest of it."""
+    question = "Paint colours?"
+    async with bench(
+        responder=echo_responder,
+        greeting=GREETING,
+        silence_filler_s=NO_SILENCE_FILLER,
+        settings={"tts_streaming": True},
+    ) as b:
+        async with await b.phone.dial() as call:
+            await greeted(call)
+            await clips_cached(b)  # the apology comes from the cache; the clips taught the rate
+            # "You said:" lasts 270 ms at 30 ms per character: ~3 responses of 100 ms, then the second
+            # phrase's audio starts; the call fails 3 responses into it.
+            b.tts.faults.append(TtsFault(grpc.StatusCode.UNAVAILABLE, after_chunks=6))
+            await ask(call, question)
+            assert not b.tts.faults
+            await ask(call, "Prices?")
+            await call.hang_up()
+        bot_call = await finished_call(b)
+        recording = recording_of(b, call.call_sid)
+    assert heard(call, bot_call) == [GREETING, said(question)[0], APOLOGY, *said("Prices?")]
+    first = bot_call.turns[0]
+    assert first.error is not None and first.error.startswith("google-tts:"), first.error
+    assert bot_call.turns[1].error is None
+    answer_id = min(first.response_ids)
+    assert [(p.text, p.state) for p in bot_call.tracker.phrases(answer_id)] == [(said(question)[0], "played")]
     assert_finalized(recording, turns=2)
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from bot.call import Call
 from bot.line import LineConfig, default_line, load_store_data, store_tools
 from bot.tools.registry import Tool
@@ -364,9 +366,11 @@ def _long_answer_then_store(request: ChatRequest) -> Reply:
     return STORE(request)
 
 
-async def test_barge_in_clears_playback_and_history_keeps_only_what_was_heard() -> None:
+@pytest.mark.parametrize("streaming", [False, True], ids=["per-phrase", "per-answer-session"])
+async def test_barge_in_clears_playback_and_history_keeps_only_what_was_heard(streaming: bool) -> None:
     interruption = "Are you open on Sunday?"
-    async with bench(responder=_long_answer_then_store, greeting=QUICK_GREETING) as b:
+    settings = {"tts_streaming": streaming}
+    async with bench(responder=_long_answer_then_store, greeting=QUICK_GREETING, settings=settings) as b:
         call, _ = await _dial(b)
         async with call:
             await _hear_greeting(call)
@@ -407,6 +411,9 @@ async def test_barge_in_clears_playback_and_history_keeps_only_what_was_heard() 
     assert call_obj.turns[1].transcript == interruption
     # The model was asked about the interruption with the cut history.
     assert b.openai.chat_requests[1].messages[asked + 1]["content"] == " ".join(heard)
+    if streaming:  # the long answer was one request, released (cancelled) at the barge-in
+        answer_requests = [r for r in b.tts.synth_requests if r["text"] in said]
+        assert {r["kind"] for r in answer_requests} == {"streaming"}
 
 
 # ---- 8. the greeting ------------------------------------------------------------------------------------

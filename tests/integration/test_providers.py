@@ -148,7 +148,11 @@ async def test_tts_gives_headerless_8k_mulaw(tts_emu: TtsEmulator, encoding: str
     expected = round(len("Hello from the store.") * 10 * 8)  # 10 ms per char at 8000 bytes/s
     assert abs(len(audio) - expected) <= 160
     request = tts_emu.synth_requests[0]
-    assert request["sample_rate"] == 8000 and request["text"] == "Hello from the store."
+    assert request["text"] == "Hello from the store."
+    # A stream asks documented headerless PCM at 24 kHz (resampled here); unary asks 8 kHz.
+    assert (request["encoding"], request["sample_rate"]) == (
+        ("PCM", 24000) if streaming else (encoding.upper(), 8000)
+    )
     assert request["kind"] == ("streaming" if streaming else "unary")
     await tts.aclose()
 

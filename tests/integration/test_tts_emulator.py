@@ -291,6 +291,52 @@ async def test_streaming_synthesizes_texts_in_order(client: Any, emulator: TtsEm
     assert {r["kind"] for r in emulator.synth_requests} == {"streaming"}
 
 
+async def paced_requests(
+    first: Any, texts: Iterable[str], gap_s: float, hold: asyncio.Event
+) -> AsyncIterator[Any]:
+    yield first
+    for text in texts:
+        await asyncio.sleep(gap_s)
+        yield tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text))
+    await hold.wait()
+
+
+async def test_inputs_sent_within_the_idle_limit_keep_one_stream_going(
+    client: Any, emulator: TtsEmulator
+) -> None:
+    emulator.stream_idle_s = 0.5
+    texts = ["One.", "Two, a little longer.", "Three."]
+    hold = asyncio.Event()
+    hold.set()  # half-close right after the last text
+    stream = await client.streaming_synthesize(
+        requests=paced_requests(config_request(), texts, 0.25, hold), timeout=CALL_TIMEOUT
+    )
+    pieces = [response.audio_content async for response in stream]
+    assert b"".join(pieces) == b"".join(synthetic_speech_pcm16(t, 24000, 20.0) for t in texts)
+    assert emulator.rpcs == {"streaming": 1}
+
+
+async def test_a_stream_without_input_for_the_idle_limit_is_aborted(
+    client: Any, emulator: TtsEmulator
+) -> None:
+    """The real service: ABORTED "Stream aborted due to long duration elapsed without input sent"."""
+    emulator.stream_idle_s = 0.3
+    hold = asyncio.Event()
+    stream = await client.streaming_synthesize(
+        requests=paced_requests(config_request(), ["Hello."], 0.0, hold), timeout=CALL_TIMEOUT
+    )
+    started = time.monotonic()
+    received: list[bytes] = []
+    try:
+        with pytest.raises(api_exceptions.Aborted, match="without input sent"):
+            async for response in stream:
+                received.append(response.audio_content)
+    finally:
+        hold.set()
+    assert b"".join(received) == synthetic_speech_pcm16("Hello.", 24000, 20.0)  # its audio came first
+    assert time.monotonic() - started >= 0.25
+
+
 async def test_streaming_mulaw_is_headerless(client: Any) -> None:
     pieces = await stream_audio(client, config_request(Encoding.MULAW, 8000), ["Transferring you now."])
     assert not pieces[0].startswith(b"RIFF")

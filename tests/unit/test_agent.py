@@ -631,3 +631,30 @@ async def test_closing_the_answer_after_the_filler_cancels_the_tools() -> None:
             if isinstance(out, Filler):
                 break  # barge-in during the filler: the caller stops listening
     assert tool_cancelled.is_set()
+
+
+# ---- the end of each response's text --------------------------------------------------------------
+
+
+async def test_on_text_end_comes_after_each_responses_last_phrase_and_before_its_tools_run() -> None:
+    events: list[str] = []
+
+    async def lookup(order_id: str) -> str:
+        events.append("tool ran")
+        return "shipped"
+
+    model = FakeChatModel(one_call_script(), ANSWER_SCRIPT)
+    agent, _, _ = make_agent(model, [tool("lookup_order", lookup)])
+    agent.on_text_end = lambda rid: events.append(f"text end {rid}")
+    async with asyncio.timeout(TIMEOUT_S):
+        async for out in agent.answer(TurnTimings()):
+            assert isinstance(out, Phrase)
+            events.append(f"{out.text} {out.response_id}")
+    first, second = (int(e.rsplit(" ", 1)[1]) for e in events if e.startswith(("Let", "It")))
+    assert events == [
+        f"Let me check. {first}",
+        f"text end {first}",  # the first response's speech can end while its tool runs
+        "tool ran",
+        f"It shipped. {second}",
+        f"text end {second}",
+    ]

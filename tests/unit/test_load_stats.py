@@ -82,8 +82,13 @@ def test_summary_counts_failures_lost_recordings_and_uses_only_plain_turns(tmp_p
     figures = summarise(
         2, [good, failed], fixed_s=1.1, cpu_s=3.0, cores={"bot": 0.5}, idle_rss_mb=100, peak_rss_mb=101,
         metrics=EXPOSITION, phone_lags=[0.001], recordings=tmp_path, log_text="",
+        tts_requests={"unary": 3, "streaming": 6},
     )  # fmt: skip
     assert (figures.calls, figures.failed, figures.lost_recordings) == (2, 1, 1)
+    minutes = (60 + 30) / 60
+    assert math.isclose(figures.tts_unary_per_call_minute, 3 / minutes)
+    assert math.isclose(figures.tts_streaming_per_call_minute, 6 / minutes)
+    assert figures.row().endswith(f"{9 / minutes:5.1f} ({3 / minutes:.1f}+{6 / minutes:.1f})")
     assert math.isclose(figures.overhead_p50_ms, 100)  # only the goodbye: 1.2 s - 1.1 s
     assert figures.stutters == 1 and figures.pacing_max_ms == 40 and figures.pacing_p50_ms == 0
     assert figures.cpu_s_per_call_minute == 2.0 and figures.rss_per_call_mb == 0.5

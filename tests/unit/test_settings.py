@@ -143,7 +143,7 @@ def test_defaults(required: None) -> None:
     assert settings.llm_stall_timeout_s == 3.0
     assert settings.stt_language == "en"
     assert settings.tts_encoding == "mulaw"
-    assert settings.tts_streaming is False
+    assert settings.tts_streaming is True  # for Chirp 3 HD voices; others are unary anyway
     assert settings.log_level == "info"
 
 
@@ -181,7 +181,7 @@ def test_well_formed_values_are_accepted(monkeypatch: pytest.MonkeyPatch, requir
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1")
     monkeypatch.setenv("GOOGLE_TTS_ENDPOINT", "[::1]:50051")
     monkeypatch.setenv("TTS_ENCODING", "pcm")
-    monkeypatch.setenv("TTS_STREAMING", "true")
+    monkeypatch.setenv("TTS_STREAMING", "false")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("LLM_TEMPERATURE", "0.2")
     settings = load_settings()
@@ -190,7 +190,7 @@ def test_well_formed_values_are_accepted(monkeypatch: pytest.MonkeyPatch, requir
     assert settings.openai_base_url == "http://127.0.0.1:9000/v1"
     assert settings.google_tts_endpoint == "[::1]:50051"
     assert settings.tts_encoding == "pcm"
-    assert settings.tts_streaming is True
+    assert settings.tts_streaming is False
     assert settings.log_level.lower() == "debug"
     assert settings.llm_temperature == 0.2
 
