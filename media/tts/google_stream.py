@@ -23,6 +23,10 @@ Rules:
   pushed so far, within ``RETRY_BUDGET_S`` (the unary path's ``AsyncRetry`` budget; the SDK sets no
   retry for either). INTERNAL too: a server abort that races the client's writes reaches grpc.aio as
   INTERNAL ("Internal error from Core") whatever the server's code; with no audio out, it is safe.
+  RESOURCE_EXHAUSTED (a quota: Chirp 3 HD 200 requests per minute and 100 concurrent streams per
+  project, https://docs.cloud.google.com/text-to-speech/quotas) likewise, but only for
+  ``QUOTA_RETRY_S``: a per-minute quota seldom frees within a second, and what still fails is kind
+  ``quota``, the cue for a fallback voice.
 - A call that makes no progress for ``timeout_s`` (no response since the last phrase, response or end
   of input) fails with ``ProviderError(kind="timeout")``; any other failure becomes a ``ProviderError``
   for every phrase not yet complete. ``cancel()`` (barge-in, hang-up) cancels the gRPC call at once.
@@ -48,6 +52,9 @@ STREAM_RATE = 24000  # what StreamingSynthesizeResponse documents (headerless LI
 IDLE_S = 4.0  # under the service's 5 s without input
 SESSION_MAX_S = 300.0  # the gRPC deadline of one call: no answer's text takes minutes to arrive
 RETRY_BUDGET_S = 1.0  # failed before any audio: tried again (back-off 0.05 s doubling to 0.2 s)
+# How long RESOURCE_EXHAUSTED is retried, here and for unary requests (google_tts): a next phrase is
+# synthesized while the one before plays, so this much seldom reaches the caller's ear.
+QUOTA_RETRY_S = 0.3
 _CHIRP3_HD = re.compile(r"-Chirp3-HD-", re.IGNORECASE)
 
 _Item = bytes | BaseException | None
@@ -147,7 +154,8 @@ class GoogleSession:
         try:
             async with asyncio.timeout(self._timeout_s) as deadline:
                 self._deadline = deadline
-                give_up_at = self._loop.time() + RETRY_BUDGET_S
+                started = self._loop.time()
+                give_up_at, quota_give_up_at = started + RETRY_BUDGET_S, started + QUOTA_RETRY_S
                 pause = 0.05
                 while True:
                     try:
@@ -155,6 +163,9 @@ class GoogleSession:
                         break
                     except (gexc.ServiceUnavailable, gexc.InternalServerError):
                         if self._splitter.received or self._loop.time() + pause > give_up_at:
+                            raise
+                    except gexc.ResourceExhausted:
+                        if self._splitter.received or self._loop.time() + pause > quota_give_up_at:
                             raise
                     await asyncio.sleep(pause)
                     pause = min(2 * pause, 0.2)

@@ -18,8 +18,8 @@ Rules:
   answer beyond a quota (Chirp 3 HD: 200 requests per minute per project, 100 concurrent streams;
   https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota seldom frees within a second
   and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
-  is kind ``quota``, the cue for a fallback voice (``bot.fallback_tts``). Only unary requests are
-  retried; a stream is not.
+  is kind ``quota``, the cue for a fallback voice (``bot.fallback_tts``). A per-answer stream that is
+  refused before any audio is retried the same way (``media.tts.google_stream``).
 - A unary request carries at most 5,000 bytes of text (Google's limit): a longer phrase goes in pieces cut
   at spaces, its audio joined.
 - SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
@@ -43,16 +43,13 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import Text
 
 from media.codec import SAMPLE_RATE, pcm16_to_ulaw
 from media.errors import ProviderError
-from media.tts.google_stream import STREAM_RATE, GoogleSession, is_streaming_voice
+from media.tts.google_stream import QUOTA_RETRY_S, STREAM_RATE, GoogleSession, is_streaming_voice
 from media.tts.protocol import VoiceOptions
 from media.tts.splitter import PhraseSplitter
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_INPUT_BYTES = 5000  # per request: cloud_tts.proto SynthesisInput, and the quotas page's content limit
-# How long RESOURCE_EXHAUSTED is retried (truncated exponential back-off with full jitter from 50 ms): a
-# next phrase is synthesized while the one before plays, so this much seldom reaches the caller's ear.
-QUOTA_RETRY_S = 0.3
 PRIOR_MS_PER_CHAR = 65.0  # about 15 characters a second at speaking rate 1, until sessions have finished
 RATE_WEIGHT = 0.3  # of a finished session in the learned rate
 PLAUSIBLE_MS_PER_CHAR = (20.0, 250.0)  # the first rate learned; later ones within 2x of the learned one
