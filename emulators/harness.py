@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -79,7 +79,7 @@ async def bench(
     flows: str | None = None,
     on_deps: Callable[[CallDeps], None] | None = None,
     codebook: ToneCodebook | None = None,
-    tts_quota: TtsQuota | None = None,
+    tts_quota: TtsQuota | Literal["google"] | None = "google",
     **line_overrides: Any,
 ) -> AsyncIterator[Bench]:
     """Start everything; ``line_overrides`` replace fields of the line (e.g. ``filler_delay_s=0.2``).
@@ -87,7 +87,8 @@ async def bench(
     ``flows`` (a flow file or folder) serves the flow files instead of ``line``, as ``bot serve`` does.
     ``on_deps`` may adjust the bot's providers before use (see ``start_server``); ``codebook`` is the tone
     voice shared by the phone and the transcription emulator (a replay brings one with its sentences).
-    ``tts_quota``: Google's quotas at the TTS emulator from its first request (``TtsQuota()``: the defaults).
+    ``tts_quota``: Google's quotas at the TTS emulator from its first request: its defaults unless given
+    (``TtsQuota(...)`` other limits, None none).
 
     With ``offline`` the bot uses its embedded engines (Whisper, piper, silero); the OpenAI emulator
     still serves the chat model.

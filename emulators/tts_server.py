@@ -6,8 +6,9 @@ Rules:
 - Requests are checked against the service's documented rules (``emulators/tts_rules.py``, each with its
   source) and refused with INVALID_ARGUMENT as the service does; speaking_rate is [0.25, 2.0].
 - ``quota``: Google's per-project quotas (``emulators/tts_quota.py``: requests per minute by voice family,
-  concurrent streaming sessions), answered with RESOURCE_EXHAUSTED. ``TtsQuota()`` has Google's default
-  limits; ``None`` (the default here) serves without limits, for tests of other things. The quota is
+  concurrent streaming sessions), answered with RESOURCE_EXHAUSTED. By default the emulator enforces
+  Google's default limits (a fresh ``TtsQuota()`` per emulator), as a new project has them; ``None``
+  serves without limits (a project whose quota was raised: the load benchmark). The quota is
   checked before the request's rules (an assumption: Google does not say whether a malformed request
   counts), after a scripted fault.
 - Audio is a synthetic, speech-like placeholder lasting ``len(text) * ms_per_char / speaking_rate``; its
@@ -50,7 +51,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from google.cloud.texttospeech_v1.types import cloud_tts
@@ -174,13 +175,13 @@ class TtsEmulator:
         *,
         first_byte_delay_s: float = 0.0,
         ms_per_char: float = 55.0,
-        quota: TtsQuota | None = None,
+        quota: TtsQuota | Literal["google"] | None = "google",
         stream_idle_s: float = 5.0,
     ) -> None:
         self.first_byte_delay_s = first_byte_delay_s
         self.ms_per_char = ms_per_char
-        # Google's default quotas are TtsQuota(); None serves without limits (tests of other things).
-        self.quota = quota
+        # "google": Google's default quotas, this emulator's own count; None serves without limits.
+        self.quota = TtsQuota() if quota == "google" else quota
         self.stream_idle_s = stream_idle_s
         self.synth_requests: list[dict[str, Any]] = []
         self.rpcs: Counter[str] = Counter()

@@ -476,6 +476,10 @@ class FakeClock:
 def test_the_default_quota_is_googles() -> None:
     quota = TtsQuota()
     assert (quota.chirp3_per_minute, quota.other_per_minute, quota.concurrent_streams) == (200, 1000, 100)
+    # A new emulator enforces them, with its own count (a new project); None serves without limits.
+    first, second = TtsEmulator(), TtsEmulator()
+    assert first.quota == TtsQuota() and first.quota is not second.quota
+    assert TtsEmulator(quota=None).quota is None
 
 
 async def test_requests_per_minute_per_project_and_voice_family(client: Any, emulator: TtsEmulator) -> None:
