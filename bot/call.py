@@ -157,7 +157,7 @@ class Call:
         elif isinstance(msg, Dtmf):
             self.journal.key(msg.digit)
             if self.speaker is None or not await self.phone.on_key(msg.digit):
-                self.journal.count_invalid("dtmf_ignored", msg.digit[:2])
+                self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
 
     async def _on_start(self, msg: Start) -> None:
         if self.speaker is not None:

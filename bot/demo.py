@@ -181,7 +181,8 @@ async def _call(emulated: bool, recordings: Path) -> tuple[bytes, float]:
     async with bench(
         responder=StoreScript(first_token_delay_s=LLM_FIRST_TOKEN_S),
         flows=str(SHIPPED_FLOWS),
-        settings={"recordings_dir": str(recordings)},
+        # A simulated caller with test numbers: its keys are kept, so `bot replay` can press them again.
+        settings={"recordings_dir": str(recordings), "recording_keep_caller_number_and_keys": True},
         stt_delay_s=STT_DELAY_S,
         tts_first_byte_s=TTS_FIRST_BYTE_S,
         tts_ms_per_char=55.0,

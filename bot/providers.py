@@ -166,7 +166,7 @@ def _recorder_factory(
 ) -> Callable[[str, Callable[[], float]], CallRecorder | None]:
     """Opens each call's recording in the store; a store that fails never stops a call."""
     secrets = settings.secrets()
-    sensitive = [name.strip() for name in settings.recording_sensitive_fields.split(",") if name.strip()]
+    sensitive = settings.recording_redacted_fields()
 
     def open_recording(call_sid: str, clock: Callable[[], float]) -> CallRecorder | None:
         try:

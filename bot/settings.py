@@ -30,6 +30,12 @@ SECRET_IS_AUTH_TOKEN = (
 )
 
 
+CALLS_TOKEN_MIN_LENGTH = 32
+# Redacted in recordings unless RECORDING_KEEP_CALLER_NUMBER_AND_KEYS: the caller's number (the ``from``
+# stream parameter) and each keypad key (``dtmf`` events' ``digit``: PINs, card numbers).
+PRIVATE_RECORDING_FIELDS = ("from", "digit")
+
+
 class SettingsError(Exception):
     """Start-up configuration is invalid; ``str()`` is the one-line message to print."""
 
@@ -145,10 +151,17 @@ class Settings(BaseSettings):
     )
     recordings_s3_region: str | None = None
     calls_token: SecretStr | None = Field(
-        default=None, description="Bearer token for the call inspector at /calls; unset: /calls is off."
+        default=None,
+        description=f"Token for the call inspector at /calls (at least {CALLS_TOKEN_MIN_LENGTH} characters); "
+        "unset: /calls is off.",
     )
     recording_sensitive_fields: str = Field(
-        default="", description="Comma-separated event field names redacted in recordings (e.g. from,digits)."
+        default="",
+        description="Comma-separated event field names redacted in recordings, besides from and digit.",
+    )
+    recording_keep_caller_number_and_keys: bool = Field(
+        default=False,
+        description="Keep the caller's number and keypad keys in recordings (redacted by default).",
     )
     drain_timeout_s: Annotated[float, Field(ge=0)] = Field(
         default=60, description="On SIGTERM, how long live calls may go on before they are hung up."
@@ -216,6 +229,23 @@ class Settings(BaseSettings):
             raise ValueError("is empty")  # an empty Twilio token would let anyone forge signatures
         return value
 
+    @field_validator("calls_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # It guards recorded calls over the internet: long enough that guessing (throttled too) is hopeless.
+        if value is not None and len(value.get_secret_value().strip()) < CALLS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"is shorter than {CALLS_TOKEN_MIN_LENGTH} characters "
+                "(make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    def recording_redacted_fields(self) -> list[str]:
+        """Field names redacted in recordings: the caller's number and keys unless kept, and any others."""
+        extra = [name.strip() for name in self.recording_sensitive_fields.split(",") if name.strip()]
+        private = [] if self.recording_keep_caller_number_and_keys else list(PRIVATE_RECORDING_FIELDS)
+        return [*private, *extra]
+
     @model_validator(mode="after")
     def _a_language_model(self) -> Settings:
         if self.openai_api_key is None and self.openai_base_url is None:
@@ -262,7 +292,7 @@ def load_settings() -> Settings:
                 problems.append(err["msg"].removeprefix("Value error, "))
                 continue
             name = str(err["loc"][0]).upper()
-            reason = "is not set" if err["type"] == "missing" else err["msg"]
+            reason = "is not set" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
             problems.append(f"{name} {reason}")
         # The cross-setting rule only runs when every field is valid: report it with the rest anyway.
         present = {key.upper() for key, value in os.environ.items() if value}

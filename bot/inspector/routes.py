@@ -2,14 +2,15 @@
 
 Rules:
 - Off unless a token is configured: without one every route answers 404, as if it did not exist.
-  With one, a request must carry it as ``Authorization: Bearer <token>`` or ``?token=<token>`` (so a
-  browser can follow links, which carry it); a header, when present, is what counts. Compared with
-  ``hmac.compare_digest``; missing or wrong: 401.
+  With one, a request must carry ``Authorization: Bearer <token>`` or the session cookie; a browser
+  gets the cookie by opening any ``/calls`` URL once with ``?token=<token>``, answered with a redirect
+  to the same URL without it (``bot.inspector.auth``). Missing or wrong: 401; too many wrong guesses
+  from one address: 429. Links in pages never carry the token.
 - Ids come from the URL, so they only reach the disk through ``store.open_path``, which accepts nothing
   but ids shaped like the store's own (no traversal). Not a recording: 404; one that cannot be read: 422.
 - Reading files, computing peaks and building the WAV run in a thread (``asyncio.to_thread``): a long
   call takes a noticeable time and must not stall live calls on the event loop.
-- Responses hold call content: ``Cache-Control: no-store``, no referrer (links carry the token), the
+- Responses hold call content: ``Cache-Control: no-store``, no referrer, the
   page's Content-Security-Policy, never framed. The WAV honours a single byte ``Range`` so the page's
   player can seek.
 """
@@ -17,15 +18,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.inspector.auth import COOKIE, FailureLimiter, cookie_header, same, session_value
 from bot.inspector.page import render_page
 from bot.inspector.svg import esc
 from bot.inspector.timeline import build_timeline
@@ -45,17 +45,39 @@ _HEADERS = {
 }
 
 
-def _check_token(request: web.Request, token: str | None) -> None:
+_UNAUTHORIZED = (
+    "401: open this address once with ?token=<CALLS_TOKEN> (a session cookie then replaces it), or send "
+    "Authorization: Bearer <CALLS_TOKEN>."
+)
+
+
+def _check_token(request: web.Request, token: str | None, limiter: FailureLimiter) -> None:
     if not token:
         raise web.HTTPNotFound()
+    address = request.remote or "unknown"
+    wait = limiter.retry_after(address)
+    if wait:  # before any comparison: a throttled address learns nothing from its guesses
+        raise web.HTTPTooManyRequests(headers={**_HEADERS, "Retry-After": str(wait)})
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, given = header.partition(" ")
         given = given.strip() if scheme.lower() == "bearer" else ""
-    else:
-        given = request.query.get("token", "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="calls"'})
+        if same(given, token):
+            return
+        reason = "header"
+    elif "token" in request.query:
+        if same(request.query["token"], token):
+            clean = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
+            raise web.HTTPSeeOther(str(clean), headers={**_HEADERS, "Set-Cookie": cookie_header(token)})
+        reason = "query"
+    elif COOKIE in request.cookies:
+        if same(request.cookies[COOKIE], session_value(token)):
+            return
+        reason = "cookie"
+    else:  # nothing tried (a first visit): not a guess
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="calls"'}, text=_UNAUTHORIZED)
+    limiter.failed(address, reason)
+    raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="calls"'}, text=_UNAUTHORIZED)
 
 
 def _open(store: RecordingStore, recording_id: str) -> Path:
@@ -80,7 +102,7 @@ def _meta(folder: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _list_page(store: RecordingStore, query: str) -> str:
+def _list_page(store: RecordingStore) -> str:
     rows = []
     for recording_id in store.list_recent(RECENT_CALLS):
         try:
@@ -90,9 +112,9 @@ def _list_page(store: RecordingStore, query: str) -> str:
         state = "" if meta.get("complete") is True else " (incomplete)"
         link = esc(f"/calls/{recording_id}")
         cells = [
-            f'<a href="{link}{esc(query)}">{esc(meta.get("call_sid", recording_id))}</a>{state}',
+            f'<a href="{link}">{esc(meta.get("call_sid", recording_id))}</a>{state}',
             *(esc(meta.get(key, "")) for key in ("started_at", "duration_s", "turns", "ended_by", "flow")),
-            f'<a href="{link}/call.wav{esc(query)}">wav</a>',
+            f'<a href="{link}/call.wav">wav</a>',
         ]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     head = "".join(
@@ -109,11 +131,9 @@ def _list_page(store: RecordingStore, query: str) -> str:
     )
 
 
-def _call_page(store: RecordingStore, recording_id: str, query: str) -> str:
+def _call_page(store: RecordingStore, recording_id: str) -> str:
     timeline = build_timeline(_load(store, recording_id))
-    return render_page(
-        timeline, audio_url=f"/calls/{recording_id}/call.wav{query}", back_url=f"/calls{query}"
-    )
+    return render_page(timeline, audio_url=f"/calls/{recording_id}/call.wav", back_url="/calls")
 
 
 def _ranged(request: web.Request, body: bytes, content_type: str, filename: str) -> web.Response:
@@ -133,23 +153,25 @@ def _ranged(request: web.Request, body: bytes, content_type: str, filename: str)
     return web.Response(status=206, body=body[start : end + 1], content_type=content_type, headers=headers)
 
 
-def calls_routes(store: RecordingStore, token: str | None) -> list[web.RouteDef]:
+def calls_routes(
+    store: RecordingStore, token: str | None, limiter: FailureLimiter | None = None
+) -> list[web.RouteDef]:
     """``GET /calls``, ``GET /calls/{day}/{folder}`` and ``GET /calls/{day}/{folder}/call.wav``."""
-    query = f"?token={quote(token, safe='')}" if token else ""
+    failures = limiter if limiter is not None else FailureLimiter()
 
     async def list_calls(request: web.Request) -> web.Response:
-        _check_token(request, token)
-        page = await asyncio.to_thread(_list_page, store, query)
+        _check_token(request, token, failures)
+        page = await asyncio.to_thread(_list_page, store)
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
 
     async def call_page(request: web.Request) -> web.Response:
-        _check_token(request, token)
+        _check_token(request, token, failures)
         recording_id = f"{request.match_info['day']}/{request.match_info['folder']}"
-        page = await asyncio.to_thread(_call_page, store, recording_id, query)
+        page = await asyncio.to_thread(_call_page, store, recording_id)
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
 
     async def call_wav(request: web.Request) -> web.Response:
-        _check_token(request, token)
+        _check_token(request, token, failures)
         day, folder = request.match_info["day"], request.match_info["folder"]
         wav = await asyncio.to_thread(lambda: _load(store, f"{day}/{folder}").stereo_wav())
         return _ranged(request, wav, "audio/wav", f"{folder}.wav")

@@ -6,7 +6,9 @@ Rules:
   words heard, or the keypad text), ``answer`` the text handed to the speaker for the turn's responses,
   in response order (fillers are not part of it), ``tools`` each call as ``name(arguments)`` with the
   arguments' JSON normalised (key order and spacing do not count).
-- Keys are the ``dtmf`` events in order, with their recording time.
+- Keys are the ``dtmf`` events in order, with their recording time. A key recorded as ``[redacted]``
+  (the default: ``RECORDING_KEEP_CALLER_NUMBER_AND_KEYS`` unset) is not a key: it is counted by
+  ``redacted_keys`` so a replay can say it cannot press them. So is a redacted caller number.
 - A phrase's audio is the ``bot_audio`` of its response sent since that response's previous ``mark_sent``;
   the ``mark_sent`` event carries the phrase's text. A phrase cut by a ``clear`` has no mark: not kept.
   The same text said twice keeps its first audio.
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.logs import REDACTED
 from bot.recording.playback import place_bot_audio
 from bot.recording.reader import Recording
 
@@ -99,7 +102,22 @@ def turns(recording: Recording) -> list[RecordedTurn]:
 
 
 def keys(recording: Recording) -> list[tuple[float, str]]:
-    return [(float(e["t"]), str(e.get("digit", ""))) for e in recording.events_of("dtmf") if e.get("digit")]
+    return [
+        (float(e["t"]), str(e["digit"]))
+        for e in recording.events_of("dtmf")
+        if e.get("digit") and e["digit"] != REDACTED
+    ]
+
+
+def redacted_keys(recording: Recording) -> int:
+    return sum(1 for e in recording.events_of("dtmf") if e.get("digit") == REDACTED)
+
+
+def parameters(recording: Recording) -> dict[str, str]:
+    """The stream's recorded parameters (``to``, ``from``...), without redacted ones."""
+    raw = recording.meta.get("parameters")
+    found = raw if isinstance(raw, dict) else {}
+    return {str(k): str(v) for k, v in found.items() if v and v != REDACTED}
 
 
 def phrase_audio(recording: Recording) -> dict[str, bytes]:

@@ -4,7 +4,9 @@ started for the replay, on 127.0.0.1, and the replay's own recording is compared
 Rules:
 - The phone dials the recorded ``to``/``from`` numbers (so the flow is routed as before), plays the caller's
   recorded audio frame by frame from the stream's start and presses the recorded keys at their recorded
-  times; the bot answers on its own timing. Once the recorded audio has been played, the phone waits
+  times; the bot answers on its own timing. Keys and a caller number redacted in the recording (the
+  default) cannot be replayed: the keys are not pressed, a test number dials instead, and the result's
+  notes say so. Once the recorded audio has been played, the phone waits
   until the bot has finished its answer (or hung up), then hangs up.
 - Model (``llm``): ``recorded`` serves the recorded answers (``bot.replay.model``); ``emulated`` the
   scripted store model of the demo; ``live`` the OpenAI-compatible server of the environment
@@ -52,6 +54,7 @@ Hearing = Literal["emulated", "embedded", "live"]
 
 WAIT_FOR_ANSWER_S = 30.0  # after the recorded audio: the bot's last answer, at most this long
 QUIET_S = 1.0  # the bot counts as done after this much silence with every turn finished
+CALLER = "+15550199"  # the caller's number when the recording has none (redacted)
 
 
 class ReplayError(Exception):
@@ -166,6 +169,14 @@ async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
             f"flow {new.meta.get('flow')!r}: recorded with version {old.meta.get('flow_version')}, "
             f"replayed with {new.meta.get('flow_version')}"
         )
+    redacted = recorded.redacted_keys(old)
+    if redacted:
+        notes.append(
+            f"{redacted} keypad key(s) are redacted in the recording: the replay could not press them "
+            "(record with RECORDING_KEEP_CALLER_NUMBER_AND_KEYS=true to replay keys)"
+        )
+    if "from" not in recorded.parameters(old):
+        notes.append(f"the caller's number is not in the recording: the replay dialled from {CALLER}")
     if not old.complete:  # killed mid-call: how it would have ended is unknown, so it is not compared
         notes.append(
             "the recording is incomplete (its process was stopped mid-call): its ending is not compared"
@@ -205,12 +216,9 @@ def _recorded_voices(old: Recording, made: list[RecordedSpeech]) -> Callable[[Ca
 
 
 async def _call(b: Bench, old: Recording, recordings: Path) -> Path:
-    raw = old.meta.get("parameters")
-    parameters: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    parameters = recorded.parameters(old)
     loop = asyncio.get_running_loop()
-    dialled = b.phone.dial(
-        to=str(parameters.get("to") or "+15550100"), from_=str(parameters.get("from") or "+15550199")
-    )
+    dialled = b.phone.dial(to=parameters.get("to", "+15550100"), from_=parameters.get("from", CALLER))
     async with await dialled as phone:
         origin = loop.time()
         keys = asyncio.ensure_future(_press_keys(phone, recorded.keys(old), origin))

@@ -1,7 +1,9 @@
 """The inspector page in a real browser: headless Debian Chromium driven by Selenium opens the HTML file
 ``bot inspect`` wrote and finds the waveforms, turns, barge-in, tool call, filler and latency bars visible
 with a size; the page loads nothing besides itself. A screenshot goes into the test's tmp_path (and to
-``$INSPECTOR_SCREENSHOT`` when set), for a person to look at.
+``$INSPECTOR_SCREENSHOT`` when set), for a person to look at. Then ``/calls`` served on 127.0.0.1: the
+browser opens it once with ``?token=``, lands on the clean URL with an HttpOnly session cookie scripts
+cannot read, and follows a link (which carries no token) to the call's page.
 
 Needs ``chromium``, ``chromium-driver`` (apt) and ``selenium`` (pip): skipped without them, except under
 ``CI``, which must install them: there it fails.
@@ -10,16 +12,22 @@ Needs ``chromium``, ``chromium-driver`` (apt) and ``selenium`` (pip): skipped wi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.inspector import cli as inspector_cli
+from bot.inspector.auth import COOKIE
+from bot.inspector.routes import calls_routes
+from bot.recording import LocalStore
 from tests.unit.test_inspector import SID, XSS, write_sample_call
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -121,3 +129,49 @@ def test_inspector_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     if extra:
         Path(extra).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, extra)
+
+
+TOKEN = "browser-token/6a1f+0c9e=4b7d2e58a3f1"
+
+
+@pytest.fixture
+def calls_server(tmp_path: Path) -> Iterator[str]:
+    """``/calls`` over one recorded call, served on 127.0.0.1 from a thread (selenium is synchronous)."""
+    write_sample_call(tmp_path / "served")
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_routes(calls_routes(LocalStore(tmp_path / "served"), TOKEN))
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{port}"  # a secure context for Chromium: its Secure cookies are kept
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+def test_the_token_is_exchanged_for_a_cookie_in_chromium(browser: Any, calls_server: str) -> None:
+    from urllib.parse import quote
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{calls_server}/calls?token={quote(TOKEN, safe='')}")
+    assert browser.current_url == f"{calls_server}/calls"  # redirected: the token left the address bar
+    assert SID in browser.page_source
+    (cookie,) = browser.get_cookies()
+    assert cookie["name"] == COOKIE and cookie["httpOnly"] and cookie["secure"]
+    assert cookie["sameSite"] == "Strict" and cookie["path"] == "/calls" and TOKEN not in cookie["value"]
+    assert browser.execute_script("return document.cookie") == ""  # scripts cannot read it
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#calls a")]
+    assert links and not any("token" in link for link in links)
+    browser.find_element(By.CSS_SELECTOR, "#calls a").click()  # the cookie opens the call's page
+    assert "/calls/" in browser.current_url and "token" not in browser.current_url
+    _visible(browser, "#waveform-caller", 1)
+    _visible(browser, "#audio", 1)

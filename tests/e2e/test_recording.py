@@ -77,3 +77,41 @@ async def test_a_barge_in_is_recorded_and_the_cut_audio_was_not_played() -> None
     played = sum(len(s.audio) for s in rec.bot_played_segments())
     assert played < len(rec.bot_sent_ulaw())  # what the clear dropped was sent, never played
     assert [t["barge_in"] for t in rec.events_of("turn")] == [True, False]
+
+
+CALLER = "+15557654321"
+PIN = "4271"
+
+
+async def _call_with_keys(b: Bench) -> Recording:
+    async with await b.phone.dial(from_=CALLER) as call:
+        await call.wait_for_bot_silence(quiet=0.3, timeout=10)
+        for key in PIN:
+            await call.send_dtmf(key)
+        await asyncio.sleep(0.3)
+        await call.hang_up()
+    await ended(b)
+    return only_recording(b)
+
+
+async def test_the_caller_s_number_and_keys_are_redacted_by_default() -> None:
+    """The attack: whoever reads recordings (the inspector, a bucket) learns callers' numbers and PINs."""
+    async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
+        rec = await _call_with_keys(b)
+        text = b"".join((rec.path / name).read_bytes() for name in ("meta.json", "events.jsonl"))
+    keys = [e["digit"] for e in rec.events_of("dtmf")]
+    assert keys == ["[redacted]"] * len(PIN)  # that keys were pressed, and when, is kept
+    assert rec.meta["parameters"]["from"] == "[redacted]"
+    assert rec.meta["parameters"]["to"] == "+15550100"  # routes the flow: replay needs it
+    assert CALLER.encode() not in text and CALLER[2:].encode() not in text
+
+
+async def test_keeping_the_caller_s_number_and_keys_is_an_opt_in() -> None:
+    async with bench(
+        stt_delay_s=0.05,
+        llm_first_token_s=0.05,
+        settings={"recording_keep_caller_number_and_keys": True},
+    ) as b:
+        rec = await _call_with_keys(b)
+    assert "".join(e["digit"] for e in rec.events_of("dtmf")) == PIN
+    assert rec.meta["parameters"]["from"] == CALLER

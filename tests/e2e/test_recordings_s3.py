@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 from bot.recording.s3 import s3_client
 from emulators.harness import bench
 
-TOKEN = "inspector-token-0123"
+TOKEN = "inspector-token-0123456789abcdef0123"
 
 
 @pytest.fixture

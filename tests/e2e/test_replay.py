@@ -60,6 +60,32 @@ def test_an_unchanged_bot_replays_the_demo_call_without_differences(
     assert meta["complete"] and meta["ended_by"] == "end_call" and meta["turns"] == 6
 
 
+def test_a_recording_with_redacted_keys_replays_and_says_it_could_not_press_them(
+    demo_recording: Path, tmp_path: Path
+) -> None:
+    """A recording made with the default privacy (keys and the caller's number redacted): replay runs,
+    tells why the keypad turn differs, and does not crash."""
+    folder = tmp_path / "redacted"
+    shutil.copytree(demo_recording, folder)
+    events = folder / "events.jsonl"
+    lines = []
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "dtmf":
+            event["digit"] = "[redacted]"
+        lines.append(json.dumps(event))
+    pressed = sum('"type": "dtmf"' in line for line in lines)
+    events.write_text("\n".join(lines) + "\n")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["parameters"]["from"] = "[redacted]"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    result = replay(str(folder), *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]  # the keypad turn is missing
+    assert "Traceback" not in result.stderr
+    assert f"note: {pressed} keypad key(s) are redacted in the recording" in result.stdout
+    assert "note: the caller's number is not in the recording" in result.stdout
+
+
 def test_the_deterministic_replay_serves_the_recorded_answers_and_phrases(demo_recording: Path) -> None:
     result = replay(str(demo_recording), *FAST)  # --llm recorded --tts recorded are the defaults
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

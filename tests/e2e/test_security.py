@@ -235,7 +235,7 @@ SECRETS = {  # "/", "+" and "=" make the URL-encoded and base64 forms differ fro
     "TWILIO_AUTH_TOKEN": "twTok/9c4e+Q7x=k2Lm",
     "TWILIO_API_KEY_SECRET": "twKey/3b8f+Y1u=p6Nd",  # REST's password: the key's own secret
     "OPENAI_API_KEY": "sk-oAiKey/51c2+d7=Zq",
-    "CALLS_TOKEN": "callsTok/e4b1+9=Wp3",
+    "CALLS_TOKEN": "callsTok/e4b1+9=Wp3-7c0a5d2e8f4b6193",
     "AWS_SECRET_ACCESS_KEY": "awsKey/7d2a+0f=Rt8u",
 }
 
@@ -369,8 +369,12 @@ async def drive_the_other_routes(url: str, call_sid: str, bucket_client: Any, bu
         auth = {"Authorization": f"Bearer {token}"}
         async with http.get(url + "/calls", headers=auth) as response:
             assert response.status == 200 and recording_id in await response.text()
-        async with http.get(f"{url}/calls/{recording_id}?token={quote(token, safe='')}") as response:
-            assert response.status == 200
+        page = f"/calls/{recording_id}"
+        async with http.get(f"{url}{page}?token={quote(token, safe='')}", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == page  # exchanged, then gone
+            session = response.headers["Set-Cookie"].split(";")[0]
+        async with http.get(url + page, headers={"Cookie": session}) as response:
+            assert response.status == 200 and "token=" not in await response.text()
         async with http.get(f"{url}/calls/{recording_id}/call.wav", headers=auth) as response:
             assert response.status == 200 and (await response.read())[:4] == b"RIFF"
         async with http.get(url + "/metrics") as response:

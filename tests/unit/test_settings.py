@@ -257,3 +257,24 @@ def test_empty_twilio_sids_mean_unset(monkeypatch: pytest.MonkeyPatch, required:
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "")
     settings = load_settings()
     assert settings.twilio_api_key_sid is None and settings.twilio_account_sid is None
+
+
+def test_a_short_calls_token_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, required: None
+) -> None:
+    short = "callsTok/e4b1+9=Wp3"  # 19 characters: guessable enough not to guard recorded calls
+    monkeypatch.setenv("CALLS_TOKEN", short)
+    message = error_message()
+    assert "CALLS_TOKEN is shorter than 32 characters" in message and short not in message
+    monkeypatch.setenv("CALLS_TOKEN", "x" * 32)
+    assert load_settings().calls_token is not None
+
+
+def test_recordings_redact_the_caller_s_number_and_keys_unless_kept(
+    monkeypatch: pytest.MonkeyPatch, required: None
+) -> None:
+    assert load_settings().recording_redacted_fields() == ["from", "digit"]
+    monkeypatch.setenv("RECORDING_SENSITIVE_FIELDS", " card_number, ,email")
+    assert load_settings().recording_redacted_fields() == ["from", "digit", "card_number", "email"]
+    monkeypatch.setenv("RECORDING_KEEP_CALLER_NUMBER_AND_KEYS", "true")
+    assert load_settings().recording_redacted_fields() == ["card_number", "email"]
