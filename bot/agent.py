@@ -5,12 +5,13 @@ Rules (the streaming guide's behaviour):
   ``PhraseBuffer`` at once and every complete phrase is yielded at once; the rest is flushed when
   the response ends.
 - Tool calls are collected while streaming (``ToolCallAssembler``). When a response has tool calls,
-  all of them run in parallel; if they are not done after ``filler_delay_s`` a ``Filler`` is yielded
-  (never when they finish first). History then gets ONE assistant message carrying every tool call
-  (arguments as the streamed strings) followed by one ``tool`` message per call id, and the
-  follow-up is streamed the same way, up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the
-  Call, which keeps the caller company while it is slow). A ``FinalResult`` (hang-up,
-  transfer) ends the answer after its round is in history: the call acts instead of the model.
+  all of them run in parallel (up to ``MAX_CALLS_PER_RESPONSE``, ``bot.tools.registry``); if they
+  are not done after ``filler_delay_s`` a ``Filler`` is yielded (never when they finish first).
+  History then gets ONE assistant message carrying every tool call (arguments as the streamed
+  strings) followed by one ``tool`` message per call id, and the follow-up is streamed the same way,
+  up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the Call, which keeps the caller company
+  while it is slow). A ``FinalResult`` (hang-up, transfer) ends the answer after its round is in
+  history: the call acts instead of the model.
 - A response's assistant message enters history only when it has been streamed whole; what a
   barge-in or an error cut short is written by the Call from what the caller actually heard.
 - Provider errors propagate (``ProviderError``); the Call turns them into an apology.

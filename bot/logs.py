@@ -1,7 +1,8 @@
 """structlog JSON logging: one JSON object per line on stdout, ``call_sid`` bound per call.
 
 Library loggers (aiohttp, openai, grpc, twilio) go through the same JSON renderer. A last-line
-processor masks any configured secret that slipped into a log value.
+processor masks any configured secret that slipped into a log value, and every value in the process's
+secret list (``bot.secret_values.known()``: HTTP tools' header values, which a reload may add).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from bot.secret_values import known
+
 REDACTED = "[redacted]"
 
 
@@ -21,25 +24,27 @@ class SecretMasker:
         self._secrets = [s for s in secrets if len(s) >= 4]
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if self._secrets:
+        learned = known()  # read per event: a reload may have added header values
+        secrets = [*learned, *self._secrets] if learned else self._secrets
+        if secrets:
             for key, value in event.items():
-                event[key] = self._mask(value)
+                event[key] = self._mask(value, secrets)
         return event
 
-    def _mask(self, value: Any) -> Any:
+    def _mask(self, value: Any, secrets: list[str]) -> Any:
         # Walks nested values too: tracebacks (dict_tracebacks), headers dicts, lists of args.
         if isinstance(value, str):
-            for secret in self._secrets:
+            for secret in secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
             return value
         if isinstance(value, dict):
-            return {k: self._mask(v) for k, v in value.items()}
+            return {k: self._mask(v, secrets) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self._mask(v) for v in value]
+            return [self._mask(v, secrets) for v in value]
         if isinstance(value, int | float | bool) or value is None:
             return value
-        return self._mask(repr(value))
+        return self._mask(repr(value), secrets)
 
 
 def configure_logging(

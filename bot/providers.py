@@ -36,6 +36,7 @@ from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from bot.metrics import CallMetrics
 from bot.recording.store import LocalStore, RecordingStore
 from bot.recording.writer import CallRecorder
+from bot.secret_values import known
 from bot.settings import Settings
 from bot.tools.http_tool import HttpClient
 from bot.twilio.rest import TwilioRest
@@ -164,7 +165,8 @@ def recording_store(settings: Settings) -> RecordingStore | None:
 def _recorder_factory(
     settings: Settings, store: RecordingStore
 ) -> Callable[[str, Callable[[], float]], CallRecorder | None]:
-    """Opens each call's recording in the store; a store that fails never stops a call."""
+    """Opens each call's recording in the store; a store that fails never stops a call. Its secrets
+    are the settings' and every HTTP tool header value known when the call starts (a reload adds)."""
     secrets = settings.secrets()
     sensitive = settings.recording_redacted_fields()
 
@@ -174,7 +176,7 @@ def _recorder_factory(
         except OSError as exc:
             log.warning("recording_unavailable", error=type(exc).__name__, folder=settings.recordings_dir)
             return None
-        return CallRecorder(sink, clock=clock, secrets=secrets, sensitive_fields=sensitive)
+        return CallRecorder(sink, clock=clock, secrets=[*secrets, *known()], sensitive_fields=sensitive)
 
     return open_recording
 

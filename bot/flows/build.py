@@ -5,6 +5,9 @@ Rules:
   tools are imported, HTTP tools' header variables are read from the environment, and the flow's
   voice engine must exist on this server. Every failure is a ``FlowProblem`` at the line of the
   field that caused it, and all of them are reported together (``FlowError``), like ``flows check``.
+- Every built tool's ``secrets`` (HTTP header values) join the process's secret list
+  (``bot.secret_values``) before the book is returned, so logs and recordings mask them from the
+  first call on, after a reload too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from bot.flows.loader import FlowError, FlowProblem, FlowSet
 from bot.flows.tool_specs import FunctionToolSpec, HttpToolSpec, PythonToolSpec
 from bot.line import LineConfig
 from bot.lines import LineBook
+from bot.secret_values import remember
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import HttpClient, http_tool
 from bot.tools.python_tool import python_tool
@@ -49,6 +53,8 @@ def build_book(
             field = "language" if flow.voice.language else "name" if flow.voice.name else "provider"
             problems.append(flows.problem(index, ("voice", field), why))
         lines.append(line)
+    # Even when the book is refused: a value read from the environment may already be in a log line.
+    remember(secret for line in lines for tool in line.tools for secret in tool.secrets)
     if problems:
         raise FlowError(problems)
     numbers = {number: flow.name for flow in flows.flows for number in flow.numbers}

@@ -6,7 +6,13 @@ Rules:
 - HTTP header values are ``env:VAR_NAME`` references only: a literal value (a secret in a reviewed
   file) is an error whose message never repeats the value. URLs carry no user or password.
 - ``parameters`` is the JSON schema of the arguments object the model sends: ``type: object``, named
-  ``properties``, and ``required`` names that exist.
+  ``properties``, and ``required`` names that exist, and a valid JSON schema (``jsonschema``'s
+  ``check_schema``, draft 2020-12), so a broken one is a flow error at its line, not a failure on a
+  call. Without ``additionalProperties`` it gets ``additionalProperties: false``: the model may send
+  only the declared arguments (the registry enforces the schema before any tool runs).
+- An HTTP tool's argument cannot have the name of a query parameter its URL already fixes: for GET
+  and DELETE it would be sent twice (``tenant=store1&tenant=store2``), and the service may read
+  either.
 - These are declarations only: nothing here imports a function or calls a URL (the flow's
   ``tool_factory`` turns them into ``Tool`` objects).
 """
@@ -15,8 +21,11 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from bot.flows.fields import Name, PositiveSeconds, StrictModel, Text, matching, shown
 from bot.tools.registry import Tool
@@ -57,7 +66,12 @@ def _object_schema(value: dict[str, Any]) -> dict[str, Any]:
     unknown = [name for name in required if name not in properties]
     if unknown:
         raise ValueError(f"required names {unknown} are not in properties")
-    return value
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "the schema"
+        raise ValueError(f"is not a valid JSON schema at {where}: {exc.message[:160]}") from None
+    return {**value, "additionalProperties": value.get("additionalProperties", False)}
 
 
 HeaderName = Annotated[str, AfterValidator(matching(_HEADER_NAME, "an HTTP header name"))]
@@ -91,6 +105,17 @@ class HttpToolSpec(FunctionToolSpec):
         default_factory=dict,
         description="Header name -> env:VAR_NAME (the value is read from the environment).",
     )
+
+    @model_validator(mode="after")
+    def _no_argument_in_the_fixed_query(self) -> HttpToolSpec:
+        fixed = {name for name, _ in parse_qsl(urlsplit(self.url).query, keep_blank_values=True)}
+        clash = sorted(fixed & set(self.parameters.get("properties", {})))
+        if clash:
+            raise ValueError(
+                f"arguments {clash} are already query parameters of the url; a caller's value would be "
+                "sent next to the fixed one, rename the argument or drop it from the url"
+            )
+        return self
 
 
 class PythonToolSpec(FunctionToolSpec):

@@ -3,7 +3,11 @@
 Rules:
 - Header values are ``env:VAR`` references resolved once, when the tool is built (at flow load): a
   missing, empty or multi-line variable is a ``ToolSetupError`` at ``("headers", name)`` that names
-  the variable, never its value.
+  the variable, never its value. The resolved values are the tool's ``secrets``
+  (``bot.secret_values.worth_masking``): the registry masks them in its results, and the flow build
+  adds them to the process's secret list for logs and recordings.
+- Arguments reach the handler only after the registry checked them against ``parameters`` (no key
+  the schema does not declare, unless the flow allows ``additionalProperties``).
 - The model's arguments go as query parameters for GET and DELETE (strings as they are, other
   scalars as their JSON spelling, lists and objects JSON-encoded, nulls left out) and as a JSON
   body for the other methods.
@@ -30,6 +34,7 @@ import aiohttp
 import structlog
 
 from bot.flows.tool_specs import HttpToolSpec
+from bot.secret_values import worth_masking
 from bot.tools.errors import ToolSetupError
 from bot.tools.registry import Tool
 
@@ -152,4 +157,5 @@ def http_tool(spec: HttpToolSpec, *, env: Mapping[str, str], client: HttpClient)
         handler=call_service,
         timeout_s=spec.timeout_s + _REGISTRY_GRACE_S,
         filler=spec.filler,
+        secrets=worth_masking(headers.values()),
     )

@@ -9,8 +9,9 @@ Rules:
 - Its signature must match the declared arguments: every property of ``parameters`` can be passed
   as a keyword (unless it takes ``**kwargs``), and every argument it needs without a default is a
   property. Otherwise ``ToolSetupError`` at ``("parameters",)`` naming the argument.
-- The function itself is the handler: ``ToolRegistry`` binds the model's arguments to it and turns
-  its exceptions and timeouts into results for the model.
+- The function itself is the handler: ``ToolRegistry`` checks the model's arguments against
+  ``parameters`` (unknown keys, types, patterns) before calling it, binds them to it and turns its
+  exceptions and timeouts into results for the model.
 """
 
 from __future__ import annotations

@@ -5,6 +5,14 @@ Rules:
   own timeout. ``run_all`` never raises for a tool's sake: an unknown tool, arguments that are not
   valid JSON, a tool that raises or one that hangs past its timeout each become a short error string
   that goes back to the model as that call's result, so the model can tell the caller.
+- Arguments are checked against the tool's ``parameters`` JSON schema (``jsonschema``, draft 2020-12)
+  before its handler runs: an unknown key, a wrong type, a pattern or enum not met is an error result
+  naming the first problem (``bad arguments for NAME at PATH: ...``) and nothing is called.
+- At most ``MAX_CALLS_PER_RESPONSE`` calls of one response run; every call past the cap gets the
+  error result ``TOO_MANY_CALLS`` (each call id still gets its result, as the chat API requires), so
+  one response cannot fan out into hundreds of requests to a service.
+- A tool's ``secrets`` (the header values an HTTP tool sends) are masked as ``[redacted]`` in its
+  results, so a service that echoes them cannot put them in the prompt, the recordings or the logs.
 - A result that is a dict with an ``error`` key counts as a failure in the turn's figures.
 - Results are strings (JSON for structured results) capped at ``MAX_RESULT_CHARS``, so a tool that
   returns a huge payload cannot blow up the prompt.
@@ -23,10 +31,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 from bot.llm.assembler import ToolCall
 
 MAX_RESULT_CHARS = 4000
+# A turn needs one or two lookups; 8 leaves room for a caller asking about several orders at once.
+MAX_CALLS_PER_RESPONSE = 8
+TOO_MANY_CALLS = (
+    f"not run: at most {MAX_CALLS_PER_RESPONSE} tool calls per response; "
+    "ask again with fewer calls, the most important first"
+)
+REDACTED = "[redacted]"
+_ARGUMENT_ERROR_MAX_CHARS = 200
 ToolHandler = Callable[..., Awaitable[Any]]
 
 log = structlog.get_logger(__name__)
@@ -40,6 +58,26 @@ class Tool:
     handler: ToolHandler  # called with the parsed arguments as keyword arguments
     timeout_s: float = 5.0
     filler: str | None = None  # said while this tool runs, instead of the line's default filler
+    secrets: tuple[str, ...] = ()  # values this tool sends that its results must never show
+    _validator: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once per tool: the schema was checked when the flow was loaded (bot.flows.tool_specs).
+        object.__setattr__(self, "_validator", Draft202012Validator(dict(self.parameters)))
+
+    def argument_error(self, arguments: Mapping[str, Any]) -> str | None:
+        """The first way ``arguments`` break the schema, in one short sentence; None when they fit."""
+        try:
+            error = best_match(self._validator.iter_errors(arguments))
+        except Exception as exc:  # e.g. a $ref nobody can resolve: never run on arguments unchecked
+            return f"bad arguments for {self.name}: its schema cannot be applied ({type(exc).__name__})"
+        if error is None:
+            return None
+        where = "/".join(str(part) for part in error.absolute_path) or "(arguments)"
+        message = error.message
+        if len(message) > _ARGUMENT_ERROR_MAX_CHARS:
+            message = message[: _ARGUMENT_ERROR_MAX_CHARS - 3] + "..."
+        return f"bad arguments for {self.name} at {where}: {message}"
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -92,8 +130,12 @@ class ToolRegistry:
         async def run(i: int, call: ToolCall) -> None:
             results[i] = await self._run_one(call)
 
+        if len(calls) > MAX_CALLS_PER_RESPONSE:
+            log.warning("tool_calls_capped", calls=len(calls), cap=MAX_CALLS_PER_RESPONSE)
+            for i in range(MAX_CALLS_PER_RESPONSE, len(calls)):
+                results[i] = ToolResult(calls[i], json.dumps({"error": TOO_MANY_CALLS}), False, 0.0)
         async with asyncio.TaskGroup() as group:
-            for i, call in enumerate(calls):
+            for i, call in enumerate(calls[:MAX_CALLS_PER_RESPONSE]):
                 group.create_task(run(i, call))
         return [r for r in results if r is not None]
 
@@ -102,6 +144,8 @@ class ToolRegistry:
         started = loop.time()
 
         def done(content: str, ok: bool, final: bool = False) -> ToolResult:
+            if tool is not None:
+                content = mask(content, tool.secrets)
             if len(content) > MAX_RESULT_CHARS:
                 content = content[:MAX_RESULT_CHARS] + "...(truncated)"
             return ToolResult(call, content, ok, loop.time() - started, final)
@@ -111,6 +155,9 @@ class ToolRegistry:
             return done(json.dumps({"error": f"unknown tool {call.name!r}"}), False)
         if call.error is not None or call.parsed is None:
             return done(json.dumps({"error": call.error or "arguments must be a JSON object"}), False)
+        if (problem := tool.argument_error(call.parsed)) is not None:
+            log.info("tool_arguments_refused", tool=call.name)
+            return done(json.dumps({"error": problem}), False)
         try:
             bound = inspect.signature(tool.handler).bind(**call.parsed)
         except TypeError as exc:  # wrong or missing arguments from the model
@@ -130,3 +177,14 @@ class ToolRegistry:
         content = value if isinstance(value, str) else json.dumps(value, default=str)
         # A tool may report its own failure as {"error": ...} (an HTTP tool's service answered 500).
         return done(content, not (isinstance(value, dict) and "error" in value), final)
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``REDACTED`` (longest first, so a secret containing
+    another is masked whole). Also masks each secret's JSON spelling (a service that echoes it in
+    JSON escapes ``/`` or quotes as ``json.dumps`` would)."""
+    spellings = {spelling for s in secrets if s for spelling in (s, json.dumps(s)[1:-1])}
+    for secret in sorted(spellings, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

@@ -390,6 +390,32 @@ async def test_flow_http_tool_500_is_an_error_result_and_the_caller_still_gets_a
     assert call.turns and call.turns[-1].error is None
 
 
+async def test_a_service_that_echoes_the_header_key_puts_it_in_no_prompt_and_no_recording(
+    tmp_path: Path, stock_service: StockService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: before, the key went to the model in the tool result and into events.jsonl (and the
+    # /calls page that shows it).
+    monkeypatch.setenv(STOCK_KEY_VARIABLE, STOCK_KEY)
+    stock_service.answer = {"item": "hammer", "count": 7, "debug": {"X-Api-Key": STOCK_KEY}}
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    flow = store_flow(
+        "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(stock_service.url)
+    )
+    write_flow(folder, "store.yaml", flow)
+    async with bench(flows=str(folder), responder=stock_responder) as b:
+        await one_call(b, "+15550100", STOCK_QUESTION)
+        async with asyncio.timeout(10):
+            await b.call_ended.wait()
+        files = await asyncio.to_thread(lambda: [p for p in Path(b.settings.recordings_dir).rglob("*")])
+        recorded = b"".join(p.read_bytes() for p in files if p.is_file())
+    assert stock_service.received[0][0].get("X-Api-Key") == STOCK_KEY
+    assert follow_up_tool_result(b)["debug"] == {"X-Api-Key": "[redacted]"}
+    assert STOCK_KEY not in json.dumps([r.messages for r in b.openai.chat_requests])
+    assert any(p.name == "events.jsonl" for p in files) and b"hammer" in recorded
+    assert STOCK_KEY.encode() not in recorded
+
+
 # ---- 5. a python tool during a call -------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from bot.flows.tool_specs import HttpToolSpec
 from bot.llm.assembler import ToolCall
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import MAX_BODY_BYTES, HttpClient, http_tool
-from bot.tools.registry import ToolRegistry
+from bot.tools.registry import MAX_CALLS_PER_RESPONSE, REDACTED, TOO_MANY_CALLS, ToolRegistry
 
 SECRET = "Bearer s3cret-token-do-not-log-42"
 ENV = {"STORE_API_KEY": SECRET}
@@ -43,6 +43,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    query_string: str = ""  # as sent: a name given twice shows twice
 
 
 @dataclass
@@ -65,6 +66,7 @@ def make_app(service: Service) -> web.Application:
                 dict(request.query),
                 dict(request.headers),
                 await request.read(),
+                request.query_string,
             )
         )
 
@@ -77,6 +79,11 @@ def make_app(service: Service) -> web.Application:
     async def status(request: web.Request) -> web.Response:
         await record(request)
         return web.Response(status=int(request.match_info["code"]))
+
+    async def echo_headers(request: web.Request) -> web.Response:
+        # A careless service that answers with the request's headers (a debug echo, an error page).
+        await record(request)
+        return web.json_response({"count": 7, "seen": dict(request.headers)})
 
     async def html(request: web.Request) -> web.Response:
         await record(request)
@@ -117,6 +124,7 @@ def make_app(service: Service) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
     app.router.add_route("*", "/status/{code}", status)
+    app.router.add_route("*", "/echo-headers", echo_headers)
     app.router.add_get("/html", html)
     app.router.add_get("/bad-json", bad_json)
     app.router.add_get("/big", big)
@@ -375,6 +383,91 @@ async def test_registry_gives_the_model_the_answer_as_a_string(service: Service,
         # The request's own timeout fires before the registry's, so the model gets the precise reason.
         '{"error": "slow: the service did not answer within 0.3 s"}',
     ]
+
+
+# --- hostile arguments from the model (issue 14) ----------------------------------------------------
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
+    "required": ["order_id"],
+}
+
+
+def calls_of(name: str, *arguments: dict[str, Any]) -> list[ToolCall]:
+    return [ToolCall(i, f"call_{i}", name, json.dumps(a), a, None) for i, a in enumerate(arguments)]
+
+
+async def test_an_undeclared_argument_never_reaches_the_service(service: Service, client: HttpClient) -> None:
+    # The flow fixes the tenant in the URL; a prompt-injected model adds its own. Before the fix the
+    # service got "tenant=store1&order_id=12&tenant=store2" and could read either tenant.
+    url = service.base + "/echo?tenant=store1"
+    tool = http_tool(spec(url, "GET", parameters=ORDER_SCHEMA), env=ENV, client=client)
+    (result,) = await ToolRegistry.of([tool]).run_all(
+        calls_of("store_api", {"order_id": "12", "tenant": "store2"})
+    )
+    assert service.received == []
+    assert not result.ok
+    assert json.loads(result.content) == {
+        "error": "bad arguments for store_api at (arguments): "
+        "Additional properties are not allowed ('tenant' was unexpected)"
+    }
+    # The declared argument alone goes through, next to the URL's fixed query.
+    (result,) = await ToolRegistry.of([tool]).run_all(calls_of("store_api", {"order_id": "12"}))
+    assert result.ok and [r.query_string for r in service.received] == ["tenant=store1&order_id=12"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"order_id": "12 OR 1=1"}, "at order_id: '12 OR 1=1' does not match '^[0-9]{1,10}$'"),
+        ({"order_id": 12}, "at order_id: 12 is not of type 'string'"),
+        ({}, "at (arguments): 'order_id' is a required property"),
+        ({"order_id": "1" * 5000}, "at order_id: '" + "1" * 100),
+    ],
+)
+async def test_arguments_that_break_the_schema_are_an_error_the_model_reads(
+    service: Service, client: HttpClient, arguments: dict[str, Any], problem: str
+) -> None:
+    tool = http_tool(spec(service.base + "/echo", "POST", parameters=ORDER_SCHEMA), env=ENV, client=client)
+    (result,) = await ToolRegistry.of([tool]).run_all(calls_of("store_api", arguments))
+    assert service.received == []
+    error = json.loads(result.content)["error"]
+    assert error.startswith("bad arguments for store_api " + problem), error
+    assert len(error) <= 260  # the model's own 5000 characters are not read back to it
+
+
+async def test_a_flow_may_allow_other_arguments(service: Service, client: HttpClient) -> None:
+    schema = ORDER_SCHEMA | {"additionalProperties": True}
+    tool = http_tool(spec(service.base + "/echo", "POST", parameters=schema), env=ENV, client=client)
+    (result,) = await ToolRegistry.of([tool]).run_all(calls_of("store_api", {"order_id": "1", "note": "x"}))
+    assert result.ok and json.loads(service.received[0].body) == {"order_id": "1", "note": "x"}
+
+
+async def test_calls_per_response_are_capped(service: Service, client: HttpClient) -> None:
+    # One response asking for 50 lookups: before the cap, 50 requests hit the service at once.
+    tool = http_tool(spec(service.base + "/echo", "POST", parameters=ORDER_SCHEMA), env=ENV, client=client)
+    calls = calls_of("store_api", *({"order_id": str(i)} for i in range(50)))
+    results = await ToolRegistry.of([tool]).run_all(calls)
+    assert len(service.received) == MAX_CALLS_PER_RESPONSE == 8
+    assert [r.call.id for r in results] == [c.id for c in calls]  # every call id still gets its result
+    assert all(r.ok for r in results[:8])
+    for r in results[8:]:
+        assert not r.ok and json.loads(r.content) == {"error": TOO_MANY_CALLS}
+
+
+# --- header secrets a service echoes (issue 14) -----------------------------------------------------
+
+
+async def test_an_echoed_header_secret_never_reaches_the_model(service: Service, client: HttpClient) -> None:
+    headers = {"Authorization": "env:STORE_API_KEY"}
+    tool = http_tool(spec(service.base + "/echo-headers", headers=headers), env=ENV, client=client)
+    (result,) = await ToolRegistry.of([tool]).run_all(calls_of("store_api", {}))
+    assert service.received[0].headers["Authorization"] == SECRET  # the service did get the key
+    assert result.ok
+    assert SECRET not in result.content and "s3cret-token-do-not-log-42" not in result.content
+    assert json.loads(result.content)["seen"]["Authorization"] == REDACTED
+    assert json.loads(result.content)["count"] == 7  # the rest of the answer is intact
 
 
 # --- the shared session ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.flows import store_tools
+from bot.flows.build import build_book
 from bot.flows.check import check
 from bot.flows.fields import StrictModel
 from bot.flows.loader import FlowError, FlowProblem, FlowSet, load_flow, load_flows, parse_flow
@@ -31,6 +32,8 @@ from bot.flows.model import Flow
 from bot.flows.tool_specs import TOOL_TYPES, FunctionToolSpec, HttpToolSpec, PythonToolSpec
 from bot.line import LineConfig, default_line, load_store_data
 from bot.line import store_tools as line_store_tools
+from bot.secret_values import known
+from bot.tools.http_tool import HttpClient
 from bot.tools.registry import Tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -496,3 +499,44 @@ def test_any_values_in_a_section_of_the_shipped_flow(section: str, data: st.Data
     for name in names:
         document[section][name] = data.draw(plausible)
     loads_or_fails_cleanly(yaml.safe_dump(document))
+
+
+# ---- tool argument schemas (issue 14) -------------------------------------------------------------------
+
+SCHEMA_TOOL = (
+    "tools:\n  - type: http\n    name: order\n    description: An order.\n    url: {url}\n    method: GET\n"
+    "    parameters:\n      type: object\n      properties:\n        order_id: {{type: {type}}}\n"
+)
+
+
+def test_a_broken_argument_schema_is_a_flow_error_at_its_line() -> None:
+    tool = SCHEMA_TOOL.format(url="https://shop.test/order", type="strin")
+    (problem,) = messages(minimal(default=True) + tool)
+    assert problem.startswith("flows/bad.yaml:13: tools[0].parameters: is not a valid JSON schema at ")
+    assert "properties/order_id/type" in problem, problem
+
+
+def test_an_argument_schema_gets_additional_properties_false_unless_it_says_otherwise() -> None:
+    tool = SCHEMA_TOOL.format(url="https://shop.test/order", type="string")
+    (spec,) = parse_flow(minimal(default=True) + tool).tools
+    assert isinstance(spec, HttpToolSpec) and spec.parameters["additionalProperties"] is False
+    allowed = parse_flow(minimal(default=True) + tool + "      additionalProperties: true\n").tools[0]
+    assert isinstance(allowed, HttpToolSpec) and allowed.parameters["additionalProperties"] is True
+
+
+def test_an_argument_named_like_the_urls_fixed_query_is_a_flow_error() -> None:
+    tool = SCHEMA_TOOL.format(url="https://shop.test/order?order_id=1&v=2", type="string")
+    (problem,) = messages(minimal(default=True) + tool)
+    assert problem.startswith("flows/bad.yaml:8: tools[0]: arguments ['order_id'] are already query ")
+
+
+def test_building_a_book_adds_its_http_header_values_to_the_secret_list(tmp_path: Path) -> None:
+    tool = (
+        "tools:\n  - type: http\n    name: stock\n    description: Stock.\n    url: https://shop.test/stock\n"
+        "    headers:\n      Authorization: env:STOCK_KEY\n      X-Tenant: env:TENANT\n"
+    )
+    write(tmp_path, "store.yaml", minimal(default=True) + tool)
+    key = "Bearer flow-build-key-5e6f7a8b"
+    build_book(load_flows(tmp_path), env={"STOCK_KEY": key, "TENANT": "s1"}, http=HttpClient())
+    assert {key, "flow-build-key-5e6f7a8b"} <= set(known())
+    assert "s1" not in known()  # too short to be a secret: masking it would blank ordinary text

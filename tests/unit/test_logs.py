@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.logs import REDACTED, SecretMasker, configure_logging
+from bot.secret_values import remember
 
 SECRET = "sk-live-0123456789abcdef"
 OTHER_SECRET = "twilio-token-fedcba9876"
@@ -170,3 +171,17 @@ def test_no_value_keeps_a_secret(secret: str, parts: list[str]) -> None:
     event = SecretMasker([secret])(None, "info", {"event": value, "key": value})
     assert secret not in event["event"]
     assert secret not in event["key"]
+
+
+def test_a_secret_learned_after_start_up_is_masked_from_then_on(out: io.StringIO) -> None:
+    # Issue 14: an HTTP tool's header value is only known once the flows are built (or reloaded),
+    # after logging was configured; bot.flows.build remembers it.
+    header_value = "Bearer store-key-a1b2c3d4e5"
+    log = structlog.get_logger("bot.test")
+    remember([header_value])
+    log.warning("tool_answer", seen={"Authorization": header_value}, token_only="store-key-a1b2c3d4e5")
+    logging.getLogger("aiohttp.client").warning("sent %s", header_value)
+    assert "store-key-a1b2c3d4e5" not in out.getvalue()
+    first, second = lines(out)
+    assert first["seen"] == {"Authorization": REDACTED} and first["token_only"] == REDACTED
+    assert REDACTED in second["event"]

@@ -81,7 +81,8 @@ async def test_store_check_hours_runs_through_the_tool() -> None:
         spec("bot.flows.store_tools:check_hours", timeout_s=2, filler="One moment.")
     )
     assert (tool.name, tool.timeout_s, tool.filler) == ("check_hours", 2, "One moment.")
-    assert tool.schema()["function"]["parameters"] == DAY_SCHEMA
+    # The flow did not allow other keys, so the model is told it may send only the declared ones.
+    assert tool.schema()["function"]["parameters"] == DAY_SCHEMA | {"additionalProperties": False}
     answer = await tool.handler(day="Monday")
     assert answer["day"] == "monday"
     assert answer["hours"]

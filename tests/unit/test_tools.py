@@ -17,7 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.llm.assembler import ToolCall, ToolCallAssembler
-from bot.tools.registry import MAX_RESULT_CHARS, Tool, ToolRegistry
+from bot.secret_values import MIN_SECRET_LENGTH, worth_masking
+from bot.tools.registry import (
+    MAX_CALLS_PER_RESPONSE,
+    MAX_RESULT_CHARS,
+    REDACTED,
+    TOO_MANY_CALLS,
+    Tool,
+    ToolRegistry,
+    mask,
+)
 
 TRUNCATION_MARKER = "...(truncated)"
 OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
@@ -279,3 +288,90 @@ def _returns(value: object) -> Any:
         return value
 
     return handler
+
+
+# ---- schema, cap and secrets (issue 14) ----------------------------------------------------------------
+
+DAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"day": {"type": "string", "enum": ["monday", "tuesday"]}},
+    "required": ["day"],
+    "additionalProperties": False,
+}
+
+
+async def test_arguments_are_checked_before_the_handler_runs() -> None:
+    ran: list[dict[str, Any]] = []
+
+    async def hours(**arguments: Any) -> str:  # takes anything: only the schema stands in the way
+        ran.append(arguments)
+        return "9-5"
+
+    registry = ToolRegistry.of([Tool("hours", "Hours.", DAY_SCHEMA, hours)])
+    bad: list[dict[str, Any]] = [{"day": "sunday"}, {"day": "monday", "tenant": "x"}, {"day": ["monday"]}, {}]
+    results = await registry.run_all([call("hours", a, f"call_{i}") for i, a in enumerate(bad)])
+    assert ran == [] and not any(r.ok for r in results)
+    assert [error_of(r.content) for r in results] == [
+        "bad arguments for hours at day: 'sunday' is not one of ['monday', 'tuesday']",
+        "bad arguments for hours at (arguments): "
+        "Additional properties are not allowed ('tenant' was unexpected)",
+        "bad arguments for hours at day: ['monday'] is not of type 'string'",
+        "bad arguments for hours at (arguments): 'day' is a required property",
+    ]
+    (good,) = await registry.run_all([call("hours", {"day": "monday"})])
+    assert good.ok and good.content == "9-5" and ran == [{"day": "monday"}]
+
+
+async def test_at_most_eight_calls_of_one_response_run() -> None:
+    ran: list[int] = []
+
+    async def count(n: int) -> str:
+        ran.append(n)
+        return "ok"
+
+    registry = ToolRegistry.of([tool("count", count)])
+    results = await registry.run_all(
+        [call("count", {"n": i}, f"call_{i}") for i in range(MAX_CALLS_PER_RESPONSE + 3)]
+    )
+    assert sorted(ran) == list(range(MAX_CALLS_PER_RESPONSE))
+    assert [r.call.id for r in results] == [f"call_{i}" for i in range(MAX_CALLS_PER_RESPONSE + 3)]
+    assert [error_of(r.content) for r in results[MAX_CALLS_PER_RESPONSE:]] == [TOO_MANY_CALLS] * 3
+
+
+async def test_a_tools_secrets_are_masked_in_its_results_in_any_spelling() -> None:
+    secret = 'tok/en-"quoted"-0123'
+
+    async def echo() -> dict[str, str]:
+        return {"raw": secret, "again": f"x{secret}x"}
+
+    registry = ToolRegistry.of([Tool("echo", "Echo.", OBJECT_SCHEMA, echo, secrets=(secret,))])
+    (result,) = await registry.run_all([call("echo")])
+    assert "tok/en" not in result.content and "0123" not in result.content
+    assert json.loads(result.content) == {"raw": REDACTED, "again": f"x{REDACTED}x"}
+
+
+def test_short_values_are_not_worth_masking_and_a_schemes_token_is() -> None:
+    assert worth_masking(["42", "store1", "  ", ""]) == ()
+    assert worth_masking(["Bearer abcdefgh12"]) == ("Bearer abcdefgh12", "abcdefgh12")
+    assert worth_masking(["Bearer abc"]) == ("Bearer abc",)  # the token alone is too short to mask
+    assert MIN_SECRET_LENGTH == 8
+
+
+@given(text=st.text(max_size=40), secret=st.text(min_size=MIN_SECRET_LENGTH, max_size=12))
+def test_masking_leaves_no_secret_behind(text: str, secret: str) -> None:
+    for spelling in worth_masking([secret]):
+        assert spelling not in mask(text + spelling + text, worth_masking([secret]))
+
+
+async def test_a_schema_that_cannot_be_applied_is_an_error_result_not_a_crash() -> None:
+    ran: list[str] = []
+
+    async def handler(**arguments: Any) -> str:
+        ran.append("ran")
+        return "ok"
+
+    schema = {"type": "object", "properties": {"x": {"$ref": "https://schemas.example.invalid/x.json"}}}
+    registry = ToolRegistry.of([Tool("refs", "Refs.", schema, handler)])
+    (result,) = await registry.run_all([call("refs", {"x": 1})])
+    assert ran == [] and not result.ok
+    assert error_of(result.content).startswith("bad arguments for refs: its schema cannot be applied (")
