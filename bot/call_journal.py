@@ -10,6 +10,8 @@ Rules:
 - Without a recording every recording method is a no-op, so the call never checks.
 - The stream's ``binding`` parameter (``bot.twilio.binding``) is never recorded; logs carry parameter
   names only.
+- The recording's caller audio is capped at the line's longest call (``max_call_s``) plus
+  ``END_ALLOWANCE_S`` for the time-limit goodbye and hang-up that follow it.
 - The server's metrics (``bot.metrics``), when given, see the same events: every logged one, each turn's
   figures, and every junk frame (not only the first of its kind).
 """
@@ -31,6 +33,8 @@ from bot.twilio.binding import PARAMETER as BINDING_PARAMETER
 from bot.twilio.messages import Start
 
 log = structlog.get_logger("bot.call")
+
+END_ALLOWANCE_S = 60.0  # after max_call_s: the goodbye is said and heard, then the call hangs up
 
 
 class CallJournal:
@@ -58,6 +62,7 @@ class CallJournal:
                 # The stream's binding token could open a stream for this call until it expires: kept out.
                 parameters={k: v for k, v in start.custom_parameters.items() if k != BINDING_PARAMETER},
             )
+            recorder.limit_caller_audio(line.timeouts.max_call_s + END_ALLOWANCE_S)
 
     def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
         (log.warning if warning else log.info)(event, **fields)
