@@ -75,7 +75,7 @@ class Call:
         self.call_sid = ""
         self.closed = False
         self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
-        self.journal = CallJournal(deps.metrics)
+        self.journal = CallJournal(deps.metrics, started_at=clock())
         self.note = self.journal.note
         self.speaker: Speaker | None = None
         self.waiting = CallWaiting(self, clock)
@@ -133,7 +133,8 @@ class Call:
             if self.speaker is None:
                 self.journal.count_invalid("media_before_start", "")
                 return
-            self.journal.caller_audio(msg.timestamp_ms, msg.payload)
+            if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
+                return  # audio ahead of the clock: not Twilio's pace (junk, see bot.inbound_pacing)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
                 if isinstance(event, SpeechStarted):
                     await self._on_speech_started()
@@ -229,7 +230,7 @@ class Call:
         # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
         cut = turn is not None and (turn_task in cancelled or bool(affected & turn.response_ids))
         if turn is not None and cut and turn.stt_done_at is None:
-            self.taking.pending_audio = turn.audio  # cut before we knew what was said: keep it
+            self.taking.carry(turn.audio, self.line)  # cut before we knew what was said: keep it
         heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
         self.agent.unsettled.clear()
         self.conversation.settle(heard)

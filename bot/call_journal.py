@@ -4,12 +4,16 @@ Rules:
 - One place for both: an event that is logged is also recorded (when the call has a recording), so
   the log and the recording never disagree. Nothing here is logged per audio frame; audio goes only
   to the recording.
-- Junk frames are counted by kind and logged once per kind; the counts go in ``call_ended``.
+- Junk frames are counted by kind and logged once per kind; the counts go in ``call_ended``. Caller
+  audio ahead of the call's clock (``bot.inbound_pacing``) is junk too (``audio_ahead``): neither
+  recorded nor passed on.
 - A turn's log line carries figures only; its recorded event also carries what was heard and said
   and each model request's answer (``Turn.content``), which logs must not hold.
 - Without a recording every recording method is a no-op, so the call never checks.
 - The stream's ``binding`` parameter (``bot.twilio.binding``) is never recorded; logs carry parameter
   names only.
+- The recording's caller audio is capped at the line's longest call (``max_call_s``) plus
+  ``END_ALLOWANCE_S`` for the time-limit goodbye and hang-up that follow it.
 - The server's metrics (``bot.metrics``), when given, see the same events: every logged one, each turn's
   figures, and every junk frame (not only the first of its kind).
 """
@@ -23,6 +27,7 @@ from typing import Any
 import structlog
 
 from bot import __version__ as BOT_VERSION
+from bot.inbound_pacing import InboundPacer
 from bot.line import LineConfig
 from bot.metrics import CallMetrics
 from bot.recording.writer import CallRecorder
@@ -32,12 +37,15 @@ from bot.twilio.messages import Start
 
 log = structlog.get_logger("bot.call")
 
+END_ALLOWANCE_S = 60.0  # after max_call_s: the goodbye is said and heard, then the call hangs up
+
 
 class CallJournal:
-    def __init__(self, metrics: CallMetrics | None = None) -> None:
+    def __init__(self, metrics: CallMetrics | None = None, *, started_at: float) -> None:
         self.metrics = metrics
         self.recorder: CallRecorder | None = None
         self.invalid: Counter[str] = Counter()
+        self.pacer = InboundPacer(started_at)  # on the Call's clock, like every ``now`` given here
 
     def call_started(self, start: Start, line: LineConfig, recorder: CallRecorder | None) -> None:
         """The ``call_started`` line (parameter names only), and the recording opened with the call's meta."""
@@ -58,6 +66,7 @@ class CallJournal:
                 # The stream's binding token could open a stream for this call until it expires: kept out.
                 parameters={k: v for k, v in start.custom_parameters.items() if k != BINDING_PARAMETER},
             )
+            recorder.limit_caller_audio(line.timeouts.max_call_s + END_ALLOWANCE_S)
 
     def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None:
         (log.warning if warning else log.info)(event, **fields)
@@ -107,11 +116,17 @@ class CallJournal:
         if self.recorder is not None:
             await asyncio.to_thread(self.recorder.finalize, ended_by=ended_by, turns=turns)
 
-    # ---- recording only ------------------------------------------------------------------------
-
-    def caller_audio(self, timestamp_ms: int, ulaw: bytes) -> None:
+    def caller_audio(self, now: float, timestamp_ms: int, ulaw: bytes) -> bool:
+        """A media frame received at ``now`` (the call's clock): recorded and True, or (ahead of the
+        clock: not Twilio's pace) counted as junk and False, and the Call drops it."""
+        if not self.pacer.admit(now, len(ulaw)):
+            self.count_invalid("audio_ahead", f"more than {self.pacer.lead_s:g} s ahead of the clock")
+            return False
         if self.recorder is not None:
             self.recorder.caller_audio(timestamp_ms, ulaw)
+        return True
+
+    # ---- recording only ------------------------------------------------------------------------
 
     def bot_sent(self, response_id: int, audio: bytes, mark: str, text: str) -> None:
         """The Speaker's ``on_sent``: a chunk of audio, or (no audio) a phrase's mark and its text: the

@@ -8,7 +8,9 @@ Rules:
 - A new turn never overtakes one still running (barge-in off, or a locked greeting): it waits for it
   (``Turn.after``), so history stays in order.
 - Audio of a turn cut before it was transcribed is kept (``pending_audio``) and heard with the next
-  turn, spoken or typed, so nothing the caller said is lost.
+  turn, spoken or typed, so nothing the caller said is lost. What is carried is capped at the line's
+  utterance limit (``endpointing.max_utterance_ms``, its most recent part): turns cut again and again
+  cannot grow one STT upload without bound.
 - Each confirmed turn gets the Call's silence watchdog; ``cancel`` stops the current turn and its
   watchdog and returns the tasks to await.
 """
@@ -22,7 +24,17 @@ from typing import Any
 
 from bot.line import LineConfig
 from bot.turns import Turn
+from media.codec import PCM_FRAME_BYTES
 from media.vad import SpeechEnded, SpeechPaused
+
+_PCM_BYTES_PER_MS = PCM_FRAME_BYTES // 20  # PCM16 at 8 kHz
+
+
+def carried(audio: bytes, max_ms: int) -> bytes:
+    """The most recent ``max_ms`` of PCM16 ``audio`` (all of it if shorter)."""
+    limit = max(0, max_ms) * _PCM_BYTES_PER_MS
+    return audio[len(audio) - limit :] if len(audio) > limit else audio
+
 
 TurnBody = Callable[[Turn], Coroutine[Any, Any, None]]
 
@@ -54,6 +66,10 @@ class TurnTaking:
             end_ms=event.end_ms,
             audio=self.pending_audio + event.audio,
         )
+
+    def carry(self, audio: bytes, line: LineConfig) -> None:
+        """A turn was cut before its transcript: its audio goes with the next turn, up to the limit."""
+        self.pending_audio = carried(audio, line.endpointing.max_utterance_ms)
 
     def paused(self, event: SpeechPaused, line: LineConfig) -> None:
         """The caller went quiet: start STT (and the model) now, speak only once the turn is confirmed."""

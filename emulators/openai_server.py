@@ -390,6 +390,7 @@ class OpenAIEmulator(LocalHttpEmulator):
         if not isinstance(upload, web.FileField):
             return error_response(400, "Missing required parameter: 'file'.", param="file")
         data = upload.file.read()
+        record["file_bytes"] = len(data)  # what the bot uploaded (tests bound it)
         record.update(filename=upload.filename, content_type=upload.content_type, n_bytes=len(data))
         if not fields.get("model"):
             return error_response(400, "Missing required parameter: 'model'.", param="model")

@@ -9,8 +9,9 @@ Rules:
 - ``events.jsonl``: one compact JSON object per line, ``{"t": <s since the recording opened>, "type": ...}``
   plus fields. ASCII only, so a torn line never splits a character. Append-only.
 - ``caller.ulaw``: inbound μ-law on Twilio's timeline, byte offset = media timestamp_ms * 8, gaps filled
-  with 0xFF. Twilio's timestamps start at ~0 when the stream starts and the recording is opened at stream
-  start, so offset 0 of every audio timeline is the recording's t = 0.
+  with 0xFF, never placed further ahead than the call's clock allows (``bot.recording.writer``).
+  Twilio's timestamps start at ~0 when the stream starts and the recording is opened at stream start,
+  so offset 0 of every audio timeline is the recording's t = 0.
 - ``bot.ulaw``: outbound μ-law as sent, appended; each append is described by one ``bot_audio`` event.
 - Pure: no I/O, no clocks.
 """
@@ -39,6 +40,8 @@ BOT_AUDIO_EVENT: Final = "bot_audio"
 CLEAR_EVENT: Final = "clear"
 CALLER_OVERLAP_EVENT: Final = "caller_audio_overlap"
 CALLER_JUMP_EVENT: Final = "caller_audio_jump"
+CALLER_AHEAD_EVENT: Final = "caller_audio_ahead"
+CALLER_FULL_EVENT: Final = "caller_audio_full"
 
 _UNSAFE_SID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_SID_LENGTH = 64  # Twilio sids are 34 characters; anything longer is not a sid

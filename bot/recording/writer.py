@@ -16,6 +16,13 @@ Rules:
   as a ``caller_audio_overlap`` event, the count in the final meta). A gap over ``MAX_CALLER_GAP_S`` is
   not filled (it would be a bogus timestamp, not a silence): the frame is appended and a
   ``caller_audio_jump`` event recorded.
+- Caller audio is bounded by the call's clock, whatever the timestamps say: a frame is placed no later
+  than the time elapsed since ``start`` plus ``CALLER_LEAD_S`` (Twilio's timestamps follow real time;
+  the lead absorbs our own lag at ``start``). A frame stamped later is placed at that bound (first
+  occurrence recorded as a ``caller_audio_ahead`` event, the count in the final meta), so hostile
+  timestamps cannot make the file grow faster than the call lasts. ``limit_caller_audio(seconds)``
+  caps caller.ulaw at that length: bytes past it are dropped (first occurrence recorded as a
+  ``caller_audio_full`` event, the caller bytes dropped in the final meta).
 - Bot audio: appended to bot.ulaw first, then described by a ``bot_audio`` event (offset, bytes,
   response_id, mark); one call per phrase or chunk, never per 20 ms frame.
 - Redaction, on every meta and event value at any depth: a string containing a configured secret (4+
@@ -43,7 +50,9 @@ from bot.recording.format import (
     BOT_AUDIO_FILE,
     BYTES_PER_MS,
     BYTES_PER_SECOND,
+    CALLER_AHEAD_EVENT,
     CALLER_AUDIO_FILE,
+    CALLER_FULL_EVENT,
     CALLER_JUMP_EVENT,
     CALLER_OVERLAP_EVENT,
     CLEAR_EVENT,
@@ -60,6 +69,9 @@ from bot.recording.store import RecordingSink
 log = structlog.get_logger("bot.recording")
 
 MAX_CALLER_GAP_S: Final = 600
+# How far ahead of the call's clock a caller frame may be placed: Twilio stamps frames in real time,
+# and our own ``start`` may be handled late by a busy loop; more than this is not a real timestamp.
+CALLER_LEAD_S: Final = 2.0
 MIN_SECRET_LENGTH: Final = 4  # same rule as bot.logs.SecretMasker: shorter ones would mask ordinary text
 _MAX_DEPTH: Final = 32  # a self-referencing structure must not recurse forever
 _RESERVED_META: Final = ("format", "complete")
@@ -86,6 +98,9 @@ class CallRecorder:
         self._caller_bytes = 0
         self._bot_bytes = 0
         self._overlaps = 0
+        self._ahead = 0
+        self._caller_limit: int | None = None
+        self._caller_dropped = 0
         self._event_count = 0
         self._failed = False
         self._finalized = False
@@ -116,6 +131,10 @@ class CallRecorder:
         except Exception as exc:
             self._fail("start", exc)
 
+    def limit_caller_audio(self, seconds: float) -> None:
+        """Cap caller.ulaw at ``seconds`` of audio (the call's longest duration): the rest is dropped."""
+        self._caller_limit = max(0, int(seconds * BYTES_PER_SECOND))
+
     def event(self, type: str, /, **fields: Any) -> None:
         """Record an event; ``t`` and ``type`` are set here and win over fields of the same name."""
         if not self.recording:
@@ -132,19 +151,30 @@ class CallRecorder:
         try:
             offset = max(0, int(timestamp_ms)) * BYTES_PER_MS
             gap = offset - self._caller_bytes
-            if gap > MAX_CALLER_GAP_S * BYTES_PER_SECOND:
+            assert self._t0 is not None
+            bound = int((self._clock() - self._t0 + CALLER_LEAD_S) * BYTES_PER_SECOND)
+            if offset > bound:  # ahead of the call's clock: not a real timestamp, placed at the bound
+                self._ahead += 1
+                if self._ahead == 1:
+                    self._write_event(CALLER_AHEAD_EVENT, self._caller_position(timestamp_ms))
+                gap = bound - self._caller_bytes
+            elif gap > MAX_CALLER_GAP_S * BYTES_PER_SECOND:
                 self._write_event(CALLER_JUMP_EVENT, self._caller_position(timestamp_ms))
-                data = bytes(ulaw)
-            elif gap > 0:
-                data = ULAW_SILENCE_BYTE * gap + ulaw
-            else:
-                data = bytes(ulaw)
-                if gap < 0:
-                    self._overlaps += 1
-                    if self._overlaps == 1:
-                        self._write_event(CALLER_OVERLAP_EVENT, self._caller_position(timestamp_ms))
-            self._sink.append(CALLER_AUDIO_FILE, data)
-            self._caller_bytes += len(data)
+                gap = 0
+            elif gap < 0:
+                self._overlaps += 1
+                if self._overlaps == 1:
+                    self._write_event(CALLER_OVERLAP_EVENT, self._caller_position(timestamp_ms))
+            data = ULAW_SILENCE_BYTE * gap + ulaw if gap > 0 else bytes(ulaw)
+            if self._caller_limit is not None and self._caller_bytes + len(data) > self._caller_limit:
+                room = max(0, self._caller_limit - self._caller_bytes)
+                if self._caller_dropped == 0:
+                    self._write_event(CALLER_FULL_EVENT, self._caller_position(timestamp_ms))
+                self._caller_dropped += min(len(ulaw), len(data) - room)  # the caller's bytes, not fill
+                data = data[:room]
+            if data:
+                self._sink.append(CALLER_AUDIO_FILE, data)
+                self._caller_bytes += len(data)
         except Exception as exc:
             self._fail("caller_audio", exc)
 
@@ -186,6 +216,8 @@ class CallRecorder:
                 "caller_audio_bytes": self._caller_bytes,
                 "bot_audio_bytes": self._bot_bytes,
                 "caller_audio_overlaps": self._overlaps,
+                "caller_audio_ahead": self._ahead,
+                "caller_audio_dropped_bytes": self._caller_dropped,
                 "complete": True,
             }
             self._sink.close()

@@ -181,6 +181,7 @@ class RawMediaSocket:
         self.account_sid = "AC" + "0" * 32
         self._seq = 0
         self._chunk = 0
+        self._origin: float | None = None  # loop time of the stream's first frame (Twilio's timestamp 0)
 
     @classmethod
     async def connect(cls, b: Bench, call_sid: str, *, receive_buffer: int | None = None) -> RawMediaSocket:
@@ -224,10 +225,17 @@ class RawMediaSocket:
             )
         )
 
-    async def send_audio(self, ulaw: bytes) -> None:
-        """``ulaw`` as 20 ms media frames, as fast as the socket takes them (the bot counts frames)."""
+    async def send_audio(self, ulaw: bytes, *, paced: bool = True) -> None:
+        """``ulaw`` as 20 ms media frames. ``paced``: no frame before its timestamp, as Twilio sends (a frame
+        every 20 ms of real time; a late sender catches up in a burst); else as fast as the socket takes
+        them, which is not Twilio's pace (the bot drops audio more than 2 s ahead of its clock)."""
+        loop = asyncio.get_running_loop()
+        if self._origin is None:
+            self._origin = loop.time()
         for offset in range(0, len(ulaw), 160):
             self._chunk += 1
+            if paced and (wait := self._origin + (self._chunk - 1) * 0.02 - loop.time()) > 0:
+                await asyncio.sleep(wait)
             await self.send_text(
                 wire.media_message(
                     self._next_seq(),
@@ -237,6 +245,10 @@ class RawMediaSocket:
                     ulaw=ulaw[offset : offset + 160].ljust(160, b"\xff"),
                 )
             )
+
+    def resume_pace(self) -> None:
+        """After a pause in sending: paced frames go on from now (their timestamps go on from the last)."""
+        self._origin = asyncio.get_running_loop().time() - self._chunk * 0.02
 
     async def say(self, codebook: ToneCodebook, text: str, *, then_silence_s: float = 1.0) -> None:
         """Speak ``text`` in the tone voice, then silence long enough for the bot's endpointer."""

@@ -29,6 +29,7 @@ from bot.recording.format import sanitize_call_sid
 from bot.recording.playback import CutSpan, place_bot_audio, render_heard
 from bot.recording.reader import PlayedSegment, played_segments, render_timeline
 from bot.recording.store import LocalSink
+from bot.recording.writer import CALLER_LEAD_S
 
 STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 SECRET = "sk-live-0123456789"
@@ -214,12 +215,94 @@ def test_caller_gaps_filled_with_silence_and_overlaps_appended(tmp_path: Path) -
 
 def test_caller_timestamp_jump_is_not_filled() -> None:
     sink = MemorySink()
-    recorder = CallRecorder(sink, clock=FakeClock())
+    clock = FakeClock()
+    recorder = CallRecorder(sink, clock=clock)
     recorder.start()
     recorder.caller_audio(0, frame(1))
+    clock.now += 3 * 3600  # even when the call's clock allows it:
     recorder.caller_audio(10_000_000, frame(2))  # 2.8 hours later: a bogus timestamp, not a silence
     assert bytes(sink.files["caller.ulaw"]) == frame(1) + frame(2)
     assert json.loads(sink.files["events.jsonl"])["type"] == "caller_audio_jump"
+
+
+def test_hostile_timestamps_cannot_grow_the_file_faster_than_the_call_lasts(tmp_path: Path) -> None:
+    # Issue 14: 30 frames, each stamped 599 s after the previous one (under the jump limit), made a
+    # 144 MB caller.ulaw at once (each gap filled with silence). Placement is bounded by the call's clock.
+    clock = FakeClock()
+    recorder = new_recorder(tmp_path, clock)
+    recorder.start()
+    for i in range(30):
+        recorder.caller_audio((i + 1) * 599_000, frame(i))
+    clock.now += 1
+    recorder.finalize()
+    recording = Recording.load(folder_of(recorder, tmp_path))
+    caller = recording.caller_ulaw()
+    lead = int(CALLER_LEAD_S * 8000)
+    assert len(caller) == lead + 30 * 160  # 20 840 bytes: silence up to the lead, then the frames appended
+    assert caller[:lead] == b"\xff" * lead and caller[lead:] == b"".join(frame(i) for i in range(30))
+    ahead = recording.events_of("caller_audio_ahead")
+    assert len(ahead) == 1 and ahead[0]["timestamp_ms"] == 599_000  # reported once, not per frame
+    assert recording.meta["caller_audio_ahead"] == 30 and recording.meta["caller_audio_overlaps"] == 0
+
+
+def test_caller_audio_is_placed_by_timestamp_up_to_the_call_clock_plus_the_lead() -> None:
+    clock = FakeClock()
+    sink = MemorySink()
+    recorder = CallRecorder(sink, clock=clock)
+    recorder.start()
+    clock.now += 10  # a late frame after a pause on a busy machine: its timestamp is behind the clock
+    recorder.caller_audio(9_000, frame(1))
+    assert len(sink.files["caller.ulaw"]) == 9_000 * 8 + 160  # placed at its timestamp, as before
+    recorder.caller_audio(10_000 + int(CALLER_LEAD_S * 1000), frame(2))  # exactly at the lead: fine
+    assert len(sink.files["caller.ulaw"]) == (10_000 + CALLER_LEAD_S * 1000) * 8 + 160
+    assert b"caller_audio_ahead" not in sink.files.get("events.jsonl", b"")
+    recorder.caller_audio(60_000, frame(3))  # 48 s ahead of the clock: appended at the end
+    assert len(sink.files["caller.ulaw"]) == (10_000 + CALLER_LEAD_S * 1000) * 8 + 320
+
+
+def test_caller_audio_is_capped_at_the_limit() -> None:
+    clock = FakeClock()
+    sink = MemorySink()
+    recorder = CallRecorder(sink, clock=clock)
+    recorder.start()
+    recorder.limit_caller_audio(1.0)  # 8000 bytes
+    for i in range(60):  # 1.2 s of frames, in real time
+        recorder.caller_audio(i * 20, frame(i))
+        clock.now += 0.02
+    recorder.finalize()
+    caller = bytes(sink.files["caller.ulaw"])
+    assert caller == b"".join(frame(i) for i in range(50))
+    events = [json.loads(line) for line in bytes(sink.files["events.jsonl"]).splitlines()]
+    assert [e["type"] for e in events] == ["caller_audio_full"] and events[0]["timestamp_ms"] == 1000
+    meta = json.loads(sink.files["meta.json"])
+    assert meta["caller_audio_bytes"] == 8000 and meta["caller_audio_dropped_bytes"] == 1600
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**9), st.integers(1, 400), st.floats(0, 5)),  # timestamp, size, clock step
+        max_size=40,
+    ),
+    st.floats(1, 100),
+)
+def test_caller_file_never_outgrows_the_clock_nor_the_limit(
+    frames: list[tuple[int, int, float]], limit_s: float
+) -> None:
+    clock = FakeClock()
+    sink = MemorySink()
+    recorder = CallRecorder(sink, clock=clock)
+    recorder.start()
+    recorder.limit_caller_audio(limit_s)
+    received = 0
+    for timestamp_ms, size, step in frames:
+        clock.now += step
+        recorder.caller_audio(timestamp_ms, frame(1, size))
+        received += size
+        written = len(sink.files.get("caller.ulaw", b""))
+        # silence is filled up to the clock plus the lead at most; every frame adds at most its own bytes
+        assert written <= (clock.now - 1000.0 + CALLER_LEAD_S) * 8000 + received
+        assert written <= int(limit_s * 8000)
 
 
 # --- audio as played ------------------------------------------------------------------------------
