@@ -24,6 +24,8 @@ Admission: a webhook body is read only within ``FormLimits`` (``bot.twilio.webho
 sends new calls elsewhere first); ``/voice`` at ``MAX_CALLS`` answers 503, not a busy message, so Twilio
 requests the number's fallback URL (another region or replica set) and the caller may still be served.
 A media socket with no valid ``start`` within ``START_TIMEOUT_S`` is closed; until then it is no call.
+Streams themselves are not capped: each bound ``start`` comes from a ``/voice`` this or another replica
+answered under its cap, and a refused stream drops its call (no fallback, see draining).
 
 Draining (``start_draining``, on SIGTERM): ``/voice`` answers 503 so Twilio uses the number's fallback
 and ``/healthz`` answers 503 ``draining``. Streams are still served: a stream belongs to a call some

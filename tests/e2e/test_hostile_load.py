@@ -68,7 +68,7 @@ async def answer(writer: asyncio.StreamWriter, timeout_s: float) -> bytes:
 
 
 async def settle_rss(pid: int) -> int:
-    await asyncio.sleep(1.0)  # the bot reads what the sockets hold
+    await asyncio.sleep(2.0)  # the bot reads what the sockets hold
     return rss_bytes(pid)
 
 
@@ -78,6 +78,8 @@ async def test_slow_bodies_over_the_size_limit_are_refused_unread_and_pin_no_mem
     refused 413 from its Content-Length and closed."""
     async with hostile_bot(tmp_path) as bot:
         pid = bot.process.pid
+        for writer in await asyncio.gather(*(open_post(bot.url, 1024, b"a=x") for _ in range(3))):
+            writer.close()  # first use: lazy imports and the background warm-up are not the attack's
         before = await settle_rss(pid)
         writers = await asyncio.gather(
             *(open_post(bot.url, MIB, b"a=" + b"x" * (MIB - 3)) for _ in range(SLOW_BODIES))
@@ -85,7 +87,7 @@ async def test_slow_bodies_over_the_size_limit_are_refused_unread_and_pin_no_mem
         try:
             grown = await settle_rss(pid) - before
             print(f"RSS growth with {SLOW_BODIES} slow 1 MiB bodies: {grown / MIB:.1f} MiB")
-            assert grown < 30 * MIB, f"{grown / MIB:.0f} MiB pinned by {SLOW_BODIES} unauthenticated bodies"
+            assert grown < 20 * MIB, f"{grown / MIB:.0f} MiB pinned by {SLOW_BODIES} unauthenticated bodies"
             answers = await asyncio.gather(*(answer(w, 10) for w in writers))
         finally:
             for writer in writers:
@@ -202,3 +204,17 @@ async def test_a_socket_without_start_is_closed_at_the_start_deadline_and_is_no_
         assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
         assert 0.8 < time.monotonic() - started < 6
+
+
+async def test_readyz_turns_unready_while_the_event_loop_lags_and_ready_again_after() -> None:
+    """The bench's server shares this test's loop: blocking it is what an overloaded process does."""
+    async with bench() as b:
+        await asyncio.sleep(0.3)  # the lag watcher's first samples
+        time.sleep(0.4)  # noqa: ASYNC251 - the loop blocked for 400 ms
+        await asyncio.sleep(0.15)  # a sample after the block
+        status, body = await readyz(b.server.url)
+        assert (status, body["reasons"]) == (503, ["loop_lag"]), body
+        deadline = time.monotonic() + 10
+        while (await readyz(b.server.url))[0] != 200:  # a second of normal samples
+            assert time.monotonic() < deadline, "still unready"
+            await asyncio.sleep(0.2)
