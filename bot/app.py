@@ -23,7 +23,8 @@ Admission: a webhook body is read only within ``FormLimits`` (``bot.twilio.webho
 503 at ``MAX_CALLS`` live calls or with the loop lagging past ``READY_MAX_LOOP_LAG_S`` (the load balancer
 sends new calls elsewhere first); ``/voice`` at ``MAX_CALLS`` answers 503, not a busy message, so Twilio
 requests the number's fallback URL (another region or replica set) and the caller may still be served.
-A media socket with no valid ``start`` within ``START_TIMEOUT_S`` is closed; until then it is no call.
+A media socket with no valid ``start`` within ``START_TIMEOUT_S`` is closed; until then it is no call,
+and at most ``MAX_PENDING_STREAMS`` wait at once (an upgrade past that gets 503).
 Streams themselves are not capped: each bound ``start`` comes from a ``/voice`` this or another replica
 answered under its cap, and a refused stream drops its call (no fallback, see draining).
 
@@ -84,6 +85,7 @@ SOCKETS = web.AppKey("sockets", set[MediaSocket])
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
 NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (the drain waits on it)
+AWAITING_START = web.AppKey("awaiting_start", list[int])  # [sockets upgraded, start not yet read]
 FORMS = web.AppKey("forms", FormLimits)  # the unauthenticated bodies being read (bot.twilio.webhook)
 ENDED = web.AppKey("ended", EndedCalls)  # calls this replica ended on purpose (goodbye, transfer)
 # Why a call ended that says the stream was not lost: the bot ended it (see ``Telephony.ending``).
@@ -235,6 +237,12 @@ async def media(request: web.Request) -> web.StreamResponse:
     url = public_ws_url(request, settings.public_base_url)
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
         return _forbidden(request, "websocket_signature_rejected")
+    awaiting = request.app[AWAITING_START]
+    if awaiting[0] >= settings.max_pending_streams:
+        # The upgrade's signature is one value per host, replayable: without this, anyone who saw one
+        # could hold any number of sockets for START_TIMEOUT_S each. Twilio's start comes in milliseconds.
+        log.warning("stream_refused_over_cap", awaiting_start=awaiting[0])
+        return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
@@ -242,7 +250,11 @@ async def media(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(socket)
     frames = socket.frames()
     try:
-        admitted = await _admit(request, socket, frames)
+        awaiting[0] += 1
+        try:
+            admitted = await _admit(request, socket, frames)
+        finally:
+            awaiting[0] -= 1
         if admitted is None:
             return ws  # refused: closed before any call work was done or recorded
         stream = replay(admitted.frames, frames)
@@ -335,6 +347,7 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[NO_CALLS] = asyncio.Event()
     app[NO_CALLS].set()
     app[ENDED] = EndedCalls()
+    app[AWAITING_START] = [0]
     app[FORMS] = FormLimits(
         settings.body_max_bytes, settings.body_read_timeout_s, settings.max_pending_bodies
     )

@@ -191,6 +191,10 @@ class Settings(BaseSettings):
         default=5.0,
         description="A media socket with no valid start this long after its upgrade is closed (1008).",
     )
+    max_pending_streams: Annotated[int, Field(ge=1)] = Field(
+        default=64,
+        description="Media sockets waiting for their start at once; an upgrade past that gets 503.",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="bot serve's event loop: uvloop (about 12% less CPU per call under load; asyncio's "

@@ -218,3 +218,20 @@ async def test_readyz_turns_unready_while_the_event_loop_lags_and_ready_again_af
         while (await readyz(b.server.url))[0] != 200:  # a second of normal samples
             assert time.monotonic() < deadline, "still unready"
             await asyncio.sleep(0.2)
+
+
+async def test_sockets_waiting_for_start_are_capped() -> None:
+    """The upgrade's signature is replayable (one per host): MAX_PENDING_STREAMS=2 sockets may wait for
+    their start; a third upgrade gets 503 until one of them is closed at the start deadline."""
+    settings = {"start_timeout_s": 1.5, "max_pending_streams": 2}
+    async with bench(settings=settings) as b, aiohttp.ClientSession() as http:
+        signed = {"X-Twilio-Signature": sign(STREAM_URL, {})}
+        waiting = [await http.ws_connect(b.server.url + "/media", headers=signed) for _ in range(2)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(b.server.url + "/media", headers=signed)
+        assert refused.value.status == 503
+        for ws in waiting:
+            await asyncio.wait_for(ws.receive(), 6)  # closed at the deadline (1008)
+            assert ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+        later = await http.ws_connect(b.server.url + "/media", headers=signed)
+        await later.close()
