@@ -191,7 +191,7 @@ async def test_past_max_calls_voice_answers_503_and_readyz_turns_unready() -> No
 
 async def test_a_socket_without_start_is_closed_at_the_start_deadline_and_is_no_call() -> None:
     """Before: a socket that never sent ``start`` lived until MEDIA_RECEIVE_TIMEOUT_S of silence (15 s),
-    for good if it sent a ``connected`` now and then."""
+    about 45 s with a ``connected`` every 14 s (MAX_FRAMES_BEFORE_START)."""
     async with bench(settings={"start_timeout_s": 1.0}) as b, aiohttp.ClientSession() as http:
         ws = await http.ws_connect(
             b.server.url + "/media", headers={"X-Twilio-Signature": sign(STREAM_URL, {})}
