@@ -1,6 +1,7 @@
 """The aiohttp application: ``POST /voice`` (TwiML), ``GET /media`` (Media Streams), ``POST /status``
 (Twilio's call status callback), ``POST /stream-status`` (the stream's), ``POST /action`` (the
-``<Connect action>``: what the call does once its stream ended), ``GET /healthz``, Prometheus
+``<Connect action>``: what the call does once its stream ended), ``GET /healthz`` (liveness),
+``GET /readyz`` (readiness), Prometheus
 ``GET /metrics``, and the call inspector at ``/calls`` (only with ``CALLS_TOKEN`` set).
 
 A thin shell: it checks signatures, builds TwiML, and hands each WebSocket's frames to a ``Call``
@@ -17,6 +18,15 @@ Each stream is bound to its webhook (``bot.twilio.binding``, ``bot.stream_gate``
 ``binding`` parameter, an HMAC keyed with the auth token over the call's sids and an expiry, and a
 ``start`` without a matching one is closed with 1008 before any ``Call`` exists. Twilio signs the upgrade
 over the bare ``wss://`` URL, one value per host, so that signature alone never names a call.
+
+Admission: a webhook body is read only within ``FormLimits`` (``bot.twilio.webhook``). ``/readyz`` turns
+503 at ``MAX_CALLS`` live calls or with the loop lagging past ``READY_MAX_LOOP_LAG_S`` (the load balancer
+sends new calls elsewhere first); ``/voice`` at ``MAX_CALLS`` answers 503, not a busy message, so Twilio
+requests the number's fallback URL (another region or replica set) and the caller may still be served.
+A media socket with no valid ``start`` within ``START_TIMEOUT_S`` is closed; until then it is no call,
+and at most ``MAX_PENDING_STREAMS`` wait at once (an upgrade past that gets 503).
+Streams themselves are not capped: each bound ``start`` comes from a ``/voice`` this or another replica
+answered under its cap, and a refused stream drops its call (no fallback, see draining).
 
 Draining (``start_draining``, on SIGTERM): ``/voice`` answers 503 so Twilio uses the number's fallback
 and ``/healthz`` answers 503 ``draining``. Streams are still served: a stream belongs to a call some
@@ -51,6 +61,7 @@ from bot.twilio.status import note_call_status
 from bot.twilio.stream_status import note_stream_status
 from bot.twilio.webhook import (
     SIGNATURE_HEADER,
+    FormLimits,
     SignatureChecker,
     empty_twiml,
     public_url,
@@ -74,6 +85,8 @@ SOCKETS = web.AppKey("sockets", set[MediaSocket])
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
 NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (the drain waits on it)
+AWAITING_START = web.AppKey("awaiting_start", list[int])  # [sockets upgraded, start not yet read]
+FORMS = web.AppKey("forms", FormLimits)  # the unauthenticated bodies being read (bot.twilio.webhook)
 ENDED = web.AppKey("ended", EndedCalls)  # calls this replica ended on purpose (goodbye, transfer)
 # Why a call ended that says the stream was not lost: the bot ended it (see ``Telephony.ending``).
 NOT_ON_PURPOSE = frozenset({None, "socket_error"})
@@ -94,6 +107,20 @@ def _refused_while_draining(request: web.Request) -> web.Response | None:
         return None
     log.info("call_refused_draining", path=request.path)
     return web.Response(status=503, text="draining", headers={"Retry-After": "5"})
+
+
+async def _signed_form(request: web.Request) -> dict[str, str] | None:
+    app = request.app
+    return await signed_form(request, app[CHECKER], app[SETTINGS].public_base_url, app[FORMS])
+
+
+def _refused_over_capacity(request: web.Request) -> web.Response | None:
+    """``/voice`` past ``MAX_CALLS``: 503, so Twilio requests the number's fallback URL (module rules)."""
+    active, cap = len(request.app[CALLS]), request.app[SETTINGS].max_calls
+    if active < cap:
+        return None
+    log.warning("call_refused_busy", active_calls=active, max_calls=cap)
+    return web.Response(status=503, text="busy", headers={"Retry-After": "5"})
 
 
 def _forbidden(request: web.Request, event: str) -> web.Response:
@@ -130,9 +157,9 @@ def _connect_stream(
 
 
 async def voice(request: web.Request) -> web.Response:
-    if refused := _refused_while_draining(request):
+    if refused := _refused_while_draining(request) or _refused_over_capacity(request):
         return refused
-    params = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    params = await _signed_form(request)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
     settings = request.app[SETTINGS]
@@ -145,7 +172,7 @@ async def voice(request: web.Request) -> web.Response:
 async def connect_action(request: web.Request) -> web.Response:
     """Twilio's request once a call's stream ended (``bot.twilio.connect_action``); served while draining."""
     settings = request.app[SETTINGS]
-    params = await signed_form(request, request.app[CHECKER], settings.public_base_url)
+    params = await _signed_form(request)
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
     outcome = after_stream(params, ended_here=params.get("CallSid", "") in request.app[ENDED])
@@ -193,6 +220,7 @@ async def _admit(
         settings.twilio_auth_token.get_secret_value(),
         account=settings.twilio_account_sid,
         max_frame_chars=MAX_FRAME_CHARS,
+        timeout_s=settings.start_timeout_s,
     )
     if isinstance(admitted, Admitted):
         return admitted
@@ -209,6 +237,12 @@ async def media(request: web.Request) -> web.StreamResponse:
     url = public_ws_url(request, settings.public_base_url)
     if not request.app[CHECKER].valid(url, {}, request.headers.get(SIGNATURE_HEADER)):
         return _forbidden(request, "websocket_signature_rejected")
+    awaiting = request.app[AWAITING_START]
+    if awaiting[0] >= settings.max_pending_streams:
+        # The upgrade's signature is one value per host, replayable: without this, anyone who saw one
+        # could hold any number of sockets for START_TIMEOUT_S each. Twilio's start comes in milliseconds.
+        log.warning("stream_refused_over_cap", awaiting_start=awaiting[0])
+        return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
     ws = web.WebSocketResponse(max_msg_size=MAX_SOCKET_MESSAGE)
     await ws.prepare(request)
     structlog.contextvars.clear_contextvars()
@@ -216,7 +250,11 @@ async def media(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(socket)
     frames = socket.frames()
     try:
-        admitted = await _admit(request, socket, frames)
+        awaiting[0] += 1
+        try:
+            admitted = await _admit(request, socket, frames)
+        finally:
+            awaiting[0] -= 1
         if admitted is None:
             return ws  # refused: closed before any call work was done or recorded
         stream = replay(admitted.frames, frames)
@@ -251,7 +289,7 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 
 async def call_status(request: web.Request) -> web.Response:
-    form = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    form = await _signed_form(request)
     if form is None:
         return _forbidden(request, "webhook_signature_rejected")
     note_call_status(form, request.app[DEPS].metrics)
@@ -259,7 +297,7 @@ async def call_status(request: web.Request) -> web.Response:
 
 
 async def stream_status(request: web.Request) -> web.Response:
-    form = await signed_form(request, request.app[CHECKER], request.app[SETTINGS].public_base_url)
+    form = await _signed_form(request)
     if form is None:
         return _forbidden(request, "webhook_signature_rejected")
     note_stream_status(form, request.app[DEPS].metrics)
@@ -277,8 +315,28 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 503 while draining, at ``MAX_CALLS``, or with the event loop lagging past
+    ``READY_MAX_LOOP_LAG_S``, so the load balancer sends new calls to other replicas (module rules)."""
+    settings, metrics = request.app[SETTINGS], request.app[DEPS].metrics
+    active = len(request.app[CALLS])
+    lag = metrics.recent_loop_lag_s() if metrics is not None else 0.0
+    reasons = [
+        reason
+        for reason, applies in (
+            ("draining", request.app[DRAINING].is_set()),
+            ("max_calls", active >= settings.max_calls),
+            ("loop_lag", lag > settings.ready_max_loop_lag_s),
+        )
+        if applies
+    ]
+    body = {"status": "unready" if reasons else "ready", "reasons": reasons, "active_calls": active}
+    return web.json_response({**body, "loop_lag_s": round(lag, 3)}, status=503 if reasons else 200)
+
+
 def create_app(settings: Settings, deps: CallDeps) -> web.Application:
-    app = web.Application()
+    # client_max_size: a chunked body (no Content-Length to refuse early) stops there with 413.
+    app = web.Application(client_max_size=settings.body_max_bytes)
     app[SETTINGS] = settings
     app[DEPS] = deps
     app[CHECKER] = SignatureChecker(settings.twilio_auth_token.get_secret_value())
@@ -289,12 +347,17 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[NO_CALLS] = asyncio.Event()
     app[NO_CALLS].set()
     app[ENDED] = EndedCalls()
+    app[AWAITING_START] = [0]
+    app[FORMS] = FormLimits(
+        settings.body_max_bytes, settings.body_read_timeout_s, settings.max_pending_bodies
+    )
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
     app.router.add_post("/status", call_status)
     app.router.add_post("/stream-status", stream_status)
     app.router.add_post("/action", connect_action)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     if deps.metrics is not None:
         metrics = deps.metrics
         calls = app[CALLS]

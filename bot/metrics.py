@@ -16,7 +16,8 @@ Rules:
   counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
-  figure to scale on before latency shows in the turn histograms.
+  figure to scale on before latency shows in the turn histograms. The last second's worst sample
+  (``recent_loop_lag_s``) is what ``/readyz`` sheds load on.
 - Label values are bounded: provider, engine and kind names from our code, the ending and the refusal
   reason from fixed sets, the call status and stream event from Twilio's sets (anything else is ``other``
   before it gets here).
@@ -25,6 +26,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -37,6 +39,7 @@ LATENCY_BUCKETS: Final = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 # A 20 ms audio frame is the unit a caller can hear; lag past 50 ms is audible as a late answer.
 LOOP_LAG_BUCKETS: Final = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 LOOP_LAG_INTERVAL_S: Final = 0.1
+RECENT_LAG_SAMPLES: Final = 10  # one second of samples
 
 
 class CallMetrics:
@@ -98,6 +101,7 @@ class CallMetrics:
             registry=r,
         )
 
+        self._recent_lag: deque[float] = deque(maxlen=RECENT_LAG_SAMPLES)
         self.loop_lag = Histogram(
             "phonebot_event_loop_lag_seconds",
             "How late the event loop wakes a 100 ms sleep, sampled every 100 ms.",
@@ -111,7 +115,13 @@ class CallMetrics:
         while True:
             start = loop.time()
             await asyncio.sleep(interval_s)
-            self.loop_lag.observe(max(0.0, loop.time() - start - interval_s))
+            lag = max(0.0, loop.time() - start - interval_s)
+            self.loop_lag.observe(lag)
+            self._recent_lag.append(lag)
+
+    def recent_loop_lag_s(self) -> float:
+        """The worst lag of the last second's samples (0 before the first): what ``/readyz`` sheds load on."""
+        return max(self._recent_lag, default=0.0)
 
     def count_active(self, active_calls: Callable[[], int]) -> None:
         """Where ``phonebot_active_calls`` is read from when scraped (the server's live-call set)."""

@@ -153,7 +153,16 @@ async def start_server(
         warming.cancel()
 
     app.on_shutdown.append(stop_warming)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # keepalive_timeout: aiohttp's default keeps an idle connection (or one whose headers never finish)
+    # for 3630 s (aiohttp/web_protocol.py:182, timer armed at connection_made :368-372). lingering_time:
+    # how long the unread body of a refused request is read and dropped before closing (:700-726).
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout_s,
+        lingering_time=1.0,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

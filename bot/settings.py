@@ -172,6 +172,42 @@ class Settings(BaseSettings):
         "every 20 ms for the whole call (silence too), so the peer vanished (a dead host, a dropped NAT "
         "mapping) without TCP noticing.",
     )
+    body_max_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=64 * 1024,
+        description="Largest webhook body read (Twilio's forms are a few KiB): a bigger Content-Length is "
+        "refused 413 before any of it is read, as is an unsigned request (403).",
+    )
+    body_read_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0,
+        description="A webhook body not read whole in this time is refused 408 and its connection closed.",
+    )
+    max_pending_bodies: Annotated[int, Field(ge=1)] = Field(
+        default=64,
+        description="Webhook bodies read at once (before their signature can be checked); more get 503.",
+    )
+    keepalive_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0,
+        description="An HTTP connection idle this long (no request, or a request's headers not finished) is "
+        "closed.",
+    )
+    max_calls: Annotated[int, Field(ge=1)] = Field(
+        default=200,
+        description="Calls this process takes at once: /readyz turns 503 at the limit and /voice past it "
+        "answers 503 (Twilio then requests the number's fallback URL).",
+    )
+    ready_max_loop_lag_s: Annotated[float, Field(gt=0)] = Field(
+        default=0.1,
+        description="/readyz turns 503 while the event loop's latest lag (phonebot_event_loop_lag_seconds) "
+        "is over this: new calls go to other replicas before this one's audio breaks up.",
+    )
+    start_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0,
+        description="A media socket with no valid start this long after its upgrade is closed (1008).",
+    )
+    max_pending_streams: Annotated[int, Field(ge=1)] = Field(
+        default=64,
+        description="Media sockets waiting for their start at once; an upgrade past that gets 503.",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="bot serve's event loop: uvloop (about 12% less CPU per call under load; asyncio's "

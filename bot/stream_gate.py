@@ -5,6 +5,9 @@ Rules:
 - ``admit`` reads the socket's first frames: ``connected`` frames are passed over (Twilio sends one), the
   first other frame must be a well-formed ``start``, and at most ``MAX_FRAMES_BEFORE_START`` frames are read
   in all. Anything else is refused as ``no_start``; a socket that ends first is refused the same way.
+- All of it within ``timeout_s`` of the upgrade, or the socket is refused as ``start_timeout``: a peer
+  trickling frames (or pings) never holds a socket longer than that. A socket waiting here is not a call:
+  it is not in the live-call count and the drain does not wait for it.
 - ``start`` is admitted only if ``check_binding`` accepts it: Twilio-shaped sids, the configured account
   (when set), and the token ``/voice`` minted for exactly these sids, not expired. The time is wall-clock
   (``time.time``): a token minted by another replica is checked against the same clock.
@@ -17,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -55,9 +59,27 @@ async def admit(
     *,
     account: str | None,
     max_frame_chars: int,
+    timeout_s: float = 5.0,
     clock: Callable[[], float] = time.time,
 ) -> Admitted | Refused:
-    """Read up to ``start`` and check it (see the module rules)."""
+    """Read up to ``start`` and check it, within ``timeout_s`` (see the module rules)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_start(
+                frames, auth_token, account=account, max_frame_chars=max_frame_chars, clock=clock
+            )
+    except TimeoutError:
+        return Refused(BindingRefusal.START_TIMEOUT)
+
+
+async def _read_start(
+    frames: AsyncIterator[str | bytes],
+    auth_token: str,
+    *,
+    account: str | None,
+    max_frame_chars: int,
+    clock: Callable[[], float],
+) -> Admitted | Refused:
     read: list[str | bytes] = []
     async for frame in frames:
         read.append(frame)

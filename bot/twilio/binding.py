@@ -74,6 +74,7 @@ class BindingRefusal(StrEnum):
     WRONG = "wrong_binding"  # the MAC does not match these sids (another call's, or forged)
     EXPIRED = "expired_binding"
     NO_START = "no_start"  # the socket sent something other than connected/start first
+    START_TIMEOUT = "start_timeout"  # no start within START_TIMEOUT_S of the upgrade
 
 
 def _signed_text(call_sid: str, account_sid: str, expires_at: int) -> bytes:

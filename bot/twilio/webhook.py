@@ -8,6 +8,11 @@ Rules:
   ``signed_form``: the signature covers the public URL with its query string and every value of every
   form field, so a field repeated or changed after signing, or a signature made for another URL, is
   refused.
+- A form is read only once it may be Twilio's (``FormLimits``): a request with no signature header is
+  refused 403 and one whose ``Content-Length`` is over ``max_bytes`` 413, before a byte of body is read;
+  the body is read under ``read_timeout_s`` (408) by at most ``max_pending`` requests at once (503 past
+  that). An unauthenticated peer can hold at most ``max_pending x max_bytes`` for ``read_timeout_s``.
+  Each refusal closes the connection (``Connection: close``): its unread body is not worth waiting for.
 - The WebSocket upgrade is signed over the ``wss://`` URL from our TwiML, with no params.
 - ``PUBLIC_BASE_URL`` may carry a path prefix (``https://example.com/bot``): every URL handed to Twilio
   (the stream, ``action``, ``statusCallback``) and every URL a signature is checked against keeps it; the
@@ -18,15 +23,38 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NoReturn
 from urllib.parse import urlsplit
 
+import structlog
 from aiohttp import web
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+log = structlog.get_logger("bot.twilio.webhook")
+
+
+@dataclass
+class FormLimits:
+    """How much unauthenticated body the webhooks take (module rules). Twilio's forms are a few KiB."""
+
+    max_bytes: int = 64 * 1024
+    read_timeout_s: float = 5.0
+    max_pending: int = 64
+    pending: int = field(default=0, init=False)  # forms being read now
+
+
+def _refuse(request: web.Request, error: web.HTTPException, event: str, **fields: object) -> NoReturn:
+    log.warning(event, path=request.path, **fields)
+    error.force_close()  # Connection: close; aiohttp drops the unread body within lingering_time
+    if error.status_code == 503:
+        error.headers["Retry-After"] = "1"
+    raise error
 
 
 class SignatureChecker:
@@ -41,10 +69,32 @@ class SignatureChecker:
 
 
 async def signed_form(
-    request: web.Request, checker: SignatureChecker, public_base_url: str | None
+    request: web.Request,
+    checker: SignatureChecker,
+    public_base_url: str | None,
+    limits: FormLimits | None = None,
 ) -> dict[str, str] | None:
-    """The form of a webhook POST if its ``X-Twilio-Signature`` is valid for the public URL, else None."""
-    form = await request.post()
+    """The form of a webhook POST if its ``X-Twilio-Signature`` is valid for the public URL, else None.
+
+    Raises ``web.HTTPException`` (403, 413, 408, 503) for a body refused before or while it is read."""
+    limits = limits or FormLimits()
+    if not request.headers.get(SIGNATURE_HEADER):
+        forbidden = web.HTTPForbidden(text="invalid signature")
+        _refuse(request, forbidden, "webhook_signature_rejected", reason="unsigned", body_read=False)
+    size = request.content_length
+    if size is not None and size > limits.max_bytes:
+        too_large = web.HTTPRequestEntityTooLarge(limits.max_bytes, size)
+        _refuse(request, too_large, "webhook_body_too_large", bytes=size)
+    if limits.pending >= limits.max_pending:
+        _refuse(request, web.HTTPServiceUnavailable(), "webhook_bodies_over_cap", pending=limits.pending)
+    limits.pending += 1
+    try:
+        async with asyncio.timeout(limits.read_timeout_s):
+            form = await request.post()  # chunked bodies: aiohttp stops at client_max_size (413)
+    except TimeoutError:
+        _refuse(request, web.HTTPRequestTimeout(), "webhook_body_read_timeout", seconds=limits.read_timeout_s)
+    finally:
+        limits.pending -= 1
     fields = MultiDict((name, str(value)) for name, value in form.items())
     url = public_http_url(request, public_base_url)
     if not checker.valid(url, fields, request.headers.get(SIGNATURE_HEADER)):

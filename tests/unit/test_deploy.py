@@ -131,9 +131,9 @@ def test_every_port_is_8080() -> None:
     deployment = kinds["Deployment"]
     app = container(deployment)
     assert [p["containerPort"] for p in app["ports"]] == [8080]
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
         check = app[probe]["httpGet"]
-        assert check["path"] == "/healthz"
+        assert check["path"] == path
         assert port_number(check["port"], deployment) == 8080
     [service_port] = kinds["Service"]["spec"]["ports"]
     assert service_port["port"] == 80

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import CallMetrics
+from bot.metrics import RECENT_LAG_SAMPLES, CallMetrics
 from bot.twilio.status import CALL_STATUSES, CallStatus, note_call_status
 
 
@@ -93,3 +94,21 @@ async def test_loop_lag_watcher_observes_until_cancelled() -> None:
     text = metrics.exposition().decode()
     [count] = [line for line in text.splitlines() if line.startswith("phonebot_event_loop_lag_seconds_count")]
     assert float(count.split()[-1]) >= 3
+
+
+async def test_recent_loop_lag_is_the_worst_of_the_last_samples() -> None:
+    """What /readyz sheds load on: a blocked loop shows at once, and is forgotten RECENT_LAG_SAMPLES later."""
+    metrics = CallMetrics()
+    assert metrics.recent_loop_lag_s() == 0.0
+    watcher = asyncio.create_task(metrics.watch_loop_lag(interval_s=0.01))
+    try:
+        await asyncio.sleep(0.03)
+        time.sleep(0.4)  # noqa: ASYNC251 - the loop blocked, as a long synchronous call would block it
+        await asyncio.sleep(0.03)
+        assert metrics.recent_loop_lag_s() >= 0.35
+        await asyncio.sleep(0.01 * RECENT_LAG_SAMPLES * 3)
+        assert metrics.recent_loop_lag_s() < 0.35
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

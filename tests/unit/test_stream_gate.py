@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -120,3 +121,36 @@ async def test_arbitrary_first_frames_never_make_a_call(frames: list[str | bytes
     result, taken = await gate(frames)
     assert isinstance(result, Refused)
     assert taken <= MAX_FRAMES_BEFORE_START
+
+
+async def trickle(frame: str, every_s: float) -> AsyncIterator[str | bytes]:
+    """A peer that sends a frame now and then and never a ``start``."""
+    while True:
+        await asyncio.sleep(every_s)
+        yield frame
+
+
+@pytest.mark.parametrize("frames", [[], [wire.connected_message()]])
+async def test_a_socket_without_start_in_time_is_refused_at_the_deadline(frames: list[str]) -> None:
+    async def stalled() -> AsyncIterator[str | bytes]:
+        for frame in frames:
+            yield frame
+        await asyncio.Event().wait()  # silent for good
+        yield ""  # pragma: no cover
+
+    result = await asyncio.wait_for(
+        admit(stalled(), TOKEN, account=None, max_frame_chars=65536, timeout_s=0.05), 5
+    )
+    assert result == Refused(BindingRefusal.START_TIMEOUT)
+
+
+async def test_the_deadline_covers_all_frames_not_each_one() -> None:
+    """A connected every 20 ms never resets the deadline: only MAX_FRAMES_BEFORE_START are read anyway,
+    and a slower trickle (each frame inside any per-frame timeout) still ends at the one deadline."""
+    result = await asyncio.wait_for(
+        admit(
+            trickle(wire.connected_message(), 0.04), TOKEN, account=None, max_frame_chars=65536, timeout_s=0.1
+        ),
+        5,
+    )
+    assert result == Refused(BindingRefusal.START_TIMEOUT)
