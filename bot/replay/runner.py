@@ -233,11 +233,12 @@ async def _play_caller(b: Bench, phone: PhoneCall, cues: list[schedule.Cue]) -> 
     """Each cue at its anchor in this call (``bot.replay.schedule``); a bot that never does what the anchor
     waits for (it changed) gets the cue after ``WAIT_FOR_ANSWER_S``."""
     previous_end = phone.stream_start
+    turns = 0  # the bot's turns when the previous cue ended
     for cue in cues:
         if b.call_ended.is_set():
             return
         try:
-            at = await _anchor(b, phone, cue, previous_end)
+            at = await _anchor(b, phone, cue, previous_end, turns)
         except TimeoutError:
             if b.call_ended.is_set():
                 return
@@ -250,13 +251,15 @@ async def _play_caller(b: Bench, phone: PhoneCall, cues: list[schedule.Cue]) -> 
         else:
             await phone.play_ulaw(cue.audio, at=at)
             previous_end = max(at + cue.duration, phone.now())
+        turns = max((len(c.turns) for c in b.active_calls), default=turns)
     if cues and not b.call_ended.is_set():  # the last words' answer starts (or never will) before the end
         with contextlib.suppress(TimeoutError):
             await phone.wait_for_bot_audio(after=previous_end, timeout=WAIT_FOR_ANSWER_S)
 
 
-async def _anchor(b: Bench, phone: PhoneCall, cue: schedule.Cue, previous_end: float) -> float:
-    """Phone time at which ``cue`` starts (the schedule's rule, on this call's events)."""
+async def _anchor(b: Bench, phone: PhoneCall, cue: schedule.Cue, previous_end: float, turns: int) -> float:
+    """Phone time at which ``cue`` starts (the schedule's rule, on this call's events); a barge-in into
+    an answer also waits for a turn after ``turns`` to have handed its answer's first phrase over."""
     if cue.anchor == "after_caller":
         return previous_end + cue.offset
     since = previous_end
@@ -265,8 +268,20 @@ async def _anchor(b: Bench, phone: PhoneCall, cue: schedule.Cue, previous_end: f
         started = await phone.wait_for_bot_audio(after=since, timeout=WAIT_FOR_ANSWER_S)
         since = started + 0.001
     if cue.anchor == "barge_in":
+        if cue.into_answer:
+            started = max(started, await _answer_started(b, phone, turns))
         return started + cue.offset
     return await _bot_done(b, phone, quiet=min(QUIET_S, max(0.1, cue.offset))) + cue.offset
+
+
+async def _answer_started(b: Bench, phone: PhoneCall, turns: int) -> float:
+    """Phone time at which a turn after the first ``turns`` had its answer's first phrase handed over."""
+    async with asyncio.timeout(WAIT_FOR_ANSWER_S):
+        while not b.call_ended.is_set():
+            if any(len(c.turns) > turns and any(c.turns[-1].said.values()) for c in b.active_calls):
+                break
+            await asyncio.sleep(0.02)
+    return phone.now()
 
 
 async def _bot_done(b: Bench, phone: PhoneCall, *, quiet: float) -> float:

@@ -18,6 +18,8 @@ Rules:
     (silent, its turn finished) plus the same silence as recorded.
   - ``after_caller``: the bot was silent since the previous cue: the previous cue's end (the stream's start
     for the first cue) plus the same gap as recorded.
+  A barge-in into an answer (its response is in a turn's ``said``) waits for the replayed turn's answer
+  too: a slow model's filler or progress line is not the answer the caller cut.
   So a slower machine shifts the caller with the bot, and a barge-in cuts the answer the same time after
   its first audio, whatever the load.
 - Pure: no clocks, no I/O.
@@ -57,6 +59,7 @@ class Cue:
     anchor: AnchorKind
     offset: float  # seconds after the anchor
     burst: int = 0  # barge_in: which bot burst since the previous cue (1 = the first)
+    into_answer: bool = False  # barge_in: what played was a turn's answer (not a filler or progress line)
 
     @property
     def duration(self) -> float:
@@ -116,11 +119,9 @@ def cues(recording: Recording, keys: Sequence[tuple[float, str]]) -> list[Cue]:
     duration = len(caller) / BYTES_PER_SECOND
     spans = padded([Span(s.start_s, s.end_s) for s in speech_spans(caller)], duration)
     sent = recording.bot_sent_ulaw()
-    played = [
-        (c.start / BYTES_PER_SECOND, c.played_end / BYTES_PER_SECOND)
-        for c in place_bot_audio(recording.events, len(sent)).chunks
-        if c.heard
-    ]
+    chunks = [c for c in place_bot_audio(recording.events, len(sent)).chunks if c.heard]
+    played = [(c.start / BYTES_PER_SECOND, c.played_end / BYTES_PER_SECOND) for c in chunks]
+    answers = {str(rid) for turn in recording.events_of("turn") for rid in turn.get("said") or {}}
     out = []
     for span, digit, anchor, offset, burst in plan(spans, keys, bot_bursts(played)):
         audio = (
@@ -128,5 +129,8 @@ def cues(recording: Recording, keys: Sequence[tuple[float, str]]) -> list[Cue]:
             if digit
             else caller[round(span.start * BYTES_PER_SECOND) : round(span.end * BYTES_PER_SECOND)]
         )
-        out.append(Cue(span.start, span.end, audio, digit, anchor, offset, burst))
+        at = round(span.start * BYTES_PER_SECOND)
+        playing = [c for c in chunks if c.start <= at < c.played_end]
+        into_answer = anchor == "barge_in" and any(str(c.response_id) in answers for c in playing)
+        out.append(Cue(span.start, span.end, audio, digit, anchor, offset, burst, into_answer))
     return out

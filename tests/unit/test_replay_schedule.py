@@ -3,12 +3,16 @@ timing difference in the diff (``bot.replay.diff``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.recording import CallRecorder, LocalStore, Recording
 from bot.replay.diff import compare, cut_elsewhere, render
 from bot.replay.recorded import RecordedTurn
-from bot.replay.schedule import BURST_GAP_S, Span, bot_bursts, padded, plan
+from bot.replay.schedule import BURST_GAP_S, PAD_S, Span, bot_bursts, cues, padded, plan
 
 GREETING = Span(0.0, 3.0)
 
@@ -124,3 +128,37 @@ def test_answers_nobody_cut_that_differ_are_a_change() -> None:
 def test_a_cut_on_one_side_only_is_timing_too() -> None:
     assert cut_elsewhere(turn("I can help", barge_in=True), turn(FULL, barge_in=False))
     assert not cut_elsewhere(turn(FULL, barge_in=True), turn(FULL, barge_in=False))  # the same words
+
+
+# ---- cues from a recording ------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_recording_becomes_cues_whose_barge_in_knows_it_cut_an_answer(tmp_path: Path) -> None:
+    clock = Clock()
+    sink = LocalStore(tmp_path).create("CA1", datetime(2026, 1, 2, tzinfo=UTC))
+    rec = CallRecorder(sink, clock=clock)
+    rec.start(call_sid="CA1", flow="store", parameters={})
+    loud, quiet = b"\x00" * 160, b"\xff" * 160
+    speech = [(1.5, 2.5), (3.5, 4.0)]
+    for n in range(300):  # 6 s of 20 ms frames
+        rec.caller_audio(n * 20, loud if any(a <= n * 0.02 < b for a, b in speech) else quiet)
+    rec.bot_audio(b"\x10" * 8000, response_id=1, mark="")  # the greeting, 0 to 1 s
+    clock.now = 3.0
+    rec.bot_audio(b"\x11" * 16000, response_id=2, mark="")  # the answer, from 3 s; cut at 3.5 s
+    clock.now = 3.6
+    rec.clear()
+    rec.event("turn", turn=1, transcript="when do you open?", said={"2": "We open at ten."}, barge_in=True)
+    rec.finalize(ended_by="caller", turns=1)
+    first, second = cues(Recording.load(sink.path), [])
+    assert (first.anchor, first.into_answer) == ("after_bot", False)
+    assert abs(first.offset - (1.5 - PAD_S - 1.0)) < 0.03 and len(first.audio) == round(first.duration * 8000)
+    assert (second.anchor, second.burst, second.into_answer) == ("barge_in", 1, True)
+    assert abs(second.offset - (0.5 - PAD_S)) < 0.03  # after the answer's first audio, not the call's start
