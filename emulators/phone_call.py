@@ -223,14 +223,24 @@ class PhoneCall:
         await self.wait_for_bot_audio(timeout=10)
         await self.wait_for_bot_silence(quiet=quiet, timeout=15)
 
-    async def play_ulaw(self, ulaw: bytes) -> None:
-        """Send recorded caller audio as it is (μ-law, comfort noise included) from the stream's first frame
-        (timestamp 0) on; return once all of it is on the wire (or the call ended)."""
+    async def play_ulaw(self, ulaw: bytes, *, at: float | None = None) -> None:
+        """Send recorded caller audio as it is (μ-law, comfort noise included) from the first frame at or
+        after ``at`` (phone time, s since dial; default the stream's first frame, timestamp 0); return once
+        all of it is on the wire (or the call ended)."""
         if not ulaw or self._ended:
             return
         done: asyncio.Future[None] = self._loop.create_future()
-        self._caller.enqueue(ulaw, done, self._origin)
+        self._caller.enqueue(ulaw, done, self._origin if at is None else self._dial_time + at)
         await done
+
+    @property
+    def stream_start(self) -> float:
+        """Phone time (s since dial) of the stream's first frame: a recording's t = 0."""
+        return self._origin - self._dial_time
+
+    def now(self) -> float:
+        """Phone time: seconds since dial, the clock of ``events``."""
+        return self._now()
 
     async def silence(self, seconds: float) -> None:
         """Wait while the sender streams comfort noise."""

@@ -139,6 +139,8 @@ def _one(
     if options.tts == "recorded":
         new = len(result.phrases_synthesized)
         extra.append(f"{result.phrases_served} phrase(s) from the recording, {new} synthesized")
+    if timing := result.diff.timing_changes():
+        extra.append(f"{timing} answer(s) cut at another point (timing, not a change)")
     changed = result.diff.changed_turns(tolerance)
     verdict = "CHANGED" if result.diff.changed(tolerance) else "no differences"
     print(

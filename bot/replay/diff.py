@@ -7,6 +7,9 @@ Rules:
   distance (``bot.replay.words.word_distance``) is above the tolerance, or one side failed and the other
   did not. What was heard and the latency are shown, but are not themselves a change: a different
   hearing matters through the answer it leads to.
+- An answer the caller cut off (on either side) that differs only in where it stopped (one side's words
+  are the other's first words) was "cut at another point": a timing difference, shown as ``timing``,
+  not a change (the caller spoke at another moment of the same answer).
 - The call's outcome (how it ended, where it was transferred) differing is a change too.
 - Pure: no I/O; ``render`` returns the lines to print.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.replay.recorded import RecordedTurn
-from bot.replay.words import word_distance
+from bot.replay.words import word_distance, words
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,14 @@ class TurnDiff:
     heard_changed: bool
     tools_changed: bool
     error_changed: bool
+    cut_elsewhere: bool = False  # only where the caller cut the answer differs (module rules)
 
     def changed(self, tolerance: float) -> bool:
         if self.old is None or self.new is None:
             return True
-        return self.tools_changed or self.error_changed or self.answer_distance > tolerance
+        if self.tools_changed or self.error_changed:
+            return True
+        return not self.cut_elsewhere and self.answer_distance > tolerance
 
     @property
     def latency_delta_ms(self) -> int | None:
@@ -54,6 +60,10 @@ class CallDiff:
 
     def changed(self, tolerance: float) -> bool:
         return bool(self.changed_turns(tolerance)) or self.old_outcome != self.new_outcome
+
+    def timing_changes(self) -> int:
+        """Turns cut off by the caller at another point (a timing difference, not a change)."""
+        return sum(1 for t in self.turns if t.cut_elsewhere)
 
     def heard_changes(self) -> int:
         return sum(1 for t in self.turns if t.heard_changed)
@@ -78,9 +88,20 @@ def compare(
                 heard_changed=bool(a and b and a.heard != b.heard),
                 tools_changed=bool(a and b and a.tools != b.tools),
                 error_changed=bool(a and b and (a.error is None) != (b.error is None)),
+                cut_elsewhere=bool(a and b and cut_elsewhere(a, b)),
             )
         )
     return CallDiff(tuple(pairs), old_outcome, new_outcome)
+
+
+def cut_elsewhere(old: RecordedTurn, new: RecordedTurn) -> bool:
+    """The caller cut the answer off on at least one side, and the answers differ only in where they
+    stopped: one's words are the other's first words."""
+    if not (old.barge_in or new.barge_in):
+        return False
+    a, b = words(old.answer), words(new.answer)
+    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+    return a != b and longer[: len(shorter)] == shorter
 
 
 def _quote(text: str, limit: int = 160) -> str:
@@ -96,7 +117,8 @@ def render(diff: CallDiff, tolerance: float) -> list[str]:
     lines = []
     for turn in diff.turns:
         changed = turn.changed(tolerance)
-        label = f"turn {turn.number:<3} {'CHANGED' if changed else 'same   '}"
+        verdict = "CHANGED" if changed else "timing " if turn.cut_elsewhere else "same   "
+        label = f"turn {turn.number:<3} {verdict}"
         pad = " " * len(label)
         if turn.old is None or turn.new is None:
             side, present = ("only in the replay", turn.new) if turn.old is None else ("missing", turn.old)
@@ -108,7 +130,12 @@ def render(diff: CallDiff, tolerance: float) -> list[str]:
         lines.append(f"{label}  heard:   {heard}")
         if turn.answer_distance > 0:
             lines.append(f"{pad}  answer:  {_quote(old.answer)}")
-            lines.append(f"{pad}       ->  {_quote(new.answer)}  (word distance {turn.answer_distance:.2f})")
+            why = (
+                "cut at another point: a timing difference"
+                if turn.cut_elsewhere
+                else f"word distance {turn.answer_distance:.2f}"
+            )
+            lines.append(f"{pad}       ->  {_quote(new.answer)}  ({why})")
         else:
             lines.append(f"{pad}  answer:  {_quote(old.answer)}")
         if old.tools or new.tools:

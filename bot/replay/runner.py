@@ -2,12 +2,15 @@
 started for the replay, on 127.0.0.1, and the replay's own recording is compared with the old one.
 
 Rules:
-- The phone dials the recorded ``to``/``from`` numbers (so the flow is routed as before), plays the caller's
-  recorded audio frame by frame from the stream's start and presses the recorded keys at their recorded
-  times; the bot answers on its own timing. Keys and a caller number redacted in the recording (the
-  default) cannot be replayed: the keys are not pressed, a test number dials instead, and the result's
-  notes say so. Once the recorded audio has been played, the phone waits
-  until the bot has finished its answer (or hung up), then hangs up.
+- The phone dials the recorded ``to``/``from`` numbers (so the flow is routed as before) and plays the
+  caller's recorded utterances and keys, each at its anchor in this call (``bot.replay.schedule``: a
+  barge-in the same time after the bot's first audio of that answer, other speech the same silence after
+  the bot's answer or the caller's previous words), so a slow machine moves the caller with the bot. A bot
+  that never does what an anchor waits for gets the cue after ``WAIT_FOR_ANSWER_S``. Once every cue has
+  been played, the phone waits for the bot's answer to start (at most ``WAIT_FOR_ANSWER_S``) and finish
+  (or the bot to hang up), then hangs up.
+- Keys and a caller number redacted in the recording (the default) cannot be replayed: the keys are
+  not pressed, a test number dials instead, and the result's notes say so.
 - Model (``llm``): ``recorded`` serves the recorded answers (``bot.replay.model``); ``emulated`` the
   scripted store model of the demo; ``live`` the OpenAI-compatible server of the environment
   (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_MODEL``).
@@ -39,7 +42,7 @@ from pydantic import SecretStr
 
 from bot.deps import CallDeps
 from bot.recording.reader import Recording
-from bot.replay import recorded
+from bot.replay import recorded, schedule
 from bot.replay.diff import CallDiff, compare
 from bot.replay.model import RecordedModel
 from bot.replay.speech import RecordedSpeech
@@ -217,19 +220,14 @@ def _recorded_voices(old: Recording, made: list[RecordedSpeech]) -> Callable[[Ca
 
 async def _call(b: Bench, old: Recording, recordings: Path) -> Path:
     parameters = recorded.parameters(old)
-    loop = asyncio.get_running_loop()
     dialled = b.phone.dial(to=parameters.get("to", "+15550100"), from_=parameters.get("from", CALLER))
     async with await dialled as phone:
-        origin = loop.time()
-        keys = asyncio.ensure_future(_press_keys(phone, recorded.keys(old), origin))
         try:
-            await phone.play_ulaw(old.caller_ulaw())
+            await _play_caller(b, phone, schedule.cues(old, recorded.keys(old)))
             with contextlib.suppress(TimeoutError):
                 await _answered(b, phone)
-        finally:
-            keys.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keys
+        except TimeoutError:  # the call ended under the caller (the bot hung up)
+            pass
         await phone.hang_up()
     await asyncio.wait_for(b.call_ended.wait(), 30.0)
     call = b.finished_calls[0]
@@ -239,12 +237,70 @@ async def _call(b: Bench, old: Recording, recordings: Path) -> Path:
     return recordings / recorder.recording_id
 
 
-async def _press_keys(phone: PhoneCall, keys: list[tuple[float, str]], origin: float) -> None:
-    loop = asyncio.get_running_loop()
-    for t, digit in keys:
-        await asyncio.sleep(max(0.0, origin + t - loop.time()))
-        with contextlib.suppress(ValueError):  # a key Twilio would not send
-            await phone.send_dtmf(digit)
+async def _play_caller(b: Bench, phone: PhoneCall, cues: list[schedule.Cue]) -> None:
+    """Each cue at its anchor in this call (``bot.replay.schedule``); a bot that never does what the anchor
+    waits for (it changed) gets the cue after ``WAIT_FOR_ANSWER_S``."""
+    previous_end = phone.stream_start
+    turns = 0  # the bot's turns when the previous cue ended
+    for cue in cues:
+        if b.call_ended.is_set():
+            return
+        try:
+            at = await _anchor(b, phone, cue, previous_end, turns)
+        except TimeoutError:
+            if b.call_ended.is_set():
+                return
+            at = phone.now()
+        if cue.digit:
+            await asyncio.sleep(max(0.0, at - phone.now()))
+            with contextlib.suppress(ValueError):  # a key Twilio would not send
+                await phone.send_dtmf(cue.digit)
+            previous_end = max(at, phone.now())
+        else:
+            await phone.play_ulaw(cue.audio, at=at)
+            previous_end = max(at + cue.duration, phone.now())
+        turns = max((len(c.turns) for c in b.active_calls), default=turns)
+    if cues and not b.call_ended.is_set():  # the last words' answer starts (or never will) before the end
+        with contextlib.suppress(TimeoutError):
+            await phone.wait_for_bot_audio(after=previous_end, timeout=WAIT_FOR_ANSWER_S)
+
+
+async def _anchor(b: Bench, phone: PhoneCall, cue: schedule.Cue, previous_end: float, turns: int) -> float:
+    """Phone time at which ``cue`` starts (the schedule's rule, on this call's events); a barge-in into
+    an answer also waits for a turn after ``turns`` to have handed its answer's first phrase over."""
+    if cue.anchor == "after_caller":
+        return previous_end + cue.offset
+    since = previous_end
+    started = since
+    for _ in range(max(1, cue.burst)):
+        started = await phone.wait_for_bot_audio(after=since, timeout=WAIT_FOR_ANSWER_S)
+        since = started + 0.001
+    if cue.anchor == "barge_in":
+        if cue.into_answer:
+            started = max(started, await _answer_started(b, phone, turns))
+        return started + cue.offset
+    return await _bot_done(b, phone, quiet=min(QUIET_S, max(0.1, cue.offset))) + cue.offset
+
+
+async def _answer_started(b: Bench, phone: PhoneCall, turns: int) -> float:
+    """Phone time at which a turn after the first ``turns`` had its answer's first phrase handed over."""
+    async with asyncio.timeout(WAIT_FOR_ANSWER_S):
+        while not b.call_ended.is_set():
+            if any(len(c.turns) > turns and any(c.turns[-1].said.values()) for c in b.active_calls):
+                break
+            await asyncio.sleep(0.02)
+    return phone.now()
+
+
+async def _bot_done(b: Bench, phone: PhoneCall, *, quiet: float) -> float:
+    """When the bot's audio ended, once it has been quiet ``quiet`` s with every turn finished."""
+    async with asyncio.timeout(WAIT_FOR_ANSWER_S):
+        while True:
+            end = await phone.wait_for_bot_silence(quiet=quiet, timeout=WAIT_FOR_ANSWER_S)
+            calls = b.active_calls
+            if b.call_ended.is_set() or not calls or all(not c.turns or c.turns[-1].finished for c in calls):
+                return end
+            await asyncio.sleep(0.05)
 
 
 async def _answered(b: Bench, phone: PhoneCall) -> None:

@@ -2,7 +2,8 @@
 
 The recording is made by ``bot demo --emulated`` (a whole call in real time: a tone-coded caller, the
 scripted model, emulated Google TTS, keypad entry, barge-in, tools, end_call). Replays run 8 times faster
-than real time on the scaled clock.
+than real time on the scaled clock. No test here depends on the machine being idle: the replayed caller
+speaks relative to the replayed bot (``bot.replay.schedule``), so a slow run shifts both together.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def test_an_unchanged_bot_replays_the_demo_call_without_differences(
     result = replay(str(demo_recording), "--llm", "emulated", *FAST, "--keep", str(tmp_path / "replays"))
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     out = result.stdout
-    assert out.count(" same ") == 6 and "CHANGED" not in out  # six turns, keypad one included
+    # Six turns, keypad one included; the caller's barge-in may cut turn 3 at another word on a busy
+    # machine: a timing difference, never a change.
+    verdicts = [line.split()[2] for line in out.splitlines() if line.startswith("turn ")]
+    assert len(verdicts) == 6 and set(verdicts) <= {"same", "timing"} and "CHANGED" not in out
     assert "no differences: 0 of 6 turn(s) changed" in out
     assert "(typed on the keypad: 1001)" in out and "end_call({})" in out
     # The replay recorded itself, and ended the way the recorded call did.
