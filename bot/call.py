@@ -1,20 +1,18 @@
 """The Call: one phone call, from Twilio's ``start`` to ``stop``.
 
 Rules:
-- The Call reads every frame through the pure parser; junk is counted, logged once per kind and
-  ignored. Inbound audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
+- Every frame goes through the pure parser; junk (audio ahead of the clock too) is counted, logged once
+  per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
   turn's watchdog (``bot.call_waiting``) and the Speaker. Control flows back only through ``_barge_in``.
-- Barge-in: caller speech of ``min_speech_ms`` while the bot is speaking or thinking sends ``clear``
-  at once, cancels the turn (LLM stream, tools, pending TTS) and rewrites history to what the caller
-  actually heard (``MarkTracker``). A turn cut before its transcript existed hands its audio to the
-  next utterance, so nothing the caller said is lost.
+- Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
+  cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
+  (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
 - Never silent: a filler when tools are slow (Agent) or no audio came ``silence_filler_s`` after the
-  caller finished, then progress lines while the answer is slow (``bot.call_waiting``); a late answer
-  is said when it comes. Only a provider error or the turn budget (``turn_budget_s``, the model's whole
-  answer) gets the pre-synthesized apology; the next turn is answered as usual.
-- The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` custom parameter)
-  and kept to the end of the call, whatever reloads happen meanwhile.
+  caller finished, then progress lines (``bot.call_waiting``); a late answer is said when it comes. Only
+  a provider error or the turn budget (``turn_budget_s``) gets the apology; the next turn goes on.
+- The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` parameter) and kept
+  to the end of the call, whatever reloads happen meanwhile.
 - Telephony (``bot.call_telephony``): the model's ``end_call`` and ``transfer_call`` requests are
   performed once the answer is out; keypad entries become turns; silence is reprompted; goodbyes
   are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
@@ -134,7 +132,7 @@ class Call:
                 self.journal.count_invalid("media_before_start", "")
                 return
             if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
-                return  # audio ahead of the clock: not Twilio's pace (junk, see bot.inbound_pacing)
+                return  # ahead of the clock: junk (bot.inbound_pacing)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
                 if isinstance(event, SpeechStarted):
                     await self._on_speech_started()

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
+from collections.abc import Sequence
+from typing import Annotated, Any
 
+from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from bot.flows.fields import shown
-from bot.flows.model import Loc, field_names_at
+from bot.flows.model import Flow, Loc
 from bot.flows.tool_specs import TOOL_TYPES
 
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -93,3 +98,37 @@ def reason_for(err: ErrorDetails, loc: Loc) -> str:
         return f"unknown field ({hint})"
     message = err["msg"].removeprefix("Value error, ")
     return ("key " if "[key]" in loc else "") + message
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(part) if isinstance(part, str) else None
+        return None if field is None else field.annotation
+    if origin is list and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(annotation)[1]
+    if origin in (typing.Union, types.UnionType) and isinstance(part, str):
+        return TOOL_TYPES.get(part)  # a discriminated tool: the loc names its type
+    return None
+
+
+def field_names_at(loc: Sequence[str | int]) -> tuple[str, ...]:
+    """Field names of the model at a pydantic error ``loc`` (union tags included), or ()."""
+    annotation: Any = Flow
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return ()
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return tuple(annotation.model_fields)
+    return ()

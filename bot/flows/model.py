@@ -18,17 +18,14 @@ Rules:
 
 from __future__ import annotations
 
-import types
-import typing
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from bot.flows.fields import Name, PhoneNumber, PositiveSeconds, StrictModel, Text
 from bot.flows.tool_specs import (
-    TOOL_TYPES,
     EndCallSpec,
     FunctionToolSpec,
     ToolSpec,
@@ -387,36 +384,3 @@ def flow_rule_problems(flow: Flow) -> list[tuple[Loc, str]]:
             )
     return problems
 
-
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _step(annotation: Any, part: str | int) -> Any:
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(part) if isinstance(part, str) else None
-        return None if field is None else field.annotation
-    if origin is list and isinstance(part, int):
-        return typing.get_args(annotation)[0]
-    if origin is dict and isinstance(part, str):
-        return typing.get_args(annotation)[1]
-    if origin in (typing.Union, types.UnionType) and isinstance(part, str):
-        return TOOL_TYPES.get(part)  # a discriminated tool: the loc names its type
-    return None
-
-
-def field_names_at(loc: Sequence[str | int]) -> tuple[str, ...]:
-    """Field names of the model at a pydantic error ``loc`` (union tags included), or ()."""
-    annotation: Any = Flow
-    for part in loc:
-        annotation = _step(annotation, part)
-        if annotation is None:
-            return ()
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return tuple(annotation.model_fields)
-    return ()
