@@ -19,6 +19,9 @@ Each stream is bound to its webhook (``bot.twilio.binding``, ``bot.stream_gate``
 ``start`` without a matching one is closed with 1008 before any ``Call`` exists. Twilio signs the upgrade
 over the bare ``wss://`` URL, one value per host, so that signature alone never names a call.
 
+A callback (``/status``, ``/stream-status``, ``/action``) seen again byte for byte within 10 minutes (a
+retry, a replay) is answered as before, counted once (``bot.twilio.callback_dedupe``).
+
 Admission: a webhook body is read only within ``FormLimits`` (``bot.twilio.webhook``). ``/readyz`` turns
 503 at ``MAX_CALLS`` live calls or with the loop lagging past ``READY_MAX_LOOP_LAG_S`` (the load balancer
 sends new calls elsewhere first); ``/voice`` at ``MAX_CALLS`` answers 503, not a busy message, so Twilio
@@ -53,9 +56,11 @@ from bot.lines import LineDesk
 from bot.media_socket import MediaSocket
 from bot.metrics import CONTENT_TYPE
 from bot.providers import close_deps
+from bot.refusals import count_refusals
 from bot.settings import Settings
 from bot.stream_gate import Admitted, admit, replay
 from bot.twilio.binding import PARAMETER, is_account_sid, is_call_sid, mint_binding
+from bot.twilio.callback_dedupe import Callbacks
 from bot.twilio.connect_action import RESUMED, AfterStream, EndedCalls, after_stream, note_connect_action
 from bot.twilio.status import note_call_status
 from bot.twilio.stream_status import note_stream_status
@@ -88,6 +93,7 @@ NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (th
 AWAITING_START = web.AppKey("awaiting_start", list[int])  # [sockets upgraded, start not yet read]
 FORMS = web.AppKey("forms", FormLimits)  # the unauthenticated bodies being read (bot.twilio.webhook)
 ENDED = web.AppKey("ended", EndedCalls)  # calls this replica ended on purpose (goodbye, transfer)
+RECENT = web.AppKey("recent", Callbacks)  # signed callbacks seen lately (bot.twilio.callback_dedupe)
 # Why a call ended that says the stream was not lost: the bot ended it (see ``Telephony.ending``).
 NOT_ON_PURPOSE = frozenset({None, "socket_error"})
 
@@ -176,7 +182,8 @@ async def connect_action(request: web.Request) -> web.Response:
     if params is None:
         return _forbidden(request, "webhook_signature_rejected")
     outcome = after_stream(params, ended_here=params.get("CallSid", "") in request.app[ENDED])
-    note_connect_action(params, outcome, request.app[DEPS].metrics)
+    if not await request.app[RECENT].repeated(request, "action"):  # a retry still gets its TwiML
+        note_connect_action(params, outcome, request.app[DEPS].metrics)
     if outcome is AfterStream.RESUME:
         binding = _binding_for(params, settings)
         if binding is None:
@@ -292,7 +299,8 @@ async def call_status(request: web.Request) -> web.Response:
     form = await _signed_form(request)
     if form is None:
         return _forbidden(request, "webhook_signature_rejected")
-    note_call_status(form, request.app[DEPS].metrics)
+    if not await request.app[RECENT].repeated(request, "status"):
+        note_call_status(form, request.app[DEPS].metrics)
     return web.Response(status=204)
 
 
@@ -300,7 +308,8 @@ async def stream_status(request: web.Request) -> web.Response:
     form = await _signed_form(request)
     if form is None:
         return _forbidden(request, "webhook_signature_rejected")
-    note_stream_status(form, request.app[DEPS].metrics)
+    if not await request.app[RECENT].repeated(request, "stream_status"):
+        note_stream_status(form, request.app[DEPS].metrics)
     return web.Response(status=204)
 
 
@@ -336,7 +345,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     # client_max_size: a chunked body (no Content-Length to refuse early) stops there with 413.
-    app = web.Application(client_max_size=settings.body_max_bytes)
+    refusals = [count_refusals(deps.metrics)] if deps.metrics is not None else []
+    app = web.Application(client_max_size=settings.body_max_bytes, middlewares=refusals)
     app[SETTINGS] = settings
     app[DEPS] = deps
     app[CHECKER] = SignatureChecker(settings.twilio_auth_token.get_secret_value())
@@ -347,6 +357,7 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     app[NO_CALLS] = asyncio.Event()
     app[NO_CALLS].set()
     app[ENDED] = EndedCalls()
+    app[RECENT] = Callbacks(deps.metrics)
     app[AWAITING_START] = [0]
     app[FORMS] = FormLimits(
         settings.body_max_bytes, settings.body_read_timeout_s, settings.max_pending_bodies

@@ -3,6 +3,10 @@
 Library loggers (aiohttp, openai, grpc, twilio) go through the same JSON renderer. A last-line
 processor masks any configured secret that slipped into a log value, and every value in the process's
 secret list (``bot.secret_values.known()``: HTTP tools' header values, which a reload may add).
+
+Tracebacks are rendered as dicts **without frame locals** (``TRACEBACKS``): structlog's
+``dict_tracebacks`` shows every frame's locals by default, and a frame of aiohttp's body reader holds the
+request body (caller numbers, form fields). Rejection lines are limited per reason (``bot.log_limit``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from typing import Any, TextIO
 
 import structlog
 
+from bot.log_limit import limit_rejection_lines
 from bot.secret_values import known
 
 REDACTED = "[redacted]"
+# structlog's dict_tracebacks with show_locals off (structlog 26.1 tracebacks.py: SHOW_LOCALS = True).
+TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 class SecretMasker:
@@ -32,7 +41,7 @@ class SecretMasker:
         return event
 
     def _mask(self, value: Any, secrets: list[str]) -> Any:
-        # Walks nested values too: tracebacks (dict_tracebacks), headers dicts, lists of args.
+        # Walks nested values too: tracebacks (TRACEBACKS), headers dicts, lists of args.
         if isinstance(value, str):
             for secret in secrets:
                 if secret in value:
@@ -60,8 +69,9 @@ def configure_logging(
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
+            limit_rejection_lines,
             *shared,
-            structlog.processors.dict_tracebacks,
+            TRACEBACKS,
             masker,
             structlog.processors.JSONRenderer(),
         ],
@@ -75,7 +85,7 @@ def configure_logging(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                TRACEBACKS,
                 masker,
                 structlog.processors.JSONRenderer(),
             ],

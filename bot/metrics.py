@@ -9,9 +9,11 @@ Rules:
   their counters, every junk frame (``invalid``) the dropped-frames counter, ``call_ended`` the calls by
   how they ended, each Twilio status callback (``call_status``, ``bot.twilio.status``) the callbacks by
   call status, each stream status callback (``stream_status``) by stream event, each ``<Connect action>``
-  request (``connect_action``, ``bot.twilio.connect_action``) by outcome, each refused media stream
-  (``stream_refused``, ``bot.stream_gate``) by reason. Active calls are read from the server's live-call
-  set when scraped.
+  request (``connect_action``, ``bot.twilio.connect_action``) by outcome, each signed callback seen again
+  (``callback_repeated``, ``bot.twilio.callback_dedupe``: counted here, not in the others) by route, each
+  refused media stream (``stream_refused``, ``bot.stream_gate``) by reason, each refused request
+  (``request_refused``, ``bot.refusals``) by route and status. Active calls are read from
+  the server's live-call set when scraped.
 - ``phonebot_tts_fallbacks``: phrases the fallback voice spoke because the primary's quota was used up,
   counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
@@ -94,6 +96,18 @@ class CallMetrics:
             ["event"],
             registry=r,
         )
+        self.callbacks_repeated = Counter(
+            "phonebot_callbacks_repeated",
+            "Signed callbacks seen again within the dedupe window (retries, replays): answered, not counted.",
+            ["route"],
+            registry=r,
+        )
+        self.requests_refused = Counter(
+            "phonebot_requests_refused",
+            "Requests refused (bot.refusals), by route and HTTP status: every one, however few are logged.",
+            ["route", "status"],
+            registry=r,
+        )
         self.connect_actions = Counter(
             "phonebot_connect_actions",
             "Streams ended (<Connect action> requests), by what was answered.",
@@ -156,6 +170,11 @@ class CallMetrics:
             self.call_statuses.labels(str(fields.get("status", "other"))[:32]).inc()
         elif event == "stream_status":
             self.stream_statuses.labels(str(fields.get("event", "other"))[:32]).inc()
+        elif event == "callback_repeated":
+            self.callbacks_repeated.labels(str(fields.get("route", "other"))[:32]).inc()
+        elif event == "request_refused":
+            route, status = str(fields.get("route", ""))[:32], str(fields.get("status", ""))[:3]
+            self.requests_refused.labels(route, status).inc()
         elif event == "connect_action":
             self.connect_actions.labels(str(fields.get("outcome", "other"))[:32]).inc()
 

@@ -36,6 +36,7 @@ from bot.flows.loader import FlowError, FlowSet, load_flows
 from bot.flows.model_check import check_models
 from bot.line import LineConfig
 from bot.lines import LineBook, LineDesk
+from bot.log_limit import report_suppressed
 from bot.logs import configure_logging
 from bot.providers import build_deps, choose, close_deps, warm_clips, warm_up
 from bot.settings import Settings
@@ -147,6 +148,7 @@ async def start_server(
             raise
         log.info("flows_loaded", flows=desk.book.versions(), path=str(Path(settings.flows_path)))
     app = create_app(settings, deps)
+    app.cleanup_ctx.append(report_suppressed)  # bot.log_limit: what the rejection-line budget dropped
     warming = asyncio.ensure_future(warm_up(deps, desk.book))  # in the background: /healthz answers at once
 
     async def stop_warming(_app: web.Application) -> None:

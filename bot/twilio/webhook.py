@@ -13,6 +13,7 @@ Rules:
   the body is read under ``read_timeout_s`` (408) by at most ``max_pending`` requests at once (503 past
   that). An unauthenticated peer can hold at most ``max_pending x max_bytes`` for ``read_timeout_s``.
   Each refusal closes the connection (``Connection: close``): its unread body is not worth waiting for.
+  A peer that disconnects mid-body is one ``webhook_body_aborted`` line, never an ERROR traceback.
 - The WebSocket upgrade is signed over the ``wss://`` URL from our TwiML, with no params.
 - ``PUBLIC_BASE_URL`` may carry a path prefix (``https://example.com/bot``): every URL handed to Twilio
   (the stream, ``action``, ``statusCallback``) and every URL a signature is checked against keeps it; the
@@ -93,6 +94,11 @@ async def signed_form(
             form = await request.post()  # chunked bodies: aiohttp stops at client_max_size (413)
     except TimeoutError:
         _refuse(request, web.HTTPRequestTimeout(), "webhook_body_read_timeout", seconds=limits.read_timeout_s)
+    except ConnectionResetError:
+        # The peer went away mid-body (aiohttp: "Connection lost"): one line, not aiohttp's ERROR traceback
+        # ("Error handling request"). The 400 is never seen; aiohttp drops it with the connection.
+        log.info("webhook_body_aborted", path=request.path)
+        raise web.HTTPBadRequest(text="body incomplete") from None
     finally:
         limits.pending -= 1
     fields = MultiDict((name, str(value)) for name, value in form.items())

@@ -136,6 +136,32 @@ def test_secrets_in_library_exception_text_are_masked(out: io.StringIO) -> None:
     assert SECRET not in out.getvalue()
 
 
+BODY = "CallSid=CA1&From=%2B15550199&Pin=4242"  # what a frame of aiohttp's body reader holds
+
+
+def _read_body() -> None:
+    body = BODY  # a local variable, as in aiohttp's web_request.read
+    raise ConnectionResetError(f"Connection lost after {len(body)} bytes")
+
+
+@pytest.mark.parametrize("logger", ["structlog", "stdlib"])
+def test_tracebacks_keep_frames_and_never_frame_locals(out: io.StringIO, logger: str) -> None:
+    """structlog's dict_tracebacks renders every frame's locals by default (structlog 26.1 SHOW_LOCALS);
+    a request body in a local reached the log. Frames stay (file, line, function), locals never."""
+    try:
+        _read_body()
+    except ConnectionResetError:
+        if logger == "structlog":
+            structlog.get_logger("bot.test").exception("request_failed")
+        else:
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+    [record] = lines(out)
+    frames = record["exception"][0]["frames"]
+    assert [f["name"] for f in frames][-1] == "_read_body"
+    assert all("locals" not in f for f in frames)
+    assert "Pin=4242" not in out.getvalue()
+
+
 # ---- SecretMasker on its own ---------------------------------------------------------------------
 
 
