@@ -44,22 +44,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import structlog
 from aiohttp import WSCloseCode, web
+from aiohttp.typedefs import Handler
 
 from bot.call import Call
 from bot.deps import CallDeps
 from bot.inspector.routes import calls_routes
 from bot.lines import LineDesk
 from bot.media_socket import MediaSocket
-from bot.metrics import CONTENT_TYPE
+from bot.metrics import CONTENT_TYPE, CallMetrics
 from bot.providers import close_deps
 from bot.refusals import count_refusals
 from bot.settings import Settings
 from bot.stream_gate import Admitted, admit, replay
-from bot.twilio.binding import PARAMETER, is_account_sid, is_call_sid, mint_binding
+from bot.twilio.binding import PARAMETER, binding_for_form, is_account_sid, is_call_sid
 from bot.twilio.callback_dedupe import Callbacks
 from bot.twilio.connect_action import RESUMED, AfterStream, EndedCalls, after_stream, note_connect_action
 from bot.twilio.status import note_call_status
@@ -193,16 +194,8 @@ async def connect_action(request: web.Request) -> web.Response:
 
 
 def _binding_for(params: dict[str, str], settings: Settings) -> str | None:
-    """The token binding this call's stream to this webhook; None if the form names no call of ours."""
-    account = params.get("AccountSid", "")
-    if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
-        return None
-    try:
-        return mint_binding(
-            settings.twilio_auth_token.get_secret_value(), params.get("CallSid", ""), account, now=time.time()
-        )
-    except ValueError:  # sids Twilio never sends: its stream could never be admitted
-        return None
+    token = settings.twilio_auth_token.get_secret_value()
+    return binding_for_form(params, token, settings.twilio_account_sid, now=time.time())
 
 
 def _not_our_call(params: dict[str, str]) -> web.Response:
@@ -295,22 +288,18 @@ async def media(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def call_status(request: web.Request) -> web.Response:
-    form = await _signed_form(request)
-    if form is None:
-        return _forbidden(request, "webhook_signature_rejected")
-    if not await request.app[RECENT].repeated(request, "status"):
-        note_call_status(form, request.app[DEPS].metrics)
-    return web.Response(status=204)
+def _status_callback(route: str, note: Callable[[Mapping[str, str], CallMetrics | None], object]) -> Handler:
+    """``/status`` and ``/stream-status``: signed, counted once however often it comes (module rules)."""
 
+    async def callback(request: web.Request) -> web.Response:
+        form = await _signed_form(request)
+        if form is None:
+            return _forbidden(request, "webhook_signature_rejected")
+        if not await request.app[RECENT].repeated(request, route):
+            note(form, request.app[DEPS].metrics)
+        return web.Response(status=204)
 
-async def stream_status(request: web.Request) -> web.Response:
-    form = await _signed_form(request)
-    if form is None:
-        return _forbidden(request, "webhook_signature_rejected")
-    if not await request.app[RECENT].repeated(request, "stream_status"):
-        note_stream_status(form, request.app[DEPS].metrics)
-    return web.Response(status=204)
+    return callback
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -364,8 +353,8 @@ def create_app(settings: Settings, deps: CallDeps) -> web.Application:
     )
     app.router.add_post("/voice", voice)
     app.router.add_get("/media", media)
-    app.router.add_post("/status", call_status)
-    app.router.add_post("/stream-status", stream_status)
+    app.router.add_post("/status", _status_callback("status", note_call_status))
+    app.router.add_post("/stream-status", _status_callback("stream_status", note_stream_status))
     app.router.add_post("/action", connect_action)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

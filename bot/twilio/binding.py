@@ -100,6 +100,20 @@ def mint_binding(
     return f"{VERSION}.{expires_at}.{mac.decode('ascii')}"
 
 
+def binding_for_form(
+    form: Mapping[str, str], auth_token: str, our_account: str | None, *, now: float
+) -> str | None:
+    """The token for the call a signed webhook form names; None if the form names no call of ours (another
+    account than ``our_account`` when that is set, or sids Twilio never sends: never admitted anyway)."""
+    account = form.get("AccountSid", "")
+    if our_account is not None and account != our_account:
+        return None
+    try:
+        return mint_binding(auth_token, form.get("CallSid", ""), account, now=now)
+    except ValueError:
+        return None
+
+
 def _parse(token: str) -> tuple[int, bytes] | None:
     if len(token) > _MAX_TOKEN_CHARS:
         return None

@@ -14,6 +14,7 @@ from bot.twilio.binding import (
     BINDING_TTL_S,
     PARAMETER,
     BindingRefusal,
+    binding_for_form,
     check_binding,
     is_account_sid,
     is_call_sid,
@@ -185,3 +186,13 @@ def test_round_trip_for_any_sids_and_time(call: str, account: str, now: float) -
     at = token.rindex(".") + 1  # the MAC's first character (its last one holds 2 unused bits)
     flipped = token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
     assert check_binding(TOKEN, {PARAMETER: flipped}, "CA" + call, "AC" + account, now=now) is not None
+
+
+def test_a_webhook_form_gets_a_token_only_for_a_call_of_ours() -> None:
+    form = {"CallSid": CALL, "AccountSid": ACCOUNT}
+    token = binding_for_form(form, TOKEN, ACCOUNT, now=NOW)
+    assert token is not None and check_binding(TOKEN, {PARAMETER: token}, CALL, ACCOUNT, now=NOW) is None
+    assert binding_for_form(form, TOKEN, None, now=NOW) is not None  # no account configured: any
+    assert binding_for_form(form, TOKEN, "AC" + "0" * 32, now=NOW) is None  # another account
+    assert binding_for_form({"CallSid": "CA/../x", "AccountSid": ACCOUNT}, TOKEN, None, now=NOW) is None
+    assert binding_for_form({}, TOKEN, None, now=NOW) is None
