@@ -7,9 +7,10 @@ Rules:
   its errors as it would), but its handler never calls the flow's function or service.
 - A call gets the recorded result of the first call not yet served with the same name and arguments
   (JSON normalised: key order and spacing do not count), in the recording's call order, after the
-  recorded call's duration (on the replay's clock; at most just under the tool's timeout), so fillers
-  come as they did. A recorded error is an error again (``{"error": ...}``). A result is served as it
-  was recorded: a secret masked in it stays ``[redacted]``.
+  recorded call's duration (on the replay's clock; at most ``TIMEOUT_SHARE`` of the tool's timeout, so
+  a busy machine cannot turn a recorded slow answer into a timeout), so fillers come as they did.
+- A recorded error is an error again (``{"error": ...}``). A result is served as it was recorded: a
+  secret masked in it stays ``[redacted]``.
 - A call the recording does not have (another tool, other arguments, or one more than were recorded)
   runs nothing: it gets the error result ``NOT_RECORDED`` the model reads, and is kept in ``misses``.
 - The telephony tools (end_call, transfer_call) are not flow tools: they act on the call as before.
@@ -31,7 +32,7 @@ NOT_RECORDED: Final = (
     "not recorded: this replay answers tools from the recording and the call has no such call; "
     "replay with --tools live to run the flow's tools"
 )
-_BEFORE_TIMEOUT_S: Final = 0.05  # a recorded duration is served this much before the tool's timeout
+TIMEOUT_SHARE: Final = 0.8  # a recorded duration is waited at most this share of the tool's timeout
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RecordedTools:
             return {"error": NOT_RECORDED}
         self._used.add(index)
         recorded = self.calls[index]
-        await asyncio.sleep(max(0.0, min(recorded.ms / 1000, tool.timeout_s - _BEFORE_TIMEOUT_S)))
+        await asyncio.sleep(max(0.0, min(recorded.ms / 1000, tool.timeout_s * TIMEOUT_SHARE)))
         self.served += 1
         return _as_returned(recorded.result)
 
