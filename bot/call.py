@@ -90,7 +90,7 @@ class Call:
         self.conversation = Conversation(line.system_prompt)
         self.phone = Telephony(self, self.deps.control, self._clock)
         self.actions = self.phone.actions
-        tools = ToolRegistry.of((*line.tools, *self.actions.tools(line)))
+        tools = ToolRegistry.of((*self.deps.flow_tools(line.tools), *self.actions.tools(line)))
         self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
         voice = self.deps.voices.for_line(line)
         self._tts: TextToSpeech = voice.tts

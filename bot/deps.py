@@ -1,9 +1,10 @@
-"""``CallDeps``: what every call of a server shares (providers, lines, Twilio REST, recordings)."""
+"""``CallDeps``: what every call of a server shares (providers, lines, Twilio REST, recordings, how the
+flows' own tools run)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from bot.metrics import CallMetrics
 from bot.recording.store import RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.tools.http_tool import HttpClient
+from bot.tools.registry import Tool
 from bot.twilio.rest import CallControl
 from bot.voices import Voices
 from media.stt.protocol import SpeechToText
@@ -21,6 +23,11 @@ from media.vad import VoiceDetector
 
 class LineRouter(Protocol):
     def route(self, to_number: str | None) -> LineConfig: ...
+
+
+def own_tools(tools: Sequence[Tool]) -> tuple[Tool, ...]:
+    """A line's http and python tools as the flow built them: they run for real."""
+    return tuple(tools)
 
 
 @dataclass
@@ -42,3 +49,7 @@ class CallDeps:
     # Every call's clock (monotonic seconds). A replay swaps in its event loop's scaled clock, so turn
     # figures and recordings stay in the replay's time.
     clock: Callable[[], float] = time.monotonic
+    # The tools a call offers for its line's own (http, python) tools; the telephony tools (end_call,
+    # transfer_call) are not passed through it. A replay answers them from the recording instead
+    # (``bot.replay.tools``), so replaying a call repeats no refund or cancellation.
+    flow_tools: Callable[[Sequence[Tool]], tuple[Tool, ...]] = own_tools

@@ -4,6 +4,8 @@ test a team can run in CI.
 Rules:
 - Exit status: 0 when no turn changed beyond ``--tolerance`` (and every call ended the same way), 1 when
   one did, 2 when a replay could not run (a bad recording, a flow that does not load, bad options).
+- ``--tools recorded`` (the default) answers the flow's tools from the recording; ``--tools live`` runs
+  them again and first prints a warning to stderr that their side effects repeat.
 - ``--tolerance`` is the word distance an answer may move (0: any changed word counts); tool calls must
   match exactly.
 - ``--all DIR`` replays every recording under DIR (any folder holding a ``meta.json``), one after another,
@@ -26,6 +28,13 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from bot.replay.runner import ReplayOptions, ReplayResult
+
+
+LIVE_TOOLS_WARNING = (
+    "WARNING: --tools live runs the flow's http and python tools for real: every call the replayed bot "
+    "makes reaches their services again with the model's arguments, and their side effects (a refund, a "
+    "cancellation, a message) happen again. Hang-ups and transfers still go to the local Twilio emulator."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hearing: embedded Whisper, the emulator (tone-coded test callers), or the environment's",
     )
     parser.add_argument(
+        "--tools",
+        choices=("recorded", "live"),
+        default="recorded",
+        help="the flow's http and python tools: their recorded results (nothing is called; a call the "
+        "recording lacks gets an error), or run them again for real, REPEATING THEIR SIDE EFFECTS "
+        "(refunds, cancellations...) on the services they reach",
+    )
+    parser.add_argument(
         "--speed", type=float, default=1.0, help="clock speed: 4 replays four times faster than real time"
     )
     parser.add_argument(
@@ -76,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
         llm=args.llm,
         tts=args.tts,
         stt=args.stt,
+        tools=args.tools,
         keep=Path(args.keep) if args.keep else None,
     )
+    if options.tools == "live":
+        print(LIVE_TOOLS_WARNING, file=sys.stderr, flush=True)
     with _logging(args.log):
         if args.recording:
             return _one(Path(args.recording), options, args.speed, args.tolerance, sys.stdout)[0]
@@ -139,6 +159,9 @@ def _one(
     if options.tts == "recorded":
         new = len(result.phrases_synthesized)
         extra.append(f"{result.phrases_served} phrase(s) from the recording, {new} synthesized")
+    if options.tools == "recorded":
+        missed = len(result.tools_not_recorded)
+        extra.append(f"{result.tools_served} tool call(s) answered from the recording, {missed} not recorded")
     if timing := result.diff.timing_changes():
         extra.append(f"{timing} answer(s) cut at another point (timing, not a change)")
     changed = result.diff.changed_turns(tolerance)

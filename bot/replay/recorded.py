@@ -16,6 +16,11 @@ Rules:
   that text among the request's user messages it is (the same "yes" twice is two answers), and the round
   within the turn (how many tool rounds follow that user message). Speculative requests the bot repeats
   ask the same thing and get the same answer.
+- A tool call's recorded result is the ``tool_results`` entry of its model round (the result the model
+  read, masked as the registry and the recorder masked it), paired with the call at the same position;
+  a round without results (its tools were cut short, or not offered) gives none. Its duration is the
+  turn's ``tools`` figure at the same position among the turn's run calls (0 when the figures do not
+  line up).
 - Pure: works on a loaded ``Recording``.
 """
 
@@ -55,6 +60,14 @@ class RoundKey:
     heard: str
     occurrence: int  # 1 = the first user message with this text in the conversation
     round: int  # 0 = the request right after the user message, 1 = after its first tool round...
+
+
+@dataclass(frozen=True)
+class RecordedToolCall:
+    turn: int
+    call: str  # name(arguments), the arguments' JSON normalised (``normalise_arguments``)
+    result: str  # what the model read
+    ms: int = 0  # how long it ran
 
 
 @dataclass
@@ -174,3 +187,31 @@ def _rounds(raw: object) -> Iterable[ModelRound]:
         )
         first = request.get("first_chunk_ms")
         yield ModelRound(str(request.get("text") or ""), calls, first if isinstance(first, int) else None)
+
+
+def tool_calls(recording: Recording) -> list[RecordedToolCall]:
+    """Every tool call that ran, with its result, in the order of the call (see the module rules)."""
+    found: list[RecordedToolCall] = []
+    for event in recording.events_of("turn"):
+        number = event.get("turn")
+        ran: list[tuple[str, str]] = []
+        for request in event.get("llm") or []:
+            if not isinstance(request, dict) or not isinstance(request.get("tool_results"), list):
+                continue
+            calls = [c for c in request.get("tool_calls") or [] if isinstance(c, dict)]
+            for made, result in zip(calls, request["tool_results"], strict=False):
+                arguments = normalise_arguments(str(made.get("arguments", "")))
+                ran.append((f"{made.get('name')}({arguments})", str(result)))
+        raw = event.get("tools")
+        figures: list[Any] = raw if isinstance(raw, list) and len(raw) == len(ran) else [None] * len(ran)
+        for (key, result), figure in zip(ran, figures, strict=True):
+            ms = figure.get("ms") if isinstance(figure, dict) else None
+            found.append(
+                RecordedToolCall(
+                    turn=number if isinstance(number, int) else 0,
+                    call=key,
+                    result=result,
+                    ms=ms if isinstance(ms, int) and ms >= 0 else 0,
+                )
+            )
+    return found

@@ -21,8 +21,11 @@ Rules:
   tone-coded test callers (their tone codes are numbered in the order the recording first heard each
   sentence, as the caller's codebook numbered them); ``embedded`` Whisper with silero; ``live`` the
   environment's choice.
-- Tools run as today's flow defines them; Twilio REST (hang-up, transfer) always goes to the local
-  emulator, never to Twilio.
+- Tools (``tools``): ``recorded`` (the default) answers every call of the flow's own http and python
+  tools from the recording (``bot.replay.tools``): nothing reaches their services, so no side effect
+  (a refund, a cancellation) repeats; a call the recording does not have gets an error result and is
+  named in the result's notes. ``live`` runs them as today's flow defines them, side effects included.
+  Twilio REST (hang-up, transfer) always goes to the local emulator, never to Twilio.
 - ``speed`` > 1 runs the whole replay on a scaled clock (``bot.replay.clock``): call from a plain thread
   or ``asyncio.Runner`` with ``ScaledClockLoop``; this module only reads ``loop.time()``.
 """
@@ -46,6 +49,7 @@ from bot.replay import recorded, schedule
 from bot.replay.diff import CallDiff, compare
 from bot.replay.model import RecordedModel
 from bot.replay.speech import RecordedSpeech
+from bot.replay.tools import RecordedTools
 from emulators.harness import Bench, bench
 from emulators.openai_server import Responder
 from emulators.phone_call import PhoneCall
@@ -54,6 +58,7 @@ from emulators.voice import ToneCodebook
 
 Source = Literal["recorded", "emulated", "live"]
 Hearing = Literal["emulated", "embedded", "live"]
+Tools = Literal["recorded", "live"]
 
 WAIT_FOR_ANSWER_S = 30.0  # after the recorded audio: the bot's last answer, at most this long
 QUIET_S = 1.0  # the bot counts as done after this much silence with every turn finished
@@ -70,6 +75,7 @@ class ReplayOptions:
     llm: Source = "recorded"
     tts: Source = "recorded"
     stt: Hearing = "embedded"
+    tools: Tools = "recorded"  # live: the flow's tools run again, repeating their side effects
     keep: Path | None = None  # where the replay's own recording goes (None: a temporary folder)
 
 
@@ -81,6 +87,8 @@ class ReplayResult:
     model_misses: int = 0  # requests the recording had no answer for (llm=recorded)
     phrases_served: int = 0  # phrases played from the recording (tts=recorded)
     phrases_synthesized: list[str] = field(default_factory=list)
+    tools_served: int = 0  # tool calls answered from the recording (tools=recorded)
+    tools_not_recorded: list[str] = field(default_factory=list)  # calls the recording has not: not run
     notes: list[str] = field(default_factory=list)
 
 
@@ -141,7 +149,14 @@ async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
             if not turn.typed and turn.heard:
                 codebook.code(turn.heard)
         voices: list[RecordedSpeech] = []
-        on_deps = _recorded_voices(old, voices) if options.tts == "recorded" else _scaled_clock
+        on_voices = _recorded_voices(old, voices) if options.tts == "recorded" else _scaled_clock
+        tools = RecordedTools(recorded.tool_calls(old)) if options.tools == "recorded" else None
+
+        def on_deps(deps: CallDeps) -> None:
+            on_voices(deps)
+            if tools is not None:
+                deps.flow_tools = tools.tools
+
         try:
             async with bench(
                 responder=responder,
@@ -180,6 +195,8 @@ async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
         )
     if "from" not in recorded.parameters(old):
         notes.append(f"the caller's number is not in the recording: the replay dialled from {CALLER}")
+    for call in tools.misses if tools is not None else ():
+        notes.append(f"tool call {call} is not in the recording: it was not run, the model got an error")
     if not old.complete:  # killed mid-call: how it would have ended is unknown, so it is not compared
         notes.append(
             "the recording is incomplete (its process was stopped mid-call): its ending is not compared"
@@ -197,6 +214,8 @@ async def replay(old: Recording, options: ReplayOptions) -> ReplayResult:
         model_misses=len(model.misses) if model else 0,
         phrases_served=sum(v.served for v in voices),
         phrases_synthesized=[text for v in voices for text in v.synthesized],
+        tools_served=tools.served if tools is not None else 0,
+        tools_not_recorded=list(tools.misses) if tools is not None else [],
         notes=notes,
     )
 

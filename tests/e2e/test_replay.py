@@ -8,13 +8,20 @@ speaks relative to the replayed bot (``bot.replay.schedule``), so a slow run shi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from bot.flows.store_tools import _store_data, hours_answer, order_answer
 
 SPEED = "8"
 FAST = ["--stt", "emulated", "--speed", SPEED]
@@ -132,3 +139,100 @@ def test_replay_all_prints_a_summary_and_reports_an_unreadable_recording(
     rows = {line.split()[0]: line for line in lines[header + 2 : header + 4]}
     assert rows["broken"].endswith("ERROR") and rows["good"].endswith("same")
     assert "2 recording(s): 1 same, 1 changed or failed" in result.stdout
+
+
+@contextlib.contextmanager
+def store_service() -> Iterator[tuple[str, list[str]]]:
+    """The store's hours and orders as a web service on 127.0.0.1 that keeps every request's path: a
+    production service a replay must not call again (a real one could refund or cancel)."""
+    data = _store_data()
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            url = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if url.path == "/hours":
+                answer = hours_answer(data["hours"], query.get("day", ""))
+            else:
+                answer = order_answer(data["orders"], query.get("order_id", ""))
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def http_store_flow(folder: Path, url: str) -> Path:
+    """The shipped store flow with its two Python tools turned into HTTP tools of the service at ``url``
+    (same names, schemas and answers)."""
+    text = (Path(__file__).resolve().parents[2] / "flows" / "store.yaml").read_text()
+    for name, path in (("check_hours", "hours"), ("lookup_order", "orders")):
+        python = f"  - type: python\n    name: {name}\n"
+        assert python in text
+        text = text.replace(
+            python, f"  - type: http\n    name: {name}\n    method: GET\n    url: {url}/{path}\n"
+        )
+        function = f"    function: bot.flows.store_tools:{name}\n"
+        assert function in text
+        text = text.replace(function, "")
+    flow = folder / "store-http.yaml"
+    flow.write_text(text)
+    return flow
+
+
+def test_replay_answers_the_flows_tools_from_the_recording_and_runs_them_only_when_told(
+    demo_recording: Path, tmp_path: Path
+) -> None:
+    """issue 14, item 8: a replay repeated every tool call on the flow's services (4 requests for the
+    demo call: two opening-hours and two order lookups). By default none reaches them now; the recorded
+    results answer and the answers are the same. ``--tools live`` runs them, after a warning."""
+    with store_service() as (url, requests):
+        flow = http_store_flow(tmp_path, url)
+        result = replay(str(demo_recording), *FAST, "--flow", str(flow))
+        assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+        assert requests == []
+        assert "4 tool call(s) answered from the recording, 0 not recorded" in result.stdout
+        assert "WARNING" not in result.stderr
+
+        # A call the recording has no result for (here: its result removed) is not run either: the model
+        # reads an error, and the replay says which call it was.
+        folder = tmp_path / "one-result-missing"
+        shutil.copytree(demo_recording, folder)
+        events = folder / "events.jsonl"
+        lines = []
+        for line in events.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("type") == "turn" and event.get("turn") == 5:
+                event["llm"][0].pop("tool_results")
+            lines.append(json.dumps(event))
+        events.write_text("\n".join(lines) + "\n")
+        missing = replay(str(folder), *FAST, "--flow", str(flow))
+        # The model's follow-up is still the recorded one: the answers do not change.
+        assert missing.returncode == 0, missing.stdout + missing.stderr[-3000:]
+        assert requests == []
+        assert 'note: tool call lookup_order({"order_id":"1001"}) is not in the recording' in missing.stdout
+        assert "3 tool call(s) answered from the recording, 1 not recorded" in missing.stdout
+
+        live = replay(str(demo_recording), *FAST, "--flow", str(flow), "--tools", "live")
+        assert live.returncode == 0, live.stdout + live.stderr[-3000:]
+        assert "WARNING: --tools live runs the flow's http and python tools for real" in live.stderr
+        assert sorted(requests) == sorted(
+            ["/hours?day=saturday", "/orders?order_id=1234", "/hours?day=sunday", "/orders?order_id=1001"]
+        )
+        assert "answered from the recording" not in live.stdout

@@ -65,3 +65,16 @@ def test_find_recordings_takes_every_folder_with_a_meta(tmp_path: Path) -> None:
         (tmp_path / name / "meta.json").write_text("{}")
     (tmp_path / "2026-01-01" / "notes").mkdir()
     assert find_recordings(tmp_path) == [tmp_path / "2026-01-01/CA1", tmp_path / "2026-01-02/CA2"]
+
+
+def test_live_tools_warn_that_side_effects_repeat_and_recorded_ones_are_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ReplayOptions().tools == "recorded"
+    (tmp_path / "meta.json").write_text('{"format": 99}')
+    assert main(["replay", str(tmp_path)]) == 2
+    assert "WARNING" not in capsys.readouterr().err
+    assert main(["replay", str(tmp_path), "--tools", "live"]) == 2
+    err = capsys.readouterr().err
+    assert "WARNING: --tools live runs the flow's http and python tools for real" in err
+    assert "side effects" in err
