@@ -5,9 +5,10 @@ Rules:
   of every file's name and content (read 1 MiB at a time): a recording that changed (a live call
   growing) gets a new WAV, and the S3 store's fresh download of the same objects finds the old one. The
   key is the WAV's strong ETag too.
-- Built at most once per key at a time: concurrent requests for one key await one build, shielded (a
-  client that goes away does not cancel it for the others). The build holds an inspector slot and runs
-  in a thread (``asyncio.to_thread``).
+- Built once per key: concurrent requests for one key await one build, shielded (a client that goes
+  away does not cancel it for the others); a build that finds the WAV there (finished between a
+  request's look and its turn, or by another process) does nothing. The build holds an inspector slot
+  and runs in a thread (``asyncio.to_thread``).
 - Streamed: the caller track and the bot's played track are converted and interleaved ``BLOCK_SECONDS``
   at a time into a temp file in the cache folder, which then replaces the target (``os.replace``): a
   reader never sees half a WAV, a failed build leaves nothing. The build holds the recording's tracks
@@ -157,6 +158,8 @@ class WavCache:
         async with self._slots.hold():
             began = time.monotonic()
             size = await asyncio.to_thread(self._build_file, folder, key)
+        if size is None:
+            return
         self.builds += 1
         log.info(
             "calls_wav_built",
@@ -165,8 +168,12 @@ class WavCache:
             seconds=round(time.monotonic() - began, 3),
         )
 
-    def _build_file(self, source: Path, key: str) -> int:
+    def _build_file(self, source: Path, key: str) -> int | None:
+        """The new WAV's size; None if it is there already (a build that ended between this request's
+        look and its wait, or another process's)."""
         folder = self._ready()
+        if (folder / f"{key}.wav").exists():
+            return None
         recording = Recording.load(source)
         fd, temp = tempfile.mkstemp(dir=folder, prefix=_BUILD_PREFIX, suffix=".tmp")  # 0600
         try:

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.inspector.routes import calls_routes
 from bot.inspector.slots import InspectorSlots
-from bot.inspector.wav_cache import WavCache
+from bot.inspector.wav_cache import WavCache, recording_key
 from bot.recording import LocalStore
 from bot.recording.reader import Recording
 
@@ -230,3 +230,16 @@ async def test_a_cache_that_cannot_be_written_is_503_not_500(
     client = await serve(slots, WavCache(slots, tmp_path / "not-a-folder" / "wav-cache"))
     response = await client.get(f"/calls/{recording_id}/call.wav", headers=AUTH)
     assert response.status == 503 and response.headers["Retry-After"] == "30"
+
+
+async def test_a_build_that_finds_its_wav_already_there_does_nothing(tmp_path: Path) -> None:
+    """The race: a request missed the file, and the build it would have waited for ended and left
+    before it looked for one in flight: its own build must not run again."""
+    recording_id = write_long_call(tmp_path / "rec", minutes=0.1)
+    folder = tmp_path / "rec" / recording_id
+    wavs = WavCache(InspectorSlots(), tmp_path / "wav-cache")
+    key = recording_key(recording_id, folder)
+    fd, _ = await wavs.open(recording_id, folder, key)
+    os.close(fd)
+    await wavs._build(recording_id, folder, key)
+    assert wavs.builds == 1
