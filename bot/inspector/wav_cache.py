@@ -12,7 +12,8 @@ Rules:
 - Streamed: the caller track and the bot's played track are converted and interleaved ``BLOCK_SECONDS``
   at a time into a temp file in the cache folder, which then replaces the target (``os.replace``): a
   reader never sees half a WAV, a failed build leaves nothing. The build holds the recording's tracks
-  and no more (a 15-minute call: about 22 MB, where building the WAV in memory took 115 MB).
+  and no more: for a 15-minute call, Python's traced peak was 26 MiB for one build and six 1 KiB
+  ranges, 422 MiB for the six in-memory builds before.
 - Bounded: after each build, older WAVs of the same recording go, then WAVs unused for ``MAX_IDLE_S``,
   then the least recently used until the folder holds at most ``MAX_BYTES`` (the new WAV always stays).
   Temp files of a build that died go once ``STALE_TEMP_S`` old. Several processes may share the folder:
