@@ -9,32 +9,43 @@ Rules:
 - Ids come from the URL, so they only reach the disk through ``store.open_path``, which accepts nothing
   but ids shaped like the store's own (no traversal). Not a recording: 404; one that cannot be read: 422.
 - Reading files, computing peaks and building the WAV run in a thread (``asyncio.to_thread``): a long
-  call takes a noticeable time and must not stall live calls on the event loop.
+  call takes a noticeable time and must not stall live calls on the event loop. Each of them holds one
+  of a few inspector slots (``bot.inspector.slots``: a bounded wait, then 503), after the token check.
+- A call's WAV is built once into a disk cache and each request reads its bytes from there
+  (``bot.inspector.wav_cache``): six range requests of the player cost one build, not six.
 - Responses hold call content: ``Cache-Control: no-store``, no referrer, the
   page's Content-Security-Policy, never framed. The WAV honours a single byte ``Range`` so the page's
-  player can seek.
+  player can seek (``bot.inspector.ranges``: an invalid or unsatisfiable one is 416, never a 500); its
+  ETag is the cache key, so ``If-Range`` works.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import re
+import os
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from bot.inspector.auth import COOKIE, FailureLimiter, cookie_header, same, session_value
 from bot.inspector.page import render_page
+from bot.inspector.ranges import Part, Unsatisfiable, select_range
+from bot.inspector.slots import InspectorSlots
 from bot.inspector.svg import esc
 from bot.inspector.timeline import build_timeline
+from bot.inspector.wav_cache import WavCache, recording_key
 from bot.recording.format import META_FILE
 from bot.recording.reader import Recording, RecordingError
 from bot.recording.store import RecordingStore
 
+log = structlog.get_logger(__name__)
+
 RECENT_CALLS = 50
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+SEND_CHUNK = 256 * 1024  # a WAV is sent in reads of this size: what one response holds in memory
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -136,45 +147,91 @@ def _call_page(store: RecordingStore, recording_id: str) -> str:
     return render_page(timeline, audio_url=f"/calls/{recording_id}/call.wav", back_url="/calls")
 
 
-def _ranged(request: web.Request, body: bytes, content_type: str, filename: str) -> web.Response:
-    headers = {**_HEADERS, "Accept-Ranges": "bytes", "Content-Disposition": f'inline; filename="{filename}"'}
-    match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
-    if match is None or not any(match.groups()):
-        return web.Response(body=body, content_type=content_type, headers=headers)
-    first, last = match.groups()
-    size = len(body)
-    start, end = (
-        (int(first), int(last) if last else size - 1) if first else (max(0, size - int(last)), size - 1)
+def _wav_key(store: RecordingStore, recording_id: str) -> tuple[Path, str]:
+    folder = _open(store, recording_id)
+    return folder, recording_key(recording_id, folder)
+
+
+async def _send_wav(request: web.Request, fd: int, size: int, etag: str, filename: str) -> web.StreamResponse:
+    """The WAV (its fd is closed by the caller), whole or the one range asked for."""
+    selection = select_range(
+        request.headers.get("Range"), size, if_range=request.headers.get("If-Range"), etag=etag
     )
-    end = min(end, size - 1)
-    if start > end:
-        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return web.Response(status=206, body=body[start : end + 1], content_type=content_type, headers=headers)
+    if isinstance(selection, Unsatisfiable):
+        raise web.HTTPRequestRangeNotSatisfiable(
+            headers={**_HEADERS, "Content-Range": selection.content_range(size)}
+        )
+    headers = {
+        **_HEADERS, "Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "audio/wav",
+        "Content-Disposition": f'inline; filename="{filename}"',
+    }  # fmt: skip
+    start, length, status = 0, size, 200
+    if isinstance(selection, Part):
+        start, length, status = selection.start, selection.length, 206
+        headers["Content-Range"] = selection.content_range(size)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    await response.prepare(request)
+    if request.method != "HEAD":
+        end = start + length
+        while start < end:
+            chunk = await asyncio.to_thread(os.pread, fd, min(SEND_CHUNK, end - start), start)
+            if not chunk:
+                break  # cannot happen (a cached WAV is never rewritten in place), but never loop on it
+            await response.write(chunk)
+            start += len(chunk)
+    await response.write_eof()
+    return response
 
 
 def calls_routes(
-    store: RecordingStore, token: str | None, limiter: FailureLimiter | None = None
+    store: RecordingStore,
+    token: str | None,
+    limiter: FailureLimiter | None = None,
+    *,
+    slots: InspectorSlots | None = None,
+    wavs: WavCache | None = None,
+    wav_cache: Path | None = None,
 ) -> list[web.RouteDef]:
-    """``GET /calls``, ``GET /calls/{day}/{folder}`` and ``GET /calls/{day}/{folder}/call.wav``."""
+    """``GET /calls``, ``GET /calls/{day}/{folder}`` and ``GET /calls/{day}/{folder}/call.wav``.
+
+    ``wav_cache`` is the WAV cache's folder (default: a private folder in the temp dir); ``slots`` and
+    ``wavs`` let a test count and hold what the routes do."""
     failures = limiter if limiter is not None else FailureLimiter()
+    slots = InspectorSlots() if slots is None else slots
+    wavs = WavCache(slots, wav_cache) if wavs is None else wavs
 
     async def list_calls(request: web.Request) -> web.Response:
         _check_token(request, token, failures)
-        page = await asyncio.to_thread(_list_page, store)
+        async with slots.hold():
+            page = await asyncio.to_thread(_list_page, store)
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
 
     async def call_page(request: web.Request) -> web.Response:
         _check_token(request, token, failures)
         recording_id = f"{request.match_info['day']}/{request.match_info['folder']}"
-        page = await asyncio.to_thread(_call_page, store, recording_id)
+        async with slots.hold():
+            page = await asyncio.to_thread(_call_page, store, recording_id)
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
 
-    async def call_wav(request: web.Request) -> web.Response:
+    async def call_wav(request: web.Request) -> web.StreamResponse:
         _check_token(request, token, failures)
-        day, folder = request.match_info["day"], request.match_info["folder"]
-        wav = await asyncio.to_thread(lambda: _load(store, f"{day}/{folder}").stereo_wav())
-        return _ranged(request, wav, "audio/wav", f"{folder}.wav")
+        day, name = request.match_info["day"], request.match_info["folder"]
+        recording_id = f"{day}/{name}"
+        async with slots.hold():
+            folder, key = await asyncio.to_thread(_wav_key, store, recording_id)
+        try:
+            fd, size = await wavs.open(recording_id, folder, key)
+        except RecordingError as exc:
+            raise web.HTTPUnprocessableEntity(text=f"unreadable recording: {exc}") from exc
+        except OSError as exc:  # the cache's disk full or gone: the inspector's trouble, not the caller's
+            log.warning("calls_wav_cache_failed", recording_id=recording_id, error=repr(exc))
+            raise web.HTTPServiceUnavailable(headers={**_HEADERS, "Retry-After": "30"}) from exc
+        try:
+            return await _send_wav(request, fd, size, f'"{key}"', f"{name}.wav")
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     return [
         web.get("/calls", list_calls),

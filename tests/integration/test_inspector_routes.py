@@ -36,14 +36,14 @@ def store(tmp_path: Path) -> LocalStore:
 
 
 @pytest.fixture
-async def make_client(store: LocalStore) -> AsyncIterator[ClientFactory]:
+async def make_client(store: LocalStore, tmp_path: Path) -> AsyncIterator[ClientFactory]:
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def make(
         token: str | None, limiter: FailureLimiter | None = None
     ) -> TestClient[web.Request, web.Application]:
         app = web.Application()
-        app.router.add_routes(calls_routes(store, token, limiter))
+        app.router.add_routes(calls_routes(store, token, limiter, wav_cache=tmp_path / "wav-cache"))
         client = TestClient(TestServer(app, host="127.0.0.1", port=0))
         await client.start_server()
         clients.append(client)
