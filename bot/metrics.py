@@ -16,8 +16,9 @@ Rules:
   counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
 - Recordings' disk (``bot.recording.space``, ``bot.recording.retention``): ``phonebot_recording_paused``
   is 1 while the free-space floor pauses every recording, ``phonebot_recording_dropped_bytes`` counts the
-  audio not recorded meanwhile; each retention sweep sets ``phonebot_recordings_bytes`` and counts what
-  it deleted by reason (age, bytes, empty).
+  audio not recorded meanwhile (added up by the floor, handed over once a second at most, not per
+  frame); each retention sweep sets ``phonebot_recordings_bytes`` and counts what it deleted by reason
+  (age, bytes, empty).
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms. The last second's worst sample

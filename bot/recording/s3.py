@@ -201,7 +201,7 @@ class S3Store(RecordingStore):
                 except OSError:
                     folder.rmdir()
                     raise
-                if folder_lock is None:  # cannot happen for a folder just made; never write into a taken one
+                if folder_lock is None:  # a sweeper looking at it this instant; never write into a taken one
                     continue
                 issued.add(name)
                 return S3Sink(self, LocalSink(folder, f"{day}/{name}"), folder_lock)

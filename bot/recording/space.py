@@ -9,7 +9,8 @@ Rules:
   A stat that fails keeps the last answer.
 - One structlog warning ``recording_paused`` per pause, one info ``recording_resumed`` when it ends (with
   how long it lasted and the audio bytes dropped meanwhile), whatever the number of calls; ``on_change``
-  and ``on_dropped`` feed the metrics (``bot.metrics``).
+  and ``on_dropped`` feed the metrics (``bot.metrics``): the dropped bytes are added up here and handed
+  on when the disk is looked at (once a second at most), never per frame.
 - Called from the event loop only (the recorder's writes are there).
 """
 
@@ -66,7 +67,8 @@ class SpaceFloor:
         self._checked_at: float | None = None
         self._paused = False
         self._paused_at = 0.0
-        self._dropped = 0
+        self._dropped = 0  # audio bytes dropped in this pause
+        self._unreported = 0  # not yet handed to on_dropped
 
     @property
     def paused(self) -> bool:
@@ -79,14 +81,19 @@ class SpaceFloor:
         now = self._clock()
         if self._checked_at is None or now - self._checked_at >= self._interval:
             self._checked_at = now
+            self._report_dropped()
             self._check(now)
         return not self._paused
 
     def dropped(self, audio_bytes: int) -> None:
         """A recorder dropped this much audio because recordings are paused."""
         self._dropped += audio_bytes
-        if self._on_dropped is not None:
-            self._on_dropped(audio_bytes)
+        self._unreported += audio_bytes
+
+    def _report_dropped(self) -> None:
+        if self._unreported and self._on_dropped is not None:
+            self._on_dropped(self._unreported)
+        self._unreported = 0
 
     def _check(self, now: float) -> None:
         try:

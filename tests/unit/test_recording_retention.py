@@ -197,6 +197,7 @@ def test_the_floor_stats_at_most_once_a_second_and_logs_once_per_pause() -> None
     assert [e["event"] for e in logs] == ["recording_paused", "recording_resumed"]
     assert logs[0]["log_level"] == "warning" and logs[0]["free_bytes"] == 50 * 2**20
     assert logs[1]["dropped_audio_bytes"] == sum(dropped) == 160 * 300  # steps 100..399
+    assert len(dropped) == 6  # handed to the metric once a second (t = 3..8 s), not per frame
 
 
 def test_a_floor_of_zero_never_looks_at_the_disk() -> None:
