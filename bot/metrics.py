@@ -16,6 +16,11 @@ Rules:
   the server's live-call set when scraped.
 - ``phonebot_tts_fallbacks``: phrases the fallback voice spoke because the primary's quota was used up,
   counted by the voice itself (``bot.fallback_tts``), process-wide: not a call's event.
+- Recordings' disk (``bot.recording.space``, ``bot.recording.retention``): ``phonebot_recording_paused``
+  is 1 while the free-space floor pauses every recording, ``phonebot_recording_dropped_bytes`` counts the
+  audio not recorded meanwhile (added up by the floor, handed over once a second at most, not per
+  frame); each retention sweep sets ``phonebot_recordings_bytes`` and counts what it deleted by reason
+  (age, bytes, empty).
 - ``phonebot_event_loop_lag_seconds``: how late the event loop wakes a 100 ms sleep (``watch_loop_lag``).
   Every call shares the one loop, so lag is what a busy process does to all callers' audio at once: the
   figure to scale on before latency shows in the turn histograms. The last second's worst sample
@@ -112,6 +117,27 @@ class CallMetrics:
             "phonebot_connect_actions",
             "Streams ended (<Connect action> requests), by what was answered.",
             ["outcome"],
+            registry=r,
+        )
+        self.recording_paused = Gauge(
+            "phonebot_recording_paused",
+            "1 while recordings are paused: the recordings volume is under RECORDING_MIN_FREE_BYTES free.",
+            registry=r,
+        )
+        self.recording_dropped_bytes = Counter(
+            "phonebot_recording_dropped_bytes",
+            "Call audio not recorded because recordings were paused (free-space floor).",
+            registry=r,
+        )
+        self.recordings_bytes = Gauge(
+            "phonebot_recordings_bytes",
+            "Bytes of recordings in RECORDINGS_DIR after the last sweep.",
+            registry=r,
+        )
+        self.recordings_deleted = Counter(
+            "phonebot_recordings_deleted",
+            "Recordings deleted by retention, by reason (age, bytes, empty).",
+            ["reason"],
             registry=r,
         )
 

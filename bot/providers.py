@@ -15,7 +15,8 @@ forcing one that is not installed stops start-up with one clear line.
   (``voices.missing`` then reports the ones that could not, at the flow's line).
 - Twilio REST (hang-up, transfer) uses the webhook's auth token, and the account of each call.
 - Recordings: ``RECORDINGS_DIR``, or an S3-compatible bucket (``RECORDINGS_S3_BUCKET``) with that folder
-  as the local spool; boto3 (the ``s3`` extra) is imported only then.
+  as the local spool; boto3 (the ``s3`` extra) is imported only then. Every recorder shares one
+  free-space floor (``RECORDING_MIN_FREE_BYTES`` on that folder's volume), counted in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bot.deps import CallDeps, LineRouter
 from bot.lines import LineBook
 from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from bot.metrics import CallMetrics
+from bot.recording.space import SpaceFloor
 from bot.recording.store import LocalStore, RecordingStore
 from bot.recording.writer import CallRecorder
 from bot.secret_values import known
@@ -131,7 +133,9 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
         control=control,
         detector=detector,
         http=HttpClient(),
-        recorder=_recorder_factory(settings, store) if store is not None else None,
+        recorder=None
+        if store is None
+        else _recorder_factory(settings, store, space_floor(settings, metrics)),
         recordings=store,
         metrics=metrics,
     )
@@ -162,8 +166,20 @@ def recording_store(settings: Settings) -> RecordingStore | None:
     return S3Store(client, settings.recordings_s3_bucket, spool, prefix=settings.recordings_s3_prefix)
 
 
+def space_floor(settings: Settings, metrics: CallMetrics | None) -> SpaceFloor:
+    """The free-space floor every recording of this server shares (``bot.recording.space``)."""
+    if metrics is None:
+        return SpaceFloor(Path(settings.recordings_dir), settings.recording_min_free_bytes)
+    return SpaceFloor(
+        Path(settings.recordings_dir),
+        settings.recording_min_free_bytes,
+        on_change=lambda paused: metrics.recording_paused.set(1 if paused else 0),
+        on_dropped=metrics.recording_dropped_bytes.inc,
+    )
+
+
 def _recorder_factory(
-    settings: Settings, store: RecordingStore
+    settings: Settings, store: RecordingStore, space: SpaceFloor
 ) -> Callable[[str, Callable[[], float]], CallRecorder | None]:
     """Opens each call's recording in the store; a store that fails never stops a call. Its secrets
     are the settings' and every HTTP tool header value known when the call starts (a reload adds)."""
@@ -176,7 +192,9 @@ def _recorder_factory(
         except OSError as exc:
             log.warning("recording_unavailable", error=type(exc).__name__, folder=settings.recordings_dir)
             return None
-        return CallRecorder(sink, clock=clock, secrets=[*secrets, *known()], sensitive_fields=sensitive)
+        return CallRecorder(
+            sink, clock=clock, secrets=[*secrets, *known()], sensitive_fields=sensitive, space=space
+        )
 
     return open_recording
 

@@ -9,6 +9,9 @@ Rules:
   file:line, and the server still starts.
 - SIGHUP reloads the flows. A reload that fails is logged problem by problem and changes nothing;
   one that succeeds swaps the whole book at once. Live calls keep the line they started with.
+- With recordings on and a retention limit set (``RECORDING_MAX_AGE_DAYS``, ``RECORDING_MAX_BYTES``), the
+  retention sweeper (``bot.recording.retention``) runs at start and every ``RECORDING_SWEEP_INTERVAL_S``
+  in a thread, from start until the server stops.
 - SIGTERM or SIGINT drains: new calls are refused (503) while live ones (and streams of calls already
   answered) go on until they end or ``DRAIN_TIMEOUT_S`` passes; the streams still open are then closed
   (Twilio's ``<Connect action>`` request moves each call to another replica, ``bot.app``) and the process
@@ -18,10 +21,11 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,7 +42,9 @@ from bot.line import LineConfig
 from bot.lines import LineBook, LineDesk
 from bot.log_limit import report_suppressed
 from bot.logs import configure_logging
+from bot.metrics import CallMetrics
 from bot.providers import build_deps, choose, close_deps, warm_clips, warm_up
+from bot.recording.retention import DAY_S, RetentionPolicy, RetentionSweeper, SweepResult, sweep_every
 from bot.settings import Settings
 
 log = structlog.get_logger("bot.server")
@@ -115,6 +121,36 @@ def check_models_in_use(flows: FlowSet | None, settings: Settings, today: date |
             log.warning("model_shutdown_near", problem=str(problem))
 
 
+def _recording_retention(
+    settings: Settings, metrics: CallMetrics | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The retention sweeper's task, from the app's start to its cleanup (see the module rules)."""
+    policy = RetentionPolicy(
+        max_age_s=settings.recording_max_age_days * DAY_S, max_bytes=settings.recording_max_bytes
+    )
+    sweeper = RetentionSweeper(Path(settings.recordings_dir), policy)
+
+    def count(result: SweepResult) -> None:
+        if metrics is not None:
+            metrics.recordings_bytes.set(result.total_bytes)
+            for deletion in result.deleted:
+                metrics.recordings_deleted.labels(deletion.reason).inc()
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        if not policy.enabled:
+            yield
+            return
+        task = asyncio.create_task(
+            sweep_every(sweeper, settings.recording_sweep_interval_s, count), name="recording-retention"
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run
+
+
 async def _until(event: asyncio.Event) -> None:
     await event.wait()
 
@@ -155,6 +191,8 @@ async def start_server(
         warming.cancel()
 
     app.on_shutdown.append(stop_warming)
+    if deps.recordings is not None:
+        app.cleanup_ctx.append(_recording_retention(settings, deps.metrics))
     # keepalive_timeout: aiohttp's default keeps an idle connection (or one whose headers never finish)
     # for 3630 s (aiohttp/web_protocol.py:182, timer armed at connection_made :368-372). lingering_time:
     # how long the unread body of a refused request is read and dropped before closing (:700-726).

@@ -163,6 +163,24 @@ class Settings(BaseSettings):
         default=False,
         description="Keep the caller's number and keypad keys in recordings (redacted by default).",
     )
+    recording_max_age_days: Annotated[float, Field(ge=0)] = Field(
+        default=30,
+        description="Finished recordings in RECORDINGS_DIR older than this are deleted; 0: kept whatever "
+        "their age.",
+    )
+    recording_max_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="While RECORDINGS_DIR holds more than this, its oldest finished recordings are deleted "
+        "(calls in progress never); 0: no cap.",
+    )
+    recording_sweep_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=60, description="How often the age and byte limits are applied (in a thread)."
+    )
+    recording_min_free_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=256 * 1024 * 1024,
+        description="Under this much free space on RECORDINGS_DIR's volume recordings pause (calls go on), "
+        "until it is back over it plus a tenth; 0: never pause.",
+    )
     drain_timeout_s: Annotated[float, Field(ge=0)] = Field(
         default=60, description="On SIGTERM, how long live calls may go on before they are hung up."
     )

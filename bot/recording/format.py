@@ -42,6 +42,7 @@ CALLER_OVERLAP_EVENT: Final = "caller_audio_overlap"
 CALLER_JUMP_EVENT: Final = "caller_audio_jump"
 CALLER_AHEAD_EVENT: Final = "caller_audio_ahead"
 CALLER_FULL_EVENT: Final = "caller_audio_full"
+RESUMED_EVENT: Final = "recording_resumed"  # after a pause under the free-space floor (bot.recording.space)
 
 _UNSAFE_SID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_SID_LENGTH = 64  # Twilio sids are 34 characters; anything longer is not a sid

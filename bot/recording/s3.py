@@ -28,7 +28,6 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -55,7 +54,7 @@ from bot.recording.format import (
     is_recording_id,
     sanitize_call_sid,
 )
-from bot.recording.store import LocalSink, RecordingStore, newest_first
+from bot.recording.store import LocalSink, RecordingStore, lock_folder, newest_first
 
 log = structlog.get_logger("bot.recording")
 
@@ -198,11 +197,11 @@ class S3Store(RecordingStore):
                 except FileExistsError:
                     continue
                 try:
-                    folder_lock = _lock_folder(folder)
+                    folder_lock = lock_folder(folder)
                 except OSError:
                     folder.rmdir()
                     raise
-                if folder_lock is None:  # cannot happen for a folder just made; never write into a taken one
+                if folder_lock is None:  # a sweeper looking at it this instant; never write into a taken one
                     continue
                 issued.add(name)
                 return S3Sink(self, LocalSink(folder, f"{day}/{name}"), folder_lock)
@@ -224,7 +223,7 @@ class S3Store(RecordingStore):
 
     def _upload_orphan(self, recording_id: str, folder: Path) -> bool:
         try:
-            folder_lock = _lock_folder(folder)
+            folder_lock = lock_folder(folder)
         except OSError:
             return False  # removed meanwhile
         if folder_lock is None:
@@ -364,21 +363,6 @@ class S3Store(RecordingStore):
             raise S3StoreError(f"{key} in {self.bucket}: {exc}") from exc
         except BotoCoreError as exc:
             raise S3StoreError(f"{key} in {self.bucket}: {exc!r}") from exc
-
-
-def _lock_folder(folder: Path) -> int | None:
-    """A descriptor holding an exclusive ``flock`` on ``folder``, or None if another descriptor holds it.
-    The kernel drops the lock when its holder dies, so a killed process's folders are free again."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _started_at_of(raw: bytes) -> str:

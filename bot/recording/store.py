@@ -16,6 +16,9 @@ Rules:
 - ``LocalStore.create`` makes the folder ``<root>/<YYYY-MM-DD>/<sanitized sid>``; if it exists (a retried
   sid, or two sids equal once sanitized) it adds ``-2``, ``-3``... It raises ``OSError`` if the root is not
   writable: the caller decides to go on without a recording.
+- A live ``LocalSink`` made by ``LocalStore`` holds an exclusive ``flock`` on its folder (``lock_folder``)
+  until ``close``; the kernel drops it when the process dies. So any process can tell a recording being
+  written from one that is not (``bot.recording.retention`` never deletes a held folder).
 - ``open_path`` only accepts ids shaped like the ones this store makes, so an id from outside (an admin
   URL) cannot point anywhere else.
 """
@@ -23,6 +26,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -87,11 +91,12 @@ def _fsync_dir(folder: Path) -> None:
 class LocalSink:
     """The files of one recording in a local folder."""
 
-    def __init__(self, folder: Path, recording_id: str) -> None:
+    def __init__(self, folder: Path, recording_id: str, folder_lock: int | None = None) -> None:
         self.path = folder
         self._id = recording_id
         self._fds: dict[str, int] = {}
         self._closed = False
+        self._folder_lock = folder_lock  # released by close (see the module rules)
 
     @property
     def id(self) -> str:
@@ -145,6 +150,9 @@ class LocalSink:
             finally:
                 os.close(fd)
         _fsync_dir(self.path)
+        if self._folder_lock is not None:
+            os.close(self._folder_lock)
+            self._folder_lock = None
         if error is not None:
             raise error
 
@@ -158,15 +166,22 @@ class LocalStore(RecordingStore):
     def create(self, call_sid: str, started: datetime) -> LocalSink:
         day = day_folder(started)
         base = sanitize_call_sid(call_sid)
-        (self.root / day).mkdir(parents=True, exist_ok=True)
+        (self.root / day).mkdir(parents=True, exist_ok=True)  # a root that is not a folder fails here
         for n in range(1, _MAX_COLLISIONS + 1):
             name = base if n == 1 else f"{base}-{n}"
             folder = self.root / day / name
             try:
-                folder.mkdir()
+                folder.mkdir(parents=True)  # parents: the sweeper may just have removed an empty day folder
             except FileExistsError:
                 continue
-            return LocalSink(folder, f"{day}/{name}")
+            try:
+                folder_lock = lock_folder(folder)
+            except OSError:
+                folder.rmdir()
+                raise
+            if folder_lock is None:  # a sweeper looking at it this instant: take the next name
+                continue
+            return LocalSink(folder, f"{day}/{name}", folder_lock)
         raise FileExistsError(f"{_MAX_COLLISIONS} recordings of {base} on {day} already exist")
 
     def list_recent(self, limit: int) -> list[str]:
@@ -205,6 +220,21 @@ def newest_first(
         if len(found) >= limit:
             break
     return found
+
+
+def lock_folder(folder: Path) -> int | None:
+    """A descriptor holding an exclusive ``flock`` on ``folder``, or None if another descriptor holds it.
+    The kernel drops the lock when its holder dies, so a killed process's folders are free again."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _started_at(folder: Path) -> str:

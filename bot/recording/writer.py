@@ -31,6 +31,12 @@ Rules:
   JSON-safe: datetimes as UTC ISO text, bytes as ``<n bytes>``, other objects by ``repr``.
 - ``finalize`` is idempotent: it makes the appended data durable, then replaces meta.json with the final
   meta (``complete: true``), so a complete recording never misses data.
+- Free-space floor (``bot.recording.space``): while ``space.writable()`` says no, nothing is appended
+  (events and audio dropped, counted; the audio bytes reported to ``space.dropped``) and the call goes on.
+  The first write after a pause is a ``recording_resumed`` event with what the pause dropped; the caller's
+  audio then continues at the end of caller.ulaw: the paused stretch is not filled with silence (that
+  would write what the pause saved), later frames keep their places relative to the first one after it.
+  The final meta is written anyway (it replaces the first one, about the same size) with the totals.
 """
 
 from __future__ import annotations
@@ -59,11 +65,13 @@ from bot.recording.format import (
     EVENTS_FILE,
     FORMAT_VERSION,
     META_FILE,
+    RESUMED_EVENT,
     ULAW_SILENCE_BYTE,
     encode_event,
     encode_meta,
     utc_iso,
 )
+from bot.recording.space import SpaceFloor
 from bot.recording.store import RecordingSink
 
 log = structlog.get_logger("bot.recording")
@@ -87,8 +95,10 @@ class CallRecorder:
         clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
         sensitive_fields: Iterable[str] = (),
+        space: SpaceFloor | None = None,
     ) -> None:
         self._sink = sink
+        self._space = space
         self._clock = clock
         # Longest first, so a secret containing another one is masked whole.
         self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
@@ -104,6 +114,11 @@ class CallRecorder:
         self._event_count = 0
         self._failed = False
         self._finalized = False
+        self._paused = False  # a write was refused by the floor and none has been made since
+        self._caller_skip = 0  # caller bytes of paused stretches, not in caller.ulaw
+        self._resume_caller = False
+        self._pause_drops = [0, 0]  # audio bytes, events: of the pause in progress
+        self._dropped = [0, 0]  # of the whole call
 
     @property
     def recording_id(self) -> str:
@@ -140,7 +155,8 @@ class CallRecorder:
         if not self.recording:
             return
         try:
-            self._write_event(type, fields)
+            if self._may_write(events=1):
+                self._write_event(type, fields)
         except Exception as exc:
             self._fail("event", exc)
 
@@ -149,10 +165,17 @@ class CallRecorder:
         if not self.recording or not ulaw:
             return
         try:
-            offset = max(0, int(timestamp_ms)) * BYTES_PER_MS
-            gap = offset - self._caller_bytes
+            if not self._may_write(audio=len(ulaw)):
+                return
+            offset = max(0, int(timestamp_ms)) * BYTES_PER_MS - self._caller_skip
             assert self._t0 is not None
-            bound = int((self._clock() - self._t0 + CALLER_LEAD_S) * BYTES_PER_SECOND)
+            bound = int((self._clock() - self._t0 + CALLER_LEAD_S) * BYTES_PER_SECOND) - self._caller_skip
+            if self._resume_caller:  # the first frame after a pause goes at the end, the rest relative to it
+                self._resume_caller = False
+                skip = max(0, min(offset, bound) - self._caller_bytes)
+                self._caller_skip += skip
+                offset, bound = offset - skip, bound - skip
+            gap = offset - self._caller_bytes
             if offset > bound:  # ahead of the call's clock: not a real timestamp, placed at the bound
                 self._ahead += 1
                 if self._ahead == 1:
@@ -183,6 +206,8 @@ class CallRecorder:
         if not self.recording or not ulaw:
             return
         try:
+            if not self._may_write(audio=len(ulaw)):
+                return
             fields = {"offset": self._bot_bytes, "bytes": len(ulaw), "response_id": response_id, "mark": mark}
             self._sink.append(BOT_AUDIO_FILE, bytes(ulaw))
             self._bot_bytes += len(ulaw)
@@ -218,12 +243,35 @@ class CallRecorder:
                 "caller_audio_overlaps": self._overlaps,
                 "caller_audio_ahead": self._ahead,
                 "caller_audio_dropped_bytes": self._caller_dropped,
+                "paused_dropped_audio_bytes": self._dropped[0],
+                "paused_dropped_events": self._dropped[1],
                 "complete": True,
             }
             self._sink.close()
             self._sink.replace(META_FILE, encode_meta(final))
         except Exception as exc:
             self._fail("finalize", exc)
+
+    def _may_write(self, *, audio: int = 0, events: int = 0) -> bool:
+        """False while the free-space floor pauses recordings: what would be written is counted as dropped.
+        The first write after a pause records ``recording_resumed`` (see the module rules)."""
+        if self._space is None or self._space.writable():
+            if self._paused:
+                self._paused = False
+                self._resume_caller = True
+                audio_dropped, events_dropped = self._pause_drops
+                self._pause_drops = [0, 0]
+                self._write_event(
+                    RESUMED_EVENT, {"dropped_audio_bytes": audio_dropped, "dropped_events": events_dropped}
+                )
+            return True
+        self._paused = True
+        for totals in (self._pause_drops, self._dropped):
+            totals[0] += audio
+            totals[1] += events
+        if audio:
+            self._space.dropped(audio)
+        return False
 
     def _caller_position(self, timestamp_ms: int) -> dict[str, Any]:
         return {"timestamp_ms": timestamp_ms, "end_ms": self._caller_bytes / BYTES_PER_MS}

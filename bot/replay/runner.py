@@ -101,7 +101,12 @@ def _flow_path(option: Path | None) -> str:
 
 
 def _settings(options: ReplayOptions, recordings: Path) -> dict[str, Any]:
-    config: dict[str, Any] = {"recordings_dir": str(recordings)}
+    # No retention: --keep may name a folder of real recordings (even the one replayed): not ours to prune.
+    config: dict[str, Any] = {
+        "recordings_dir": str(recordings),
+        "recording_max_age_days": 0,
+        "recording_max_bytes": 0,
+    }
     if options.llm == "live":
         if options.stt == "emulated":
             raise ReplayError(

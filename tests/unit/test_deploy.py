@@ -2,7 +2,8 @@
 
 Rules checked here: every manifest is valid Kubernetes (strict schemas from kubernetes-validate,
 skipped when it is not installed); the manifests agree with each other (selectors, HPA target,
-ports 8080, drain timing); the image runs ``bot serve`` (as the Procfile) as a numeric non-root
+ports 8080, drain timing; the recordings volume holds the retention cap, a sweep's growth at MAX_CALLS
+and the free-space floor); the image runs ``bot serve`` (as the Procfile) as a numeric non-root
 user; and no file carries a secret value.
 """
 
@@ -32,6 +33,19 @@ SECRET_NAMES = (
 OPTIONAL_SECRETS = ("TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "CALLS_TOKEN")
 K8S_VERSIONS = ("1.30.0", "1.37.0")  # an older supported release and the newest bundled schemas
 PRESTOP_MARGIN_S = 10  # time to close sockets and flush logs after the drain ends
+CALL_MINUTE_BYTES = 760_000  # recorded per call-minute: caller 480 kB, the bot's speech, events
+# What a new ext4 volume leaves an unprivileged writer: 5% reserved for root, and its own metadata.
+USABLE_SHARE = 0.9
+QUANTITY_UNITS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
 
 Doc = dict[str, Any]
 
@@ -194,9 +208,41 @@ def test_writable_and_config_paths_are_mounted() -> None:
     mounts = {m["mountPath"]: m["name"] for m in container(deployment)["volumeMounts"]}
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     recordings = env["RECORDINGS_DIR"]["value"]
-    assert "emptyDir" in volumes[mounts[recordings]]  # the root filesystem is read-only
+    assert {"emptyDir", "ephemeral"} & set(volumes[mounts[recordings]])  # the root filesystem is read-only
     flows = env["FLOWS_PATH"]["value"]
     assert volumes[mounts[flows]]["configMap"]["name"] == "phonebot-flows"
+
+
+def quantity_bytes(text: str) -> int:
+    """A Kubernetes quantity such as ``10Gi`` in bytes."""
+    for suffix, factor in QUANTITY_UNITS.items():
+        if text.endswith(suffix):
+            return int(float(text.removesuffix(suffix)) * factor)
+    return int(text)
+
+
+def test_recordings_fit_their_volume() -> None:
+    """Recordings once filled a 2 GiB emptyDir in under half an hour and the pod was evicted: the shipped
+    pod keeps them to a sized volume (or ships them to S3) with the retention limits inside its size."""
+    deployment = by_kind()["Deployment"]
+    env = {name: str(item.get("value", "")) for name, item in env_of(deployment).items()}
+    if env.get("RECORDINGS_S3_BUCKET"):
+        return  # the bucket keeps them: the volume is only the spool of calls in progress
+    mounts = {m["mountPath"]: m["name"] for m in container(deployment)["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    volume = volumes[mounts[env["RECORDINGS_DIR"]]]
+    # An emptyDir's sizeLimit is enforced by eviction while the bot sees the node's free space: the
+    # free-space floor would never fire. A volume of its own shows the bot its real free space.
+    assert "emptyDir" not in volume, "record to a sized volume (ephemeral PVC) or RECORDINGS_S3_BUCKET"
+    size = quantity_bytes(
+        volume["ephemeral"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"]
+    )
+    cap, floor = int(env["RECORDING_MAX_BYTES"]), int(env["RECORDING_MIN_FREE_BYTES"])
+    assert cap > 0 and floor > 0 and float(env["RECORDING_MAX_AGE_DAYS"]) > 0
+    # Between two sweeps every live call keeps recording: the cap plus that growth at MAX_CALLS, and the
+    # floor under it, must fit in what the volume gives us.
+    sweep_growth = int(env["MAX_CALLS"]) * CALL_MINUTE_BYTES * float(env["RECORDING_SWEEP_INTERVAL_S"]) / 60
+    assert cap + sweep_growth + floor <= size * USABLE_SHARE
 
 
 def test_image_runs_bot_serve_as_non_root() -> None:

@@ -30,6 +30,8 @@ def test_recorded_and_emulated_sources_use_the_local_emulators(tmp_path: Path) -
     config = _settings(ReplayOptions(stt="emulated"), tmp_path)
     assert config == {
         "recordings_dir": str(tmp_path),
+        "recording_max_age_days": 0,  # a replay never prunes the folder it is given (--keep)
+        "recording_max_bytes": 0,
         "stt_provider": "openai",
         "vad": "energy",
         "tts_provider": "google",
