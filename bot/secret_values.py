@@ -11,10 +11,13 @@ Rules:
   the token.
 - Readers (``bot.logs``, ``bot.providers``' recorder factory) call ``known()`` each time they need
   the list, so values added by a reload are masked from then on.
+- ``remember`` may run in any thread (flows are built in a worker thread): writers take a lock, and
+  readers get an immutable snapshot replaced in one assignment.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Final
 
@@ -22,6 +25,7 @@ MIN_SECRET_LENGTH: Final = 8
 
 _known: set[str] = set()
 _snapshot: tuple[str, ...] = ()
+_lock = threading.Lock()
 
 
 def worth_masking(values: Iterable[str]) -> tuple[str, ...]:
@@ -36,10 +40,11 @@ def worth_masking(values: Iterable[str]) -> tuple[str, ...]:
 
 def remember(values: Iterable[str]) -> None:
     global _snapshot
-    new = set(worth_masking(values)) - _known
-    if new:
-        _known.update(new)
-        _snapshot = tuple(sorted(_known, key=len, reverse=True))
+    candidates = set(worth_masking(values))
+    with _lock:
+        if new := candidates - _known:
+            _known.update(new)
+            _snapshot = tuple(sorted(_known, key=len, reverse=True))
 
 
 def known() -> tuple[str, ...]:

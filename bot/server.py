@@ -12,6 +12,13 @@ Rules:
 - With recordings on and a retention limit set (``RECORDING_MAX_AGE_DAYS``, ``RECORDING_MAX_BYTES``), the
   retention sweeper (``bot.recording.retention``) runs at start and every ``RECORDING_SWEEP_INTERVAL_S``
   in a thread, from start until the server stops.
+- Flow files are read, parsed, checked and built (Python tools imported, HTTP tools' variables read)
+  in a worker thread, at start-up and reload alike: on the loop, a reload of 20 flows held every
+  call's audio for 0.25 to 1.2 s (``bench/reload.py``). Only the swap, and what needs the loop (the
+  clips' synthesis, the HTTP tools' session on first use), run on the loop. So a Python tool's module
+  must not need a running event loop while it is imported.
+- One reload runs at a time: a request while one runs (SIGHUP twice) makes exactly one more run
+  after it, which reads the files as they are then; more requests meanwhile join that run.
 - SIGTERM or SIGINT drains: new calls are refused (503) while live ones (and streams of calls already
   answered) go on until they end or ``DRAIN_TIMEOUT_S`` passes; the streams still open are then closed
   (Twilio's ``<Connect action>`` request moves each call to another replica, ``bot.app``) and the process
@@ -60,8 +67,12 @@ class RunningServer:
     desk: LineDesk
     settings: Settings
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _reloading: asyncio.Task[bool] | None = None
+    _reload_again: bool = False  # a reload was requested while one ran: run once more after it
 
     async def stop(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()  # its thread finishes on its own; nothing is swapped in
         await self.runner.cleanup()
 
     async def drain(self, timeout_s: float, cut_short: asyncio.Event | None = None) -> int:
@@ -84,26 +95,54 @@ class RunningServer:
         log.info("drained", calls_hung_up=left, seconds=seconds, cut_short=cut)
         return left
 
+    def request_reload(self) -> asyncio.Task[bool]:
+        """Reload the flows (SIGHUP), coalesced with a reload already running (see the module rules)."""
+        if self._reloading is not None and not self._reloading.done():
+            log.info("flows_reload_queued", reason="a reload is running; one more runs after it")
+            self._reload_again = True
+            return self._reloading
+        self._reloading = asyncio.ensure_future(self._reload_until_current())
+        return self._reloading
+
     async def reload(self) -> bool:
-        """Load the flows again; True if the new ones are in use (see the module rules)."""
+        """Load the flows again and wait; True if the files as they are now are in use."""
+        return await asyncio.shield(self.request_reload())
+
+    async def _reload_until_current(self) -> bool:
+        while True:
+            self._reload_again = False
+            done = await self._reload_once()
+            if not self._reload_again:
+                return done
+
+    async def _reload_once(self) -> bool:
         if not self.desk.from_files:
             log.warning("flows_reload_skipped", reason="this server was started with a fixed line")
             return False
+        kept = self.desk.book.versions()
         try:
-            flows = load_flows(self.settings.flows_path)
-            check_models_in_use(flows, self.settings)
-            book = build_book(flows, env=os.environ, http=self.deps.http, voices=self.deps.voices)
+            book = await asyncio.to_thread(book_from_files, self.settings, self.deps)
         except FlowError as exc:
-            log.error(
-                "flows_reload_failed", problems=[str(p) for p in exc.problems], kept=self.desk.book.versions()
-            )
+            log.error("flows_reload_failed", problems=[str(p) for p in exc.problems], kept=kept)
             return False
-        self.desk.swap(book)
+        except Exception as exc:  # a bug, not a flow's mistake: still, the running flows stay
+            # No traceback: its frames' locals would include the environment (build_book's env).
+            crash = f"the reload crashed: {type(exc).__name__}: {exc}"
+            log.error("flows_reload_failed", problems=[crash], kept=kept)
+            return False
+        self.desk.swap(book)  # on the loop: one assignment, so a call sees the old book or the new one
         log.info("flows_reloaded", flows=book.versions(), generation=self.desk.generation)
         task = asyncio.ensure_future(warm_clips(self.deps, book))  # new texts: synthesize them now
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return True
+
+
+def book_from_files(settings: Settings, deps: CallDeps) -> LineBook:
+    """``FLOWS_PATH`` loaded, checked and built (a worker thread's job; see the module rules)."""
+    flows = load_flows(settings.flows_path)
+    check_models_in_use(flows, settings)
+    return build_book(flows, env=os.environ, http=deps.http, voices=deps.voices)
 
 
 def check_models_in_use(flows: FlowSet | None, settings: Settings, today: date | None = None) -> None:
@@ -167,7 +206,7 @@ async def start_server(
     ``on_deps`` may adjust the providers before anything uses them (a replay's clock and voices).
     Raises ``FlowError`` for invalid flows.
     """
-    flows = load_flows(settings.flows_path) if line is None else None
+    flows = await asyncio.to_thread(load_flows, settings.flows_path) if line is None else None
     check_models_in_use(flows, settings)
     engines = {str(flow.voice.provider) for flow in flows.flows} - {"auto"} if flows else set()
     if isinstance(line, LineConfig):
@@ -178,7 +217,10 @@ async def start_server(
         on_deps(deps)
     if flows is not None:
         try:
-            desk.swap(build_book(flows, env=os.environ, http=deps.http, voices=deps.voices), initial=True)
+            book = await asyncio.to_thread(
+                build_book, flows, env=os.environ, http=deps.http, voices=deps.voices
+            )
+            desk.swap(book, initial=True)
         except BaseException:
             await close_deps(deps)
             raise
@@ -235,14 +277,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_stop_signal)
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def reload() -> None:
-        task = asyncio.ensure_future(server.reload())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, server.request_reload)
     await stop.wait()
     await server.drain(settings.drain_timeout_s, cut_short)
     log.info("shutting_down")

@@ -22,6 +22,8 @@ Rules:
 - Nothing here raises anything but ``FlowError`` for a bad file, whatever its content.
 - ``load_flows`` adds the rules across files: unique flow names, a number served by one flow only,
   exactly one default flow. A directory means its ``*.yaml`` and ``*.yml`` files (not sub-folders).
+- Files and folders are read within ``bot.flows.files``' limits (size of a file, files per folder):
+  one past a limit is a problem naming it and the limit, and is never loaded whole.
 - ``FlowSet.route(to)`` is an exact E.164 match on the ``To`` number, else the default flow.
 """
 
@@ -37,11 +39,11 @@ from typing import Any
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from pydantic import ValidationError
 
+from bot.flows.files import FlowFileRefused, flow_files_in, read_flow_file
 from bot.flows.messages import display_path, reason_for, without_tag
 from bot.flows.model import Flow, Loc
 
 DEFAULT_FLOW_DIR = Path("flows")
-FLOW_SUFFIXES = (".yaml", ".yml")
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -229,9 +231,11 @@ def _parse(text: str, file: str) -> _Parsed:
 
 def _read(path: Path) -> tuple[str | None, list[FlowProblem]]:
     try:
-        data = path.read_bytes()
+        data = read_flow_file(path)
     except OSError as exc:
         return None, [FlowProblem(str(path), None, "", f"cannot read the file: {exc.strerror or exc}")]
+    except FlowFileRefused as exc:
+        return None, [FlowProblem(str(path), None, "", str(exc))]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
@@ -342,7 +346,12 @@ def _expand(paths: Path | str | Iterable[Path | str]) -> tuple[list[Path], list[
     problems: list[FlowProblem] = []
     for path in given:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES and p.is_file())
+            try:
+                found = flow_files_in(path)
+            except (OSError, FlowFileRefused) as exc:
+                why = f"cannot read the folder: {exc.strerror or exc}" if isinstance(exc, OSError) else exc
+                problems.append(FlowProblem(str(path), None, "", str(why)))
+                continue
             if not found:
                 problems.append(FlowProblem(str(path), None, "", "no flow files (*.yaml) in this folder"))
             files += found
