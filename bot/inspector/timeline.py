@@ -26,9 +26,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.inspector.waveform import Peaks, Span, speech_spans, waveform_peaks
+from bot.inspector.waveform import Peaks, Span, placed_peaks, speech_spans, waveform_peaks
 from bot.recording.format import BYTES_PER_SECOND
-from bot.recording.playback import PlacedPhrase, place_bot_audio, render_heard
+from bot.recording.playback import PlacedPhrase, place_bot_audio
 from bot.recording.reader import Recording
 
 PIXELS_PER_SECOND: Final = 40
@@ -335,7 +335,9 @@ def build_timeline(recording: Recording, *, buckets: int | None = None) -> CallT
         skipped=recording.skipped,
         caller_bytes_ignored=recording.caller_bytes_ignored,
         caller_peaks=waveform_peaks(caller, buckets, duration),
-        bot_peaks=waveform_peaks(render_heard(playback.chunks, sent), buckets, duration),
+        bot_peaks=placed_peaks(
+            ((c.start, c.played_audio(sent)) for c in playback.chunks if c.heard), buckets, duration
+        ),
         caller_speech=speech_spans(caller),
         phrases=tuple(phrases),
         cut_spans=tuple(Span(_seconds(cut.start), _seconds(cut.end)) for cut in playback.cuts),

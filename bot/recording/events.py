@@ -15,10 +15,11 @@ Rules:
 - Ids are printable ASCII without spaces, at most ``MAX_ID`` characters: a response id (or an integer
   >= 0), a tool call id, a call or stream sid; a mark is printable ASCII (it may be empty).
 - The event types the bot writes are checked field by field, with the types the bot writes (strict: a
-  bool is not a number, a number is not a string). A field may be missing (``bot_audio``'s ``offset``
-  and ``bytes`` may not); a field present has its type, null only where the bot writes null. Other
-  fields, and other event types, pass as they are (a newer bot may add some): only ``t`` and ``type``
-  are checked there.
+  bool is not a number, a number is not a string). A field may be missing; a field present has its
+  type, null only where the bot writes null, or is ``[redacted]`` (the writer redacts the fields an
+  operator names whatever their type; ``t`` and ``type`` are never redacted): readers of a field take
+  ``[redacted]`` like a missing value. Other fields, and other event types, pass as they are (a newer
+  bot may add some): only ``t`` and ``type`` are checked there.
 - ``check_event`` and ``check_meta`` never raise on content: a problem is returned as one line naming the
   first bad field (``said.2: Input should be a valid string``). Pure.
 """
@@ -41,6 +42,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from bot.logs import REDACTED
 from bot.recording.format import BOT_AUDIO_EVENT, CLEAR_EVENT
 
 # Twilio's longest call: 4 hours by default, 24 hours at most (the account's "24-Hour Maximum Call
@@ -162,8 +164,8 @@ class Event(_Checked):
 
 
 class BotAudio(Event):
-    offset: NonNegativeInt
-    bytes: NonNegativeInt
+    offset: NonNegativeInt | None = None  # missing (or redacted): the chunk is not placed
+    bytes: NonNegativeInt | None = None
     response_id: ResponseId | None = None
     mark: Mark | None = None
 
@@ -286,6 +288,15 @@ def check_meta(meta: Any) -> str | None:
     return None
 
 
+def _unredacted(value: Any) -> Any:
+    """``value`` without the fields the writer redacted (a redacted field is as the writer meant it)."""
+    if isinstance(value, dict):
+        return {k: _unredacted(v) for k, v in value.items() if v != REDACTED or k in ("t", "type")}
+    if isinstance(value, list):
+        return [_unredacted(item) for item in value]
+    return value
+
+
 def check_event(event: Any, limit_s: float) -> str | None:
     """None when ``event`` (parsed by ``loads``) is an event the reader hands on, else what is wrong."""
     if not isinstance(event, dict):
@@ -293,7 +304,7 @@ def check_event(event: Any, limit_s: float) -> str | None:
     kind = event.get("type")
     model = _MODELS.get(kind, Event) if isinstance(kind, str) else Event
     try:
-        model.model_validate(event, context={"limit_s": limit_s})
+        model.model_validate(_unredacted(event), context={"limit_s": limit_s})
     except ValidationError as exc:
         name = kind if isinstance(kind, str) and _EVENT_TYPE.fullmatch(kind) else "event"
         return f"{name} event: {_first_error(exc)}"

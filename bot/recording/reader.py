@@ -14,7 +14,8 @@ Rules:
   the events handed on can be trusted by what reads them.
 - caller.ulaw is read up to the call's time limit (``events.time_limit_s``: its duration plus a margin,
   or Twilio's longest call while it has none); bytes past it cannot be the call's and are not read
-  (their count in ``caller_bytes_ignored``).
+  (their count in ``caller_bytes_ignored``). So the stereo WAV is never longer than that limit plus
+  bot.ulaw's length; the inspector's page lays out no audio by time at all (``placed_peaks``).
 - Timelines are 8 kHz μ-law, one byte per sample, offset 0 = the recording's t = 0 = the stream start
   (Twilio's media timestamps count from there; the writer is opened when the stream starts).
 - Audio as PLAYED is placed by ``bot.recording.playback`` (the format's rule: queued at 8000 bytes/s, a
@@ -25,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -111,21 +113,18 @@ def parse_events(raw: bytes, limit_s: float) -> Events:
     return Events(events, False, count, tuple(skipped))
 
 
-def _read_optional(path: Path, limit: int | None = None) -> bytes:
+def _read_optional(path: Path, limit: int | None = None) -> tuple[bytes, int]:
+    """The file's bytes (at most ``limit``) and how many more it holds; a missing file reads as empty."""
     try:
         with path.open("rb") as file:
-            return file.read(-1 if limit is None else limit)
+            size = os.fstat(file.fileno()).st_size
+            # Never read(limit) itself: it allocates ``limit`` bytes before reading any.
+            data = file.read(size if limit is None else min(size, limit))
     except FileNotFoundError:
-        return b""
+        return b"", 0
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {exc}") from exc
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+    return data, max(0, size - len(data))
 
 
 class Recording:
@@ -176,11 +175,9 @@ class Recording:
         if (problem := check_meta(meta)) is not None:
             raise RecordingError(f"{meta_path}: {problem}")
         limit_s = time_limit_s(meta)
-        parsed = parse_events(_read_optional(path / EVENTS_FILE), limit_s)
-        caller_path = path / CALLER_AUDIO_FILE
-        caller = _read_optional(caller_path, round(limit_s * BYTES_PER_SECOND))
-        ignored = max(0, _file_size(caller_path) - len(caller)) if caller else 0
-        bot_sent = _read_optional(path / BOT_AUDIO_FILE)
+        parsed = parse_events(_read_optional(path / EVENTS_FILE)[0], limit_s)
+        caller, ignored = _read_optional(path / CALLER_AUDIO_FILE, round(limit_s * BYTES_PER_SECOND))
+        bot_sent = _read_optional(path / BOT_AUDIO_FILE)[0]
         return cls(
             path,
             meta,

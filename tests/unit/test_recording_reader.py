@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.inspector import build_timeline, render_page
+from bot.inspector.waveform import placed_peaks, waveform_peaks
 from bot.recording import Recording, RecordingError
 from bot.recording.events import MAX_CALL_S, TIME_MARGIN_S, time_limit_s
+from bot.recording.playback import ulaw_timeline
 from bot.replay import recorded, schedule
 from tests.unit.test_inspector import DURATION, write_sample_call
 
@@ -65,8 +67,46 @@ def test_the_79_byte_line_at_t_2e5_is_skipped_and_allocates_nothing_by_it(
     finally:
         tracemalloc.stop()
     assert wav_peak < 100_000_000, wav_peak
-    assert recording.skipped_lines == 1 and "t: 200000 s is outside the call" in recording.skipped[0]
+    assert recording.skipped_lines == 1 and "200000 s is outside the call (0 to 30 s)" in recording.skipped[0]
     assert 'id="skipped-lines"' in page and len(wav) < 44 + 4 * 8000 * (DURATION + TIME_MARGIN_S)
+
+
+def test_a_late_chunk_in_an_incomplete_call_costs_the_page_no_memory_by_its_time(
+    sample_folder: Path, tmp_path: Path
+) -> None:
+    late = b'{"t":80000,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
+    folder = tampered(sample_folder, tmp_path, late)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "complete": False, "duration_s": None}))
+    tracemalloc.start()
+    try:
+        recording = Recording.load(folder)  # no duration: a time up to Twilio's longest call is kept
+        model = build_timeline(recording)
+        page = render_page(model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Before: the bot's side laid out for 80,000 s (640 MB), then ranked (640 MB more).
+    assert peak < 100_000_000, peak
+    assert recording.skipped_lines == 0 and model.duration_s == 80001.0 and "skipped-lines" not in page
+
+
+@given(
+    pieces=st.lists(st.tuples(st.integers(0, 3000), st.binary(min_size=1, max_size=400)), max_size=6),
+    buckets=st.integers(1, 40),
+    duration=st.floats(0.01, 0.5),
+)
+@settings(max_examples=300, deadline=None)
+def test_placed_peaks_are_the_peaks_of_the_laid_out_timeline(
+    pieces: list[tuple[int, bytes]], buckets: int, duration: float
+) -> None:
+    laid: list[tuple[int, bytes]] = []
+    end = 0
+    for start, audio in sorted(pieces):  # played chunks never overlap
+        laid.append((max(start, end), audio))
+        end = max(start, end) + len(audio)
+    expected = waveform_peaks(ulaw_timeline(laid), buckets, duration)
+    assert placed_peaks(laid, buckets, duration) == expected
 
 
 @pytest.mark.parametrize(
@@ -207,7 +247,9 @@ _numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([2e5, 1e300]),
 )
-_scalars = st.one_of(st.none(), st.booleans(), _numbers, st.text(max_size=8), st.sampled_from(["1", "r1"]))
+_scalars = st.one_of(
+    st.none(), st.booleans(), _numbers, st.text(max_size=8), st.sampled_from(["1", "r1", "[redacted]"])
+)
 _json = st.recursive(
     _scalars,
     lambda inner: st.one_of(
@@ -303,4 +345,18 @@ def test_any_meta_loads_or_is_a_recording_error(
     except RecordingError as exc:
         assert "meta.json" in str(exc)
         return
+    assert render_page(build_timeline(recording)).encode("utf-8")
+
+
+def test_a_field_an_operator_redacted_is_kept_and_read_as_missing(
+    sample_folder: Path, tmp_path: Path
+) -> None:
+    line = (
+        b'{"t":1,"type":"turn","turn":"[redacted]","said":"[redacted]","tools":"[redacted]",'
+        b'"llm":[{"tool_calls":"[redacted]"}],"voice_to_voice_ms":"[redacted]"}'
+    )
+    recording = Recording.load(tampered(sample_folder, tmp_path, line, at=3))
+    assert recording.skipped_lines == 0
+    first = recorded.turns(recording)[0]
+    assert (first.number, first.answer, first.tools, first.voice_to_voice_ms) == (1, "", (), None)
     assert render_page(build_timeline(recording)).encode("utf-8")
