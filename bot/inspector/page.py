@@ -6,12 +6,14 @@ Rules:
   recording's own audio, from the same origin, when ``audio_url`` is given).
 - Every text that came from a recording goes through ``html.escape`` (attributes too): transcripts, tool
   arguments and model output are caller- or model-controlled.
-- Sections: summary, the timeline (``bot.inspector.svg``: both waveforms on one time axis), a latency
-  bar per turn (last word -> decision -> first audio sent -> heard, ticks for transcript and first token,
-  one scale for all turns), the turn table, the other events, the meta.
+- Sections: summary, what the reader could not use (incomplete call, torn or damaged event lines with
+  their reasons, caller audio past the call's end), the timeline (``bot.inspector.svg``: both waveforms
+  on one time axis), a latency bar per turn (last word -> decision -> first audio sent -> heard, ticks
+  for transcript and first token, one scale for all turns), the turn table, the other events, the meta.
 - Stable hooks for tests and readers (besides the SVG's): ids ``latency``, ``latency-<n>``, ``turns``,
-  ``turn-<n>``, ``events``, ``meta``, ``audio``; classes ``turn``, ``filler``, ``tool-call``,
-  ``latency-bar``, ``barge-in``, ``incomplete``. The legend uses plain colours, never those classes.
+  ``turn-<n>``, ``events``, ``meta``, ``audio``, ``skipped-lines``; classes ``turn``, ``filler``,
+  ``tool-call``, ``latency-bar``, ``barge-in``, ``incomplete``. The legend uses plain colours, never those
+  classes.
 """
 
 from __future__ import annotations
@@ -209,6 +211,20 @@ def render_page(model: CallTimeline, *, audio_url: str | None = None, back_url: 
         )
     if model.torn_tail:
         parts.append('<p class="incomplete">The last event line was torn by a crash and is skipped.</p>')
+    if model.skipped_lines:
+        reasons = "".join(f"<li><code>{esc(reason)}</code></li>" for reason in model.skipped)
+        more = model.skipped_lines - len(model.skipped)
+        parts.append(
+            f'<div class="incomplete" id="skipped-lines"><p>{model.skipped_lines} damaged event line(s) '
+            f"skipped; the rest of the call is shown:</p><ul>{reasons}</ul>"
+            + (f"<p>and {more} more.</p>" if more > 0 else "")
+            + "</div>"
+        )
+    if model.caller_bytes_ignored:
+        parts.append(
+            f'<p class="incomplete">caller.ulaw holds {model.caller_bytes_ignored} bytes past the end of the '
+            "call: not read.</p>"
+        )
     if audio_url:
         parts.append(f'<audio id="audio" controls preload="none" src="{esc(audio_url)}"></audio>')
     # Plain colours, not the timeline's classes: the legend must not count as a barge-in or a filler.

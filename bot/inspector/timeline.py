@@ -4,7 +4,9 @@ Rules:
 - Pure: works on a loaded ``Recording`` only (no I/O, no clocks). Times are seconds from the recording's
   t = 0, which is also offset 0 of both audio timelines (8 kHz μ-law, 8000 bytes/s).
 - Tolerant: a wrong-typed or missing field reads as "unknown" (``None``/empty), an unknown event type is
-  listed in ``other_events``; nothing in the events can make ``build_timeline`` raise.
+  listed in ``other_events``; nothing in the events can make ``build_timeline`` raise. Times and sizes
+  are the reader's (``bot.recording.events``: finite, within the call), so the duration, the waveform
+  and the axis are bounded by the call; the lines the reader skipped are counted here for the page.
 - Bot audio and phrases are placed by ``bot.recording.playback`` (the format's rule, never raising);
   phrases are shown in the order they start playing.
 - Responses named in a turn's ``said`` are its answers. When the turn says it had a filler (tool or
@@ -24,9 +26,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.inspector.waveform import Peaks, Span, speech_spans, waveform_peaks
+from bot.inspector.waveform import Peaks, Span, placed_peaks, speech_spans, waveform_peaks
 from bot.recording.format import BYTES_PER_SECOND
-from bot.recording.playback import PlacedPhrase, place_bot_audio, render_heard
+from bot.recording.playback import PlacedPhrase, place_bot_audio
 from bot.recording.reader import Recording
 
 PIXELS_PER_SECOND: Final = 40
@@ -122,6 +124,9 @@ class CallTimeline:
     duration_s: float
     complete: bool
     torn_tail: bool
+    skipped_lines: int  # damaged event lines the reader skipped (``skipped``: the first ones, described)
+    skipped: tuple[str, ...]
+    caller_bytes_ignored: int
     caller_peaks: Peaks
     bot_peaks: Peaks
     caller_speech: tuple[Span, ...]  # from audio energy
@@ -326,8 +331,13 @@ def build_timeline(recording: Recording, *, buckets: int | None = None) -> CallT
         duration_s=round(duration, 3),
         complete=recording.complete,
         torn_tail=recording.torn_tail,
+        skipped_lines=recording.skipped_lines,
+        skipped=recording.skipped,
+        caller_bytes_ignored=recording.caller_bytes_ignored,
         caller_peaks=waveform_peaks(caller, buckets, duration),
-        bot_peaks=waveform_peaks(render_heard(playback.chunks, sent), buckets, duration),
+        bot_peaks=placed_peaks(
+            ((c.start, c.played_audio(sent)) for c in playback.chunks if c.heard), buckets, duration
+        ),
         caller_speech=speech_spans(caller),
         phrases=tuple(phrases),
         cut_spans=tuple(Span(_seconds(cut.start), _seconds(cut.end)) for cut in playback.cuts),

@@ -3,7 +3,10 @@ test a team can run in CI.
 
 Rules:
 - Exit status: 0 when no turn changed beyond ``--tolerance`` (and every call ended the same way), 1 when
-  one did, 2 when a replay could not run (a bad recording, a flow that does not load, bad options).
+  one did, 2 when a replay could not run (bad options, a flow that does not load, a recording that
+  cannot be read: missing, bad meta, unreadable files), with one line saying why, never a traceback.
+  A recording whose events.jsonl had lines skipped as damaged (``bot.recording.reader``) is not a
+  reference either: exit 2 naming the first bad line (``bot inspect`` shows the rest of the call).
 - ``--tools recorded`` (the default) answers the flow's tools from the recording; ``--tools live`` runs
   them again and first prints a warning to stderr that their side effects repeat.
 - ``--tolerance`` is the word distance an answer may move (0: any changed word counts); tool calls must
@@ -126,11 +129,16 @@ def find_recordings(root: Path) -> list[Path]:
 
 
 def _replay(path: Path, options: ReplayOptions, speed: float) -> ReplayResult:
-    from bot.recording.reader import Recording
+    from bot.recording.reader import Recording, RecordingError
     from bot.replay.clock import ScaledClockLoop
     from bot.replay.runner import replay
 
     old = Recording.load(path)
+    if old.skipped_lines:  # a turn or a chunk missing from the reference would read as a changed answer
+        raise RecordingError(
+            f"{old.skipped_lines} damaged line(s) in its events, first {old.skipped[0]} "
+            "(a damaged recording is no reference; bot inspect shows the rest)"
+        )
     with asyncio.Runner(loop_factory=lambda: ScaledClockLoop(speed)) as runner:
         return runner.run(replay(old, options))
 

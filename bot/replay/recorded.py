@@ -88,20 +88,22 @@ def normalise_arguments(arguments: str) -> str:
 def turns(recording: Recording) -> list[RecordedTurn]:
     found: list[RecordedTurn] = []
     for event in recording.events_of("turn"):
-        said = event.get("said") or {}
+        # The reader checked the types; a field an operator had redacted reads as missing here.
+        said = event["said"] if isinstance(event.get("said"), dict) else {}
         answer = " ".join(
             str(said[rid]) for rid in sorted(said, key=lambda r: int(r) if str(r).isdigit() else 0)
         )
         tools = tuple(
             f"{t.get('name')}({normalise_arguments(str(t.get('args', '')))})"
-            for t in event.get("tools") or []
+            for t in (event["tools"] if isinstance(event.get("tools"), list) else [])
+            if isinstance(t, dict)
         )
         typed = bool(event.get("typed"))
         heard = str(event.get("transcript", ""))  # the user message: words heard, or the keypad text
-        v2v = event.get("voice_to_voice_ms")
+        v2v, number = event.get("voice_to_voice_ms"), event.get("turn")
         found.append(
             RecordedTurn(
-                number=int(event.get("turn", len(found) + 1)),
+                number=number if isinstance(number, int) else len(found) + 1,
                 heard=heard,
                 typed=typed,
                 answer=answer.strip(),

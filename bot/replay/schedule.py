@@ -121,7 +121,8 @@ def cues(recording: Recording, keys: Sequence[tuple[float, str]]) -> list[Cue]:
     sent = recording.bot_sent_ulaw()
     chunks = [c for c in place_bot_audio(recording.events, len(sent)).chunks if c.heard]
     played = [(c.start / BYTES_PER_SECOND, c.played_end / BYTES_PER_SECOND) for c in chunks]
-    answers = {str(rid) for turn in recording.events_of("turn") for rid in turn.get("said") or {}}
+    said = [turn.get("said") for turn in recording.events_of("turn")]
+    answers = {str(rid) for answer in said if isinstance(answer, dict) for rid in answer}
     out = []
     for span, digit, anchor, offset, burst in plan(spans, keys, bot_bursts(played)):
         audio = (

@@ -103,6 +103,7 @@ def recording_of(b: Bench, call_sid: str) -> Recording:
 def assert_finalized(recording: Recording, *, turns: int | None = None) -> None:
     """The recording is complete and readable end to end: meta, events, both audio tracks."""
     assert recording.complete and not recording.torn_tail, recording.meta
+    assert recording.skipped == (), recording.skipped  # every line the bot writes passes the reader
     assert recording.events_of("call_ended"), "no call_ended event"
     recording.stereo_wav()  # every track and event places without error
     if turns is not None:

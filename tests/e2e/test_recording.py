@@ -33,7 +33,7 @@ async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
         rec = only_recording(b)
         files = {p.name: p.read_bytes() for p in rec.path.iterdir()}
 
-    assert rec.complete and not rec.torn_tail
+    assert rec.complete and not rec.torn_tail and rec.skipped == (), rec.skipped
     assert rec.meta["call_sid"] == call.call_sid and rec.meta["flow"] == "store"
     assert rec.meta["ended_by"] == "caller"
     turns = rec.events_of("turn")
