@@ -65,6 +65,8 @@ class CallJournal:
                 bot_version=BOT_VERSION,
                 # The stream's binding token could open a stream for this call until it expires: kept out.
                 parameters={k: v for k, v in start.custom_parameters.items() if k != BINDING_PARAMETER},
+                # Bounds a call killed before its duration is written (``bot.recording.events``).
+                max_duration_s=line.timeouts.max_call_s + END_ALLOWANCE_S,
             )
             recorder.limit_caller_audio(line.timeouts.max_call_s + END_ALLOWANCE_S)
 

@@ -12,7 +12,8 @@ Rules:
   call takes a noticeable time and must not stall live calls on the event loop. Each of them holds one
   of a few inspector slots (``bot.inspector.slots``: a bounded wait, then 503), after the token check.
 - A call's WAV is built once into a disk cache and each request reads its bytes from there
-  (``bot.inspector.wav_cache``): six range requests of the player cost one build, not six.
+  (``bot.inspector.wav_cache``): six range requests of the player cost one build, not six. A WAV that
+  would not fit in that cache is 507, never built.
 - Responses hold call content: ``Cache-Control: no-store``, no referrer, the
   page's Content-Security-Policy, never framed. The WAV honours a single byte ``Range`` so the page's
   player can seek (``bot.inspector.ranges``: an invalid or unsatisfiable one is 416, never a 500); its
@@ -37,7 +38,7 @@ from bot.inspector.ranges import Part, Unsatisfiable, select_range
 from bot.inspector.slots import InspectorSlots
 from bot.inspector.svg import esc
 from bot.inspector.timeline import build_timeline
-from bot.inspector.wav_cache import WavCache, recording_key
+from bot.inspector.wav_cache import WavCache, WavTooLong, recording_key
 from bot.recording.format import META_FILE
 from bot.recording.reader import Recording, RecordingError
 from bot.recording.store import RecordingStore
@@ -224,6 +225,9 @@ def calls_routes(
             fd, size = await wavs.open(recording_id, folder, key)
         except RecordingError as exc:
             raise web.HTTPUnprocessableEntity(text=f"unreadable recording: {exc}") from exc
+        except WavTooLong as exc:
+            # 507: the cache cannot store the representation (RFC 4918 section 11.5); the page still works.
+            raise web.HTTPInsufficientStorage(text=str(exc), headers=_HEADERS) from exc
         except OSError as exc:  # the cache's disk full or gone: the inspector's trouble, not the caller's
             log.warning("calls_wav_cache_failed", recording_id=recording_id, error=repr(exc))
             raise web.HTTPServiceUnavailable(headers={**_HEADERS, "Retry-After": "30"}) from exc

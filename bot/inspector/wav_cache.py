@@ -14,6 +14,10 @@ Rules:
   reader never sees half a WAV, a failed build leaves nothing. The build holds the recording's tracks
   and no more: for a 15-minute call, Python's traced peak was 26 MiB for one build and six 1 KiB
   ranges, 422 MiB for the six in-memory builds before.
+- A WAV that would not fit in the cache (over ``max_bytes``: 70 minutes at the default 128 MiB) is
+  refused with ``WavTooLong`` before anything is rendered or written; its length is known from the
+  tracks' ends. A call's events are within its duration (``bot.recording.events``), so only a call
+  longer than that, or a recording made so, is refused.
 - Bounded: after each build, older WAVs of the same recording go, then WAVs unused for ``MAX_IDLE_S``,
   then the least recently used until the folder holds at most ``MAX_BYTES`` (the new WAV always stays).
   Temp files of a build that died go once ``STALE_TEMP_S`` old. Several processes may share the folder:
@@ -41,7 +45,7 @@ import structlog
 
 from bot.inspector.slots import InspectorSlots
 from bot.recording.format import BYTES_PER_SECOND, FILE_NAMES
-from bot.recording.reader import Recording
+from bot.recording.reader import Recording, render_timeline
 from media.codec import ulaw_to_pcm16
 from media.wav import interleave_stereo
 
@@ -55,6 +59,11 @@ STALE_TEMP_S = 600.0  # no build takes ten minutes: an older temp file is a kill
 BLOCK_SECONDS = 10  # converted per step: 320 KB of PCM in flight
 _READ_BYTES = 1024 * 1024
 _BUILD_PREFIX = ".build-"
+_WAV_HEADER = 44
+
+
+class WavTooLong(Exception):
+    """The call's WAV would not fit in the cache; the message says how long and what to do instead."""
 
 
 def default_folder() -> Path:
@@ -176,10 +185,17 @@ class WavCache:
         if (folder / f"{key}.wav").exists():
             return None
         recording = Recording.load(source)
+        caller, played = recording.caller_ulaw(), recording.bot_played_segments()
+        frames = max(len(caller), max((s.start + len(s.audio) for s in played), default=0))
+        if _WAV_HEADER + 4 * frames > self._max_bytes:  # 16-bit stereo: 4 bytes a frame
+            raise WavTooLong(
+                f"this call's WAV would be {frames / BYTES_PER_SECOND / 60:.0f} minutes, over the "
+                f"inspector's WAV cache ({self._max_bytes // 2**20} MiB): read the recording's files instead"
+            )
         fd, temp = tempfile.mkstemp(dir=folder, prefix=_BUILD_PREFIX, suffix=".tmp")  # 0600
         try:
             with os.fdopen(fd, "wb") as out:
-                write_stereo_wav(out, recording.caller_ulaw(), recording.bot_played_ulaw())
+                write_stereo_wav(out, caller, render_timeline(played))
             target = folder / f"{key}.wav"
             os.replace(temp, target)
         except BaseException:

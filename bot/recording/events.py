@@ -8,10 +8,11 @@ Rules:
   ``MAX_DEPTH`` is refused (the writer cuts its values at 32 levels). A lone surrogate in a string is
   replaced by U+FFFD, so the text can always be written out as UTF-8.
 - Times: an event's ``t`` is within the call, ``0 <= t <= limit_s``: the finalized call's ``duration_s``
-  plus ``TIME_MARGIN_S``, or, while the call has no duration (killed mid-call, or meta without one),
-  ``MAX_CALL_S`` (Twilio's longest call) plus the margin. A duration in ms (a turn's figures, a tool's
-  ``ms``) is within ``± limit_s``. So no value from the file can make a reader lay out more audio than
-  the call could hold.
+  plus ``TIME_MARGIN_S``, or, while the call has no duration (killed mid-call), the longest the call
+  could last (``max_duration_s``, written at its start: the line's ``max_call_s`` and the goodbye's
+  allowance), else (an older recording) ``MAX_CALL_S`` (Twilio's longest call), plus the margin. A
+  duration in ms (a turn's figures, a tool's ``ms``) is within ``± limit_s``. So no value from the file
+  can make a reader lay out more audio than the call could hold.
 - Ids are printable ASCII without spaces, at most ``MAX_ID`` characters: a response id (or an integer
   >= 0), a tool call id, a call or stream sid; a mark is printable ASCII (it may be empty).
 - The event types the bot writes are checked field by field, with the types the bot writes (strict: a
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeGuard
 
 from pydantic import (
     AfterValidator,
@@ -258,6 +259,7 @@ class Meta(_Checked):
     format: int
     complete: bool | None = None
     duration_s: Annotated[float, Field(ge=0.0, le=MAX_CALL_S)] | None = None
+    max_duration_s: Annotated[float, Field(gt=0.0, le=MAX_CALL_S)] | None = None
     call_sid: Sid | None = None
     stream_sid: Sid | None = None
     parameters: dict[str, str] | None = None  # the stream's custom parameters: Twilio sends strings
@@ -271,10 +273,16 @@ def _first_error(exc: ValidationError) -> str:
 
 def time_limit_s(meta: dict[str, Any]) -> float:
     """The latest ``t`` an event of this recording may have (see the rules), from a checked meta."""
-    duration = meta.get("duration_s")
-    if meta.get("complete") is True and isinstance(duration, int | float) and not isinstance(duration, bool):
+    duration, longest = meta.get("duration_s"), meta.get("max_duration_s")
+    if meta.get("complete") is True and _is_number(duration):
         return float(duration) + TIME_MARGIN_S
+    if _is_number(longest):
+        return float(longest) + TIME_MARGIN_S
     return MAX_CALL_S + TIME_MARGIN_S
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_meta(meta: Any) -> str | None:

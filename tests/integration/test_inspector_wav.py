@@ -214,7 +214,8 @@ async def test_an_unreadable_recording_is_still_422(
     tmp_path: Path, serve: Callable[..., Coroutine[Any, Any, Client]]
 ) -> None:
     recording_id = write_long_call(tmp_path / "rec", minutes=0.1)
-    (tmp_path / "rec" / recording_id / "events.jsonl").write_text('{"t": 1}\n{"t": 2, "type": "x"}\n')
+    # A damaged events.jsonl line is skipped (bot.recording.reader); a bad meta.json refuses the recording.
+    (tmp_path / "rec" / recording_id / "meta.json").write_text('{"format": "one"}')
     client = await serve()
     response = await client.get(f"/calls/{recording_id}/call.wav", headers=AUTH)
     assert response.status == 422

@@ -10,6 +10,7 @@ hands on is finite, within the call and readable by everything downstream (inspe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import tracemalloc
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.inspector import build_timeline, render_page
+from bot.inspector.slots import InspectorSlots
+from bot.inspector.wav_cache import WavCache, WavTooLong, recording_key
 from bot.inspector.waveform import placed_peaks, waveform_peaks
 from bot.recording import Recording, RecordingError
 from bot.recording.events import MAX_CALL_S, TIME_MARGIN_S, time_limit_s
@@ -360,3 +363,27 @@ def test_a_field_an_operator_redacted_is_kept_and_read_as_missing(
     first = recorded.turns(recording)[0]
     assert (first.number, first.answer, first.tools, first.voice_to_voice_ms) == (1, "", (), None)
     assert render_page(build_timeline(recording)).encode("utf-8")
+
+
+def test_an_incomplete_call_is_bounded_by_its_longest_duration_in_the_meta(
+    sample_folder: Path, tmp_path: Path
+) -> None:
+    late = b'{"t":80000,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
+    folder = tampered(sample_folder, tmp_path, late)
+    meta = json.loads((folder / "meta.json").read_text())
+    # What today's bot writes at the start: the line's max_call_s plus the goodbye's allowance.
+    (folder / "meta.json").write_text(json.dumps({**meta, "complete": False, "max_duration_s": 960.0}))
+    recording = Recording.load(folder)
+    # Before: kept (a time up to 24 h), so the call's WAV was 80,000 s long: 2.56 GB in the cache.
+    assert recording.skipped_lines == 1 and "outside the call (0 to 970 s)" in recording.skipped[0]
+    assert len(recording.bot_played_ulaw()) < 30 * 8000
+
+
+def test_a_wav_over_the_cache_is_refused_before_it_is_built(sample_folder: Path, tmp_path: Path) -> None:
+    async def build() -> None:
+        cache = WavCache(InspectorSlots(), tmp_path / "wav", max_bytes=100_000)  # the sample: ~20 s
+        await cache.open("2026-12-03/CA1", sample_folder, recording_key("2026-12-03/CA1", sample_folder))
+
+    with pytest.raises(WavTooLong, match="over the inspector's WAV cache"):
+        asyncio.run(build())
+    assert [p.name for p in (tmp_path / "wav").iterdir()] == []  # nothing written, not even a temp file
