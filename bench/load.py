@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_calls import SENTENCES, CallResult, run_slots  # noqa: E402
 from bench.load_stats import Figures, summarise  # noqa: E402
-from emulators.harness import API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN, OPENAI_KEY, PUBLIC_BASE_URL  # noqa: E402
+from bot.sim.rig import API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN, OPENAI_KEY, PUBLIC_BASE_URL  # noqa: E402
 from emulators.voice import ToneCodebook  # noqa: E402
 
 STT_S = 0.150

@@ -100,7 +100,7 @@ async def run_slots(
     bot_url: str, codebook: ToneCodebook, n: int, ramp: float, duration: float
 ) -> list[CallResult]:
     """``n`` concurrent callers for ``duration`` seconds; every call's result."""
-    from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL
+    from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL
 
     phone = SimulatedPhone(
         bot_url=bot_url, auth_token=AUTH_TOKEN, public_base_url=PUBLIC_BASE_URL, codebook=codebook

@@ -1,6 +1,6 @@
 """Quota benchmark: N concurrent calls under Google's default Text-to-Speech quota, no call silent.
 
-One process on 127.0.0.1 (emulators/harness.py): the bot, the provider emulators and N simulated phones.
+One process on 127.0.0.1 (bot/sim/rig.py): the bot, the provider emulators and N simulated phones.
 The TTS emulator enforces Google's default quotas (``TtsQuota()``: 200 Chirp 3 HD requests per minute per
 project, 100 concurrent streams; https://docs.cloud.google.com/text-to-speech/quotas) on the real clock;
 the bot runs with ``TTS_FALLBACK`` (a Neural2 voice: its own quota) unless ``--no-fallback``. Each call:
@@ -27,7 +27,7 @@ from collections import Counter
 
 import structlog
 
-from emulators.harness import bench
+from bot.sim.rig import bench
 from emulators.openai_server import echo_responder
 from emulators.phone_call import PhoneCall
 from emulators.tts_quota import TtsQuota

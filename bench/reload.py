@@ -1,6 +1,6 @@
 """Reload benchmark: how long a flow reload holds the event loop that every call's audio shares.
 
-One process on 127.0.0.1 (emulators/harness.py): the bot serving N copies of ``flows/store.yaml`` (each
+One process on 127.0.0.1 (bot/sim/rig.py): the bot serving N copies of ``flows/store.yaml`` (each
 its own name and number). A probe task sleeps 1 ms again and again; its lateness is the loop's stall.
 Each round: 0.1 s of probing, one reload (``RunningServer.reload``, what SIGHUP runs), 0.1 s more.
 The start-up objects are frozen out of the garbage collector's reach first, as ``bot serve`` does.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import structlog
 
-from emulators.harness import bench
+from bot.sim.rig import bench
 
 STORE = (Path(__file__).resolve().parents[1] / "flows" / "store.yaml").read_text(encoding="utf-8")
 

@@ -12,8 +12,8 @@ from typing import Any
 from bot import local_llm
 from bot.flows import check as flows_check
 from bot.inspector import cli as inspector_cli
-from bot.replay import cli as replay_cli
 from bot.settings import SettingsError, load_settings
+from bot.sim.replay import cli as replay_cli
 
 
 def run_server(main: Coroutine[Any, Any, None], event_loop: str) -> None:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         return 0
-    from bot.demo import run_demo
+    from bot.sim.demo import run_demo
 
     return run_demo(out_dir=args.out, emulated=args.emulated)
 

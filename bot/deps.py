@@ -51,5 +51,5 @@ class CallDeps:
     clock: Callable[[], float] = time.monotonic
     # The tools a call offers for its line's own (http, python) tools; the telephony tools (end_call,
     # transfer_call) are not passed through it. A replay answers them from the recording instead
-    # (``bot.replay.tools``), so replaying a call repeats no refund or cancellation.
+    # (``bot.sim.replay.tools``), so replaying a call repeats no refund or cancellation.
     flow_tools: Callable[[Sequence[Tool]], tuple[Tool, ...]] = own_tools

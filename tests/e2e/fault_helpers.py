@@ -24,9 +24,9 @@ from bot.app import DEPS
 from bot.call import Call
 from bot.line import default_line
 from bot.recording import Recording
+from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
 from bot.twilio.binding import PARAMETER, mint_binding
 from emulators import twilio_wire as wire
-from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
 from emulators.phone import PhoneCall
 from emulators.voice import ToneCodebook
 from media.codec import pcm16_to_ulaw

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from bot.line import TimeoutConfig
-from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
+from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
 from emulators.phone import PhoneCall, SimulatedPhone
 from emulators.twilio_rest import RestRequest
 from tests.e2e.test_server import sign

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from bot.recording import Recording
-from emulators.harness import PUBLIC_BASE_URL
+from bot.sim.rig import PUBLIC_BASE_URL
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
 from emulators.tts_server import TtsEmulator

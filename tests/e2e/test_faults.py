@@ -26,8 +26,8 @@ import structlog
 
 from bot.line import default_line
 from bot.logs import configure_logging
+from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
-from emulators.harness import Bench, bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
 

@@ -19,8 +19,8 @@ from dataclasses import replace
 
 from bot.inbound_pacing import LEAD_S
 from bot.line import default_line
+from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
-from emulators.harness import Bench, bench
 from emulators.openai_server import echo_responder
 from media.codec import pcm16_to_ulaw
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bot.app import MAX_FRAME_CHARS
-from emulators.harness import bench
+from bot.sim.rig import bench
 from emulators.openai_server import echo_responder
 
 from .fault_helpers import (

@@ -18,8 +18,8 @@ import json
 import grpc
 
 from bot.line import default_line
+from bot.sim.rig import bench
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
-from emulators.harness import bench
 from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.app import MAX_SOCKET_MESSAGE
 from bot.call import Call
-from emulators.harness import Bench, bench
+from bot.sim.rig import Bench, bench
 from emulators.openai_server import ChatRequest, Reply, echo_responder
 
 from .fault_helpers import (

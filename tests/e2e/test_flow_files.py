@@ -32,7 +32,7 @@ import pytest
 from aiohttp import web
 
 from bot.call import Call
-from emulators.harness import PUBLIC_BASE_URL, Bench, bench
+from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall
 from tests.e2e.bot_process import free_port, run_bot

@@ -24,7 +24,7 @@ import pytest
 
 from bot import server as server_module
 from bot.flows.files import MAX_FLOW_FILE_BYTES
-from emulators.harness import bench
+from bot.sim.rig import bench
 from tests.e2e.bot_process import run_bot
 from tests.e2e.test_flow_files import (
     REPO,

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from emulators.harness import PUBLIC_BASE_URL
+from bot.sim.rig import PUBLIC_BASE_URL
 from tests.e2e.bot_process import ServedBot
 from tests.e2e.test_hostile_load import hostile_bot
 from tests.e2e.test_server import FORM, TWILIO_SECRET, sign

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from emulators.harness import AUTH_TOKEN, PUBLIC_BASE_URL, bench
+from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, bench
 from emulators.phone import PhoneRejected, SimulatedPhone
 from tests.e2e.bot_process import ServedBot, serving
 from tests.e2e.test_server import FORM, STREAM_URL, TWILIO_SECRET, VOICE_URL, serve_env, sign

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from emulators.harness import bench
+from bot.sim.rig import bench
 
 
 async def scrape(url: str) -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.line import default_line
 from bot.recording import Recording
-from emulators.harness import AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from bot.sim.rig import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 
 BYTES_PER_S = 8000
 

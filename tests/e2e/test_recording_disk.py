@@ -19,7 +19,7 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.recording import CallRecorder, LocalStore, Recording
-from emulators.harness import Bench, bench
+from bot.sim.rig import Bench, bench
 
 OLD = datetime(2026, 11, 1, 9, tzinfo=UTC)
 

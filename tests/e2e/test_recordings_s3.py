@@ -14,7 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from bot.recording.s3 import s3_client
-from emulators.harness import bench
+from bot.sim.rig import bench
 
 TOKEN = "inspector-token-0123456789abcdef0123"
 

@@ -3,7 +3,7 @@
 The recording is made by ``bot demo --emulated`` (a whole call in real time: a tone-coded caller, the
 scripted model, emulated Google TTS, keypad entry, barge-in, tools, end_call). Replays run 8 times faster
 than real time on the scaled clock. No test here depends on the machine being idle: the replayed caller
-speaks relative to the replayed bot (``bot.replay.schedule``), so a slow run shifts both together.
+speaks relative to the replayed bot (``bot.sim.replay.schedule``), so a slow run shifts both together.
 """
 
 from __future__ import annotations

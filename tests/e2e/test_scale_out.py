@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from bot.recording import Recording
-from emulators.harness import PUBLIC_BASE_URL
+from bot.sim.rig import PUBLIC_BASE_URL
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript

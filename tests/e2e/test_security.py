@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import start_draining
 from bot.recording.s3 import s3_client
-from emulators.harness import PUBLIC_BASE_URL, Bench, bench
+from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulators.harness import bench
+from bot.sim.rig import bench
 
 
 async def test_question_answered_in_speech() -> None:

@@ -25,9 +25,9 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.sim.rig import AUTH_TOKEN, Bench, bench
 from bot.twilio.binding import BINDING_TTL_S, PARAMETER, mint_binding
 from emulators import twilio_wire as wire
-from emulators.harness import AUTH_TOKEN, Bench, bench
 from tests.e2e.test_server import FORM, STREAM_URL, VOICE_URL, sign
 
 ACCOUNT = "AC" + "0" * 32  # the simulated phone's, and the bench's REST emulator's

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from bot.call import Call
 from bot.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
 from bot.marks import SpokenPhrase
-from emulators.harness import Bench, bench
+from bot.sim.rig import Bench, bench
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript

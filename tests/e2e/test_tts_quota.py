@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from emulators.harness import bench
+from bot.sim.rig import bench
 from emulators.openai_server import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota

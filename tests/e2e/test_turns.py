@@ -1,7 +1,7 @@
 """End-to-end turns: what a caller hears, and what crosses the wire, for one question at a time.
 
 Rules:
-- Each test dials the real bot on 127.0.0.1 through ``emulators.harness.bench`` and asserts on what the
+- Each test dials the real bot on 127.0.0.1 through ``bot.sim.rig.bench`` and asserts on what the
   caller experienced (phone events, marks, clears), on the emulators' request logs and on the bot's
   ``Call`` once it has ended. Nothing of the project is patched: behaviour is chosen with ``bench``
   arguments, ``LineConfig`` fields, our own ``Tool`` objects and custom responders.
@@ -25,8 +25,8 @@ import pytest
 
 from bot.call import Call
 from bot.line import LineConfig, default_line, load_store_data, store_tools
+from bot.sim.rig import Bench, bench
 from bot.tools.registry import Tool
-from emulators.harness import Bench, bench
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall, split_words
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 from bot.line import default_line
+from bot.sim.rig import bench
 from bot.waiting import ProgressConfig
-from emulators.harness import bench
 from emulators.latency import LogNormal
 from emulators.openai_server import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall

@@ -14,13 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.recording import CallRecorder, LocalStore, Recording
-from bot.replay import recorded
-from bot.replay.clock import ScaledClockLoop
-from bot.replay.diff import compare, render
-from bot.replay.model import NO_ANSWER, RecordedModel
-from bot.replay.recorded import RecordedTurn, RoundKey, request_key
-from bot.replay.speech import RecordedSpeech
-from bot.replay.words import word_distance
+from bot.sim.replay import recorded
+from bot.sim.replay.clock import ScaledClockLoop
+from bot.sim.replay.diff import compare, render
+from bot.sim.replay.model import NO_ANSWER, RecordedModel
+from bot.sim.replay.recorded import RecordedTurn, RoundKey, request_key
+from bot.sim.replay.speech import RecordedSpeech
+from bot.sim.replay.words import word_distance
 from emulators.openai_server import ChatRequest
 from media.tts.protocol import VoiceOptions
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.replay.cli import find_recordings
-from bot.replay.runner import ReplayError, ReplayOptions, _settings
+from bot.sim.replay.cli import find_recordings
+from bot.sim.replay.runner import ReplayError, ReplayOptions, _settings
 
 
 def test_live_model_needs_its_settings_and_a_real_transcriber(

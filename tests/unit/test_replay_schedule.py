@@ -1,5 +1,5 @@
-"""When the replayed caller speaks (``bot.replay.schedule``), and a barge-in cut at another word being a
-timing difference in the diff (``bot.replay.diff``)."""
+"""When the replayed caller speaks (``bot.sim.replay.schedule``), and a barge-in cut at another word being a
+timing difference in the diff (``bot.sim.replay.diff``)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.recording import CallRecorder, LocalStore, Recording
-from bot.replay.diff import compare, cut_elsewhere, render
-from bot.replay.recorded import RecordedTurn
-from bot.replay.schedule import BURST_GAP_S, PAD_S, Span, bot_bursts, cues, padded, plan
+from bot.sim.replay.diff import compare, cut_elsewhere, render
+from bot.sim.replay.recorded import RecordedTurn
+from bot.sim.replay.schedule import BURST_GAP_S, PAD_S, Span, bot_bursts, cues, padded, plan
 
 GREETING = Span(0.0, 3.0)
 

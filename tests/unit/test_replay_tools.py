@@ -1,4 +1,4 @@
-"""A replay's flow tools answered from the recording (``bot.replay.tools``), run through the real
+"""A replay's flow tools answered from the recording (``bot.sim.replay.tools``), run through the real
 ``ToolRegistry``: the flow's own handler is never called, whatever the model asks."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.llm.assembler import ToolCall
 from bot.recording.reader import Recording
-from bot.replay import recorded
-from bot.replay.recorded import RecordedToolCall
-from bot.replay.tools import NOT_RECORDED, RecordedTools
+from bot.sim.replay import recorded
+from bot.sim.replay.recorded import RecordedToolCall
+from bot.sim.replay.tools import NOT_RECORDED, RecordedTools
 from bot.tools.registry import Tool, ToolRegistry
 
 SCHEMA = {

@@ -1,11 +1,11 @@
-"""emulators.wer: the demo's word error rate."""
+"""bot.sim.wer: the demo's word error rate."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulators.wer import edit_distance, word_error_rate, words
+from bot.sim.wer import edit_distance, word_error_rate, words
 
 
 def test_normalisation_joins_numbers_and_drops_punctuation() -> None:

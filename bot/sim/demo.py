@@ -29,10 +29,10 @@ import bot
 from bot.app import CALLS
 from bot.call import Call
 from bot.logs import configure_logging
-from emulators.harness import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from bot.sim.rig import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from bot.sim.wer import word_error_rate
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
-from emulators.wer import word_error_rate
 
 # Emulated latencies where an emulator stands in for a cloud service.
 STT_DELAY_S = 0.15

@@ -3,7 +3,7 @@ started for the replay, on 127.0.0.1, and the replay's own recording is compared
 
 Rules:
 - The phone dials the recorded ``to``/``from`` numbers (so the flow is routed as before) and plays the
-  caller's recorded utterances and keys, each at its anchor in this call (``bot.replay.schedule``: a
+  caller's recorded utterances and keys, each at its anchor in this call (``bot.sim.replay.schedule``: a
   barge-in the same time after the bot's first audio of that answer, other speech the same silence after
   the bot's answer or the caller's previous words), so a slow machine moves the caller with the bot. A bot
   that never does what an anchor waits for gets the cue after ``WAIT_FOR_ANSWER_S``. Once every cue has
@@ -11,7 +11,7 @@ Rules:
   (or the bot to hang up), then hangs up.
 - Keys and a caller number redacted in the recording (the default) cannot be replayed: the keys are
   not pressed, a test number dials instead, and the result's notes say so.
-- Model (``llm``): ``recorded`` serves the recorded answers (``bot.replay.model``); ``emulated`` the
+- Model (``llm``): ``recorded`` serves the recorded answers (``bot.sim.replay.model``); ``emulated`` the
   scripted store model of the demo; ``live`` the OpenAI-compatible server of the environment
   (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_MODEL``).
 - Voice (``tts``): ``recorded`` plays recorded phrases again and synthesizes new ones with the Google TTS
@@ -22,11 +22,11 @@ Rules:
   sentence, as the caller's codebook numbered them); ``embedded`` Whisper with silero; ``live`` the
   environment's choice.
 - Tools (``tools``): ``recorded`` (the default) answers every call of the flow's own http and python
-  tools from the recording (``bot.replay.tools``): nothing reaches their services, so no side effect
+  tools from the recording (``bot.sim.replay.tools``): nothing reaches their services, so no side effect
   (a refund, a cancellation) repeats; a call the recording does not have gets an error result and is
   named in the result's notes. ``live`` runs them as today's flow defines them, side effects included.
   Twilio REST (hang-up, transfer) always goes to the local emulator, never to Twilio.
-- ``speed`` > 1 runs the whole replay on a scaled clock (``bot.replay.clock``): call from a plain thread
+- ``speed`` > 1 runs the whole replay on a scaled clock (``bot.sim.replay.clock``): call from a plain thread
   or ``asyncio.Runner`` with ``ScaledClockLoop``; this module only reads ``loop.time()``.
 """
 
@@ -45,12 +45,12 @@ from pydantic import SecretStr
 
 from bot.deps import CallDeps
 from bot.recording.reader import Recording
-from bot.replay import recorded, schedule
-from bot.replay.diff import CallDiff, compare
-from bot.replay.model import RecordedModel
-from bot.replay.speech import RecordedSpeech
-from bot.replay.tools import RecordedTools
-from emulators.harness import Bench, bench
+from bot.sim.replay import recorded, schedule
+from bot.sim.replay.diff import CallDiff, compare
+from bot.sim.replay.model import RecordedModel
+from bot.sim.replay.speech import RecordedSpeech
+from bot.sim.replay.tools import RecordedTools
+from bot.sim.rig import Bench, bench
 from emulators.openai_server import Responder
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
@@ -95,7 +95,7 @@ class ReplayResult:
 def _flow_path(option: Path | None) -> str:
     if option is not None:
         return str(option)
-    from bot.demo import SHIPPED_FLOWS
+    from bot.sim.demo import SHIPPED_FLOWS
 
     return os.environ.get("FLOWS_PATH") or str(SHIPPED_FLOWS)
 
@@ -262,8 +262,8 @@ async def _call(b: Bench, old: Recording, recordings: Path) -> Path:
 
 
 async def _play_caller(b: Bench, phone: PhoneCall, cues: list[schedule.Cue]) -> None:
-    """Each cue at its anchor in this call (``bot.replay.schedule``); a bot that never does what the anchor
-    waits for (it changed) gets the cue after ``WAIT_FOR_ANSWER_S``."""
+    """Each cue at its anchor in this call (``bot.sim.replay.schedule``); a bot that never does what the
+    anchor waits for (it changed) gets the cue after ``WAIT_FOR_ANSWER_S``."""
     previous_end = phone.stream_start
     turns = 0  # the bot's turns when the previous cue ended
     for cue in cues:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bot.replay.recorded import RecordedToolCall
+from bot.sim.replay.recorded import RecordedToolCall
 from bot.tools.registry import Tool, ToolHandler
 
 NOT_RECORDED: Final = (

@@ -4,7 +4,7 @@ Rules:
 - Turns are paired by position: turn n of the recording with turn n of the replay. A turn only one side
   has is a change.
 - A pair changed when its tool calls differ (names or arguments, in order), or its answers' word
-  distance (``bot.replay.words.word_distance``) is above the tolerance, or one side failed and the other
+  distance (``bot.sim.replay.words.word_distance``) is above the tolerance, or one side failed and the other
   did not. What was heard and the latency are shown, but are not themselves a change: a different
   hearing matters through the answer it leads to.
 - An answer the caller cut off (on either side) that differs only in where it stopped (one side's words
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.replay.recorded import RecordedTurn
-from bot.replay.words import word_distance, words
+from bot.sim.replay.recorded import RecordedTurn
+from bot.sim.replay.words import word_distance, words
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot.replay.recorded import RecordedAnswers, RoundKey, request_key
+from bot.sim.replay.recorded import RecordedAnswers, RoundKey, request_key
 from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
 
 NO_ANSWER: Final = "(The recording has no answer to this.)"

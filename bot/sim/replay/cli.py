@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from bot.replay.runner import ReplayOptions, ReplayResult
+    from bot.sim.replay.runner import ReplayOptions, ReplayResult
 
 
 LIVE_TOOLS_WARNING = (
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.tolerance <= 1.0 or not 0.1 <= args.speed <= 20:
         print("--tolerance must be within 0..1 and --speed within 0.1..20", file=sys.stderr)
         return 2
-    from bot.replay.runner import ReplayOptions
+    from bot.sim.replay.runner import ReplayOptions
 
     options = ReplayOptions(
         flow=Path(args.flow) if args.flow else None,
@@ -130,8 +130,8 @@ def find_recordings(root: Path) -> list[Path]:
 
 def _replay(path: Path, options: ReplayOptions, speed: float) -> ReplayResult:
     from bot.recording.reader import Recording, RecordingError
-    from bot.replay.clock import ScaledClockLoop
-    from bot.replay.runner import replay
+    from bot.sim.replay.clock import ScaledClockLoop
+    from bot.sim.replay.runner import replay
 
     old = Recording.load(path)
     if old.skipped_lines:  # a turn or a chunk missing from the reference would read as a changed answer
@@ -147,8 +147,8 @@ def _one(
     path: Path, options: ReplayOptions, speed: float, tolerance: float, out: TextIO
 ) -> tuple[int, ReplayResult | None]:
     from bot.recording.reader import RecordingError
-    from bot.replay.diff import render
-    from bot.replay.runner import ReplayError
+    from bot.sim.replay.diff import render
+    from bot.sim.replay.runner import ReplayError
 
     started = time.monotonic()
     print(f"replaying {path}", file=out, flush=True)

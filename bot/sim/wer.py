@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.replay.words import edit_distance, words
+from bot.sim.replay.words import edit_distance, words
 
 __all__ = ["edit_distance", "word_error_rate", "words"]
 

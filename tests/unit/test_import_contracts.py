@@ -1,0 +1,63 @@
+"""Which way imports point: the ``[tool.importlinter]`` contracts in pyproject.toml, checked by the suite as
+by ``.ci/run``.
+
+Rules checked here: ``lint-imports`` keeps every contract on this checkout (``emulators`` imports nothing
+of ``bot``; ``media`` nothing of ``bot`` or ``emulators``; ``bot`` outside ``bot.sim`` no ``emulators``,
+not even through another module; only ``bot.cli`` imports ``bot.sim``; media's pure modules no vendor
+SDK); and the contracts do catch what they forbid: a lazy import of an emulator from a product module, in
+a copy of the tree, breaks them. Both run ``lint-imports`` in a child process whose ``sys.path`` starts
+with the tree under test, so an installed copy of the packages is never the one read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("importlinter", reason="import-linter is in the test extra")
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("bot", "media", "emulators")
+LINT = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-c", LINT, "--no-cache", "--no-logo"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # about 1 s on an idle machine; generous for a busy one
+        check=False,
+    )
+
+
+def test_the_checkout_keeps_every_import_contract() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    # Inside a function, as the lazy imports of the CLI are: an arrow all the same.
+    with (tmp_path / "bot" / "metrics.py").open("a") as f:
+        f.write("\n\ndef _fake_in_product() -> None:\n    import emulators.voice  # noqa: F401\n")
+    with (tmp_path / "emulators" / "voice.py").open("a") as f:
+        f.write("\n\ndef _product_in_fake() -> None:\n    import bot.sim.wer  # noqa: F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bot.metrics -> emulators.voice" in result.stdout
+    assert "emulators.voice -> bot.sim.wer" in result.stdout
+    assert "3 broken" in result.stdout  # the two forbidden arrows, and bot.sim protected from emulators
