@@ -30,7 +30,7 @@ from bot.app import CALLS
 from bot.call import Call
 from bot.logs import configure_logging
 from bot.sim.rig import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
-from bot.sim.wer import word_error_rate
+from bot.sim.wer import conversation_error_rate
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
 
@@ -208,5 +208,5 @@ async def _call(emulated: bool, recordings: Path) -> tuple[bytes, float]:
             goodbye = call.line.end_call.goodbye if call.line.end_call else ""
             _print(f"The bot said its goodbye ({goodbye!r}), then hung up through Twilio REST.")
         heard = [t.transcript for t in call.turns if t.typed is None] if call else []
-        said = [s for s in CALLER_TURNS if _typed(s) is None][: len(heard)]
-        return phone.stereo_wav(), word_error_rate(said, heard) if heard else 1.0
+        said = [s for s in CALLER_TURNS if _typed(s) is None]
+        return phone.stereo_wav(), conversation_error_rate(said, heard) if heard else 1.0

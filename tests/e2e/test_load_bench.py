@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 240.0
+RUN_TIMEOUT_S = 600.0  # ~100 s on a quiet machine; the rig runs at nice 5, so a busy one slows it most
 
 
 def test_two_calls_run_through_the_load_bench_and_are_all_counted() -> None:
