@@ -26,7 +26,9 @@ Rules:
   RESOURCE_EXHAUSTED (a quota: Chirp 3 HD 200 requests per minute and 100 concurrent streams per
   project, https://docs.cloud.google.com/text-to-speech/quotas) likewise, but only for
   ``QUOTA_RETRY_S``: a per-minute quota seldom frees within a second, and what still fails is kind
-  ``quota``, the cue for a fallback voice.
+  ``quota``, the cue for a fallback voice. Once the service has refused for quota, a retry failing with
+  that client-side INTERNAL is taken for the same refusal (grpc.aio overwrites the server's status when
+  a write fails after it: grpc/grpc issue 36066, PR 43486), so the fallback still gets its cue.
 - A call that makes no progress for ``timeout_s`` (no response since the last phrase, response or end
   of input) fails with ``ProviderError(kind="timeout")``; any other failure becomes a ``ProviderError``
   for every phrase not yet complete. ``cancel()`` (barge-in, hang-up) cancels the gRPC call at once.
@@ -157,14 +159,19 @@ class GoogleSession:
                 started = self._loop.time()
                 give_up_at, quota_give_up_at = started + RETRY_BUDGET_S, started + QUOTA_RETRY_S
                 pause = 0.05
+                refused: gexc.ResourceExhausted | None = None  # the service's last quota refusal
                 while True:
                     try:
                         await self._call(Resampler(STREAM_RATE, SAMPLE_RATE))
                         break
-                    except (gexc.ServiceUnavailable, gexc.InternalServerError):
-                        if self._splitter.received or self._loop.time() + pause > give_up_at:
+                    except (gexc.ServiceUnavailable, gexc.InternalServerError) as exc:
+                        if refused is not None and _masked(exc):  # the refusal again, its code lost
+                            if self._splitter.received or self._loop.time() + pause > quota_give_up_at:
+                                raise refused from exc
+                        elif self._splitter.received or self._loop.time() + pause > give_up_at:
                             raise
-                    except gexc.ResourceExhausted:
+                    except gexc.ResourceExhausted as exc:
+                        refused = exc
                         if self._splitter.received or self._loop.time() + pause > quota_give_up_at:
                             raise
                     await asyncio.sleep(pause)
@@ -213,6 +220,11 @@ class GoogleSession:
         for queue in self._outputs[self._closed :]:
             queue.put_nowait(item)
         self._closed = len(self._outputs)
+
+
+def _masked(exc: BaseException) -> bool:
+    """grpc.aio's own INTERNAL for a write that failed after the call ended: the server's code is lost."""
+    return isinstance(exc, gexc.InternalServerError) and "Internal error from Core" in str(exc)
 
 
 async def _drain(queue: asyncio.Queue[_Item]) -> AsyncIterator[bytes]:
