@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.line import default_line
 from bot.logs import configure_logging
 from bot.sim.rig import bench
-from emulators.openai_server import ChatRequest, Reply
+from emulators.openai_script import ChatRequest, Reply
 from emulators.phone_call import PhoneCall
 
 STT_S = 0.150

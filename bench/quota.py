@@ -28,7 +28,7 @@ from collections import Counter
 import structlog
 
 from bot.sim.rig import bench
-from emulators.openai_server import echo_responder
+from emulators.openai_script import echo_responder
 from emulators.phone_call import PhoneCall
 from emulators.tts_quota import TtsQuota
 

@@ -198,11 +198,11 @@ class SimulatedPhone:
                 noise_rms=self.noise_rms,
             )
             for problem in _stream_url_problems(connect.url):
-                call._protocol_error(problem)
-            if self.follow_actions:  # before _open: the bot may close the stream at once
+                call.protocol_error(problem)
+            if self.follow_actions:  # before open(): the bot may close the stream at once
                 self._after[id(call)] = asyncio.get_running_loop().create_future()
                 call.on_stream_end = lambda: self._after_stream(form, connect, call, reported)
-            await call._open()
+            await call.open()
         except BaseException:
             await session.close()
             reported.set()

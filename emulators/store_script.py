@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from emulators.latency import Delay
-from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 
 PERSON_WORDS = ("person", "someone", "human", "transfer", "front desk")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -24,7 +24,8 @@ from bot.line import LineConfig, default_line
 from bot.server import RunningServer, start_server
 from bot.settings import Settings
 from emulators.latency import Delay
-from emulators.openai_server import OpenAIEmulator, Responder
+from emulators.openai_script import Responder
+from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript
 from emulators.tts_quota import TtsQuota

@@ -28,7 +28,7 @@ from bot.line import default_line
 from bot.logs import configure_logging
 from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
-from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
+from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
 
 from .fault_helpers import (

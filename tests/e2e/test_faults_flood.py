@@ -21,7 +21,7 @@ from bot.inbound_pacing import LEAD_S
 from bot.line import default_line
 from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
-from emulators.openai_server import echo_responder
+from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
 
 from .fault_helpers import (

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bot.app import MAX_FRAME_CHARS
 from bot.sim.rig import bench
-from emulators.openai_server import echo_responder
+from emulators.openai_script import echo_responder
 
 from .fault_helpers import (
     GREETING,

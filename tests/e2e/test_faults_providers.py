@@ -20,7 +20,7 @@ import grpc
 from bot.line import default_line
 from bot.sim.rig import bench
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
-from emulators.openai_server import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
+from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
 
 from .fault_helpers import (

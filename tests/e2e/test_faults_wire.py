@@ -24,7 +24,7 @@ from typing import Any
 from bot.app import MAX_SOCKET_MESSAGE
 from bot.call import Call
 from bot.sim.rig import Bench, bench
-from emulators.openai_server import ChatRequest, Reply, echo_responder
+from emulators.openai_script import ChatRequest, Reply, echo_responder
 
 from .fault_helpers import (
     GREETING,

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from bot.call import Call
 from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
-from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall
 from tests.e2e.bot_process import free_port, run_bot
 

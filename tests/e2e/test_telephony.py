@@ -25,7 +25,7 @@ from bot.call import Call
 from bot.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
 from bot.marks import SpokenPhrase
 from bot.sim.rig import Bench, bench
-from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript
 from emulators.twilio_rest import RestRequest

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sim.rig import bench
-from emulators.openai_server import echo_responder
+from emulators.openai_script import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
 

@@ -27,7 +27,8 @@ from bot.call import Call
 from bot.line import LineConfig, default_line, load_store_data, store_tools
 from bot.sim.rig import Bench, bench
 from bot.tools.registry import Tool
-from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall, split_words
+from emulators.openai_completion import split_words
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript
 

@@ -19,7 +19,7 @@ from bot.line import default_line
 from bot.sim.rig import bench
 from bot.waiting import ProgressConfig
 from emulators.latency import LogNormal
-from emulators.openai_server import Reply, ScriptedToolCall, echo_responder
+from emulators.openai_script import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall
 
 from .fault_helpers import (

@@ -19,7 +19,8 @@ from bot.llm.assembler import ToolCallAssembler
 from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from bot.llm.protocol import ChatOptions
 from emulators.latency import Scripted
-from emulators.openai_server import OpenAIEmulator, Reply
+from emulators.openai_script import Reply
+from emulators.openai_server import OpenAIEmulator
 from media.errors import ProviderError
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]

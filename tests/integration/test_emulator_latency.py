@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emulators.latency import LogNormal, Scripted, draw
-from emulators.openai_server import ChatRequest, OpenAIEmulator, Reply
+from emulators.openai_script import ChatRequest, Reply
+from emulators.openai_server import OpenAIEmulator
 from emulators.store_script import StoreScript
 
 USER: list[Any] = [{"role": "user", "content": "Hello"}]

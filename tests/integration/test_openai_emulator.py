@@ -21,15 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
-from emulators.openai_server import (
-    ChatRequest,
-    OpenAIEmulator,
-    Reply,
-    ScriptedToolCall,
-    TranscriptionReply,
-    split_arguments,
-    split_words,
-)
+from emulators.openai_completion import split_arguments, split_words
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall, TranscriptionReply
+from emulators.openai_server import OpenAIEmulator
 from emulators.voice import ToneCodebook
 
 USER: list[Any] = [{"role": "user", "content": "I want to talk to sales"}]

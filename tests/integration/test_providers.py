@@ -10,7 +10,8 @@ import pytest
 
 from bot.llm.assembler import ToolCallAssembler
 from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
-from emulators.openai_server import OpenAIEmulator, Reply, ScriptedToolCall, TranscriptionReply
+from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply
+from emulators.openai_server import OpenAIEmulator
 from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator, TtsFault
 from emulators.voice import ToneCodebook

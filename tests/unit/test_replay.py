@@ -21,7 +21,7 @@ from bot.sim.replay.model import NO_ANSWER, RecordedModel
 from bot.sim.replay.recorded import RecordedTurn, RoundKey, request_key
 from bot.sim.replay.speech import RecordedSpeech
 from bot.sim.replay.words import word_distance
-from emulators.openai_server import ChatRequest
+from emulators.openai_script import ChatRequest
 from media.tts.protocol import VoiceOptions
 
 SYSTEM = {"role": "system", "content": "You are the phone assistant of Corner Hardware, a store."}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from bot.sim.replay.recorded import RecordedAnswers, RoundKey, request_key
-from emulators.openai_server import ChatRequest, Reply, ScriptedToolCall
+from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 
 NO_ANSWER: Final = "(The recording has no answer to this.)"
 CHUNK_DELAY_S: Final = 0.02

@@ -51,7 +51,7 @@ from bot.sim.replay.model import RecordedModel
 from bot.sim.replay.speech import RecordedSpeech
 from bot.sim.replay.tools import RecordedTools
 from bot.sim.rig import Bench, bench
-from emulators.openai_server import Responder
+from emulators.openai_script import Responder
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
 from emulators.voice import ToneCodebook
