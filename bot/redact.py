@@ -50,6 +50,11 @@ def spellings(secrets: Iterable[str]) -> tuple[str, ...]:
 def mask(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every character of every occurrence of ``secrets`` hidden (see the module rules);
     ``secrets`` are the exact strings to look for (``spellings`` gives them for configured secrets)."""
+    for secret in secrets:  # the common case, no secret at all, with the fastest test there is
+        if secret in text:
+            break
+    else:
+        return text
     spans: list[tuple[int, int]] = []
     for secret in secrets:
         start = text.find(secret)
@@ -86,22 +91,23 @@ class Redactor:
         return bool(self.secrets or self.sensitive)
 
     def text(self, text: str) -> str:
-        return mask(text, self.secrets) if self.secrets else text
+        # The shortest spelling is last: a shorter text (most keys and many values) holds none.
+        return mask(text, self.secrets) if self.secrets and len(text) >= len(self.secrets[-1]) else text
 
     def mapping(self, mapping: Mapping[Any, Any], leaf: Leaf = plain, depth: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in mapping.items():
             name = str(key)
-            sensitive = name.casefold() in self.sensitive
+            sensitive = bool(self.sensitive) and name.casefold() in self.sensitive
             out[self.text(name)] = REDACTED if sensitive else self.value(value, leaf, depth)
         return out
 
     def value(self, value: Any, leaf: Leaf = plain, depth: int = 0) -> Any:
         if isinstance(value, str):
             return self.text(value)
-        if value is None or isinstance(value, bool | int):
+        if value is None or isinstance(value, int):  # bool is an int
             return value
-        if isinstance(value, Mapping | list | tuple | set | frozenset):
+        if isinstance(value, dict | list | tuple | set | frozenset | Mapping):  # builtins first: faster
             if depth >= MAX_DEPTH:
                 return TOO_DEEP
             if isinstance(value, Mapping):
