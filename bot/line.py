@@ -20,6 +20,7 @@ from typing import Any, Literal
 from bot.flows.store_tools import hours_answer, order_answer
 from bot.llm.protocol import ChatOptions
 from bot.tools.registry import Tool
+from bot.tts_engines import TtsChoice
 from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
@@ -75,7 +76,7 @@ class LineConfig:
     system_prompt: str
     tools: tuple[Tool, ...] = ()
     greeting_interruptible: bool = True
-    tts_provider: Literal["auto", "google", "piper"] = "auto"  # auto: the server's TTS
+    tts_provider: TtsChoice = "auto"  # auto: the server's TTS
     voice: VoiceOptions = field(default_factory=VoiceOptions)
     chat: ChatOptions = field(default_factory=ChatOptions)
     phrases: PhraseConfig = field(

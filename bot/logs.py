@@ -1,8 +1,9 @@
 """structlog JSON logging: one JSON object per line on stdout, ``call_sid`` bound per call.
 
 Library loggers (aiohttp, openai, grpc, twilio) go through the same JSON renderer. A last-line
-processor masks any configured secret that slipped into a log value, and every value in the process's
-secret list (``bot.secret_values.known()``: HTTP tools' header values, which a reload may add).
+processor masks any configured secret that slipped into a log key or value, and every value in the
+process's secret list (``bot.secret_values.known()``: HTTP tools' header values, which a reload may
+add), by the one rule of ``bot.redact`` (as recordings and tool results are).
 
 Tracebacks are rendered as dicts **without frame locals** (``TRACEBACKS``): structlog's
 ``dict_tracebacks`` shows every frame's locals by default, and a frame of aiohttp's body reader holds the
@@ -19,9 +20,9 @@ from typing import Any, TextIO
 import structlog
 
 from bot.log_limit import limit_rejection_lines
+from bot.redact import Redactor
 from bot.secret_values import known
 
-REDACTED = "[redacted]"
 # structlog's dict_tracebacks with show_locals off (structlog 26.1 tracebacks.py: SHOW_LOCALS = True).
 TRACEBACKS = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
@@ -29,31 +30,29 @@ TRACEBACKS = structlog.processors.ExceptionRenderer(
 
 
 class SecretMasker:
+    """The structlog processor that applies ``bot.redact``'s rule to every event."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = [s for s in secrets if len(s) >= 4]
+        self._secrets = tuple(secrets)
+        self._redactor = Redactor.of(self._secrets)
+        # The process's learned values (``known()``) and the redactor built with them: ``known()``
+        # returns the same tuple until a reload adds a value, so the redactor is rebuilt only then.
+        self._learned: tuple[tuple[str, ...], Redactor] = ((), self._redactor)
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        learned = known()  # read per event: a reload may have added header values
-        secrets = [*learned, *self._secrets] if learned else self._secrets
-        if secrets:
-            for key, value in event.items():
-                event[key] = self._mask(value, secrets)
-        return event
+        redactor = self._with_learned(known())  # read per event: a reload may have added header values
+        if not redactor:
+            return event
+        return redactor.mapping(event)  # walks nested values too: tracebacks, headers dicts, args
 
-    def _mask(self, value: Any, secrets: list[str]) -> Any:
-        # Walks nested values too: tracebacks (TRACEBACKS), headers dicts, lists of args.
-        if isinstance(value, str):
-            for secret in secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self._mask(v, secrets) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._mask(v, secrets) for v in value]
-        if isinstance(value, int | float | bool) or value is None:
-            return value
-        return self._mask(repr(value), secrets)
+    def _with_learned(self, learned: tuple[str, ...]) -> Redactor:
+        if not learned:
+            return self._redactor
+        seen, redactor = self._learned
+        if seen is not learned:
+            redactor = Redactor.of([*learned, *self._secrets])
+            self._learned = (learned, redactor)  # one assignment: loggers may run in several threads
+        return redactor
 
 
 def configure_logging(

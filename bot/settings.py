@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.tts_engines import TtsChoice
 from bot.twilio.binding import is_sid
 
 NO_LANGUAGE_MODEL = (
@@ -108,7 +109,7 @@ class Settings(BaseSettings):
     stt_provider: Literal["auto", "openai", "whisper"] = Field(
         default="auto", description="auto: OpenAI when OPENAI_API_KEY is set, else embedded Whisper."
     )
-    tts_provider: Literal["auto", "google", "piper"] = Field(
+    tts_provider: TtsChoice = Field(
         default="auto",
         description="auto: Google when GOOGLE_TTS_ENDPOINT or Google credentials are set, else piper.",
     )

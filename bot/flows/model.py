@@ -34,6 +34,7 @@ from bot.flows.tool_specs import (
 from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
 from bot.llm.protocol import ChatOptions, ReasoningEffort
 from bot.tools.registry import Tool
+from bot.tts_engines import TtsChoice
 from bot.voices import voice_language
 from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
@@ -83,7 +84,7 @@ class LlmSettings(StrictModel):
 
 
 class VoiceSettings(StrictModel):
-    provider: Literal["auto", "google", "piper"] = Field(
+    provider: TtsChoice = Field(
         default="auto", description="Text-to-speech engine; auto: the server's choice (TTS_PROVIDER)."
     )
     language: Text | None = Field(

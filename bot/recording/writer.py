@@ -25,10 +25,10 @@ Rules:
   ``caller_audio_full`` event, the caller bytes dropped in the final meta).
 - Bot audio: appended to bot.ulaw first, then described by a ``bot_audio`` event (offset, bytes,
   response_id, mark); one call per phrase or chunk, never per 20 ms frame.
-- Redaction, on every meta and event value at any depth: a string containing a configured secret (4+
-  characters, like ``bot.logs``) has it replaced by ``[redacted]``; a field whose key is in
-  ``sensitive_fields`` (case-insensitive) becomes ``[redacted]`` whatever its value. Values are made
-  JSON-safe: datetimes as UTC ISO text, bytes as ``<n bytes>``, other objects by ``repr``.
+- Redaction, on every meta and event key and value at any depth, by the one rule of ``bot.redact`` (as
+  logs and tool results): a configured secret (4+ characters) becomes ``[redacted]``; a field whose key
+  is in ``sensitive_fields`` (case-insensitive) becomes ``[redacted]`` whatever its value. Values are
+  made JSON-safe: datetimes as UTC ISO text, bytes as ``<n bytes>``, other objects by ``repr``.
 - ``finalize`` is idempotent: it makes the appended data durable, then replaces meta.json with the final
   meta (``complete: true``), so a complete recording never misses data.
 - Free-space floor (``bot.recording.space``): while ``space.writable()`` says no, nothing is appended
@@ -50,7 +50,6 @@ from typing import Any, Final
 
 import structlog
 
-from bot.logs import REDACTED
 from bot.recording.format import (
     BOT_AUDIO_EVENT,
     BOT_AUDIO_FILE,
@@ -73,6 +72,7 @@ from bot.recording.format import (
 )
 from bot.recording.space import SpaceFloor
 from bot.recording.store import RecordingSink
+from bot.redact import Redactor
 
 log = structlog.get_logger("bot.recording")
 
@@ -80,8 +80,6 @@ MAX_CALLER_GAP_S: Final = 600
 # How far ahead of the call's clock a caller frame may be placed: Twilio stamps frames in real time,
 # and our own ``start`` may be handled late by a busy loop; more than this is not a real timestamp.
 CALLER_LEAD_S: Final = 2.0
-MIN_SECRET_LENGTH: Final = 4  # same rule as bot.logs.SecretMasker: shorter ones would mask ordinary text
-_MAX_DEPTH: Final = 32  # a self-referencing structure must not recurse forever
 _RESERVED_META: Final = ("format", "complete")
 
 
@@ -100,9 +98,7 @@ class CallRecorder:
         self._sink = sink
         self._space = space
         self._clock = clock
-        # Longest first, so a secret containing another one is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-        self._sensitive = frozenset(name.casefold() for name in sensitive_fields)
+        self._redactor = Redactor.of(secrets, sensitive_fields)
         self._t0: float | None = None
         self._meta: dict[str, Any] = {}
         self._caller_bytes = 0
@@ -297,34 +293,15 @@ class CallRecorder:
         return clean
 
     def _clean_mapping(self, mapping: Mapping[Any, Any], depth: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in mapping.items():
-            name = str(key)
-            sensitive = name.casefold() in self._sensitive
-            out[self._mask(name)] = REDACTED if sensitive else self._clean(value, depth)
-        return out
+        return self._redactor.mapping(mapping, _json_safe, depth)
 
-    def _clean(self, value: Any, depth: int) -> Any:
-        if isinstance(value, str):
-            return self._mask(value)
-        if value is None or isinstance(value, bool | int):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else repr(value)
-        if depth >= _MAX_DEPTH:
-            return "[too deep]"
-        if isinstance(value, Mapping):
-            return self._clean_mapping(value, depth + 1)
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self._clean(item, depth + 1) for item in value]
-        if isinstance(value, datetime):
-            return utc_iso(value)
-        if isinstance(value, bytes | bytearray | memoryview):
-            return f"<{len(value)} bytes>"
-        return self._mask(repr(value))
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+def _json_safe(value: Any) -> Any:
+    """A value ``bot.redact`` does not walk, as JSON can hold it (the module rules)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    return repr(value)

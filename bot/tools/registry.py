@@ -12,7 +12,8 @@ Rules:
   error result ``TOO_MANY_CALLS`` (each call id still gets its result, as the chat API requires), so
   one response cannot fan out into hundreds of requests to a service.
 - A tool's ``secrets`` (the header values an HTTP tool sends) are masked as ``[redacted]`` in its
-  results, so a service that echoes them cannot put them in the prompt, the recordings or the logs.
+  results (``bot.redact``'s rule, as logs and recordings), so a service that echoes them cannot put
+  them in the prompt, the recordings or the logs.
 - A result that is a dict with an ``error`` key counts as a failure in the turn's figures.
 - Results are strings (JSON for structured results) capped at ``MAX_RESULT_CHARS``, so a tool that
   returns a huge payload cannot blow up the prompt.
@@ -35,6 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from bot.llm.assembler import ToolCall
+from bot.redact import Redactor
 
 MAX_RESULT_CHARS = 4000
 # A turn needs one or two lookups; 8 leaves room for a caller asking about several orders at once.
@@ -43,7 +45,6 @@ TOO_MANY_CALLS = (
     f"not run: at most {MAX_CALLS_PER_RESPONSE} tool calls per response; "
     "ask again with fewer calls, the most important first"
 )
-REDACTED = "[redacted]"
 _ARGUMENT_ERROR_MAX_CHARS = 200
 ToolHandler = Callable[..., Awaitable[Any]]
 
@@ -60,10 +61,16 @@ class Tool:
     filler: str | None = None  # said while this tool runs, instead of the line's default filler
     secrets: tuple[str, ...] = ()  # values this tool sends that its results must never show
     _validator: Any = field(init=False, repr=False, compare=False)
+    _redactor: Redactor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Built once per tool: the schema was checked when the flow was loaded (bot.flows.tool_specs).
         object.__setattr__(self, "_validator", Draft202012Validator(dict(self.parameters)))
+        object.__setattr__(self, "_redactor", Redactor.of(self.secrets))
+
+    def redact(self, text: str) -> str:
+        """``text`` with this tool's secrets masked (``bot.redact``'s rule)."""
+        return self._redactor.text(text)
 
     def argument_error(self, arguments: Mapping[str, Any]) -> str | None:
         """The first way ``arguments`` break the schema, in one short sentence; None when they fit."""
@@ -145,7 +152,7 @@ class ToolRegistry:
 
         def done(content: str, ok: bool, final: bool = False) -> ToolResult:
             if tool is not None:
-                content = mask(content, tool.secrets)
+                content = tool.redact(content)
             if len(content) > MAX_RESULT_CHARS:
                 content = content[:MAX_RESULT_CHARS] + "...(truncated)"
             return ToolResult(call, content, ok, loop.time() - started, final)
@@ -178,13 +185,3 @@ class ToolRegistry:
         # A tool may report its own failure as {"error": ...} (an HTTP tool's service answered 500).
         return done(content, not (isinstance(value, dict) and "error" in value), final)
 
-
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``REDACTED`` (longest first, so a secret containing
-    another is masked whole). Also masks each secret's JSON spelling (a service that echoes it in
-    JSON escapes ``/`` or quotes as ``json.dumps`` would)."""
-    spellings = {spelling for s in secrets if s for spelling in (s, json.dumps(s)[1:-1])}
-    for secret in sorted(spellings, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text

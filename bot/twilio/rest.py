@@ -18,7 +18,7 @@ Rules:
 - Each request is bounded by ``timeout_s``; the SDK is built without retries, so that bound is the whole cost.
 - Every failure is ``ProviderError("twilio", kind, detail)`` with kind ``http_<status>``, ``timeout``,
   ``unreachable``, ``bad_response`` (a 2xx whose body is not JSON) or ``bad_sid``. The detail never holds
-  a secret.
+  a secret (``bot.redact``'s rule: ``[redacted]`` in its place).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
+from bot.redact import Redactor
 from bot.twilio.binding import is_account_sid, is_call_sid
 from media.errors import ProviderError
 
@@ -103,7 +104,7 @@ class TwilioRest:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self._auth_token = auth_token
         self._api_key = api_key
-        self._secrets = [secret for secret in (auth_token, api_key[1] if api_key else "") if secret]
+        self._redactor = Redactor.of([auth_token, api_key[1] if api_key else ""])
         self._base_url = base_url.rstrip("/") if base_url else None
         self._timeout_s = timeout_s
         self._http: Any = None  # AsyncTwilioHttpClient, made inside the running loop
@@ -155,9 +156,7 @@ class TwilioRest:
             raise self._error("bad_response", call_sid, "reply is not JSON") from exc
 
     def _error(self, kind: str, call_sid: str, text: str) -> ProviderError:
-        detail = f"call {call_sid}: {text}"
-        for secret in self._secrets:
-            detail = detail.replace(secret, "***")  # a server might echo anything back
+        detail = self._redactor.text(f"call {call_sid}: {text}")  # a server might echo anything back
         return ProviderError(_PROVIDER, kind, detail[:_DETAIL_MAX_CHARS])
 
 

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 
 from bot.flows.tool_specs import HttpToolSpec
 from bot.llm.assembler import ToolCall
+from bot.redact import REDACTED
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import MAX_BODY_BYTES, HttpClient, http_tool
-from bot.tools.registry import MAX_CALLS_PER_RESPONSE, REDACTED, TOO_MANY_CALLS, ToolRegistry
+from bot.tools.registry import MAX_CALLS_PER_RESPONSE, TOO_MANY_CALLS, ToolRegistry
 
 SECRET = "Bearer s3cret-token-do-not-log-42"
 ENV = {"STORE_API_KEY": SECRET}

@@ -17,7 +17,8 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.logs import REDACTED, SecretMasker, configure_logging
+from bot.logs import SecretMasker, configure_logging
+from bot.redact import REDACTED
 from bot.secret_values import remember
 
 SECRET = "sk-live-0123456789abcdef"
@@ -186,6 +187,36 @@ def test_masker_ignores_secrets_too_short_to_mask_safely() -> None:
 def test_masker_without_secrets_changes_nothing() -> None:
     event = {"event": "hello", "k": "v"}
     assert SecretMasker([])(None, "info", dict(event)) == event
+
+
+# Issue 15: the log masker had drifted from the recorder's and the tool results' rule; each of these
+# showed a secret (or crashed) before it applied bot.redact's.
+
+
+def test_a_secret_containing_another_is_masked_whole() -> None:
+    # Secrets were replaced in the order configured: the short one first left the long one's tail.
+    event = SecretMasker(["abcd", "abcdefgh-long-secret"])(
+        None, "info", {"event": "key abcdefgh-long-secret"}
+    )
+    assert event == {"event": f"key {REDACTED}"}
+
+
+def test_a_secrets_json_spelling_is_masked() -> None:
+    secret = 'pa"ss\\word-1234'
+    event = SecretMasker([secret])(None, "info", {"event": "body", "body": json.dumps({"password": secret})})
+    assert "word-1234" not in json.dumps(event) and event["body"] == json.dumps({"password": REDACTED})
+
+
+def test_a_secret_in_a_key_is_masked() -> None:
+    event = SecretMasker([SECRET])(None, "info", {"event": "seen", "headers": {SECRET: "x"}})
+    assert event == {"event": "seen", "headers": {REDACTED: "x"}}
+
+
+def test_a_self_referencing_value_ends_instead_of_recursing_forever() -> None:
+    loop: list[Any] = ["x"]
+    loop.append(loop)
+    event = SecretMasker([SECRET])(None, "info", {"event": "e", "loop": loop})
+    assert "[too deep]" in json.dumps(event)
 
 
 secret_text = st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=24)

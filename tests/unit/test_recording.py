@@ -580,6 +580,20 @@ def test_secrets_and_sensitive_fields_are_redacted_at_any_depth() -> None:
     assert meta["flow"] == "demo"  # "abc" is too short to be a secret: ordinary text stays readable
 
 
+def test_a_secrets_json_spelling_and_an_overlapping_secret_are_redacted() -> None:
+    # Issue 15: the recorder masked a secret only as written, one secret after another; a tool result
+    # holding JSON text showed a secret with a quote in its escaped spelling, and a secret overlapping a
+    # longer one kept its first characters. Both now follow bot.redact, as tool results did.
+    quoted, longer, overlapping = 'pa"ss-word-1234', "abcdefgh12", "wxyzabcd"
+    sink = MemorySink()
+    recorder = CallRecorder(sink, clock=FakeClock(), secrets=[quoted, longer, overlapping])
+    recorder.start()
+    recorder.event("tool_result", content=json.dumps({"password": quoted}), said="wxyzabcdefgh12")
+    text = sink.files["events.jsonl"].decode()
+    assert "ss-word" not in text and "wxyz" not in text
+    assert json.loads(text)["said"] == "[redacted]"
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

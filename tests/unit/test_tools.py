@@ -17,15 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.llm.assembler import ToolCall, ToolCallAssembler
+from bot.redact import REDACTED, mask
 from bot.secret_values import MIN_SECRET_LENGTH, worth_masking
 from bot.tools.registry import (
     MAX_CALLS_PER_RESPONSE,
     MAX_RESULT_CHARS,
-    REDACTED,
     TOO_MANY_CALLS,
     Tool,
     ToolRegistry,
-    mask,
 )
 
 TRUNCATION_MARKER = "...(truncated)"
@@ -348,6 +347,19 @@ async def test_a_tools_secrets_are_masked_in_its_results_in_any_spelling() -> No
     (result,) = await registry.run_all([call("echo")])
     assert "tok/en" not in result.content and "0123" not in result.content
     assert json.loads(result.content) == {"raw": REDACTED, "again": f"x{REDACTED}x"}
+
+
+async def test_a_secret_overlapping_a_longer_one_is_masked_whole() -> None:
+    # Issue 15: secrets were replaced longest first, one after another: the longer one's replacement
+    # cut the shorter one's occurrence, whose first characters stayed readable ("wxyz[redacted]").
+    longer, overlapping = "abcdefgh12", "wxyzabcd"
+
+    async def echo() -> str:
+        return "wxyzabcdefgh12"
+
+    registry = ToolRegistry.of([Tool("echo", "Echo.", OBJECT_SCHEMA, echo, secrets=(longer, overlapping))])
+    (result,) = await registry.run_all([call("echo")])
+    assert result.content == REDACTED
 
 
 def test_short_values_are_not_worth_masking_and_a_schemes_token_is() -> None:
