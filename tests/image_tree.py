@@ -2,10 +2,11 @@
 lay them out, and a Python that sees only them: the image's contents tested without Docker.
 
 Rules:
-- ``.dockerignore`` is read with Docker's rules (github.com/moby/patternmatcher): blank lines and ``#``
-  lines are skipped, a pattern is cleaned and loses a leading ``/``; ``*`` and ``?`` stop at ``/``, ``**``
-  crosses folders; a pattern matching a file or any folder above it decides, and the last such pattern
-  wins (``!`` takes the path back in).
+- ``.dockerignore`` is read with Docker's rules (github.com/moby/patternmatcher, patternmatcher.go:
+  ``MatchesOrParentMatches`` and ``Pattern.compile``): blank lines and ``#`` lines are skipped, a pattern
+  is cleaned and loses a leading ``/``; ``*`` and ``?`` stop at ``/``, ``**`` crosses folders; a pattern
+  matching a file or any folder above it decides, and the last such pattern wins (``!`` takes the path
+  back in).
 - ``build_image_tree(dest)`` copies every ``COPY`` of the Dockerfile that reads the build context (not
   ``--from``) to ``dest`` + its target (``/src/bot`` lands in ``dest/src/bot``), file by file, leaving out
   what the context leaves out. The build stage's ``/src`` is the tree ``pip install .`` installs; the

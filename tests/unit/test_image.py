@@ -5,7 +5,8 @@ Rules checked here: the image has ``bot/`` and ``media/`` (and ``flows/``) but n
 ``bot/sim/``; the Dockerfile's own guard passes on that tree and stops a build that lets the fakes in; every
 product module imports without them; ``bot flows check`` and ``bot --help`` work; ``bot demo`` and
 ``bot replay`` (whatever their options) print one line naming the simulation layer and how to get it,
-exit 2, and show no traceback; and only a missing ``bot.sim`` or ``emulators`` counts as that.
+exit 2, and show no traceback; other commands' unknown options stay refused, there and in a checkout;
+and only a missing ``bot.sim`` or ``emulators`` counts as the simulation layer missing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import is_simulation_missing
+from bot.cli import is_simulation_missing, main
 from tests.image_tree import BOT, ROOT, build_image_tree, dockerfile_instructions, run_in_image
 
 
@@ -133,6 +134,16 @@ def test_other_options_stay_refused(image: Path) -> None:
     result = run_in_image(image, BOT, "flows", "check", "--strict")
     assert result.returncode == 2
     assert "unrecognized arguments: --strict" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["replay", "rec", "--bogus"], ["demo", "--bogus"], ["serve", "x"]])
+def test_with_the_simulation_layer_unknown_options_stay_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "unrecognized arguments:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
