@@ -4,7 +4,8 @@ Rules checked here: every manifest is valid Kubernetes (strict schemas from kube
 skipped when it is not installed); the manifests agree with each other (selectors, HPA target,
 ports 8080, drain timing; the recordings volume holds the retention cap, a sweep's growth at MAX_CALLS
 and the free-space floor); the image runs ``bot serve`` (as the Procfile) as a numeric non-root
-user; and no file carries a secret value.
+user; and no file carries a secret value. What the image holds (the product without its fakes) is
+checked in ``test_image.py``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.image_tree import DOCKERFILE, DOCKERIGNORE, ROOT, dockerfile_instructions
+
 DEPLOY = ROOT / "deploy"
 MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
-DOCKERFILE = DEPLOY / "Dockerfile"
-DOCKERIGNORE = ROOT / ".dockerignore"  # the build context is the repository root
 SECRET_NAMES = (
     "TWILIO_AUTH_TOKEN",
     "TWILIO_API_KEY_SID",
@@ -80,18 +80,6 @@ def port_number(ref: int | str, deployment: Doc) -> int:
     named = {p["name"]: p["containerPort"] for p in container(deployment)["ports"] if "name" in p}
     assert ref in named, f"port name {ref!r} is not a container port"
     return int(named[ref])
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    pairs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            pairs.append((word.upper(), rest.strip()))
-    return pairs
 
 
 def test_there_are_the_four_manifests() -> None:
