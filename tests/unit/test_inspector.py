@@ -32,18 +32,11 @@ from bot.inspector import cli as inspector_cli
 from bot.inspector.waveform import waveform_peaks
 from bot.recording import CallRecorder, LocalStore, Recording
 from media.codec import pcm16_to_ulaw
+from tests.support.clocks import FakeClock
 
 SID = "CAinspect0001"
 STARTED = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 XSS = "<script>alert(1)</script>"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def tone(seconds: float, hz: float, amplitude: int = 8000) -> bytes:
