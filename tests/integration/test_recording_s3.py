@@ -39,6 +39,8 @@ STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 FINISHED = datetime(2025, 2, 1, 0, 0, 5, tzinfo=UTC)
 RECORDING_FILES = ["bot.ulaw", "caller.ulaw", "events.jsonl", "meta.json"]
 
+pytestmark = pytest.mark.usefixtures("no_aws_config")  # tests/conftest.py: hermetic boto3
+
 
 class SpyClient:
     """Passes calls to a real client and notes the keys put, in order."""
@@ -63,21 +65,6 @@ class NoNetworkClient:
         raise AssertionError("no request expected")
 
     get_object = list_objects_v2 = put_object
-
-
-@pytest.fixture(autouse=True)
-def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hermetic: no real credentials, endpoint or settings from the environment or ~/.aws reach boto3."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_MAX_ATTEMPTS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
 @pytest.fixture(scope="module")
