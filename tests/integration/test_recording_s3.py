@@ -33,9 +33,8 @@ from bot.recording import CallRecorder, LocalStore, Recording
 from bot.recording.format import is_recording_id
 from bot.recording.s3 import EMPTY_FOLDER_GRACE_S, UPLOAD_ORDER, S3Client, S3Store, s3_client
 from bot.recording.store import RecordingSink
-from tests.support.clocks import FakeClock
+from tests.support.clocks import STARTED, FakeClock
 
-STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 FINISHED = datetime(2025, 2, 1, 0, 0, 5, tzinfo=UTC)
 RECORDING_FILES = ["bot.ulaw", "caller.ulaw", "events.jsonl", "meta.json"]
 

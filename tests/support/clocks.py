@@ -8,6 +8,11 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+
+# When the recording tests' calls start: 30 s before midnight at a month's end, so a call ends on the next
+# day and month while its recording files under its start date.
+STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 
 
 class FakeClock:
