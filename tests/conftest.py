@@ -5,6 +5,8 @@ Rules:
   Plain helpers (phone scripts, fakes, clocks) are in ``tests/support/`` and are imported, not injected.
 - None is autouse: a test file asks for what it needs (``pytestmark = pytest.mark.usefixtures(...)`` for
   the whole file), so reading a test file shows what surrounds its tests.
+- This file imports only pytest and the standard library at its top: the codec tests also run in a bare
+  Python 3.13 venv (pytest, hypothesis, audioop-lts; ``.ci/run``), which loads it too.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import structlog
 
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """For a test that configures logging (``bot.logs.configure_logging``): the root logger's handlers and
     level, structlog's configuration and its context variables are put back afterwards."""
+    import structlog  # here, not at the top: see the module's rules
+
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield

@@ -6,4 +6,9 @@ Rules:
   the product takes) and mypy checks them against those protocols (``tests.support`` is in pyproject's
   mypy packages).
 - Nothing here patches the product: the helpers drive the emulators and read what the bench exposes.
+
+Modules: ``phone`` (a caller's scripts and waits on a bench call), ``flows`` (the shipped store flow,
+edited), ``metrics`` (``/metrics`` as Prometheus reads it), ``fakes`` (providers), ``clocks``,
+``speaker`` (the Speaker tests' wire), ``sample_call`` (a recorded call for the inspector and reader),
+``vad`` (endpointer signals).
 """
