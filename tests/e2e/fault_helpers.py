@@ -33,34 +33,12 @@ from media.codec import pcm16_to_ulaw
 
 GREETING = "Hi, how can I help?"
 APOLOGY = default_line().apology_text
-QUIET_S = 0.6
 NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
 
 
 def said(question: str) -> list[str]:
     """The phrases ``echo_responder`` answers ``question`` with."""
     return ["You said:", f"{question}."]
-
-
-async def greeted(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
-async def ask(call: PhoneCall, question: str) -> float:
-    """Say ``question``, wait for the bot's reply to play out; the t its audio started."""
-    await call.say(question)
-    started = await call.wait_for_bot_audio(timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-    return started
-
-
-async def finished_call(b: Bench, index: int = 0, timeout_s: float = 10.0) -> Call:
-    """The ``index``-th call the bot finished (waits for it)."""
-    async with asyncio.timeout(timeout_s):
-        while len(b.finished_calls) <= index:  # noqa: ASYNC110 (bench.call_ended cannot say which call)
-            await asyncio.sleep(0.02)
-    return b.finished_calls[index]
 
 
 def heard(phone: PhoneCall, bot_call: Call) -> list[str]:

@@ -20,11 +20,11 @@ import aiohttp
 
 from bot.line import TimeoutConfig
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
-from emulators.phone import PhoneCall, SimulatedPhone
+from emulators.phone import SimulatedPhone
 from emulators.twilio_rest import RestRequest
 from tests.e2e.test_server import sign
+from tests.support.phone import ask, greeted
 
-QUIET_S = 0.6
 NO_REPROMPT = TimeoutConfig(silence_reprompt_s=60.0)
 QUESTION = "What are your opening hours on Saturday?"
 BYE = "Thank you, goodbye!"
@@ -41,17 +41,6 @@ def following_phone(b: Bench, public_base_url: str | None = None) -> SimulatedPh
     )
 
 
-async def heard_opening(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
-async def ask(call: PhoneCall, question: str) -> None:
-    await call.say(question)
-    await call.wait_for_bot_audio(timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
 def posted(phone: SimulatedPhone, kind: str) -> list[Any]:
     return [p for p in phone.posted if p.kind == kind]
 
@@ -60,10 +49,10 @@ async def test_a_dropped_line_comes_back_on_a_new_stream_with_the_resume_line_an
     async with bench(timeouts=NO_REPROMPT) as b:
         phone = following_phone(b)
         async with await phone.dial() as first:
-            await heard_opening(first)
+            await greeted(first)
             await first.drop()  # the network cuts the TCP connection: no stop, no close frame
             async with await phone.wait_resumed(first) as second:
-                await heard_opening(second)
+                await greeted(second)
                 (live,) = b.active_calls
                 opening = [m["content"] for m in live.conversation.messages if m["role"] == "assistant"]
                 assert opening == [RESUME]  # not the greeting: the caller hears where they are
@@ -106,7 +95,7 @@ async def test_a_goodbye_hung_up_through_rest_ends_the_call_with_no_action() -> 
 
         b.rest.on_update = on_update
         async with await phone.dial() as call:
-            await heard_opening(call)
+            await greeted(call)
             await call.say(BYE)
             await call.wait_closed(timeout=20)
             await phone.wait_call_ended(call)
@@ -124,7 +113,7 @@ async def test_a_goodbye_whose_rest_hang_up_failed_is_not_resumed_by_this_replic
         phone = following_phone(b)
         b.rest.faults.append(500)  # the hang-up fails: closing the socket alone ends the stream
         async with await phone.dial() as call:
-            await heard_opening(call)
+            await greeted(call)
             await call.say(BYE)
             await call.wait_closed(timeout=20)
             await phone.wait_call_ended(call)
@@ -169,10 +158,10 @@ async def test_a_public_base_url_with_a_path_prefix_is_kept_in_every_url_and_sig
             assert first.stream_url == "wss://example.com/bot/media"
             assert 'action="https://example.com/bot/action"' in first.twiml
             assert 'statusCallback="https://example.com/bot/stream-status"' in first.twiml
-            await heard_opening(first)
+            await greeted(first)
             await first.drop()
             async with await phone.wait_resumed(first) as second:  # signed over /bot/action, /bot/media
-                await heard_opening(second)
+                await greeted(second)
                 await ask(second, QUESTION)
                 await second.hang_up()
     [action] = posted(phone, "action")
@@ -192,7 +181,7 @@ async def test_a_transfer_is_never_resumed_whether_or_not_twilio_requests_the_ac
 
                 b.rest.on_update = on_update
             async with await phone.dial() as call:
-                await heard_opening(call)
+                await greeted(call)
                 await call.say("A person, please.")
                 await call.wait_closed(timeout=20)
                 await phone.wait_call_ended(call)

@@ -30,8 +30,8 @@ from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
 from tests.e2e.bot_process import ServedBot, free_port, serving
 from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, serve_env, sign
+from tests.support.phone import QUIET_S, greeted
 
-QUIET_S = 0.6
 EXIT_TIMEOUT_S = 15.0
 
 
@@ -78,11 +78,6 @@ async def served(tmp_path: Path, **env_overrides: str) -> AsyncIterator[Served]:
         )
         async with serving(env, tmp_path, tmp_path / "bot.log") as bot:
             yield Served(bot, openai_emu)
-
-
-async def greeted(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
 
 
 async def test_draining_refuses_new_calls_serves_streams_and_exits_once_the_live_call_ends(

@@ -14,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import aiohttp
 import grpc
 import pytest
-import structlog
 
 from bot.line import default_line
 from bot.logs import configure_logging
@@ -30,20 +27,17 @@ from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
+from tests.support.phone import QUIET_S, ask, finished_call, greeted
 
 from .fault_helpers import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    QUIET_S,
     RawMediaSocket,
-    ask,
     bot_tasks,
     bound_parameters,
     caller_speech_ends,
     clips_cached,
-    finished_call,
-    greeted,
     heard,
     said,
     ws_frame,
@@ -53,19 +47,11 @@ from .fault_helpers import (
 
 
 @pytest.fixture
-def bot_log() -> Iterator[io.StringIO]:
+def bot_log(restore_logging: None) -> io.StringIO:
     """The bot's JSON log lines, captured for one test; logging configuration restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     stream = io.StringIO()
     configure_logging("info", stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
-        root.handlers = handlers
-        root.setLevel(level)
+    return stream
 
 
 def junk_frames(stream_sid: str) -> list[tuple[str, str | bytes]]:

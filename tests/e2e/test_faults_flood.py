@@ -23,13 +23,13 @@ from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
 from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
+from tests.support.phone import finished_call
 
 from .fault_helpers import (
     GREETING,
     NO_SILENCE_FILLER,
     RawMediaSocket,
     assert_finalized,
-    finished_call,
     recording_of,
 )
 

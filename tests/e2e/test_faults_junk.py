@@ -26,14 +26,12 @@ from hypothesis import strategies as st
 from bot.app import MAX_FRAME_CHARS
 from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
+from tests.support.phone import ask, finished_call, greeted
 
 from .fault_helpers import (
     GREETING,
     NO_SILENCE_FILLER,
-    ask,
     assert_finalized,
-    finished_call,
-    greeted,
     heard,
     recording_of,
     said,

@@ -22,17 +22,15 @@ from bot.sim.rig import bench
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
+from tests.support.phone import ask, finished_call, greeted
 
 from .fault_helpers import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    ask,
     assert_finalized,
     caller_speech_ends,
     clips_cached,
-    finished_call,
-    greeted,
     heard,
     recording_of,
     said,

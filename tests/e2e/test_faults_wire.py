@@ -25,16 +25,14 @@ from bot.app import MAX_SOCKET_MESSAGE
 from bot.call import Call
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, echo_responder
+from tests.support.phone import ask, finished_call, greeted
 
 from .fault_helpers import (
     GREETING,
     NO_SILENCE_FILLER,
     RawMediaSocket,
     active_calls,
-    ask,
     assert_finalized,
-    finished_call,
-    greeted,
     heard,
     no_leaked_tasks,
     recording_of,

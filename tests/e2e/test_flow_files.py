@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -36,10 +35,9 @@ from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall
 from tests.e2e.bot_process import free_port, run_bot
+from tests.support.flows import REPO, edited, store_flow, tool_yaml, version_of, write_flow
+from tests.support.phone import ask, finished_call, greeted
 
-REPO = Path(__file__).resolve().parents[2]
-STORE_YAML = (REPO / "flows" / "store.yaml").read_text(encoding="utf-8")
-QUIET_S = 0.6
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
 STOCK_KEY = "stock-key-7f1c2e"
 
@@ -47,73 +45,11 @@ STOCK_KEY = "stock-key-7f1c2e"
 # ---- flow files ----------------------------------------------------------------------------------------
 
 
-def edited(text: str, pattern: str, replacement: str) -> str:
-    """``text`` with the one match of the multi-line regex ``pattern`` replaced (a test bug otherwise)."""
-    result, count = re.subn(pattern, lambda _match: replacement, text, flags=re.MULTILINE)
-    assert count == 1, f"{pattern!r} matched {count} times in the store flow"
-    return result
-
-
-def store_flow(
-    name: str,
-    greeting: str,
-    *,
-    numbers: tuple[str, ...] = (),
-    default: bool = False,
-    tag: str | None = None,
-    llm: str = "",
-    voice: str = "",
-    tools: str = "",
-) -> str:
-    """flows/store.yaml renamed, with its own numbers and greeting.
-
-    ``tag`` adds "Line tag: <tag>." to the system prompt; ``llm`` is extra lines of that section,
-    ``voice`` replaces the voice's speaking_rate line; ``tools`` is YAML for extra tools, listed
-    before the store's end_call tool.
-    """
-    text = edited(STORE_YAML, r"^name: store\n", f"name: {name}\n")
-    listed = ", ".join(json.dumps(n) for n in numbers)
-    text = edited(
-        text,
-        r"^numbers:\n(?:  - .*\n)+default: .*\n",
-        f"numbers: [{listed}]\ndefault: {str(default).lower()}\n",
-    )
-    text = edited(text, r"^  text: .*$", f"  text: {greeting}")
-    if tag is not None:
-        text = edited(text, r"^  If you cannot help, offer to take a message\.$",
-                      f"  If you cannot help, offer to take a message.\n  Line tag: {tag}.")  # fmt: skip
-    if llm:
-        text = edited(text, r"^  max_tool_rounds: 3 .*\n", "  max_tool_rounds: 3\n" + llm)
-    if voice:
-        text = edited(text, r"^  speaking_rate: 1\.0\n", voice)
-    if tools:
-        text = edited(text, r"^  - type: end_call\n", tools + "\n  - type: end_call\n")
-    return text
-
-
-def write_flow(folder: Path, file_name: str, text: str) -> Path:
-    path = folder / file_name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def version_of(text: str) -> str:
-    """The flow version the server reports: the first 12 hex digits of the file's sha256."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
 def line_of(text: str, needle: str) -> int:
     """The 1-based line of the only line of ``text`` that contains ``needle``."""
     found = [i for i, line in enumerate(text.splitlines(), start=1) if needle in line]
     assert len(found) == 1, (needle, found)
     return found[0]
-
-
-def tool_yaml(**fields: str) -> str:
-    """One tool of a flow's tools list; values are written as they are (quote them yourself)."""
-    first, *rest = fields.items()
-    lines = [f"  - {first[0]}: {first[1]}", *(f"    {key}: {value}" for key, value in rest)]
-    return "\n".join(lines) + "\n"
 
 
 # ---- calls ---------------------------------------------------------------------------------------------
@@ -129,28 +65,6 @@ def line_tag(request: ChatRequest) -> str:
 def tagged_responder(request: ChatRequest) -> Reply:
     """Answers with the line tag of the flow the request came from."""
     return Reply(f"This is the {line_tag(request)} line.")
-
-
-async def greeted(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
-async def ask(call: PhoneCall, sentence: str) -> None:
-    """Say ``sentence`` and wait until the bot's answer has played out."""
-    await call.say(sentence)
-    await call.wait_for_bot_audio(timeout=10)
-    await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-
-
-async def finished_call(b: Bench, call_sid: str, timeout: float = 10.0) -> Call:  # noqa: ASYNC109
-    """The bot's Call for ``call_sid`` once it has ended."""
-    async with asyncio.timeout(timeout):
-        while True:
-            found = [c for c in b.finished_calls if c.call_sid == call_sid]
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
 
 
 async def one_call(
@@ -169,7 +83,7 @@ async def one_call(
             await ask(call, sentence)
         await call.hang_up()
     assert call.protocol_errors == []
-    return call, await finished_call(b, call.call_sid)
+    return call, await finished_call(b, call_sid=call.call_sid)
 
 
 def first_assistant_text(call: Call) -> str:

@@ -26,18 +26,8 @@ from bot import server as server_module
 from bot.flows.files import MAX_FLOW_FILE_BYTES
 from bot.sim.rig import bench
 from tests.e2e.bot_process import run_bot
-from tests.e2e.test_flow_files import (
-    REPO,
-    ServeLog,
-    healthz,
-    one_call,
-    serve_env,
-    serve_refusing,
-    store_flow,
-    tool_yaml,
-    version_of,
-    write_flow,
-)
+from tests.e2e.test_flow_files import ServeLog, healthz, one_call, serve_env, serve_refusing
+from tests.support.flows import REPO, store_flow, tool_yaml, version_of, write_flow
 
 GATE_WAIT_S = 20.0
 FLOWS = 20

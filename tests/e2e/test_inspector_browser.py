@@ -28,7 +28,7 @@ from bot.inspector import cli as inspector_cli
 from bot.inspector.auth import COOKIE
 from bot.inspector.routes import calls_routes
 from bot.recording import LocalStore
-from tests.unit.test_inspector import SID, XSS, write_sample_call
+from tests.support.sample_call import SID, XSS, write_sample_call
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
-
 from bot.sim.rig import bench
-
-
-async def scrape(url: str) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain")
-        text = await response.text()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+from tests.support.metrics import scrape
 
 
 async def test_metrics_count_the_live_call_and_its_turn() -> None:

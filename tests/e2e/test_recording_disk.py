@@ -14,20 +14,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import structlog
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.recording import CallRecorder, LocalStore, Recording
 from bot.sim.rig import Bench, bench
+from tests.support.metrics import scrape
 
 OLD = datetime(2026, 11, 1, 9, tzinfo=UTC)
-
-
-async def scrape(url: str) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
 
 
 async def ended(b: Bench) -> None:

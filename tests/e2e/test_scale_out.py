@@ -11,7 +11,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 from bot.recording import Recording
@@ -22,7 +21,8 @@ from emulators.store_script import StoreScript
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
 from tests.e2e.bot_process import ServedBot, free_port, serving
-from tests.e2e.test_server import REPO, TWILIO_SECRET, serve_env
+from tests.e2e.test_server import TWILIO_SECRET, serve_env
+from tests.support.flows import STORE_YAML, store_flow, write_flow
 
 GARDEN_NUMBER = "+15550111"
 CALLER = "+15550177"
@@ -31,23 +31,11 @@ QUESTION = "What are your opening hours on Saturday?"
 QUIET_S = 0.6
 
 
-def edited(text: str, pattern: str, replacement: str) -> str:
-    result, count = re.subn(pattern, lambda _match: replacement, text, flags=re.MULTILINE)
-    assert count == 1, pattern
-    return result
-
-
 def write_flows(folder: Path) -> Path:
     """The shipped store flow (the default line), and a garden flow on its own number."""
     folder.mkdir()
-    store = (REPO / "flows" / "store.yaml").read_text(encoding="utf-8")
-    garden = edited(store, r"^name: store\n", "name: garden\n")
-    garden = edited(
-        garden, r"^numbers:\n(?:  - .*\n)+default: .*\n", f'numbers: ["{GARDEN_NUMBER}"]\ndefault: false\n'
-    )
-    garden = edited(garden, r"^  text: .*$", f"  text: {GARDEN_GREETING}")
-    (folder / "store.yaml").write_text(store, encoding="utf-8")
-    (folder / "garden.yaml").write_text(garden, encoding="utf-8")
+    write_flow(folder, "store.yaml", STORE_YAML)
+    write_flow(folder, "garden.yaml", store_flow("garden", GARDEN_GREETING, numbers=(GARDEN_NUMBER,)))
     return folder
 
 

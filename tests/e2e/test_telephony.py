@@ -14,12 +14,9 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from bot.call import Call
 from bot.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
@@ -30,6 +27,7 @@ from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript
 from emulators.twilio_rest import RestRequest
 from media.vad import EndpointerConfig
+from tests.support.phone import dial, finished_call, greeted, until
 
 GREETING = "Hi, how can I help?"
 LINE = default_line()
@@ -37,6 +35,7 @@ STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
 NO_REPROMPT = TimeoutConfig(silence_reprompt_s=60.0)  # keeps reprompts out of tests about something else
 SILENCE_LIMIT_S = 2.0  # the streaming guide: the caller never waits in silence longer than this
 QUIET_S = 0.6
+GREETING_QUIET_S = 0.3  # the greeting has played out after this much silence
 
 BYE = "Thank you, goodbye!"
 ASK_PERSON = "A person, please."
@@ -62,24 +61,6 @@ FRONT_DESK: TransferConfig = LINE.transfers[0]
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _PhoneClock:
-    """Maps phone event times (seconds since dial) onto ``time.monotonic()``, as a bracket."""
-
-    dialled_after: float
-    dialled_before: float
-
-    def phone_time_at_least(self, monotonic: float) -> float:
-        """A phone time no later than the monotonic instant ``monotonic``."""
-        return monotonic - self.dialled_before
-
-
-async def _dial(b: Bench) -> tuple[PhoneCall, _PhoneClock]:
-    before = time.monotonic()
-    call = await b.phone.dial()
-    return call, _PhoneClock(before, time.monotonic())
-
-
 def _note_rest_arrivals(b: Bench, call: PhoneCall) -> list[int]:
     """For each REST request answered 2xx, the number of phone events recorded when it arrived."""
     arrivals: list[int] = []
@@ -91,33 +72,14 @@ def _note_rest_arrivals(b: Bench, call: PhoneCall) -> list[int]:
     return arrivals
 
 
-async def _until(what: str, check: Callable[[], object], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def _hear_greeting(call: PhoneCall) -> float:
-    """Until the greeting has played out; the phone time its audio ended."""
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    return await call.wait_for_bot_silence(quiet=0.3, timeout=10)
-
-
 async def _all_turns_done(b: Bench, turns: int, timeout_s: float = 15.0) -> None:
     """Until the live call has ``turns`` turns and every one has finished (answered, cut or failed)."""
     (live,) = b.active_calls
-    await _until(
+    await until(
         f"{turns} finished turns",
         lambda: len(live.turns) >= turns and all(t.finished for t in live.turns),
         timeout_s,
     )
-
-
-async def _finished_call(b: Bench) -> Call:
-    await asyncio.wait_for(b.call_ended.wait(), timeout=10.0)
-    return b.finished_calls[0]
 
 
 def _events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
@@ -227,13 +189,13 @@ def _closed_by_bot_after(call: PhoneCall, event_count: int) -> None:
 
 async def test_goodbye_is_heard_in_full_then_one_rest_hang_up_then_the_bot_closes_the_socket() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(BYE)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     _assert_hang_up_request(b, call)
@@ -259,21 +221,21 @@ async def test_goodbye_is_heard_in_full_then_one_rest_hang_up_then_the_bot_close
 async def test_caller_talking_over_the_goodbye_does_not_cut_it_and_the_call_still_hangs_up() -> None:
     talk_over = "Wait, one more thing."
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(BYE)
             # "You're welcome." is the first phrase after the caller's words; the goodbye plays right after.
             asked = _last_speech_end(call)
-            await _until(
+            await until(
                 "the first answer phrase echoed",
                 lambda: any(e.t > asked for e in _events(call, "mark_echoed")),
             )
             await call.silence(0.2)
             await call.say(talk_over)  # returns early if the bot hangs up meanwhile
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert _events(call, "clear_received") == []
@@ -296,13 +258,13 @@ async def test_caller_talking_over_the_goodbye_does_not_cut_it_and_the_call_stil
 
 async def test_transfer_says_its_line_then_redirects_the_call_to_the_number_with_dial_twiml() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(ASK_PERSON)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -329,12 +291,12 @@ def _two_transfers(request: ChatRequest) -> Reply:
 
 async def test_two_transfer_calls_in_one_answer_make_one_rest_request_and_the_second_gets_an_error() -> None:
     async with bench(responder=_two_transfers, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(ASK_PERSON)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -360,10 +322,10 @@ async def test_two_transfer_calls_in_one_answer_make_one_rest_request_and_the_se
 async def test_caller_interrupting_the_transfer_line_cancels_the_transfer_until_asked_again() -> None:
     interruption = "Hold on, not yet."
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(ASK_PERSON)
             await call.wait_for_bot_audio(timeout=10)  # the transfer line starts
             await call.silence(0.4)
@@ -373,7 +335,7 @@ async def test_caller_interrupting_the_transfer_line_cancels_the_transfer_until_
             rest_before_asking_again = list(b.rest.requests)
             await call.say(ASK_PERSON)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert rest_before_asking_again == []
@@ -406,13 +368,13 @@ async def test_failed_transfer_request_says_the_failure_line_and_the_call_goes_o
     question = "Are you open on Saturday?"
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
         b.rest.faults.append(500)
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(ASK_PERSON)
             transfer_asked = _last_speech_end(call)
             # The transfer line and then the failure line are one phrase (one mark) each.
-            await _until(
+            await until(
                 "two phrases played after the request",
                 lambda: len([e for e in _events(call, "mark_echoed") if e.t > transfer_asked]) >= 2,
             )
@@ -423,7 +385,7 @@ async def test_failed_transfer_request_says_the_failure_line_and_the_call_goes_o
             await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
             open_after_failure = not call.closed_by_bot
             await call.hang_up()
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert open_after_failure and call.closed_by_bot is False
@@ -453,12 +415,12 @@ async def test_failed_transfer_request_says_the_failure_line_and_the_call_goes_o
 async def test_failed_hang_up_request_still_closes_the_socket_after_the_goodbye() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
         b.rest.faults.append(500)
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(BYE)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -475,7 +437,7 @@ KEYPAD = DtmfConfig(timeout_s=1.0)
 
 
 async def _hear_order_answer(b: Bench, call: PhoneCall) -> None:
-    await _until(
+    await until(
         "the order answer's end sent to TTS",
         lambda: any(r["text"].endswith("the estimate is Thursday.") for r in b.tts.synth_requests),
     )
@@ -485,15 +447,15 @@ async def _hear_order_answer(b: Bench, call: PhoneCall) -> None:
 async def test_digits_ended_with_hash_become_a_typed_turn_that_is_answered() -> None:
     slow_keypad = DtmfConfig(timeout_s=5.0)  # far from what '#' takes, so the two cannot be confused
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT, dtmf=slow_keypad) as b:
-        call, clock = await _dial(b)
+        call, clock = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             for key in "1001":
                 await call.send_dtmf(key)
             hash_sent = time.monotonic()
             await call.send_dtmf("#")
             await _hear_order_answer(b, call)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (turn,) = call_obj.turns
@@ -515,15 +477,15 @@ async def test_digits_ended_with_hash_become_a_typed_turn_that_is_answered() -> 
 
 async def test_digits_without_the_finish_key_end_after_the_keypad_timeout() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT, dtmf=KEYPAD) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             for key in "100":
                 await call.send_dtmf(key)
             last_key_sent = time.monotonic()
             await call.send_dtmf("1")
             await _hear_order_answer(b, call)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (turn,) = call_obj.turns
@@ -538,18 +500,18 @@ async def test_digits_without_the_finish_key_end_after_the_keypad_timeout() -> N
 async def test_a_key_pressed_while_the_bot_talks_barges_in() -> None:
     question = "What else can you help me with?"
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT, dtmf=KEYPAD) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(question)
             answer_start = await call.wait_for_bot_audio(timeout=10)
             await call.silence(0.5)
             await call.send_dtmf("1")
-            await _until("a clear", lambda: _events(call, "clear_received"))
+            await until("a clear", lambda: _events(call, "clear_received"))
             for key in "001#":
                 await call.send_dtmf(key)
             await _hear_order_answer(b, call)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (clear,) = _events(call, "clear_received")
@@ -573,15 +535,15 @@ async def test_words_cut_by_a_key_before_they_were_transcribed_still_reach_the_m
     async with bench(
         responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT, dtmf=KEYPAD, stt_delay_s=2.5
     ) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say(spoken)
             await call.silence(1.2)  # the turn began 0.5 s after the words; its transcript is 2.5 s away
             await _type(call, "1001#")
             await _all_turns_done(b, 2)
             await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert len(_events(call, "clear_received")) == 1  # the key barged in (the bot was thinking)
@@ -601,15 +563,15 @@ async def test_entry_finished_while_the_bot_waits_to_confirm_speech_is_still_ans
         endpointing=endpointing,
         llm_first_token_s=0.3,
     ) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("Hold on.")
             await call.silence(0.7)  # past pause_ms, well before end_silence_ms: a speculation runs
             await _type(call, "1001#")
             await _all_turns_done(b, 2)
             await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (typed_index,) = [i for i, t in enumerate(call_obj.turns) if t.typed is not None]
@@ -625,12 +587,12 @@ QUICK_SILENCE = TimeoutConfig(silence_reprompt_s=1.0, max_reprompts=1)
 async def test_silent_caller_is_reprompted_then_hears_the_no_answer_goodbye_and_is_hung_up() -> None:
     timeouts = QUICK_SILENCE
     async with bench(responder=STORE, greeting=GREETING, timeouts=timeouts) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            greeting_end = await _hear_greeting(call)
+            greeting_end = await greeted(call, quiet=GREETING_QUIET_S)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert [p.text for p in _sent(call, call_obj)] == [
@@ -665,9 +627,9 @@ async def test_caller_answering_a_reprompt_resets_the_count_so_the_call_is_not_h
     timeouts = QUICK_SILENCE
     here = "Yes, I'm here."
     async with bench(responder=_short_answers, greeting=GREETING, timeouts=timeouts) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            quiet_from = await _hear_greeting(call)
+            quiet_from = await greeted(call, quiet=GREETING_QUIET_S)
             for _ in range(2):
                 # Silence until the reprompt (the same one, not the goodbye), then answer it.
                 await call.wait_for_bot_audio(after=quiet_from + 0.01, timeout=10)
@@ -677,7 +639,7 @@ async def test_caller_answering_a_reprompt_resets_the_count_so_the_call_is_not_h
                 quiet_from = await call.wait_for_bot_silence(quiet=0.2, timeout=10)
             still_open = not call.closed_by_bot
             await call.hang_up()
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert still_open and call.closed_by_bot is False
@@ -702,9 +664,9 @@ async def test_caller_talking_over_a_reprompt_does_not_mark_the_previous_turn_as
         reprompt_text="Are you still there? I am waiting for your answer.",
     )
     async with bench(responder=_short_answers, greeting=GREETING, timeouts=timeouts) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("Yes, I'm here.")
             await call.wait_for_bot_audio(timeout=10)
             answered = await call.wait_for_bot_silence(quiet=0.2, timeout=10)
@@ -712,7 +674,7 @@ async def test_caller_talking_over_a_reprompt_does_not_mark_the_previous_turn_as
             await call.say("Sorry, go on.")
             await call.wait_for_bot_audio(timeout=10)
             await call.wait_for_bot_silence(quiet=0.2, timeout=10)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     assert len(_events(call, "clear_received")) == 1  # the reprompt was cut, as it should be
@@ -733,14 +695,14 @@ def _long_answer(request: ChatRequest) -> Reply:
 async def test_call_length_limit_cuts_the_answer_says_the_goodbye_and_hangs_up() -> None:
     timeouts = TimeoutConfig(silence_reprompt_s=60.0, max_call_s=4.5)
     async with bench(responder=_long_answer, greeting=GREETING, timeouts=timeouts) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             arrivals = _note_rest_arrivals(b, call)
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("Tell me everything.")
             answer_start = await call.wait_for_bot_audio(timeout=10)
             await call.wait_closed(timeout=15)
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     # The answer was playing when the limit struck: cleared mid-way, then the goodbye in full.

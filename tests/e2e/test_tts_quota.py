@@ -21,8 +21,9 @@ from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
+from tests.support.phone import ask, finished_call, greeted
 
-from .fault_helpers import APOLOGY, GREETING, NO_SILENCE_FILLER, ask, finished_call, greeted, heard, said
+from .fault_helpers import APOLOGY, GREETING, NO_SILENCE_FILLER, heard, said
 
 FALLBACK_VOICE = "en-US-Neural2-C"  # another family: RequestsPerMinutePerProject, not the Chirp 3 HD one
 

@@ -6,7 +6,8 @@ Rules:
   ``Call`` once it has ended. Nothing of the project is patched: behaviour is chosen with ``bench``
   arguments, ``LineConfig`` fields, our own ``Tool`` objects and custom responders.
 - Phone event times are seconds since dial; emulator times are ``time.monotonic()`` (the loop's clock).
-  ``_PhoneClock`` brackets the dial moment, so a comparison between the two uses the conservative end.
+  ``PhoneClock`` (tests/support/phone.py) brackets the dial moment, so a comparison between the two uses
+  the conservative end.
 - Timing asserts are orderings or loose bounds that hold on a loaded 2-core machine, never tight latencies.
 - Tests not about the greeting use a short one (``QUICK_GREETING``) to keep each test short.
 """
@@ -18,7 +19,6 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,8 +31,10 @@ from emulators.openai_completion import split_words
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript
+from tests.support.phone import dial, finished_call, greeted, until
 
 QUICK_GREETING = "Hi, how can I help?"
+GREETING_QUIET_S = 0.4  # the greeting has played out after this much silence
 ORDER_FILLER = "One moment while I look up your order."  # lookup_order's own filler (bot/line.py)
 SILENCE_LIMIT_S = 2.0  # the streaming guide: never more than 2 s of silence
 STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
@@ -49,48 +51,13 @@ STREAMED_ANSWER = (
 )
 
 
-@dataclass(frozen=True)
-class _PhoneClock:
-    """Maps phone event times (seconds since dial) onto ``time.monotonic()``, as a bracket."""
-
-    dialled_after: float
-    dialled_before: float
-
-    def latest(self, t: float) -> float:
-        return self.dialled_before + t
-
-
-async def _dial(b: Bench) -> tuple[PhoneCall, _PhoneClock]:
-    before = time.monotonic()
-    call = await b.phone.dial()
-    return call, _PhoneClock(before, time.monotonic())
-
-
-async def _until(what: str, check: Callable[[], object], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def _hear_greeting(call: PhoneCall) -> None:
-    await call.wait_for_bot_audio(after=0.0, timeout=10)
-    await call.wait_for_bot_silence(quiet=0.4, timeout=10)
-
-
 async def _ask(b: Bench, call: PhoneCall, question: str, answer_ends: str) -> None:
     """Say ``question`` and listen until the answer ending in ``answer_ends`` has played out."""
     await call.say(question)
     await call.wait_for_bot_audio(timeout=10)
-    await _until(f"a TTS request ending {answer_ends!r}",
-                 lambda: any(r["text"].endswith(answer_ends) for r in b.tts.synth_requests))
+    await until(f"a TTS request ending {answer_ends!r}",
+                lambda: any(r["text"].endswith(answer_ends) for r in b.tts.synth_requests))
     await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-
-
-async def _finished_call(b: Bench) -> Call:
-    await asyncio.wait_for(b.call_ended.wait(), timeout=5.0)
-    return b.finished_calls[0]
 
 
 def _events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
@@ -144,11 +111,11 @@ def _calls_then_store(*calls: ScriptedToolCall) -> Callable[[ChatRequest], Reply
 
 async def test_plain_question_is_answered_in_speech_phrase_by_phrase() -> None:
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, "What do you sell?", "What would you like to know?")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     question_end = _last_speech_end(call)
@@ -177,12 +144,12 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
         return Reply(text=STREAMED_ANSWER, chunk_delay_s=chunk_delay_s)
 
     async with bench(responder=slow_stream, greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("What do you sell?")
-            await _until("the last phrase at the TTS",
-                         lambda: any(r["text"].endswith("rent out cleaners.") for r in b.tts.synth_requests))
+            await until("the last phrase at the TTS",
+                        lambda: any(r["text"].endswith("rent out cleaners.") for r in b.tts.synth_requests))
 
     chat = b.openai.chat_requests[0]
     # The emulator waits chunk_delay_s before every chunk but the first; there is one chunk per word
@@ -201,11 +168,11 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
 
 async def test_slow_tool_plays_its_filler_before_the_follow_up_and_silence_stays_short() -> None:
     async with bench(line=default_line(lookup_delay_s=1.2), greeting=QUICK_GREETING) as b:
-        call, clock = await _dial(b)
+        call, clock = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, "Where is order 1001?", "the estimate is Thursday.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     first, follow_up = b.openai.chat_requests
@@ -241,11 +208,11 @@ async def test_slow_tool_plays_its_filler_before_the_follow_up_and_silence_stays
 
 async def test_fast_tool_gets_no_filler_only_the_answer_is_spoken() -> None:
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, "Are you open on Saturday?", "10 am to 4 pm.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     turn = call_obj.turns[0]
     assert turn.timings.filler is False
@@ -267,11 +234,11 @@ async def test_fast_tool_gets_no_filler_only_the_answer_is_spoken() -> None:
 async def test_two_tool_calls_make_one_assistant_message_and_one_result_each() -> None:
     question = "Are you open Friday, and where is order 1002?"
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, question, "the estimate is next Monday.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     first, follow_up = b.openai.chat_requests
     assert first.last_user_text == question
@@ -305,11 +272,11 @@ async def test_two_slow_tool_calls_run_at_the_same_time() -> None:
                                   ScriptedToolCall("check_stock", {"item": "hose"}))
     async with bench(responder=responder, line=dataclasses.replace(line, tools=tools),
                      greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, "Is my hose in stock?", "stock 3 in stock.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     first, follow_up = b.openai.chat_requests
     figures = {t["name"]: t for t in call_obj.turns[0].timings.tool_calls}
@@ -336,11 +303,11 @@ async def test_failing_and_hanging_tools_become_error_results_and_the_caller_sti
     responder = _calls_then_store(ScriptedToolCall("inventory", {"item": "hose"}),
                                   ScriptedToolCall("supplier", {"item": "hose"}))
     async with bench(responder=responder, line=line, greeting=QUICK_GREETING) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await _ask(b, call, "Is my hose in stock?", "just now.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     first, follow_up = b.openai.chat_requests
     assistant, tool_messages = _tool_round(follow_up)
@@ -372,14 +339,14 @@ async def test_barge_in_clears_playback_and_history_keeps_only_what_was_heard(st
     interruption = "Are you open on Sunday?"
     settings = {"tts_streaming": streaming}
     async with bench(responder=_long_answer_then_store, greeting=QUICK_GREETING, settings=settings) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("What do you sell?")
             await call.wait_for_bot_audio(timeout=10)
             await call.silence(0.8)
             await _ask(b, call, interruption, "we're closed.")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
     (clear_index,) = [i for i, e in enumerate(call.events) if e.kind == "clear_received"]
@@ -422,12 +389,12 @@ async def test_barge_in_clears_playback_and_history_keeps_only_what_was_heard(st
 
 async def test_greeting_is_played_first_and_is_in_history() -> None:
     async with bench() as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
             await call.wait_for_bot_audio(after=0.0, timeout=10)
             await call.wait_for_bot_silence(quiet=0.4, timeout=10)
             await _ask(b, call, "What do you sell?", "What would you like to know?")
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     greeting = call_obj.line.greeting
     assert b.tts.synth_requests[0]["text"] == greeting
@@ -451,9 +418,9 @@ async def test_greeting_is_played_first_and_is_in_history() -> None:
 async def test_caller_talking_while_the_first_phrase_is_synthesized_still_gets_an_answer() -> None:
     """A barge-in while the Speaker waits for a phrase's audio must not leave its sender stuck."""
     async with bench(greeting=QUICK_GREETING, tts_first_byte_s=1.5) as b:
-        call, _ = await _dial(b)
+        call, _ = await dial(b)
         async with call:
-            await _hear_greeting(call)
+            await greeted(call, quiet=GREETING_QUIET_S)
             await call.say("What do you sell?")
             # The bot has the answer text within ~0.5 s, its first phrase's TTS takes 1.5 s: the caller
             # adds a question in between, which barges in on the phrase still being synthesized.
@@ -464,7 +431,7 @@ async def test_caller_talking_while_the_first_phrase_is_synthesized_still_gets_a
                 answered = True
             except TimeoutError:
                 answered = False
-        call_obj = await _finished_call(b)
+        call_obj = await finished_call(b)
 
     assert call_obj.turns[0].barge_in is True  # the scenario happened as described
     assert answered, "the caller heard nothing after their second question"

@@ -21,17 +21,15 @@ from bot.waiting import ProgressConfig
 from emulators.latency import LogNormal
 from emulators.openai_script import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall
+from tests.support.phone import ask, finished_call, greeted
 
 from .fault_helpers import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    ask,
     assert_finalized,
     caller_speech_ends,
     clips_cached,
-    finished_call,
-    greeted,
     heard,
     recording_of,
     said,

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.inspector.auth import COOKIE, FAILURE_BURST, FailureLimiter, session_value
 from bot.inspector.routes import calls_routes
 from bot.recording import LocalStore
-from tests.unit.test_inspector import SID, write_sample_call
+from tests.support.sample_call import SID, write_sample_call
 
 TOKEN = "s3cret/t+ken-4f1c9e0b7a2d6358c1e0"
 QUERY = {"token": TOKEN}

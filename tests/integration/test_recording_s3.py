@@ -33,18 +33,12 @@ from bot.recording import CallRecorder, LocalStore, Recording
 from bot.recording.format import is_recording_id
 from bot.recording.s3 import EMPTY_FOLDER_GRACE_S, UPLOAD_ORDER, S3Client, S3Store, s3_client
 from bot.recording.store import RecordingSink
+from tests.support.clocks import STARTED, FakeClock
 
-STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 FINISHED = datetime(2025, 2, 1, 0, 0, 5, tzinfo=UTC)
 RECORDING_FILES = ["bot.ulaw", "caller.ulaw", "events.jsonl", "meta.json"]
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+pytestmark = pytest.mark.usefixtures("no_aws_config")  # tests/conftest.py: hermetic boto3
 
 
 class SpyClient:
@@ -70,21 +64,6 @@ class NoNetworkClient:
         raise AssertionError("no request expected")
 
     get_object = list_objects_v2 = put_object
-
-
-@pytest.fixture(autouse=True)
-def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hermetic: no real credentials, endpoint or settings from the environment or ~/.aws reach boto3."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_MAX_ATTEMPTS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator, TtsFault, encode_g711, synthetic_speech_pcm16
+from tests.support.clocks import FakeClock
 
 VOICE = tts.VoiceSelectionParams(language_code="en-US", name="en-US-Chirp3-HD-Aoede")
 CALL_TIMEOUT = 10.0
@@ -466,14 +467,6 @@ def test_synthetic_speech_has_the_length_of_the_text_and_is_never_silent(
 
 
 # ---- quotas (emulators/tts_quota.py; https://docs.cloud.google.com/text-to-speech/quotas) -------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_default_quota_is_googles() -> None:

@@ -10,6 +10,7 @@ from bot.call_journal import END_ALLOWANCE_S, CallJournal
 from bot.line import default_line
 from bot.recording import CallRecorder
 from bot.twilio.messages import Start
+from tests.support.clocks import FakeClock
 
 START = Start("MZ1", "CA1", "AC1", ("inbound",), "audio/x-mulaw", 8000, 1, {})
 
@@ -30,17 +31,10 @@ class MemorySink:
         pass
 
 
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_caller_audio_is_capped_at_the_lines_longest_call_plus_the_goodbye() -> None:
     line = default_line()
     line = replace(line, timeouts=replace(line.timeouts, max_call_s=1.0))
-    clock, sink = Clock(), MemorySink()
+    clock, sink = FakeClock(100.0), MemorySink()
     journal = CallJournal(started_at=clock())
     journal.call_started(START, line, CallRecorder(sink, clock=clock))
     for i in range(4000):  # 80 s at Twilio's pace, past 1 s + the allowance
@@ -51,7 +45,7 @@ def test_caller_audio_is_capped_at_the_lines_longest_call_plus_the_goodbye() -> 
 
 
 def test_audio_ahead_of_the_clock_is_dropped_counted_and_logged_once() -> None:
-    clock, sink = Clock(), MemorySink()
+    clock, sink = FakeClock(100.0), MemorySink()
     journal = CallJournal(started_at=clock())
     journal.call_started(START, default_line(), CallRecorder(sink, clock=clock))
     with structlog.testing.capture_logs() as logs:

@@ -5,18 +5,11 @@ depends on the token and is not the token."""
 from __future__ import annotations
 
 from bot.inspector.auth import FailureLimiter, cookie_header, session_value
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clocks import FakeClock
 
 
 def test_a_burst_then_one_attempt_per_refill_period() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = FailureLimiter(burst=3, refill_s=5.0, clock=clock)
     for _ in range(3):
         assert limiter.retry_after("10.0.0.1") == 0
@@ -34,7 +27,7 @@ def test_a_burst_then_one_attempt_per_refill_period() -> None:
 
 
 def test_tracked_addresses_are_bounded() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = FailureLimiter(burst=1, refill_s=60.0, max_addresses=100, clock=clock)
     for n in range(1000):
         limiter.failed(f"10.0.{n // 256}.{n % 256}", "header")

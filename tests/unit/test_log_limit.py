@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -62,16 +60,11 @@ def test_per_window_at_most_limit_pass_and_nothing_is_lost(events: list[tuple[st
 
 
 @pytest.fixture
-def out(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+def out(monkeypatch: pytest.MonkeyPatch, restore_logging: None) -> io.StringIO:
     monkeypatch.setattr(log_limit, "LIMITER", LineLimiter(limit=2, window_s=60))
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     stream = io.StringIO()
     configure_logging("info", stream=stream)
-    yield stream
-    structlog.reset_defaults()
-    root.handlers = handlers
-    root.setLevel(level)
+    return stream
 
 
 def test_only_rejection_lines_are_limited_and_the_summary_counts_the_rest(out: io.StringIO) -> None:

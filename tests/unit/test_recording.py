@@ -31,17 +31,9 @@ from bot.recording.playback import CutSpan, place_bot_audio, render_heard
 from bot.recording.reader import PlayedSegment, played_segments, render_timeline
 from bot.recording.store import LocalSink
 from bot.recording.writer import CALLER_LEAD_S
+from tests.support.clocks import STARTED, FakeClock
 
-STARTED = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC)
 SECRET = "sk-live-0123456789"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class MemorySink:

@@ -30,7 +30,7 @@ from bot.recording import Recording, RecordingError
 from bot.recording.events import MAX_CALL_S, TIME_MARGIN_S, time_limit_s
 from bot.recording.playback import ulaw_timeline
 from bot.sim.replay import recorded, schedule
-from tests.unit.test_inspector import DURATION, write_sample_call
+from tests.support.sample_call import DURATION, write_sample_call
 
 LINE_2E5 = b'{"t":2e5,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
 

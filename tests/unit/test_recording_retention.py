@@ -28,7 +28,7 @@ from bot.recording.retention import (
     in_progress,
 )
 from bot.recording.space import MIN_RESUME_MARGIN, SpaceFloor, next_paused, resume_margin
-from tests.unit.test_recording import STARTED, FakeClock
+from tests.support.clocks import STARTED, FakeClock
 
 NOW = 1_000_000.0
 DAY = 86_400.0

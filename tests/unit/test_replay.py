@@ -23,16 +23,9 @@ from bot.sim.replay.speech import RecordedSpeech
 from bot.sim.replay.words import word_distance
 from emulators.openai_script import ChatRequest
 from media.tts.protocol import VoiceOptions
+from tests.support.clocks import FakeClock
 
 SYSTEM = {"role": "system", "content": "You are the phone assistant of Corner Hardware, a store."}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def turn_event(number: int, heard: str, answer: str, **more: Any) -> dict[str, Any]:
@@ -52,7 +45,7 @@ def turn_event(number: int, heard: str, answer: str, **more: Any) -> dict[str, A
 
 
 def make_recording(tmp_path: Path) -> Recording:
-    clock = Clock()
+    clock = FakeClock(0.0)
     sink = LocalStore(tmp_path).create("CA1", datetime(2026, 1, 2, tzinfo=UTC))
     rec = CallRecorder(sink, clock=clock)
     rec.start(call_sid="CA1", flow="store", parameters={"to": "+15550100", "from": "+15550199"})

@@ -13,6 +13,7 @@ from bot.recording import CallRecorder, LocalStore, Recording
 from bot.sim.replay.diff import compare, cut_elsewhere, render
 from bot.sim.replay.recorded import RecordedTurn
 from bot.sim.replay.schedule import BURST_GAP_S, PAD_S, Span, bot_bursts, cues, padded, plan
+from tests.support.clocks import FakeClock
 
 GREETING = Span(0.0, 3.0)
 
@@ -133,16 +134,8 @@ def test_a_cut_on_one_side_only_is_timing_too() -> None:
 # ---- cues from a recording ------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_recording_becomes_cues_whose_barge_in_knows_it_cut_an_answer(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     sink = LocalStore(tmp_path).create("CA1", datetime(2026, 1, 2, tzinfo=UTC))
     rec = CallRecorder(sink, clock=clock)
     rec.start(call_sid="CA1", flow="store", parameters={})

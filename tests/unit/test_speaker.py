@@ -12,115 +12,16 @@ Each phrase's fake audio is one distinct byte value, so a frame tells which phra
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.marks import EchoResult, MarkTracker
-from bot.speaker import LOOKAHEAD, OUT_CHUNK_BYTES, Speaker
+from bot.marks import EchoResult
+from bot.speaker import LOOKAHEAD, OUT_CHUNK_BYTES
 from media.codec import ULAW_FRAME_BYTES, ULAW_SILENCE
 from media.errors import ProviderError
-
-TIMEOUT_S = 5.0
-POLL_S = 0.002
-STREAM_SID = "MZ00000000000000000000000000000001"
-
-
-class FakeTTS:
-    """Yields each phrase's audio in small odd-sized chunks; a phrase may wait on a gate or fail."""
-
-    def __init__(self, audio: dict[str, bytes], *, chunk_bytes: int = 70) -> None:
-        self.audio = audio
-        self.chunk_bytes = chunk_bytes
-        self.gates: dict[str, asyncio.Event] = {}
-        self.errors: dict[str, BaseException] = {}
-        self.started: list[str] = []
-        self.finished: list[str] = []
-        self.cancelled: list[str] = []
-
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        self.started.append(text)
-        try:
-            if text in self.gates:
-                await self.gates[text].wait()
-            if text in self.errors:
-                raise self.errors[text]
-            data = self.audio[text]
-            for i in range(0, len(data), self.chunk_bytes):
-                yield data[i : i + self.chunk_bytes]
-        except asyncio.CancelledError:
-            self.cancelled.append(text)
-            raise
-        self.finished.append(text)
-
-    async def aclose(self) -> None:
-        pass
-
-
-class Wire:
-    """The WebSocket: records every message; media of a held phrase blocks until released."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.holds: dict[int, asyncio.Event] = {}  # phrase byte value -> release
-        self.blocked = asyncio.Event()
-
-    async def send(self, text: str) -> None:
-        message = json.loads(text)
-        self.messages.append(message)  # recorded when committed to the socket
-        if message["event"] == "media":
-            hold = self.holds.get(payload(message)[0])
-            if hold is not None and not hold.is_set():
-                self.blocked.set()
-                await hold.wait()
-
-    def frames(self) -> list[bytes]:
-        return [payload(m) for m in self.messages if m["event"] == "media"]
-
-    def marks(self) -> list[str]:
-        return [m["mark"]["name"] for m in self.messages if m["event"] == "mark"]
-
-    def script(self) -> list[str]:
-        """The wire in short form: one entry per run of frames of one phrase, per mark, per clear."""
-        out: list[str] = []
-        for m in self.messages:
-            if m["event"] == "media":
-                entry = f"audio {payload(m)[0]}"
-                if not out or out[-1] != entry:
-                    out.append(entry)
-            elif m["event"] == "mark":
-                out.append("mark")
-            else:
-                out.append(m["event"])
-        return out
-
-
-def payload(message: dict[str, Any]) -> bytes:
-    return base64.b64decode(message["media"]["payload"], validate=True)
-
-
-async def eventually(condition: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
-    """Polls, because what the tests watch changes inside the Speaker's own tasks."""
-    for _ in range(int(timeout_s / POLL_S)):
-        if condition():
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"condition still false after {timeout_s} s")
-
-
-def audio(value: int, size: int) -> bytes:
-    return bytes([value]) * size
-
-
-def make_speaker(tts: FakeTTS, wire: Wire, **kwargs: Any) -> tuple[Speaker, MarkTracker]:
-    tracker = MarkTracker()
-    speaker = Speaker(tts, wire.send, STREAM_SID, tracker, **kwargs)
-    speaker.start()
-    return speaker, tracker
+from tests.support.fakes import FakeTTS
+from tests.support.speaker import STREAM_SID, TIMEOUT_S, Wire, audio, eventually, make_speaker, payload
 
 
 async def test_messages_are_100_ms_padded_to_20_ms_and_each_phrase_ends_with_a_registered_mark() -> None:

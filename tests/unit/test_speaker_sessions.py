@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from media.errors import ProviderError
 from media.tts.protocol import VoiceOptions
-from tests.unit.test_speaker import FakeTTS, Wire, audio, eventually, make_speaker
+from tests.support.fakes import FakeTTS
+from tests.support.speaker import Wire, audio, eventually, make_speaker
 
 
 class FakeSession:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from hypothesis import given, settings
@@ -18,28 +17,8 @@ from hypothesis import strategies as st
 
 from bot.marks import MarkTracker
 from bot.speaker import OUT_CHUNK_BYTES, Speaker
-from media.tts.protocol import VoiceOptions
-
-from .test_speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload
-
-
-class FakeTTS:
-    """Yields each phrase's audio in ``chunk_bytes`` pieces; a phrase with a gate waits for it first."""
-
-    def __init__(self, audio: dict[str, bytes], *, chunk_bytes: int = 70) -> None:
-        self.audio = audio
-        self.chunk_bytes = chunk_bytes
-        self.gates: dict[str, asyncio.Event] = {}
-
-    async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
-        if text in self.gates:
-            await self.gates[text].wait()
-        data = self.audio[text]
-        for i in range(0, len(data), self.chunk_bytes):
-            yield data[i : i + self.chunk_bytes]
-
-    async def aclose(self) -> None:
-        pass
+from tests.support.fakes import FakeTTS
+from tests.support.speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload
 
 
 class DyingSocket:

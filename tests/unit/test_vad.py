@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import array
 import itertools
-import math
 import random
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -14,48 +11,7 @@ from hypothesis import strategies as st
 
 from media.codec import rms
 from media.vad import Endpointer, EndpointerConfig, EndpointerEvent, SpeechEnded, SpeechStarted
-
-BYTES_PER_MS = 16
-
-
-def _pcm(samples: list[int]) -> bytes:
-    data = array.array("h", samples)
-    if sys.byteorder == "big":
-        data.byteswap()
-    return data.tobytes()
-
-
-def tone(ms: int, amplitude: int = 8000, freq: float = 440.0, phase_from: int = 0) -> bytes:
-    n = ms * 8
-    return _pcm([int(amplitude * math.sin(2 * math.pi * freq * (phase_from + i) / 8000)) for i in range(n)])
-
-
-def silence(ms: int) -> bytes:
-    return bytes(ms * BYTES_PER_MS)
-
-
-def noise(ms: int, level: float, seed: int = 1) -> bytes:
-    """Gaussian noise whose rms is about `level`."""
-    rng = random.Random(seed)
-    return _pcm([max(-32768, min(32767, round(rng.gauss(0, level)))) for _ in range(ms * 8)])
-
-
-def mix(a: bytes, b: bytes) -> bytes:
-    sa, sb = array.array("h", a), array.array("h", b)
-    return _pcm([max(-32768, min(32767, x + y)) for x, y in zip(sa, sb, strict=True)])
-
-
-def run(endpointer: Endpointer, audio: bytes, chunk: int = 320) -> list[tuple[int, EndpointerEvent]]:
-    """Push `audio` in chunks; return (now_ms when the event came out, event)."""
-    out: list[tuple[int, EndpointerEvent]] = []
-    for i in range(0, len(audio), chunk):
-        for event in endpointer.push(audio[i : i + chunk]):
-            out.append((endpointer.now_ms, event))
-    return out
-
-
-def events_of(endpointer: Endpointer, audio: bytes, chunk: int = 320) -> list[EndpointerEvent]:
-    return [event for _, event in run(endpointer, audio, chunk)]
+from tests.support.vad import BYTES_PER_MS, events_of, mix, noise, pcm16, run, silence, tone
 
 
 def assert_well_formed(events: list[EndpointerEvent], pre_roll_ms: int = 200) -> None:
@@ -240,7 +196,7 @@ def test_slowly_rising_noise_is_never_speech() -> None:
     # rms rises from 0 to 800 over six seconds, then stays at 800 for six more.
     scaled = [round(x * 800 * min(1.0, i / ramp_len)) for i, x in enumerate(samples)]
     endpointer = Endpointer()
-    assert events_of(endpointer, _pcm(scaled)) == []
+    assert events_of(endpointer, pcm16(scaled)) == []
     assert 650 < endpointer.noise_floor < 900
 
 

@@ -14,7 +14,7 @@ from media.vad import (
     SpeechResumed,
     SpeechStarted,
 )
-from tests.unit.test_vad import events_of, run, silence, tone
+from tests.support.vad import events_of, run, silence, tone
 
 CONFIG = EndpointerConfig(pause_ms=200, end_silence_ms=500)
 

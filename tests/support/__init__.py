@@ -1,0 +1,14 @@
+"""What the tests share: phone scripts, fakes and clocks, written once (fixtures: ``tests/conftest.py``).
+
+Rules:
+- One helper, one home: a test file imports what it shares from here, never from another test file.
+- Fakes implement the product's protocols (``media.tts.protocol.TextToSpeech``, the ``() -> float`` clock
+  the product takes) and mypy checks them against those protocols (``tests.support`` is in pyproject's
+  mypy packages).
+- Nothing here patches the product: the helpers drive the emulators and read what the bench exposes.
+
+Modules: ``phone`` (a caller's scripts and waits on a bench call), ``flows`` (the shipped store flow,
+edited), ``metrics`` (``/metrics`` as Prometheus reads it), ``fakes`` (providers), ``clocks``,
+``speaker`` (the Speaker tests' wire), ``sample_call`` (a recorded call for the inspector and reader),
+``vad`` (endpointer signals).
+"""
