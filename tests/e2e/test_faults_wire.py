@@ -124,14 +124,17 @@ def bot_audio_sent(b: Bench, call_sid: str) -> int:
 
 
 async def stalled(b: Bench, call_sid: str, timeout_s: float = 20.0) -> int:
-    """Until the bot answers on ``call_sid`` but sends nothing more for a whole second; the bytes sent."""
+    """Until the bot answers on ``call_sid``, holds phrases of the answer and sends nothing more for a whole
+    second; the bytes sent. Phrases held: on a busy machine a second without a byte may also be a slow
+    synthesis, with nothing held yet (the suite under load once took that for the socket's back-pressure)."""
     async with asyncio.timeout(timeout_s):
         while True:
             call = await live_call(b, call_sid)
             sent = bot_audio_sent(b, call_sid)
             await asyncio.sleep(1.0)
             answering = bool(call.turns) and bool(call.turns[0].said)
-            if answering and sent and bot_audio_sent(b, call_sid) == sent:
+            held = answering and call.speaker is not None and call.speaker.queued(max(call.turns[0].said))
+            if held and sent and bot_audio_sent(b, call_sid) == sent:
                 return sent
 
 
