@@ -9,6 +9,9 @@ Rules:
 - The fallback has its own quota: a Google voice of another family (Neural2, Standard: 1,000 requests
   per minute per project) or the embedded piper engine (no quota). It speaks with its own voice and
   language and only the flow's speaking rate: a flow's voice name belongs to the primary.
+- A session the service refused before any audio with its reason lost (kind ``refused``: grpc.aio's
+  own INTERNAL on every try, ``media.tts.google_stream``) falls back too: nothing was said, and a
+  quota refusal is the likeliest reason.
 - A phrase whose audio has started is never switched (half in one voice, half in another); other errors
   (timeouts, outages) are not the fallback's business: they reach the Speaker, which apologises.
 - A per-answer session (``open_session``) is the primary's own, each of its phrases under the same rule:
@@ -30,7 +33,7 @@ from media.errors import ProviderError
 from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
 
 log = structlog.get_logger(__name__)
-FALLBACK_KINDS = frozenset({"quota"})
+FALLBACK_KINDS = frozenset({"quota", "refused"})
 # Set when the fallback spoke, in the context of the task reading the audio (an async generator runs in
 # its consumer's context); whoever wants to know resets it first.
 SPOKEN_BY_FALLBACK: ContextVar[bool] = ContextVar("spoken_by_fallback", default=False)

@@ -2,7 +2,8 @@
 
 Every provider module catches its SDK's exceptions and raises ``ProviderError`` with a short,
 log-safe ``kind`` (``unavailable``, ``timeout``, ``rate_limited``, ``bad_request``, ``stream_cut``,
-``server_error``, ``error``). The message never carries credentials or the request body.
+``server_error``, ``quota``, ``refused`` (a refusal whose reason the transport lost), ``error``).
+The message never carries credentials or the request body.
 """
 
 from __future__ import annotations

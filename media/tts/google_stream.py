@@ -28,7 +28,9 @@ Rules:
   ``QUOTA_RETRY_S``: a per-minute quota seldom frees within a second, and what still fails is kind
   ``quota``, the cue for a fallback voice. Once the service has refused for quota, a retry failing with
   that client-side INTERNAL is taken for the same refusal (grpc.aio overwrites the server's status when
-  a write fails after it: grpc/grpc issue 36066, PR 43486), so the fallback still gets its cue.
+  a write fails after it: grpc/grpc issue 36066, PR 43486), so the fallback still gets its cue. When
+  every try ends so, the service refused the session for a reason we cannot know: kind ``refused``
+  (no audio went out, so another voice may speak the phrases whole).
 - A call that makes no progress for ``timeout_s`` (no response since the last phrase, response or end
   of input) fails with ``ProviderError(kind="timeout")``; any other failure becomes a ``ProviderError``
   for every phrase not yet complete. ``cancel()`` (barge-in, hang-up) cancels the gRPC call at once.
@@ -169,6 +171,8 @@ class GoogleSession:
                             if self._splitter.received or self._loop.time() + pause > quota_give_up_at:
                                 raise refused from exc
                         elif self._splitter.received or self._loop.time() + pause > give_up_at:
+                            if _masked(exc) and not self._splitter.received:
+                                raise _ReasonLost from exc
                             raise
                     except gexc.ResourceExhausted as exc:
                         refused = exc
@@ -178,6 +182,8 @@ class GoogleSession:
                     pause = min(2 * pause, 0.2)
         except TimeoutError:
             self._end_outputs(ProviderError("google-tts", "timeout"))
+        except _ReasonLost:
+            self._end_outputs(ProviderError("google-tts", "refused"))
         except (gexc.GoogleAPICallError, grpc.RpcError, gexc.RetryError) as exc:
             self._end_outputs(self._error(exc))
         except asyncio.CancelledError:
@@ -220,6 +226,10 @@ class GoogleSession:
         for queue in self._outputs[self._closed :]:
             queue.put_nowait(item)
         self._closed = len(self._outputs)
+
+
+class _ReasonLost(Exception):
+    """Every try refused before any audio, each time as grpc.aio's own INTERNAL: the reason is lost."""
 
 
 def _masked(exc: BaseException) -> bool:
