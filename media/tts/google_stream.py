@@ -28,9 +28,10 @@ Rules:
   ``QUOTA_RETRY_S``: a per-minute quota seldom frees within a second, and what still fails is kind
   ``quota``, the cue for a fallback voice. Once the service has refused for quota, a retry failing with
   that client-side INTERNAL is taken for the same refusal (grpc.aio overwrites the server's status when
-  a write fails after it: grpc/grpc issue 36066, PR 43486), so the fallback still gets its cue. When
-  every try ends so, the service refused the session for a reason we cannot know: kind ``refused``
-  (no audio went out, so another voice may speak the phrases whole).
+  a write fails after it: grpc/grpc issue 36066, PR 43486), so the fallback still gets its cue. Any
+  other try that ends so is taken for the service's last code (UNAVAILABLE, say); when every try ends
+  so, the service refused the session for a reason we cannot know: kind ``refused`` (no audio went
+  out, so another voice may speak the phrases whole).
 - A call that makes no progress for ``timeout_s`` (no response since the last phrase, response or end
   of input) fails with ``ProviderError(kind="timeout")``; any other failure becomes a ``ProviderError``
   for every phrase not yet complete. ``cancel()`` (barge-in, hang-up) cancels the gRPC call at once.
@@ -162,6 +163,7 @@ class GoogleSession:
                 give_up_at, quota_give_up_at = started + RETRY_BUDGET_S, started + QUOTA_RETRY_S
                 pause = 0.05
                 refused: gexc.ResourceExhausted | None = None  # the service's last quota refusal
+                said: gexc.GoogleAPICallError | None = None  # the service's last other refusal
                 while True:
                     try:
                         await self._call(Resampler(STREAM_RATE, SAMPLE_RATE))
@@ -172,8 +174,10 @@ class GoogleSession:
                                 raise refused from exc
                         elif self._splitter.received or self._loop.time() + pause > give_up_at:
                             if _masked(exc) and not self._splitter.received:
-                                raise _ReasonLost from exc
+                                raise (said or _ReasonLost()) from exc  # its code lost: the last known
                             raise
+                        elif not _masked(exc):
+                            said = exc
                     except gexc.ResourceExhausted as exc:
                         refused = exc
                         if self._splitter.received or self._loop.time() + pause > quota_give_up_at:

@@ -151,7 +151,8 @@ async def test_unavailable_before_any_audio_is_tried_again_with_every_phrase(
     assert session is not None
     with pytest.raises(ProviderError) as info:
         await speak(session, TEXTS)
-    assert info.value.kind in ("unavailable", "error")  # "error": INTERNAL, the grpc.aio write race
+    # "refused": on a busy machine every abort can race the client's writes (grpc.aio's own INTERNAL)
+    assert info.value.kind in ("unavailable", "refused")
     assert 2 < emulator.rpcs["streaming"] < 100
 
 

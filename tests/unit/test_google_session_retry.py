@@ -7,7 +7,7 @@ on a later attempt (grpc.aio's write race, grpc/grpc#36066: a server that ends t
 still writes), is reported as the quota refusal it was (kind ``quota``, the fallback voice's cue), and as
 soon as the quota retry is over; an INTERNAL with nothing known before it is retried
 for the whole budget, then is kind ``refused`` (the service refused, its reason lost): the fallback
-voice's cue too.
+voice's cue too; after an UNAVAILABLE the service did say, a masked last try keeps that code.
 """
 
 from __future__ import annotations
@@ -83,3 +83,9 @@ async def test_internal_with_nothing_known_before_is_a_refusal_after_the_whole_b
 async def test_another_internal_after_a_quota_refusal_is_the_services_own_error() -> None:
     client = ScriptedClient([gexc.ResourceExhausted("quota"), gexc.InternalServerError("backend")])
     assert (await first_phrase_error(client)).kind == "error"
+
+
+async def test_an_unavailable_then_masked_internals_keep_the_known_code() -> None:
+    client = ScriptedClient([gexc.ServiceUnavailable("backend"), gexc.InternalServerError(MASKED)])
+    # Before: kind "refused" whenever the last try was masked (CI, stop 20); the service had said why.
+    assert (await first_phrase_error(client)).kind == "unavailable"
