@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.line import default_line
-from bot.logs import configure_logging
+from bot.flows.line import default_line
 from bot.sim.rig import bench
+from bot.telemetry.logs import configure_logging
 from emulators.openai_script import ChatRequest, Reply
 from emulators.phone_call import PhoneCall
 

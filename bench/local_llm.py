@@ -38,7 +38,7 @@ from openai.types.chat import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.line import LineConfig, default_line
+from bot.flows.line import LineConfig, default_line
 
 # (question, expected tool or None, expected arguments)
 CASES: list[tuple[str, str | None, dict[str, str]]] = [
@@ -213,7 +213,7 @@ def main() -> int:
     proc: subprocess.Popen[bytes] | None = None
     if args.start:
         args.base_url = f"http://127.0.0.1:{args.port}/v1"
-        cmd = [sys.executable, "-m", "bot.local_llm", "--port", str(args.port)]
+        cmd = [sys.executable, "-m", "bot.local_llm.model", "--port", str(args.port)]
         if args.chat_format:
             cmd += ["--chat-format", args.chat_format]
         log = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL  # noqa: SIM115

@@ -58,7 +58,7 @@ async def main(flows: int, rounds: int, idle: bool) -> None:
         write_flows(Path(folder), flows)
         async with bench(flows=folder) as b:
             await b.server.warming
-            gc.freeze()  # as bot serve does once warm (bot.server.serve)
+            gc.freeze()  # as bot serve does once warm (bot.server.serve.serve)
             figures: list[tuple[float, float]] = []
             for _ in range(rounds):
                 stalls: list[float] = []

@@ -19,10 +19,10 @@ from collections.abc import Coroutine
 from types import ModuleType
 from typing import Any
 
-from bot import local_llm
 from bot.flows import check as flows_check
 from bot.inspector import cli as inspector_cli
-from bot.settings import SettingsError, load_settings
+from bot.local_llm import model as local_llm
+from bot.server.settings import SettingsError, load_settings
 
 SIMULATION_PACKAGES = ("bot.sim", "emulators")
 SIMULATION_MISSING = (
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     from bot.flows.loader import FlowError
-    from bot.server import serve
+    from bot.server.serve import serve
     from media.errors import ProviderError
 
     try:

@@ -1,6 +1,6 @@
 """The emulated OpenAI API's models: which exist, until when, and what each accepts.
 
-An independent second implementation (the bot's own view is ``bot.llm.models``; this module must not
+An independent second implementation (the bot's own view is ``bot.providers.llm.models``; this module must not
 import it): when the two agree, the emulator proves the bot sends what OpenAI accepts only as far as this
 table is true, so every rule cites its source. "On paper" marks a rule not seen confirmed for that exact
 model, or a message whose wording was not seen.

@@ -19,8 +19,8 @@ import pytest
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    """For a test that configures logging (``bot.logs.configure_logging``): the root logger's handlers and
-    level, structlog's configuration and its context variables are put back afterwards."""
+    """For a test that configures logging (``bot.telemetry.logs.configure_logging``): the root logger's
+    handlers and level, structlog's configuration and its context variables are put back afterwards."""
     import structlog  # here, not at the top: see the module's rules
 
     root = logging.getLogger()

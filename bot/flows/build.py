@@ -6,7 +6,7 @@ Rules:
   voice engine must exist on this server. Every failure is a ``FlowProblem`` at the line of the
   field that caused it, and all of them are reported together (``FlowError``), like ``flows check``.
 - Every built tool's ``secrets`` (HTTP header values) join the process's secret list
-  (``bot.secret_values``) before the book is returned, so logs and recordings mask them from the
+  (``bot.core.secret_values``) before the book is returned, so logs and recordings mask them from the
   first call on, after a reload too.
 """
 
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.core.secret_values import remember
+from bot.flows.line import LineConfig
+from bot.flows.line_book import LineBook
 from bot.flows.loader import FlowError, FlowProblem, FlowSet
 from bot.flows.tool_specs import FunctionToolSpec, HttpToolSpec, PythonToolSpec
-from bot.line import LineConfig
-from bot.lines import LineBook
-from bot.secret_values import remember
+from bot.providers.voices import Voices
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import HttpClient, http_tool
 from bot.tools.python_tool import python_tool
 from bot.tools.registry import Tool
-from bot.voices import Voices
 
 
 def build_book(

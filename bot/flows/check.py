@@ -66,7 +66,7 @@ def check(
     """
     from bot.flows.loader import FlowError, load_flows
     from bot.flows.model_check import check_models
-    from bot.settings import Settings
+    from bot.providers.llm.models import DEFAULT_CHAT_MODEL, DEFAULT_TRANSCRIBE_MODEL
 
     try:
         flows = load_flows(list(files) if files else DEFAULT_FOLDER)
@@ -77,11 +77,10 @@ def check(
         print(f"{_plural(len(exc.problems), 'error')} in {len(broken)} file(s)", file=out)
         return 1
     env = os.environ if env is None else env
-    defaults = Settings.model_fields
     report = check_models(
         flows,
-        llm_model=env.get("LLM_MODEL") or str(defaults["llm_model"].default),
-        stt_model=env.get("STT_MODEL") or str(defaults["stt_model"].default),
+        llm_model=env.get("LLM_MODEL") or DEFAULT_CHAT_MODEL,
+        stt_model=env.get("STT_MODEL") or DEFAULT_TRANSCRIBE_MODEL,
         today=today or datetime.now(UTC).date(),
     )
     for problem in report.warnings:

@@ -21,7 +21,7 @@ from typing import Final
 # store.yaml is 4 KiB. The system prompt goes with every chat request of every turn, and 256 KiB
 # is some 60k tokens: a prompt that slow and costly is a mistake, not a flow. PyYAML is pure Python:
 # a flow this size that is mostly its prompt parses in 0.2 to 0.3 s, the worst shapes (256 KiB of
-# one-character list items or keys) in 2 to 5 s (shared 2-core EPYC), off the event loop (bot.server).
+# one-character list items or keys) in 2 to 5 s (shared 2-core EPYC), off the event loop (bot.server.serve).
 MAX_FLOW_FILE_BYTES: Final = 256 * 1024
 # Every flow's fixed phrases are synthesized at start-up and after each reload, and a reload parses
 # every file again (store.yaml: 20 to 35 ms each). A flow per phone line, 100 is more than one

@@ -6,7 +6,7 @@ Rules:
 - Defaults are read from today's code (``LineConfig``, and through it ``PhraseConfig``,
   ``EndpointerConfig``, ``GoogleVoice``), never copied, so a flow that sets nothing behaves like the
   built-in line. LLM model, temperature, voice language and name left unset mean "the server's
-  setting"; an unset reasoning effort is the lowest the model accepts (``bot.llm.models``).
+  setting"; an unset reasoning effort is the lowest the model accepts (``bot.providers.llm.models``).
 - Rules across fields of one flow (unique numbers and tool names, known transfer targets, a flow
   some call can reach) run once every field is valid; they raise one ``flow_rules`` error whose
   ``ctx["problems"]`` lists ``(loc, reason)`` pairs, so the loader can point each at its own line.
@@ -24,19 +24,19 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from bot.core.progress import ProgressConfig
 from bot.flows.fields import Name, PhoneNumber, PositiveSeconds, StrictModel, Text
+from bot.flows.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
 from bot.flows.tool_specs import (
     EndCallSpec,
     FunctionToolSpec,
     ToolSpec,
     TransferCallSpec,
 )
-from bot.line import DtmfConfig, EndCallConfig, LineConfig, TimeoutConfig, TransferConfig
-from bot.llm.protocol import ChatOptions, ReasoningEffort
+from bot.providers.llm.protocol import ChatOptions, ReasoningEffort
+from bot.providers.tts_engines import TtsChoice
+from bot.providers.voices import voice_language
 from bot.tools.registry import Tool
-from bot.tts_engines import TtsChoice
-from bot.voices import voice_language
-from bot.waiting import ProgressConfig
 from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
@@ -100,7 +100,7 @@ class VoiceSettings(StrictModel):
     @field_validator("name")
     @classmethod
     def _speaks_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # Google refuses a voice whose language is not the request's (bot.voices: voice_language).
+        # Google refuses a voice whose language is not the request's (bot.providers.voices: voice_language).
         language, own = info.data.get("language"), voice_language(value or "")
         if language and own and own.lower() != language.lower():
             raise ValueError(

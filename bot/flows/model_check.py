@@ -1,4 +1,5 @@
-"""The models a set of flows will use, checked against ``bot.llm.models``: at the line that names them.
+"""The models a set of flows will use, checked against ``bot.providers.llm.models``: at the line that names
+them.
 
 Rules:
 - Each flow's chat model is its ``llm.model``, else the server's ``LLM_MODEL`` (then the message says
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.flows.loader import FlowProblem, FlowSet
-from bot.llm.models import Level, chat_problems, shutdown_notice
+from bot.providers.llm.models import Level, chat_problems, shutdown_notice
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Rules:
 - The answers are ``hours_answer`` / ``order_answer``, shared with the built-in line's tools
-  (``bot.line.store_tools``, which may read another data file):
+  (``bot.flows.line.store_tools``, which may read another data file):
   ``check_hours`` knows the seven days of the packaged ``bot/data/store.json`` (any case, spaces
   ignored); ``lookup_order`` keeps only the digits of what the caller said.
 - The data file is read once, on the first call (it ships with the package and never changes).

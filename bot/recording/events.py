@@ -43,8 +43,8 @@ from pydantic import (
     ValidationInfo,
 )
 
+from bot.core.redact import REDACTED
 from bot.recording.format import BOT_AUDIO_EVENT, CLEAR_EVENT
-from bot.redact import REDACTED
 
 # Twilio's longest call: 4 hours by default, 24 hours at most (the account's "24-Hour Maximum Call
 # Duration" setting): https://www.twilio.com/docs/sip-trunking/extended-call-duration and

@@ -9,8 +9,8 @@ Rules:
   A stat that fails keeps the last answer.
 - One structlog warning ``recording_paused`` per pause, one info ``recording_resumed`` when it ends (with
   how long it lasted and the audio bytes dropped meanwhile), whatever the number of calls; ``on_change``
-  and ``on_dropped`` feed the metrics (``bot.metrics``): the dropped bytes are added up here and handed
-  on when the disk is looked at (once a second at most), never per frame.
+  and ``on_dropped`` feed the metrics (``bot.telemetry.metrics``): the dropped bytes are added up here and
+  handed on when the disk is looked at (once a second at most), never per frame.
 - Called from the event loop only (the recorder's writes are there).
 """
 

@@ -25,7 +25,7 @@ Rules:
   ``caller_audio_full`` event, the caller bytes dropped in the final meta).
 - Bot audio: appended to bot.ulaw first, then described by a ``bot_audio`` event (offset, bytes,
   response_id, mark); one call per phrase or chunk, never per 20 ms frame.
-- Redaction, on every meta and event key and value at any depth, by the one rule of ``bot.redact`` (as
+- Redaction, on every meta and event key and value at any depth, by the one rule of ``bot.core.redact`` (as
   logs and tool results): a configured secret (4+ characters) becomes ``[redacted]``; a field whose key
   is in ``sensitive_fields`` (case-insensitive) becomes ``[redacted]`` whatever its value. Values are
   made JSON-safe: datetimes as UTC ISO text, bytes as ``<n bytes>``, other objects by ``repr``.
@@ -50,6 +50,7 @@ from typing import Any, Final
 
 import structlog
 
+from bot.core.redact import Redactor
 from bot.recording.format import (
     BOT_AUDIO_EVENT,
     BOT_AUDIO_FILE,
@@ -72,7 +73,6 @@ from bot.recording.format import (
 )
 from bot.recording.space import SpaceFloor
 from bot.recording.store import RecordingSink
-from bot.redact import Redactor
 
 log = structlog.get_logger("bot.recording")
 
@@ -297,7 +297,7 @@ class CallRecorder:
 
 
 def _json_safe(value: Any) -> Any:
-    """A value ``bot.redact`` does not walk, as JSON can hold it (the module rules)."""
+    """A value ``bot.core.redact`` does not walk, as JSON can hold it (the module rules)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, datetime):

@@ -26,11 +26,11 @@ from pathlib import Path
 import structlog
 
 import bot
-from bot.app import CALLS
-from bot.call import Call
-from bot.logs import configure_logging
+from bot.call.call import Call
+from bot.server.app import CALLS
 from bot.sim.rig import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from bot.sim.wer import conversation_error_rate
+from bot.telemetry.logs import configure_logging
 from emulators.phone_call import PhoneCall
 from emulators.store_script import StoreScript
 

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from bot.app import CALL_OBSERVERS
-from bot.call import Call
-from bot.deps import CallDeps
-from bot.line import LineConfig, default_line
-from bot.server import RunningServer, start_server
-from bot.settings import Settings
+from bot.call.call import Call
+from bot.call.deps import CallDeps
+from bot.flows.line import LineConfig, default_line
+from bot.server.app import CALL_OBSERVERS
+from bot.server.serve import RunningServer, start_server
+from bot.server.settings import Settings
 from emulators.latency import Delay
 from emulators.openai_script import Responder
 from emulators.openai_server import OpenAIEmulator
@@ -60,7 +60,7 @@ class Bench:
 
     @property
     def active_calls(self) -> set[Call]:
-        from bot.app import CALLS
+        from bot.server.app import CALLS
 
         return self.server.app[CALLS]
 

@@ -4,7 +4,7 @@ Rules:
 - Header values are ``env:VAR`` references resolved once, when the tool is built (at flow load): a
   missing, empty or multi-line variable is a ``ToolSetupError`` at ``("headers", name)`` that names
   the variable, never its value. The resolved values are the tool's ``secrets``
-  (``bot.secret_values.worth_masking``): the registry masks them in its results, and the flow build
+  (``bot.core.secret_values.worth_masking``): the registry masks them in its results, and the flow build
   adds them to the process's secret list for logs and recordings.
 - Arguments reach the handler only after the registry checked them against ``parameters`` (no key
   the schema does not declare, unless the flow allows ``additionalProperties``).
@@ -33,8 +33,8 @@ from typing import Any
 import aiohttp
 import structlog
 
+from bot.core.secret_values import worth_masking
 from bot.flows.tool_specs import HttpToolSpec
-from bot.secret_values import worth_masking
 from bot.tools.errors import ToolSetupError
 from bot.tools.registry import Tool
 

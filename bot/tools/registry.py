@@ -12,7 +12,7 @@ Rules:
   error result ``TOO_MANY_CALLS`` (each call id still gets its result, as the chat API requires), so
   one response cannot fan out into hundreds of requests to a service.
 - A tool's ``secrets`` (the header values an HTTP tool sends) are masked as ``[redacted]`` in its
-  results (``bot.redact``'s rule, as logs and recordings), so a service that echoes them cannot put
+  results (``bot.core.redact``'s rule, as logs and recordings), so a service that echoes them cannot put
   them in the prompt, the recordings or the logs.
 - A result that is a dict with an ``error`` key counts as a failure in the turn's figures.
 - Results are strings (JSON for structured results) capped at ``MAX_RESULT_CHARS``, so a tool that
@@ -35,8 +35,8 @@ import structlog
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from bot.llm.assembler import ToolCall
-from bot.redact import Redactor
+from bot.core.redact import Redactor
+from bot.core.tool_calls import ToolCall
 
 MAX_RESULT_CHARS = 4000
 # A turn needs one or two lookups; 8 leaves room for a caller asking about several orders at once.
@@ -69,7 +69,7 @@ class Tool:
         object.__setattr__(self, "_redactor", Redactor.of(self.secrets))
 
     def redact(self, text: str) -> str:
-        """``text`` with this tool's secrets masked (``bot.redact``'s rule)."""
+        """``text`` with this tool's secrets masked (``bot.core.redact``'s rule)."""
         return self._redactor.text(text)
 
     def argument_error(self, arguments: Mapping[str, Any]) -> str | None:

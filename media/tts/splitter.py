@@ -3,7 +3,7 @@
 One ``StreamingSynthesize`` call carries every phrase of an answer, and its responses carry audio only:
 ``StreamingSynthesizeResponse`` has a single field, ``audio_content`` (google-cloud-texttospeech 2.38.0,
 ``texttospeech_v1/types/cloud_tts.py``), so nothing maps the audio back to the inputs. The bot still puts
-a Twilio mark after each phrase, and history keeps the phrases whose marks came back (``bot/marks.py``),
+a Twilio mark after each phrase, and history keeps the phrases whose marks came back (``bot/core/heard.py``),
 so the boundaries are estimated here.
 
 Rules:

@@ -20,12 +20,12 @@ from typing import Any
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-from bot.app import DEPS
-from bot.call import Call
-from bot.line import default_line
+from bot.call.call import Call
+from bot.core.binding import PARAMETER, mint_binding
+from bot.flows.line import default_line
 from bot.recording import Recording
+from bot.server.app import DEPS
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
-from bot.twilio.binding import PARAMETER, mint_binding
 from emulators import twilio_wire as wire
 from emulators.phone import PhoneCall
 from emulators.voice import ToneCodebook

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.line import TimeoutConfig
+from bot.flows.line import TimeoutConfig
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
 from emulators.phone import SimulatedPhone
 from emulators.twilio_rest import RestRequest

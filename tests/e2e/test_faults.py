@@ -21,9 +21,9 @@ import aiohttp
 import grpc
 import pytest
 
-from bot.line import default_line
-from bot.logs import configure_logging
+from bot.flows.line import default_line
 from bot.sim.rig import Bench, bench
+from bot.telemetry.logs import configure_logging
 from emulators import twilio_wire as wire
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault

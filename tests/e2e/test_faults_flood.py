@@ -17,8 +17,8 @@ import asyncio
 import contextlib
 from dataclasses import replace
 
-from bot.inbound_pacing import LEAD_S
-from bot.line import default_line
+from bot.core.pacing import LEAD_S
+from bot.flows.line import default_line
 from bot.sim.rig import Bench, bench
 from emulators import twilio_wire as wire
 from emulators.openai_script import echo_responder

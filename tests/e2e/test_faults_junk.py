@@ -23,7 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.app import MAX_FRAME_CHARS
+from bot.server.app import MAX_FRAME_CHARS
 from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
 from tests.support.phone import ask, finished_call, greeted

@@ -17,7 +17,7 @@ import json
 
 import grpc
 
-from bot.line import default_line
+from bot.flows.line import default_line
 from bot.sim.rig import bench
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
@@ -150,7 +150,7 @@ async def test_tts_stream_failing_mid_answer_keeps_what_was_heard_apologises_and
 # ---- speech to text: a transcription that never answers -------------------------------------------------
 
 
-STT_TIMEOUT_S = 1.0  # the bot's STT deadline, shortened from its default (bot.settings: stt_timeout_s)
+STT_TIMEOUT_S = 1.0  # the bot's STT deadline, shortened from its default (bot.server.settings: stt_timeout_s)
 
 
 async def test_stt_timeout_is_given_up_at_the_deadline_apologised_for_and_the_next_turn_works() -> None:

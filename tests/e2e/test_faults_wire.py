@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.app import MAX_SOCKET_MESSAGE
-from bot.call import Call
+from bot.call.call import Call
+from bot.server.app import MAX_SOCKET_MESSAGE
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, echo_responder
 from tests.support.phone import ask, finished_call, greeted

@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.call import Call
+from bot.call.call import Call
 from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall

@@ -22,8 +22,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import server as server_module
 from bot.flows.files import MAX_FLOW_FILE_BYTES
+from bot.server import serve as server_module
 from bot.sim.rig import bench
 from tests.e2e.bot_process import run_bot
 from tests.e2e.test_flow_files import ServeLog, healthz, one_call, serve_env, serve_refusing

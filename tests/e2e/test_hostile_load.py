@@ -94,7 +94,7 @@ async def test_slow_bodies_over_the_size_limit_are_refused_unread_and_pin_no_mem
                 writer.close()
         assert all(a.startswith(b"HTTP/1.1 413") for a in answers if a), answers[:3]
         assert (await bot.health())[0] == 200
-        # Every refusal is counted; only a few are logged (bot.log_limit).
+        # Every refusal is counted; only a few are logged (bot.telemetry.log_limit).
         async with aiohttp.ClientSession() as http, http.get(bot.url + "/metrics") as response:
             metrics = await response.text()
         assert f'phonebot_requests_refused_total{{route="/voice",status="413"}} {SLOW_BODIES}.0' in metrics

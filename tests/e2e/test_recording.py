@@ -7,7 +7,7 @@ import io
 import wave
 from pathlib import Path
 
-from bot.line import default_line
+from bot.flows.line import default_line
 from bot.recording import Recording
 from bot.sim.rig import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 

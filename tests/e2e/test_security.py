@@ -26,8 +26,8 @@ import structlog
 from moto.server import ThreadedMotoServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import start_draining
 from bot.recording.s3 import s3_client
+from bot.server.app import start_draining
 from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone

@@ -25,8 +25,8 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bot.core.binding import PARAMETER, check_binding, mint_binding
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, bench
-from bot.twilio.binding import PARAMETER, check_binding, mint_binding
 from emulators import twilio_wire as wire
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone

@@ -8,7 +8,7 @@ violation) before any work: no ``Call``, no recording folder, no greeting audio,
 
 Rules:
 - The bench is the real server on 127.0.0.1; the attacker is a plain aiohttp WebSocket client; tokens are
-  minted with ``bot.twilio.binding`` and the bench's own auth token (the strongest attacker: one whose
+  minted with ``bot.core.binding`` and the bench's own auth token (the strongest attacker: one whose
   token only differs in the sids or the time), or with another account's token.
 """
 
@@ -25,8 +25,8 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.core.binding import BINDING_TTL_S, PARAMETER, mint_binding
 from bot.sim.rig import AUTH_TOKEN, Bench, bench
-from bot.twilio.binding import BINDING_TTL_S, PARAMETER, mint_binding
 from emulators import twilio_wire as wire
 from tests.e2e.test_server import FORM, STREAM_URL, VOICE_URL, sign
 

@@ -18,9 +18,9 @@ import math
 import time
 import xml.etree.ElementTree as ET
 
-from bot.call import Call
-from bot.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
-from bot.marks import SpokenPhrase
+from bot.call.call import Call
+from bot.core.heard import SpokenPhrase
+from bot.flows.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from bot.call import Call
-from bot.line import LineConfig, default_line, load_store_data, store_tools
+from bot.call.call import Call
+from bot.flows.line import LineConfig, default_line, load_store_data, store_tools
 from bot.sim.rig import Bench, bench
 from bot.tools.registry import Tool
 from emulators.openai_completion import split_words
@@ -35,7 +35,7 @@ from tests.support.phone import dial, finished_call, greeted, until
 
 QUICK_GREETING = "Hi, how can I help?"
 GREETING_QUIET_S = 0.4  # the greeting has played out after this much silence
-ORDER_FILLER = "One moment while I look up your order."  # lookup_order's own filler (bot/line.py)
+ORDER_FILLER = "One moment while I look up your order."  # lookup_order's own filler (bot/flows/line.py)
 SILENCE_LIMIT_S = 2.0  # the streaming guide: never more than 2 s of silence
 STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.line import default_line
+from bot.core.progress import ProgressConfig
+from bot.flows.line import default_line
 from bot.sim.rig import bench
-from bot.waiting import ProgressConfig
 from emulators.latency import LogNormal
 from emulators.openai_script import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.llm.assembler import ToolCallAssembler
-from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
-from bot.llm.protocol import ChatOptions
+from bot.core.tool_calls import ToolCallAssembler
+from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
+from bot.providers.llm.protocol import ChatOptions
 from emulators.latency import Scripted
 from emulators.openai_script import Reply
 from emulators.openai_server import OpenAIEmulator

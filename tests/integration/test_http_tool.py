@@ -24,9 +24,9 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.redact import REDACTED
+from bot.core.tool_calls import ToolCall
 from bot.flows.tool_specs import HttpToolSpec
-from bot.llm.assembler import ToolCall
-from bot.redact import REDACTED
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import MAX_BODY_BYTES, HttpClient, http_tool
 from bot.tools.registry import MAX_CALLS_PER_RESPONSE, TOO_MANY_CALLS, ToolRegistry

@@ -4,7 +4,7 @@ Rules checked here: the emulator answers like the real API (status, OpenAI's err
 exception class) for a temperature a reasoning model refuses, a reasoning effort it does not take or that
 does not exist, ``max_tokens``, function tools with reasoning, an unknown model and one past its shutdown
 (404 ``model_not_found``), and the wrong language field for a transcription model; the bot's own
-catalogue (``bot.llm.models``) and the emulator's independent table agree; and what the bot sends by
+catalogue (``bot.providers.llm.models``) and the emulator's independent table agree; and what the bot sends by
 default is accepted for every chat model both know.
 """
 
@@ -22,10 +22,10 @@ import aiohttp
 import openai
 import pytest
 
-from bot.llm import models as bot_models
-from bot.llm.assembler import ToolCallAssembler
-from bot.llm.openai_chat import OpenAIChatModel, make_client
-from bot.llm.protocol import ChatOptions
+from bot.core.tool_calls import ToolCallAssembler
+from bot.providers.llm import models as bot_models
+from bot.providers.llm.openai_chat import OpenAIChatModel, make_client
+from bot.providers.llm.protocol import ChatOptions
 from emulators import openai_models as emu_models
 from emulators.openai_server import OpenAIEmulator
 from media.errors import ProviderError

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from bot.llm.assembler import ToolCallAssembler
-from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
+from bot.core.tool_calls import ToolCallAssembler
+from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply
 from emulators.openai_server import OpenAIEmulator
 from emulators.tts_quota import TtsQuota

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.twilio.rest import CallControl, TwilioRest, transfer_twiml
+from bot.providers.twilio_rest import CallControl, TwilioRest, transfer_twiml
 from emulators.twilio_rest import HANG, RestRequest, TwilioRestEmulator
 from media.errors import ProviderError
 

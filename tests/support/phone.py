@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.call import Call
+from bot.call.call import Call
 from bot.sim.rig import Bench
 from emulators.phone import PhoneCall
 

@@ -15,8 +15,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bot.marks import MarkTracker
-from bot.speaker import Speaker
+from bot.call.speaker import Speaker
+from bot.core.heard import MarkTracker
 from tests.support.fakes import FakeTTS
 
 TIMEOUT_S = 5.0

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from bot.agent import Agent, Filler, Phrase, TurnTimings
-from bot.conversation import Conversation
-from bot.line import LineConfig
-from bot.llm.protocol import ChatModel, ChatOptions
+from bot.call.agent import Agent, Filler, Phrase, TurnTimings
+from bot.core.history import Conversation
+from bot.flows.line import LineConfig
+from bot.providers.llm.protocol import ChatModel, ChatOptions
 from bot.tools.registry import Tool, ToolRegistry
 from media.errors import ProviderError
 from media.phrases import PhraseConfig, PhraseStrategy

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.llm.assembler import ToolCall, ToolCallAssembler
+from bot.core.tool_calls import ToolCall, ToolCallAssembler
 
 # PROTOCOLS.md §3.2, verbatim.
 DOC_SEQUENCE = r"""

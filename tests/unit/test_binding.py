@@ -1,4 +1,4 @@
-"""The stream binding token and Twilio SID shapes (``bot.twilio.binding``): pure, so checked densely."""
+"""The stream binding token and Twilio SID shapes (``bot.core.binding``): pure, so checked densely."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.twilio.binding import (
+from bot.core.binding import (
     BINDING_TTL_S,
     PARAMETER,
     BindingRefusal,

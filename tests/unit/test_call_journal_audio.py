@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import structlog
 
-from bot.call_journal import END_ALLOWANCE_S, CallJournal
-from bot.line import default_line
+from bot.call.journal import END_ALLOWANCE_S, CallJournal
+from bot.core.twilio_messages import Start
+from bot.flows.line import default_line
 from bot.recording import CallRecorder
-from bot.twilio.messages import Start
 from tests.support.clocks import FakeClock
 
 START = Start("MZ1", "CA1", "AC1", ("inbound",), "audio/x-mulaw", 8000, 1, {})

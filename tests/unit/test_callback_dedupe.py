@@ -1,6 +1,7 @@
 """RecentCallbacks and callback_key: a signed callback seen again within the TTL is a repeat; memory bounded.
 
-Rules checked here (``bot.twilio.callback_dedupe``): the same key within ``ttl_s`` of its last sighting is
+Rules checked here (``bot.server.twilio.callback_dedupe``): the same key within ``ttl_s`` of its last
+sighting is
 a repeat, after it is new again; a repeat refreshes its entry; at most ``max_keys`` are kept, the least
 recently seen dropped first; the key separates path, signature and body.
 """
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.twilio.callback_dedupe import RecentCallbacks, callback_key
+from bot.server.twilio.callback_dedupe import RecentCallbacks, callback_key
 
 KEY = callback_key("/status", "sig", b"CallSid=CA1&CallStatus=completed")
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clips import STAND_IN_RETRY_S, ClipCache
-from bot.fallback_tts import FallbackVoice
+from bot.providers.clips import STAND_IN_RETRY_S, ClipCache
+from bot.providers.fallback_tts import FallbackVoice
 from media.errors import ProviderError
 from media.tts.protocol import VoiceOptions
 

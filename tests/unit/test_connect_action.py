@@ -6,10 +6,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.metrics import CallMetrics
-from bot.twilio.connect_action import CALL_OVER, AfterStream, EndedCalls, after_stream, note_connect_action
-from bot.twilio.stream_status import StreamStatus, note_stream_status
-from bot.twilio.webhook import stream_twiml
+from bot.server.twilio.connect_action import (
+    CALL_OVER,
+    AfterStream,
+    EndedCalls,
+    after_stream,
+    note_connect_action,
+)
+from bot.server.twilio.stream_status import StreamStatus, note_stream_status
+from bot.server.twilio.webhook import stream_twiml
+from bot.telemetry.metrics import CallMetrics
 from emulators.phone_action import action_form, local_url, parse_connect_stream, stream_status_form
 
 FORM = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "CallStatus": "in-progress"}

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.conversation import Conversation
-from bot.llm.assembler import ToolCall
+from bot.core.history import Conversation
+from bot.core.tool_calls import ToolCall
 
 SYSTEM = "You are a test assistant."
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.dtmf import KEYS, DtmfCollector
+from bot.core.keypad import KEYS, DtmfCollector
 
 
 def test_finish_key_returns_digits_without_it() -> None:

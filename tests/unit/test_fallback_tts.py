@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from bot.fallback_tts import FallbackVoice
-from bot.settings import Settings
+from bot.providers.fallback_tts import FallbackVoice
+from bot.server.settings import Settings
 from media.errors import ProviderError
 from media.tts.protocol import VoiceOptions
 

@@ -23,16 +23,16 @@ import yaml  # type: ignore[import-untyped, unused-ignore]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.secret_values import known
 from bot.flows import store_tools
 from bot.flows.build import build_book
 from bot.flows.check import check
 from bot.flows.fields import StrictModel
+from bot.flows.line import LineConfig, default_line, load_store_data
+from bot.flows.line import store_tools as line_store_tools
 from bot.flows.loader import FlowError, FlowProblem, FlowSet, load_flow, load_flows, parse_flow
 from bot.flows.model import Flow
 from bot.flows.tool_specs import TOOL_TYPES, FunctionToolSpec, HttpToolSpec, PythonToolSpec
-from bot.line import LineConfig, default_line, load_store_data
-from bot.line import store_tools as line_store_tools
-from bot.secret_values import known
 from bot.tools.http_tool import HttpClient
 from bot.tools.registry import Tool
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.idle import Due, SilenceWatch
+from bot.core.silence import Due, SilenceWatch
 
 
 def watch(

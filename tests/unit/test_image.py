@@ -31,7 +31,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_image_holds_the_product_and_not_its_fakes(tmp_path: Path) -> None:
     copied = set(build_image_tree(tmp_path))
-    for needed in ("src/pyproject.toml", "src/bot/cli.py", "src/bot/server.py", "src/media/codec.py"):
+    for needed in ("src/pyproject.toml", "src/bot/cli.py", "src/bot/server/serve.py", "src/media/codec.py"):
         assert needed in copied
     assert "app/flows/store.yaml" in copied
     assert (ROOT / "emulators").is_dir() and (ROOT / "bot" / "sim").is_dir()  # the checkout has them

@@ -3,10 +3,12 @@ by ``.ci/run``.
 
 Rules checked here: ``lint-imports`` keeps every contract on this checkout (``emulators`` imports nothing
 of ``bot``; ``media`` nothing of ``bot`` or ``emulators``; ``bot`` outside ``bot.sim`` no ``emulators``,
-not even through another module; only ``bot.cli`` imports ``bot.sim``; media's pure modules no vendor
-SDK); and the contracts do catch what they forbid: a lazy import of an emulator from a product module, in
-a copy of the tree, breaks them. Both run ``lint-imports`` in a child process whose ``sys.path`` starts
-with the tree under test, so an installed copy of the packages is never the one read.
+not even through another module; only ``bot.cli`` imports ``bot.sim``; media's pure modules no vendor SDK;
+each of bot's layers only the ones below it; ``bot.core`` no asyncio, socket, SDK or logging); and the
+contracts do catch what they forbid: a lazy import of an emulator from a product module, an import up the
+layers and asyncio in the pure core, in a copy of the tree, break them. Both run ``lint-imports`` in a
+child process whose ``sys.path`` starts with the tree under test, so an installed copy of the packages is
+never the one read.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: P
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     # Inside a function, as the lazy imports of the CLI are: an arrow all the same.
-    with (tmp_path / "bot" / "metrics.py").open("a") as f:
+    with (tmp_path / "bot" / "telemetry" / "metrics.py").open("a") as f:
         f.write("\n\ndef _fake_in_product() -> None:\n    import emulators.voice  # noqa: F401\n")
     with (tmp_path / "emulators" / "voice.py").open("a") as f:
         f.write("\n\ndef _product_in_fake() -> None:\n    import bot.sim.wer  # noqa: F401\n")
@@ -58,6 +60,24 @@ def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: P
     result = lint_imports(tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.metrics -> emulators.voice" in result.stdout
+    assert "bot.telemetry.metrics -> emulators.voice" in result.stdout
     assert "emulators.voice -> bot.sim.wer" in result.stdout
-    assert "3 broken" in result.stdout  # the two forbidden arrows, and bot.sim protected from emulators
+    # the two forbidden arrows, bot.sim protected from emulators, and telemetry reaching up to sim
+    assert "4 broken" in result.stdout
+
+
+def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
+        f.write("\n\ndef _shell_in_call() -> None:\n    import bot.server.app  # noqa: F401\n")
+    with (tmp_path / "bot" / "core" / "keypad.py").open("a") as f:
+        f.write("\n\ndef _loop_in_core() -> None:\n    import asyncio  # noqa: F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bot.call.speaker -> bot.server.app" in result.stdout
+    assert "bot.core.keypad -> asyncio" in result.stdout
+    assert "2 broken" in result.stdout

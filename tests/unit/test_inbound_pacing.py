@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.inbound_pacing import LEAD_S, InboundPacer
+from bot.core.pacing import LEAD_S, InboundPacer
 
 FRAME = 160  # 20 ms of μ-law at 8 kHz
 T0 = 1000.0

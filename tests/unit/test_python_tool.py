@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from bot.core.tool_calls import ToolCall
 from bot.flows.loader import load_flow
 from bot.flows.tool_specs import PythonToolSpec
-from bot.llm.assembler import ToolCall
 from bot.tools.errors import ToolSetupError
 from bot.tools.python_tool import python_tool
 from bot.tools.registry import ToolRegistry

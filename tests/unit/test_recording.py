@@ -575,7 +575,7 @@ def test_secrets_and_sensitive_fields_are_redacted_at_any_depth() -> None:
 def test_a_secrets_json_spelling_and_an_overlapping_secret_are_redacted() -> None:
     # Issue 15: the recorder masked a secret only as written, one secret after another; a tool result
     # holding JSON text showed a secret with a quote in its escaped spelling, and a secret overlapping a
-    # longer one kept its first characters. Both now follow bot.redact, as tool results did.
+    # longer one kept its first characters. Both now follow bot.core.redact, as tool results did.
     quoted, longer, overlapping = 'pa"ss-word-1234', "abcdefgh12", "wxyzabcd"
     sink = MemorySink()
     recorder = CallRecorder(sink, clock=FakeClock(), secrets=[quoted, longer, overlapping])

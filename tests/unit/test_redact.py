@@ -1,4 +1,4 @@
-"""bot.redact: the one redaction rule of logs, recordings and tool results."""
+"""bot.core.redact: the one redaction rule of logs, recordings and tool results."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.redact import MAX_DEPTH, MIN_LENGTH, REDACTED, TOO_DEEP, Redactor, mask, plain, spellings
+from bot.core.redact import MAX_DEPTH, MIN_LENGTH, REDACTED, TOO_DEEP, Redactor, mask, plain, spellings
 
 SECRET = "sk-live-0123456789"
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.llm.assembler import ToolCall
+from bot.core.tool_calls import ToolCall
 from bot.recording.reader import Recording
 from bot.sim.replay import recorded
 from bot.sim.replay.recorded import RecordedToolCall

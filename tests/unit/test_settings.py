@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.server.settings import Settings, SettingsError, load_settings
 
 TOKEN = "twilio-token-3f9a1c"
 API_KEY = "sk-test-openai-7b2e55"
@@ -150,8 +150,8 @@ def test_defaults(required: None) -> None:
 async def test_the_llm_deadlines_reach_the_chat_model(
     monkeypatch: pytest.MonkeyPatch, required: None
 ) -> None:
-    from bot.llm.openai_chat import OpenAIChatModel, StreamDeadlines
-    from bot.providers import build_deps
+    from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines
+    from bot.server.wiring import build_deps
 
     monkeypatch.setenv("LLM_CONNECT_TIMEOUT_S", "2")
     monkeypatch.setenv("LLM_FIRST_TOKEN_TIMEOUT_S", "12.5")

@@ -16,8 +16,8 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.marks import EchoResult
-from bot.speaker import LOOKAHEAD, OUT_CHUNK_BYTES
+from bot.call.speaker import LOOKAHEAD, OUT_CHUNK_BYTES
+from bot.core.heard import EchoResult
 from media.codec import ULAW_FRAME_BYTES, ULAW_SILENCE
 from media.errors import ProviderError
 from tests.support.fakes import FakeTTS

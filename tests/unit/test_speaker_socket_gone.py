@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.marks import MarkTracker
-from bot.speaker import OUT_CHUNK_BYTES, Speaker
+from bot.call.speaker import OUT_CHUNK_BYTES, Speaker
+from bot.core.heard import MarkTracker
 from tests.support.fakes import FakeTTS
 from tests.support.speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload
 

@@ -1,4 +1,4 @@
-"""``bot.stream_gate.admit``: which first frames of a media socket make a call (no socket needed)."""
+"""``bot.server.stream_gate.admit``: which first frames of a media socket make a call (no socket needed)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.stream_gate import MAX_FRAMES_BEFORE_START, Admitted, Refused, admit, replay
-from bot.twilio.binding import PARAMETER, BindingRefusal, mint_binding
+from bot.core.binding import PARAMETER, BindingRefusal, mint_binding
+from bot.server.stream_gate import MAX_FRAMES_BEFORE_START, Admitted, Refused, admit, replay
 from emulators import twilio_wire as wire
 
 TOKEN = "auth-token"

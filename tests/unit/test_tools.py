@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.llm.assembler import ToolCall, ToolCallAssembler
-from bot.redact import REDACTED, mask
-from bot.secret_values import MIN_SECRET_LENGTH, worth_masking
+from bot.core.redact import REDACTED, mask
+from bot.core.secret_values import MIN_SECRET_LENGTH, worth_masking
+from bot.core.tool_calls import ToolCall, ToolCallAssembler
 from bot.tools.registry import (
     MAX_CALLS_PER_RESPONSE,
     MAX_RESULT_CHARS,

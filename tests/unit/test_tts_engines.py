@@ -1,4 +1,5 @@
-"""bot.tts_engines: one table of TTS engine names, and every place that takes a name validates against it."""
+"""bot.providers.tts_engines: one table of TTS engine names, and every place that takes a name validates
+against it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import get_args, get_type_hints
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from bot.flows.line import LineConfig
 from bot.flows.model import VoiceSettings
-from bot.line import LineConfig
-from bot.settings import Settings
-from bot.tts_engines import ENGINES, TTS_ENGINES, TtsChoice, auto_engine
+from bot.providers.tts_engines import ENGINES, TTS_ENGINES, TtsChoice, auto_engine
+from bot.server.settings import Settings
 
 
 def settings(**values: object) -> Settings:

@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.line import default_line
-from bot.turn_taking import TurnTaking, carried
+from bot.call.turn_taking import TurnTaking, carried
+from bot.flows.line import default_line
 
 MS = 16  # PCM16 bytes per millisecond at 8 kHz
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.twilio.messages import (
+from bot.core.twilio_messages import (
     DETAIL_MAX_CHARS,
     Connected,
     Dtmf,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 
-from bot.line import default_line
-from bot.voices import Voices, voice_language
+from bot.flows.line import default_line
+from bot.providers.voices import Voices, voice_language
 from media.tts.protocol import VoiceOptions
 
 

@@ -1,4 +1,4 @@
-"""``bot.waiting``: which progress line next, when, never twice in a row, at most N; and its driver.
+"""``bot.call.progress``: which progress line next, when, never twice in a row, at most N; and its driver.
 
 The plan is pure and tested densely (``hypothesis`` over arbitrary sequences of turn events). The
 driver runs on the event loop with a fake speaker and short delays; it is checked on order and
@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.call.progress import Companion
+from bot.core.progress import DEFAULT_TEXTS, ProgressConfig, ProgressPlan
+from bot.flows.line import LineConfig
 from bot.flows.loader import FlowError, parse_flow
-from bot.line import LineConfig
-from bot.waiting import DEFAULT_TEXTS, Companion, ProgressConfig, ProgressPlan
 
 A, B, C = "Still checking.", "Nearly there.", "One more moment."
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from bot.twilio.webhook import (
+from bot.server.twilio.webhook import (
     SIGNATURE_HEADER,
     SignatureChecker,
     empty_twiml,

@@ -113,7 +113,7 @@ def _logging(path: str | None):  # type: ignore[no-untyped-def]
 
     import structlog
 
-    from bot.logs import configure_logging
+    from bot.telemetry.logs import configure_logging
 
     with open(path or os.devnull, "w", encoding="utf-8") as stream:
         configure_logging("info", stream=stream)

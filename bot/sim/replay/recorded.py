@@ -31,9 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.redact import REDACTED
 from bot.recording.playback import place_bot_audio
 from bot.recording.reader import Recording
-from bot.redact import REDACTED
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from bot.deps import CallDeps
+from bot.call.deps import CallDeps
 from bot.recording.reader import Recording
 from bot.sim.replay import recorded, schedule
 from bot.sim.replay.diff import CallDiff, compare

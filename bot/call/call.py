@@ -1,0 +1,400 @@
+"""The Call: one phone call, from Twilio's ``start`` to ``stop``.
+
+Rules:
+- Every frame goes through the pure parser; junk (audio ahead of the clock too) is counted, logged once
+  per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
+- It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
+  turn's watchdog (``bot.call.waiting``) and the Speaker. Control flows back only through ``_barge_in``.
+- Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
+  cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
+  (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
+- Never silent: a filler when tools are slow (Agent) or no audio came ``silence_filler_s`` after the
+  caller finished, then progress lines (``bot.call.waiting``); a late answer is said when it comes. Only
+  a provider error or the turn budget (``turn_budget_s``) gets the apology; the next turn goes on.
+- The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` parameter) and kept
+  to the end of the call, whatever reloads happen meanwhile.
+- Telephony (``bot.call.telephony``): the model's ``end_call`` and ``transfer_call`` requests are
+  performed once the answer is out; keypad entries become turns; silence is reprompted; goodbyes
+  are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
+- ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
+  after it. A failed socket (``socket_failed``) ends it as ``socket_error``; a dead one stops the Speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterable, Awaitable, Callable
+from contextlib import aclosing
+
+import structlog
+
+from bot.call.actions import EndCall, Transfer
+from bot.call.agent import Agent, Filler
+from bot.call.deps import CallDeps
+from bot.call.journal import CallJournal
+from bot.call.speaker import Speaker
+from bot.call.telephony import Telephony
+from bot.call.turn_taking import TurnTaking, settle
+from bot.call.turns import Turn
+from bot.call.waiting import CallWaiting
+from bot.core.heard import EchoResult, MarkTracker
+from bot.core.history import Conversation
+from bot.core.twilio_messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
+from bot.flows.line import LineConfig
+from bot.providers.clips import ClipCache
+from bot.tools.registry import ToolRegistry
+from media.codec import ulaw_to_pcm16
+from media.errors import ProviderError
+from media.tts.protocol import TextToSpeech
+from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
+
+log = structlog.get_logger("bot.call.call")
+
+
+class Call:
+    def __init__(
+        self,
+        deps: CallDeps,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        close: Callable[[], Awaitable[object]] | None = None,
+        clock: Callable[[], float] | None = None,
+        max_frame_chars: int = 64 * 1024,
+    ) -> None:
+        self.deps = deps
+        self._max_frame_chars = max_frame_chars
+        self._send_raw = send
+        self._close_socket = close
+        self._clock = clock = clock or deps.clock
+        self.tracker = MarkTracker()
+        self._detector = deps.detector() if deps.detector is not None else None
+        self.account_sid = ""
+        self.call_sid = ""
+        self.closed = False
+        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
+        self.journal = CallJournal(deps.metrics, started_at=clock())
+        self.note = self.journal.note
+        self.speaker: Speaker | None = None
+        self.waiting = CallWaiting(self, clock)
+        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._forget, clock)
+        self._background: set[asyncio.Task[None]] = set()
+        self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
+        self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
+        self._started_at = clock()
+        self._shut_down = False
+
+    def _configure(self, line: LineConfig) -> None:
+        self.line = line
+        self.endpointer = Endpointer(line.endpointing, self._detector)
+        self.conversation = Conversation(line.system_prompt)
+        self.phone = Telephony(self, self.deps.control, self._clock)
+        self.actions = self.phone.actions
+        tools = ToolRegistry.of((*self.deps.flow_tools(line.tools), *self.actions.tools(line)))
+        self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
+        voice = self.deps.voices.for_line(line)
+        self._tts: TextToSpeech = voice.tts
+        self.clips: ClipCache = voice.clips
+
+    @property
+    def ending(self) -> str | None:
+        """Why the call is ending (no new turns, no barge-in), or None."""
+        return self.phone.ending
+
+    @property
+    def transferred_to(self) -> str | None:
+        return self.phone.transferred_to
+
+    @property
+    def turns(self) -> list[Turn]:
+        return self.taking.turns
+
+    @property
+    def invalid(self) -> Counter[str]:
+        """Junk frames of this call, by kind."""
+        return self.journal.invalid
+
+    # ---- inbound -------------------------------------------------------------------------------
+
+    async def run(self, frames: AsyncIterable[str | bytes]) -> None:
+        try:
+            async for raw in frames:
+                msg = parse_message(raw, max_chars=self._max_frame_chars)
+                if isinstance(msg, Stop):
+                    break
+                await self._handle(msg)
+        finally:
+            await self.shutdown()
+
+    async def _handle(self, msg: object) -> None:
+        if isinstance(msg, Media):
+            if self.speaker is None:
+                self.journal.count_invalid("media_before_start", "")
+                return
+            if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
+                return  # ahead of the clock: junk (bot.core.pacing)
+            for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
+                if isinstance(event, SpeechStarted):
+                    await self._on_speech_started()
+                elif isinstance(event, SpeechPaused):
+                    if self.ending is None:
+                        self.taking.paused(event, self.line)
+                elif isinstance(event, SpeechResumed):
+                    await self.taking.drop_speculation()
+                elif isinstance(event, SpeechEnded):
+                    await self._on_speech_ended(event)
+        elif isinstance(msg, Mark):
+            result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
+            if result is EchoResult.UNKNOWN:
+                self.journal.count_invalid("unknown_mark", msg.name[:40])
+            else:
+                self.journal.mark_echoed(msg.name, result.value)
+        elif isinstance(msg, Start):
+            await self._on_start(msg)
+        elif isinstance(msg, Invalid):
+            self.journal.count_invalid(msg.kind.value, msg.detail)
+        elif isinstance(msg, Dtmf):
+            self.journal.key(msg.digit)
+            if self.speaker is None or not await self.phone.on_key(msg.digit):
+                self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
+
+    async def _on_start(self, msg: Start) -> None:
+        if self.speaker is not None:
+            self.journal.count_invalid("duplicate_start", "")
+            return
+        self.call_sid = msg.call_sid
+        self.account_sid = msg.account_sid
+        structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
+        self._configure(self.deps.lines.route(msg.custom_parameters.get("to")))
+        recorder = self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None
+        self.journal.call_started(msg, self.line, recorder)
+        self.speaker = Speaker(
+            self._tts,
+            self._send,
+            msg.stream_sid,
+            self.tracker,
+            on_error=self._on_tts_error,
+            on_audio=self._on_audio,
+            on_played=self._on_played,
+            on_sent=self.journal.bot_sent,
+        )
+        self.speaker.start()
+        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
+        self._spawn(self.clips.ensure(self.line.clip_texts()))
+        self.phone.start()
+        if opening := self.line.resume_text if msg.resumed else self.line.greeting:
+            rid = self.say_line(opening)
+            if not self.line.greeting_interruptible:
+                self._locked_response = rid
+
+    # ---- turn taking ---------------------------------------------------------------------------
+
+    def _bot_busy(self) -> bool:
+        return self.taking.thinking() or (self.speaker is not None and self.speaker.speaking)
+
+    def busy(self) -> bool:
+        return self._bot_busy() or self.endpointer.in_speech
+
+    async def _on_speech_started(self) -> None:
+        self.phone.watch.caller_active(self._clock())
+        await self.caller_interrupts()
+
+    async def caller_interrupts(self) -> None:
+        """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
+        if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
+            return
+        locked = self._locked_response
+        if locked is not None:
+            assert self.speaker is not None
+            if self.tracker.pending(locked) or self.speaker.queued(locked):
+                return  # the greeting is not interruptible until it has been heard
+            self._locked_response = None
+        await self._barge_in()
+
+    async def _barge_in(self) -> None:
+        started = self._clock()
+        heard = await self.interrupt()
+        self.note("barge_in", clear_ms=round((self._clock() - started) * 1000), cut_responses=sorted(heard))
+
+    async def interrupt(self) -> dict[int, str]:
+        """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
+        assert self.speaker is not None
+        turn, turn_task = self.taking.current, self.taking.task
+        cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
+        self.journal.clear()
+        affected = await self.speaker.clear()
+        await settle(cancelled)
+        self.actions.drop_pending()
+        # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
+        cut = turn is not None and (turn_task in cancelled or bool(affected & turn.response_ids))
+        if turn is not None and cut and turn.stt_done_at is None:
+            self.taking.carry(turn.audio, self.line)  # cut before we knew what was said: keep it
+        heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
+        self.agent.unsettled.clear()
+        self.conversation.settle(heard)
+        if turn is not None and cut:
+            turn.barge_in = True
+            self._maybe_log_turn(turn)
+        return heard
+
+    def _forget(self, turn: Turn) -> None:
+        """A dropped speculative turn: history as before it."""
+        self.conversation.rollback(turn.history_mark)
+        self.agent.unsettled.clear()
+
+    async def drop_speculation(self) -> None:
+        await self.taking.drop_speculation()
+
+    async def _on_speech_ended(self, event: SpeechEnded) -> None:
+        self.phone.watch.caller_active(self._clock())
+        if self.ending is not None:
+            await self.taking.drop_speculation()
+            return  # saying goodbye or transferring: nothing more is answered
+        await self.taking.ended(event, self.line)
+
+    async def start_typed_turn(self, typed: str) -> None:
+        await self.taking.typed(typed)
+
+    async def _run_turn(self, turn: Turn) -> None:
+        assert self.speaker is not None
+        turn.history_mark = len(self.conversation.messages)
+        try:
+            if turn.typed is not None:
+                # Words cut short by the first key come first, so nothing the caller said is lost.
+                said = await self.deps.stt.transcribe(turn.audio, 8000) if turn.audio else ""
+                turn.transcript = f"{said} {turn.typed}".strip()
+            else:
+                turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
+            turn.stt_done_at = self._clock()
+            if self.line.speculation != "llm":
+                await turn.confirmed.wait()
+            if turn.after is not None:
+                await asyncio.wait({turn.after})
+            if not turn.transcript:
+                return
+            self.conversation.add_user(turn.transcript)
+            company = self.waiting.company(turn)
+            answer = self.agent.answer(turn.timings, turn.confirmed.wait, company.filler)
+            try:
+                async with asyncio.timeout(self.line.turn_budget_s), aclosing(answer):
+                    async for out in answer:
+                        await turn.confirmed.wait()  # a speculative answer is held until confirmed
+                        if isinstance(out, Filler):
+                            self.waiting.filler(turn, out.text)
+                            continue
+                        company.answer()
+                        turn.add_phrase(out.response_id, out.text, self._clock())
+                        self.speaker.say(out.text, out.response_id, answer=True)
+            except TimeoutError as exc:
+                raise ProviderError("llm", "turn_budget") from exc
+            action = self.actions.take()
+            if isinstance(action, EndCall):
+                self.phone.end(action, interrupt=False)
+            elif isinstance(action, Transfer):
+                await self.phone.transfer(action, turn)
+        except ProviderError as exc:
+            await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
+            turn.error = f"{exc.provider}:{exc.kind}"
+            self.note("provider_error", warning=True, provider=exc.provider, kind=exc.kind, turn=turn.number)
+            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
+            self.agent.unsettled.clear()
+            self._apologise(turn)
+        finally:
+            self.waiting.company(turn).stop()
+            turn.finished = True
+            self._maybe_log_turn(turn)
+
+    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int:
+        """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
+        the apology (``in_history=False``: never apologised for)."""
+        assert self.speaker is not None
+        rid = self.conversation.new_response_id()
+        if turn is not None:
+            turn.response_ids.add(rid)
+        if in_history:
+            self.conversation.add_assistant(text, rid)
+        else:
+            self._clip_responses.add(rid)
+        self.speaker.say(text, rid, audio=self.clips.get(text))
+        return rid
+
+    def _apologise(self, turn: Turn | None) -> None:
+        self.say_line(self.line.apology_text, turn, in_history=False)
+
+    def _on_audio(self, response_id: int) -> None:
+        turn = self.taking.current
+        if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
+            turn.first_audio_at = self._clock()
+            self._maybe_log_turn(turn)
+
+    def _on_played(self, response_id: int, seconds: float) -> None:
+        if self.speaker is not None:
+            left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
+            self.phone.played(response_id, all_heard=not left)
+        turn = self.taking.current
+        if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
+            turn.first_heard_at = self._clock() - seconds
+            self._maybe_log_turn(turn)
+
+    def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
+        self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
+        if self.phone.unspeakable(response_id):
+            return  # a goodbye or transfer line that cannot be said: the call acts anyway
+        if response_id in self._clip_responses:
+            return  # a filler or the apology itself could not be synthesized: do not loop
+        turn = self.taking.current
+        if turn is not None and response_id in turn.response_ids:
+            turn.error = f"{error.provider}:{error.kind}"
+            if self.taking.task is not None and not self.taking.task.done():
+                self.taking.task.cancel()
+            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
+            self.agent.unsettled.clear()
+        self._apologise(turn)
+
+    def socket_failed(self, reason: str, close_code: int | None) -> None:
+        self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
+
+    def _maybe_log_turn(self, turn: Turn) -> None:
+        self.journal.turn_progress(turn, call_closed=self.closed)
+
+    # ---- outbound and teardown -----------------------------------------------------------------
+
+    async def _send(self, text: str) -> None:
+        if self.closed:
+            raise ConnectionResetError("the call's socket is closed")
+        try:
+            await self._send_raw(text)
+        except (ConnectionError, RuntimeError) as exc:
+            self.closed = True  # the socket is gone; the reader loop ends the call
+            raise ConnectionResetError(str(exc)) from exc
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        """End the call from our side: close the socket (the reader loop then shuts the call down)."""
+        self.closed = True
+        if self._close_socket is not None:
+            await self._close_socket()
+
+    async def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.closed = True
+        await self.taking.drop_speculation()
+        await settle(self.taking.cancel())
+        await self.phone.stop()
+        for task in list(self._background):
+            task.cancel()
+        if self.speaker is not None:
+            await self.speaker.close()
+        close_detector = getattr(self._detector, "close", None)
+        if close_detector is not None:
+            close_detector()  # returns its model to the pool
+        self.journal.finish_turns(self.turns)
+        self.speaker = None
+        seconds = self._clock() - self._started_at
+        await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)

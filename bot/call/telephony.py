@@ -1,0 +1,234 @@
+"""A call's telephony side: keypad entries, the silence supervisor, goodbyes, hang-ups and transfers.
+
+Rules:
+- It talks to its call only through ``CallSide`` (say a line, interrupt, start a typed turn, close),
+  and to Twilio only through ``CallControl``.
+- ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
+  "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
+  barges in.
+- A goodbye is said, the bot waits until its mark is echoed (the caller heard it), hangs up through
+  REST, then closes the socket. A failed hang-up still closes the socket, which ends a
+  ``<Connect><Stream>`` call. Talking over the goodbye does not cut it.
+- A transfer line is said inside the turn, so a barge-in cancels it: the transfer is then not made
+  and the model is told to ask again. Once the line was heard the redirect is sent; if Twilio refuses
+  it the caller hears ``transfer_failed_text`` and the call goes on.
+- The supervisor ticks every ``SUPERVISOR_TICK_S``: it ends keypad entries on timeout, counts
+  silence (``SilenceWatch``) and reprompts, gives up, or ends the longest call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+
+from bot.call.actions import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
+from bot.call.turns import Turn
+from bot.core.history import Conversation
+from bot.core.keypad import DtmfCollector
+from bot.core.silence import Due, SilenceWatch
+from bot.flows.line import LineConfig
+from bot.providers.twilio_rest import CallControl, transfer_twiml
+from media.errors import ProviderError
+
+log = structlog.get_logger("bot.call.call")
+SUPERVISOR_TICK_S = 0.2  # how often silence, call length and keypad timeouts are checked
+SOCKET_ERROR = "socket_error"  # ``ending`` of a call whose socket failed (see ``MediaSocket``)
+
+
+class CallSide(Protocol):
+    """What the telephony side needs from its call."""
+
+    line: LineConfig
+    call_sid: str
+    account_sid: str
+    conversation: Conversation
+    closed: bool
+
+    def busy(self) -> bool: ...  # the bot speaks or thinks, or the caller is mid-utterance
+
+    async def interrupt(self) -> object: ...
+
+    async def caller_interrupts(self) -> None: ...
+
+    def say_line(self, text: str, turn: Turn | None = None) -> int: ...
+
+    async def start_typed_turn(self, typed: str) -> None: ...
+
+    async def drop_speculation(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None: ...  # log and record
+
+
+class Telephony:
+    def __init__(self, call: CallSide, control: CallControl | None, clock: Callable[[], float]) -> None:
+        line = call.line
+        self._call = call
+        self._control = control
+        self._clock = clock
+        self.actions = CallActions()
+        self.watch = SilenceWatch(
+            reprompt_after_s=line.timeouts.silence_reprompt_s,
+            max_reprompts=line.timeouts.max_reprompts,
+            max_call_s=line.timeouts.max_call_s,
+            started_at=clock(),
+        )
+        self.keys = DtmfCollector(finish_key=line.dtmf.finish_key, timeout_s=line.dtmf.timeout_s)
+        self.ending: str | None = None
+        self.transferred_to: str | None = None
+        self._heard_waiters: dict[int, asyncio.Future[bool]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ending_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="call-supervisor")
+
+    async def stop(self) -> None:
+        current = asyncio.current_task()
+        for task in (self._supervisor, self._ending_task):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # ---- keypad --------------------------------------------------------------------------------
+
+    async def on_key(self, digit: str) -> bool:
+        """A ``dtmf`` event; False when keys are not taken now (disabled, or the call is ending)."""
+        if not self._call.line.dtmf.enabled or self.ending is not None:
+            return False
+        now = self._clock()
+        self.watch.caller_active(now)
+        if not self.keys.collecting:
+            await self._call.caller_interrupts()  # typing over the bot stops it, like speaking does
+        entry = self.keys.push(digit, now)
+        if entry:
+            await self._on_entry(entry)
+        return True
+
+    async def _on_entry(self, digits: str) -> None:
+        self._call.note("dtmf_entry", digits=len(digits))
+        await self._call.start_typed_turn(self._call.line.dtmf.message.format(digits=digits))
+
+    # ---- silence and call length ---------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._call.closed:
+            await asyncio.sleep(SUPERVISOR_TICK_S)
+            now = self._clock()
+            entry = self.keys.poll(now)
+            if entry and self.ending is None:
+                await self._on_entry(entry)
+            if self.ending is not None:
+                continue
+            if self._call.busy() or self.keys.collecting:
+                self.watch.bot_active(now)
+            due = self.watch.due(now)
+            timeouts = self._call.line.timeouts
+            if due is Due.REPROMPT:
+                self._call.note("reprompt", count=self.watch.reprompts)
+                self._call.say_line(timeouts.reprompt_text)
+            elif due is Due.GIVE_UP:
+                self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
+            elif due is Due.MAX_DURATION:
+                self.end(EndCall(timeouts.max_call_goodbye, "max_duration"), interrupt=True)
+
+    # ---- goodbyes and transfers ----------------------------------------------------------------
+
+    def socket_failed(self, reason: str, close_code: int | None) -> None:
+        """The media socket failed (not a hang-up): noted; the call ends as ``socket_error`` unless it
+        was already ending for a reason of its own."""
+        self._call.note("socket_error", warning=True, reason=reason, close_code=close_code)
+        if self.ending is None:
+            self.ending = SOCKET_ERROR
+            self.actions.ending = True
+
+    def end(self, end: EndCall, *, interrupt: bool) -> None:
+        """Say the goodbye (after what is playing, or instead of it with ``interrupt``), then hang up."""
+        if self.ending is not None:
+            return
+        self.ending = end.reason
+        self.actions.ending = True
+        self._ending_task = asyncio.create_task(self._say_goodbye_and_hang_up(end, interrupt), name="ending")
+
+    async def _say_goodbye_and_hang_up(self, end: EndCall, interrupt: bool) -> None:
+        call = self._call
+        await call.drop_speculation()
+        if interrupt and call.busy():
+            await call.interrupt()
+        rid = call.say_line(end.goodbye)
+        heard = await self._wait_heard(rid, end.goodbye)
+        self._call.note("hanging_up", reason=end.reason, goodbye_heard=heard)
+        if self._control is not None and call.call_sid:
+            try:
+                await self._control.hang_up(call.account_sid, call.call_sid)
+            except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
+                call.note("hang_up_failed", warning=True, provider=exc.provider, kind=exc.kind)
+        await call.close()
+
+    async def transfer(self, transfer: Transfer, turn: Turn) -> None:
+        """Inside the turn: say the transfer line; once heard, redirect the call (in the background)."""
+        config = transfer.config
+        rid = self._call.say_line(config.say, turn)
+        try:
+            await self._wait_heard(rid, config.say)
+        except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
+            self.actions.transfer_abandoned()
+            self._call.conversation.add_note(TRANSFER_INTERRUPTED)
+            self._call.note("transfer_interrupted", target=config.name)
+            raise
+        self.ending = "transfer"  # from here on nothing interrupts: the REST request is on its way
+        self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
+
+    async def _redirect(self, transfer: Transfer) -> None:
+        call, config = self._call, transfer.config
+        try:
+            if self._control is None or not call.call_sid:
+                raise ProviderError("twilio", "unavailable", "no REST client")
+            await self._control.redirect(call.account_sid, call.call_sid, transfer_twiml(config.number))
+        except ProviderError as exc:
+            call.note(
+                "transfer_failed", warning=True, provider=exc.provider, kind=exc.kind, target=config.name
+            )
+            self.ending = None
+            self.actions.transfer_abandoned()
+            call.conversation.add_note(TRANSFER_FAILED)
+            call.say_line(call.line.transfer_failed_text)
+            return
+        self.actions.transferred = True
+        self.transferred_to = config.number
+        self._call.note("transferred", target=config.name)
+        await call.close()
+
+    # ---- what the caller heard -----------------------------------------------------------------
+
+    def played(self, response_id: int, all_heard: bool) -> None:
+        """A mark of ``response_id`` was echoed; ``all_heard`` once nothing of it is left to play."""
+        waiter = self._heard_waiters.get(response_id)
+        if waiter is not None and not waiter.done() and all_heard:
+            waiter.set_result(True)
+
+    def unspeakable(self, response_id: int) -> bool:
+        """TTS failed for ``response_id``: True if it was a goodbye or transfer line (act anyway)."""
+        waiter = self._heard_waiters.get(response_id)
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_result(False)
+        return True
+
+    async def _wait_heard(self, response_id: int, text: str) -> bool:
+        """Until the caller heard all of ``response_id``; False on timeout or TTS error."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._heard_waiters[response_id] = future
+        try:
+            async with asyncio.timeout(10.0 + 0.1 * len(text)):  # generous: ~15 characters a second
+                return await future
+        except TimeoutError:
+            return False
+        finally:
+            self._heard_waiters.pop(response_id, None)

@@ -1,0 +1,209 @@
+"""``LineConfig``: what the bot says and does on one call, and the built-in store line.
+
+Rules:
+- A call runs on one ``LineConfig`` from start to end; it is frozen, so a flow reload never changes
+  a live call. Call-flow files (``bot.flows``) build one per flow; every default lives here and the
+  flow schema reads it from here.
+- ``default_line()`` is the built-in store line (the same store as ``flows/store.yaml``), used by unit
+  tests that need a line without files; its tools read a data file and may be slowed down on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.core.progress import ProgressConfig
+from bot.flows.store_tools import hours_answer, order_answer
+from bot.providers.llm.protocol import ChatOptions
+from bot.providers.tts_engines import TtsChoice
+from bot.tools.registry import Tool
+from media.phrases import PhraseConfig, PhraseStrategy
+from media.tts.protocol import VoiceOptions
+from media.vad import EndpointerConfig
+
+SYSTEM_PROMPT = """You are the phone assistant of {store}, a small hardware store.
+You are speaking on the phone: answer in one to three short sentences, plain words, no lists,
+no markdown, no emoji. Use the tools for opening hours and order status; never guess them.
+If you cannot help, offer to take a message."""
+
+
+@dataclass(frozen=True)
+class EndCallConfig:
+    """The built-in ``end_call`` tool: say ``goodbye`` in full, then hang up."""
+
+    name: str = "end_call"
+    description: str = "End the call when the caller is done or says goodbye."
+    goodbye: str = "Thank you for calling. Goodbye!"
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """A built-in ``transfer_call`` tool: say ``say``, then redirect the call to ``number``."""
+
+    number: str
+    name: str = "transfer_call"
+    description: str = "Transfer the caller to a person when they ask for one."
+    say: str = "Let me transfer you now. Please hold."
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    silence_reprompt_s: float = 8.0  # the caller silent this long (and the bot idle): reprompt
+    reprompt_text: str = "Are you still there?"
+    max_reprompts: int = 2  # unanswered reprompts before the goodbye and the hang-up
+    no_answer_goodbye: str = "I can't hear you, so I'll hang up now. Please call again. Goodbye."
+    max_call_s: float = 900.0
+    max_call_goodbye: str = "We've reached the time limit for this call. Thank you for calling, goodbye."
+
+
+@dataclass(frozen=True)
+class DtmfConfig:
+    enabled: bool = True  # keypad digits go to the model as a caller message
+    finish_key: Literal["#", "*"] = "#"
+    timeout_s: float = 5.0  # the digits end this long after the last key
+    message: str = "(typed on the keypad: {digits})"  # what the model reads
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    name: str
+    greeting: str
+    system_prompt: str
+    tools: tuple[Tool, ...] = ()
+    greeting_interruptible: bool = True
+    tts_provider: TtsChoice = "auto"  # auto: the server's TTS
+    voice: VoiceOptions = field(default_factory=VoiceOptions)
+    chat: ChatOptions = field(default_factory=ChatOptions)
+    phrases: PhraseConfig = field(
+        default_factory=lambda: PhraseConfig(
+            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=0
+        )
+    )
+    endpointing: EndpointerConfig = field(
+        default_factory=lambda: EndpointerConfig(end_silence_ms=500, pause_ms=200)
+    )
+    # Work started in the end-of-turn silence (from endpointing.pause_ms): "stt" transcribes early,
+    # "llm" also starts the model (its answer is held, and tools wait, until the turn is confirmed).
+    speculation: Literal["off", "stt", "llm"] = "llm"
+    barge_in: bool = True  # caller speech (endpointing.min_speech_ms of it) stops the bot
+    filler_delay_s: float = 0.3  # tools still running after this long: say the filler
+    filler_text: str = "One moment while I look that up."
+    silence_filler_s: float = 1.2  # nothing said this long after the caller finished: say this
+    silence_filler_text: str = "One moment."
+    progress: ProgressConfig = field(default_factory=ProgressConfig)  # while the answer is still slow
+    # The model's whole answer (every request and tool of the turn) must be done this long after it was
+    # asked, or the caller hears the apology: 15 s covers a tool round with a slow first token (8 s).
+    turn_budget_s: float = 15.0
+    apology_text: str = "Sorry, I'm having trouble right now. Could you say that again?"
+    transfer_failed_text: str = "Sorry, I couldn't put you through right now. Can I take a message instead?"
+    # Said first, instead of the greeting, when a call's stream comes back after the line dropped.
+    resume_text: str = "Sorry, the line dropped. Where were we?"
+    max_tool_rounds: int = 3
+    end_call: EndCallConfig | None = None
+    transfers: tuple[TransferConfig, ...] = ()
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    dtmf: DtmfConfig = field(default_factory=DtmfConfig)
+    version: str = ""  # of the flow file (its hash), for logs and recordings
+
+    def clip_texts(self) -> list[str]:
+        """What the bot says verbatim, synthesized ahead of time (so it plays even if TTS is down)."""
+        texts = [
+            self.greeting,
+            self.apology_text,
+            self.silence_filler_text,
+            self.filler_text,
+            self.resume_text,
+        ]
+        texts += list(self.progress.texts)
+        texts += [t.filler for t in self.tools if t.filler]
+        texts += [
+            self.timeouts.reprompt_text,
+            self.timeouts.no_answer_goodbye,
+            self.timeouts.max_call_goodbye,
+        ]
+        texts += [self.end_call.goodbye] if self.end_call is not None else []
+        return (
+            texts + [t.say for t in self.transfers] + ([self.transfer_failed_text] if self.transfers else [])
+        )
+
+
+def load_store_data(path: Path | None = None) -> dict[str, Any]:
+    if path is None:
+        text = resources.files("bot").joinpath("data/store.json").read_text(encoding="utf-8")
+    else:
+        text = path.read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def store_tools(data: dict[str, Any], *, lookup_delay_s: float = 0.0) -> tuple[Tool, ...]:
+    hours: dict[str, str] = data["hours"]
+    orders: dict[str, dict[str, str]] = data["orders"]
+
+    async def check_hours(day: str) -> dict[str, str]:
+        return hours_answer(hours, day)
+
+    async def lookup_order(order_id: str) -> dict[str, str]:
+        # The store's order system is slow; the delay is what makes the caller hear the filler.
+        await asyncio.sleep(lookup_delay_s)
+        return order_answer(orders, order_id)
+
+    return (
+        Tool(
+            name="check_hours",
+            description="Opening hours of the store on a given day of the week.",
+            parameters={
+                "type": "object",
+                "properties": {
+                    "day": {
+                        "type": "string",
+                        "enum": list(hours),
+                        "description": "Day of the week, lower case.",
+                    }
+                },
+                "required": ["day"],
+                "additionalProperties": False,
+            },
+            handler=check_hours,
+            timeout_s=2.0,
+        ),
+        Tool(
+            name="lookup_order",
+            description="Status and delivery estimate of a customer's order by its order number.",
+            parameters={
+                "type": "object",
+                "properties": {
+                    "order_id": {"type": "string", "description": "The order number, digits only."}
+                },
+                "required": ["order_id"],
+                "additionalProperties": False,
+            },
+            handler=lookup_order,
+            timeout_s=max(4.0, lookup_delay_s + 2.0),
+            filler="One moment while I look up your order.",
+        ),
+    )
+
+
+def default_line(*, data_path: Path | None = None, lookup_delay_s: float = 0.0) -> LineConfig:
+    data = load_store_data(data_path)
+    store = data["store"]
+    return LineConfig(
+        name="store",
+        greeting=f"Thanks for calling {store}. How can I help you today?",
+        system_prompt=SYSTEM_PROMPT.format(store=store),
+        tools=store_tools(data, lookup_delay_s=lookup_delay_s),
+        end_call=EndCallConfig(goodbye=f"Thanks for calling {store}. Have a great day, goodbye!"),
+        transfers=(
+            TransferConfig(
+                number="+15550150",
+                description="Transfer the caller to a person at the front desk when they ask for one.",
+                say="Let me put you through to the front desk. Please hold.",
+            ),
+        ),
+    )
