@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 STAND_IN_RETRY_S = 60.0  # Google's quotas are per minute
 
 
-class ClipCache:
+class ClipCache(TextToSpeech):
     def __init__(self, tts: TextToSpeech, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._tts = tts
         self._clock = clock

@@ -39,7 +39,7 @@ FALLBACK_KINDS = frozenset({"quota", "refused"})
 SPOKEN_BY_FALLBACK: ContextVar[bool] = ContextVar("spoken_by_fallback", default=False)
 
 
-class FallbackVoice:
+class FallbackVoice(TextToSpeech):
     def __init__(
         self,
         primary: TextToSpeech,
@@ -83,10 +83,8 @@ class FallbackVoice:
             yield chunk
 
     async def preload(self) -> None:
-        for provider in (self.primary, self.fallback):
-            preload = getattr(provider, "preload", None)
-            if preload is not None:
-                await preload()
+        await self.primary.preload()
+        await self.fallback.preload()
 
     async def aclose(self) -> None:
         await self.primary.aclose()

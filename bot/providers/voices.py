@@ -45,7 +45,7 @@ def voice_language(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-class BoundVoice:
+class BoundVoice(TextToSpeech):
     """A provider that always speaks with the given options."""
 
     def __init__(self, provider: TextToSpeech, options: VoiceOptions) -> None:

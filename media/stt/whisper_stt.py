@@ -33,6 +33,7 @@ import numpy.typing as npt
 from media.codec import Resampler
 from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
+from media.stt.protocol import SpeechToText
 
 PROVIDER = "whisper"
 MODEL_SAMPLE_RATE = 16000
@@ -101,7 +102,7 @@ def _transcribe_blocking(pcm16: bytes, sample_rate: int, options: WhisperOptions
     return "".join(segment.text for segment in segments).strip()
 
 
-class WhisperSpeechToText:
+class WhisperSpeechToText(SpeechToText):
     """``SpeechToText`` on the process-wide Whisper tiny.en model (see the module docstring)."""
 
     def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:

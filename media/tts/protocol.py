@@ -2,6 +2,9 @@
 
 Rules:
 - ``synthesize`` is one request per phrase; every provider has it.
+- The lifecycle is declared here, not looked up: ``preload`` (before the first call: load an embedded
+  model) and ``aclose`` (at shutdown: release connections). A provider subclasses ``TextToSpeech`` and
+  inherits a no-op for the steps it has nothing to do in.
 - A provider that can carry a whole answer on one request (Google's ``StreamingSynthesize``) also has
   ``open_session``; it returns None for a voice that cannot stream, and the caller falls back to
   ``synthesize`` per phrase (``open_session`` below does that check for any provider).
@@ -34,7 +37,13 @@ class TextToSpeech(Protocol):
 
     def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]: ...
 
-    async def aclose(self) -> None: ...
+    async def preload(self) -> None:
+        """Before the first call: load what the first phrase would otherwise wait for. Nothing by default."""
+        return None
+
+    async def aclose(self) -> None:
+        """At shutdown: release connections and requests. Nothing by default."""
+        return None
 
 
 class SpeechSession(Protocol):

@@ -34,7 +34,7 @@ from typing import Any
 import openai
 
 from bot.providers.llm.models import lowest_effort
-from bot.providers.llm.protocol import ChatOptions, Message
+from bot.providers.llm.protocol import ChatModel, ChatOptions, Message
 from media.errors import ProviderError
 
 
@@ -102,7 +102,7 @@ def _has_substance(chunk: Mapping[str, Any]) -> bool:
     return isinstance(delta, Mapping) and bool(delta.get("content") or delta.get("tool_calls"))
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(ChatModel):
     def __init__(
         self,
         client: openai.AsyncOpenAI,
