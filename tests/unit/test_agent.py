@@ -204,7 +204,6 @@ async def test_phrases_are_yielded_while_the_model_is_still_streaming() -> None:
         "role": "assistant",
         "content": "Sure thing. Your order shipped on Monday. Anything else?",
     }
-    assert conversation.response_text(rid) == "Sure thing. Your order shipped on Monday. Anything else?"
     assert agent.unsettled == {}
     assert len(timings.llm_requests) == 1
     assert len(timings.first_tokens) == 1
