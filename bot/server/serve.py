@@ -260,7 +260,7 @@ async def serve(settings: Settings) -> None:
     # Once warm (modules imported, flows built, clips synthesized), move every object alive to the GC's
     # permanent generation: a full collection then scans only what calls create. Without this, each
     # full collection walked every start-up object too and held the one event loop, every call's
-    # audio included, for 40 to 110 ms under 200 calls (bench/load.py).
+    # audio included, for tens of milliseconds under load (bench/load.py shows the loop lag).
     server.warming.add_done_callback(lambda _: gc.freeze())
     log.info(
         "listening",

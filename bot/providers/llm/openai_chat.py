@@ -142,8 +142,8 @@ class OpenAIChatModel(ChatModel):
                 # ``post`` rather than ``chat.completions.create``: the SDK's retries, timeouts, auth and
                 # error mapping are the same, but the body (already plain JSON) skips the SDK's recursive
                 # TypedDict transform and each chunk stays the dict it was parsed into (``cast_to=object``)
-                # instead of a pydantic model dumped back to a dict: together ~0.3 ms per request plus
-                # ~0.1 ms per chunk of CPU, which is most of the bot's model-side cost under load.
+                # instead of a pydantic model dumped back to a dict: together most of the bot's model-side
+                # CPU under load.
                 stream = await self._client.post(
                     "/chat/completions",
                     body=self._body(messages, tools, options, temperature),
