@@ -1,4 +1,4 @@
-"""Agent.answer against a scripted ChatModel: the streaming guide's behaviour.
+"""Agent.answer against a scripted ChatModel.
 
 Rules checked here: phrases are yielded while the model still streams; tool calls run in parallel
 after the gate opens; a filler only when tools outlast ``filler_delay_s``; one assistant message

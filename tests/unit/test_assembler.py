@@ -1,4 +1,4 @@
-"""ToolCallAssembler: stream chunks (as dicts) in, text and complete tool calls out (PROTOCOLS.md §3.2)."""
+"""ToolCallAssembler: stream chunks (as dicts) in, text and complete tool calls out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.core.tool_calls import ToolCall, ToolCallAssembler
 
-# PROTOCOLS.md §3.2, verbatim.
+# A streamed tool call, chunks shaped as openai's ``types/chat/chat_completion_chunk.py`` models them.
 DOC_SEQUENCE = r"""
 {"choices":[{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]}
 {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","type":"function","function":{"name":"transfer_call","arguments":""}}]},"finish_reason":null}]}
