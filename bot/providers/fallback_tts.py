@@ -30,7 +30,7 @@ from contextvars import ContextVar
 import structlog
 
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 FALLBACK_KINDS = frozenset({"quota", "refused"})
@@ -57,7 +57,7 @@ class FallbackVoice(TextToSpeech):
         return self.spoken(self.primary.synthesize(text, voice), text, voice)
 
     def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
-        session = open_session(self.primary, voice)
+        session = self.primary.open_session(voice)
         return None if session is None else _FallbackSession(self, session, voice)
 
     async def spoken(
