@@ -83,7 +83,7 @@ USAGE: Chunk = {
 }
 
 
-class FakeChatModel:
+class FakeChatModel(ChatModel):
     """Plays one script per request; the last script repeats if the agent asks for more."""
 
     def __init__(self, *scripts: Sequence[Step]) -> None:
