@@ -68,7 +68,7 @@ def run_simulation(args: argparse.Namespace) -> int:
 
 def run_server(main: Coroutine[Any, Any, None], event_loop: str) -> None:
     """On uvloop unless ``event_loop`` is "asyncio" or uvloop is not installed (it is a dependency except
-    on Windows): the same asyncio API, with about 12% less CPU per call under load (bench/load.py)."""
+    on Windows): the same asyncio API, with less CPU per call under load (bench/load.py)."""
     try:
         import uvloop
     except ImportError:

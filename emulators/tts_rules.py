@@ -23,7 +23,7 @@ f8291d2 (2026-08-22), the same text as the installed SDK's field docs in
 - ``effects_profile_id`` values are the documented device profiles
   (https://cloud.google.com/text-to-speech/docs/audio-profiles). Only on paper: what the service answers
   to an unknown profile, and whether Chirp 3 HD honours ``telephony-class-application`` and 8 kHz output
-  (PROTOCOLS.md §8.10); the emulator accepts both for every voice.
+  (unverified: settle it with one real request); the emulator accepts both for every voice.
 - ``sample_rate_hertz`` 0 means the voice's natural rate (24000 here); the emulator serves 8000..48000.
   The service refuses rates the encoding does not support (proto ``AudioConfig.sample_rate_hertz``); which
   those are is not documented, so this range is the emulator's, not Google's.

@@ -1,8 +1,9 @@
 """A local grpc.aio server for ``google.cloud.texttospeech.v1.TextToSpeech`` (plaintext, 127.0.0.1 only).
 
 Rules:
-- Method names and (de)serializers are those the real stubs use (PROTOCOLS.md §4.3); ListVoices is not
-  served, so it answers UNIMPLEMENTED.
+- Method names and (de)serializers are those the real stubs use (google-cloud-texttospeech
+  ``texttospeech_v1/services/text_to_speech/transports/grpc_asyncio.py``); ListVoices is not served, so it
+  answers UNIMPLEMENTED.
 - Requests are checked against the service's documented rules (``emulators/tts_rules.py``, each with its
   source) and refused with INVALID_ARGUMENT as the service does; speaking_rate is [0.25, 2.0].
 - ``quota``: Google's per-project quotas (``emulators/tts_quota.py``: requests per minute by voice family,

@@ -3,9 +3,10 @@
 Rules:
 - Independent of ``bot/`` on purpose: this is a second implementation of Twilio, so a bug in the bot's
   message code cannot hide behind the same bug here.
-- Twilio's messages follow PROTOCOLS.md §1.2 verbatim: ``sequenceNumber``, ``media.chunk`` and
-  ``media.timestamp`` are strings; ``mediaFormat.sampleRate``/``channels`` are numbers; ``connected`` carries
-  neither ``streamSid`` nor ``sequenceNumber``. JSON is compact, like Twilio's.
+- Twilio's messages follow https://www.twilio.com/docs/voice/media-streams/websocket-messages verbatim:
+  ``sequenceNumber``, ``media.chunk`` and ``media.timestamp`` are strings; ``mediaFormat.sampleRate``/
+  ``channels`` are numbers; ``connected`` carries neither ``streamSid`` nor ``sequenceNumber``. JSON is
+  compact, like Twilio's.
 - ``check_bot_frame`` never raises. It is as strict as Twilio (errors 31924 and 31951): text frames only, a
   JSON object whose ``event`` is media/mark/clear, our ``streamSid``, no missing or extra fields, and a media
   payload that is strict base64 of headerless μ-law. Any violation is a ``BotFrameError`` with a short reason
@@ -23,7 +24,7 @@ from typing import Any
 
 _REASON_MAX_CHARS = 120
 
-# Exactly the keys Twilio accepts from the bot, per event (PROTOCOLS.md §1.3).
+# Exactly the keys Twilio accepts from the bot, per event (the same page, the messages sent to Twilio).
 _BOT_KEYS: dict[str, frozenset[str]] = {
     "media": frozenset({"event", "streamSid", "media"}),
     "mark": frozenset({"event", "streamSid", "mark"}),

@@ -54,18 +54,6 @@ def rms(pcm16: bytes) -> int:
     return int(audioop.rms(_whole_samples(pcm16), _SAMPLE_WIDTH))
 
 
-def ulaw_duration_ms(n_bytes: int) -> float:
-    """Play time of ``n_bytes`` of 8 kHz μ-law (one byte per sample)."""
-    return n_bytes * 1000 / SAMPLE_RATE
-
-
-def silence_ulaw(ms: int) -> bytes:
-    """``ms`` milliseconds of μ-law silence (8 bytes per ms)."""
-    if ms < 0:
-        raise ValueError(f"ms must be >= 0, got {ms}")
-    return ULAW_SILENCE * (ms * SAMPLE_RATE // 1000)
-
-
 class Resampler:
     """Mono PCM16 sample-rate converter for one stream direction.
 

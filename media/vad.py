@@ -122,17 +122,23 @@ EndpointerEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 class VoiceDetector(Protocol):
     """Decides per 20 ms PCM16 8 kHz frame whether it is speech; may keep state across frames.
 
-    An optional attribute ``onset_lag_ms`` says how much later than the speech itself the detector
-    starts saying "voiced" (a model needs a window or two of context). The Endpointer counts that
-    time as speech already heard, so ``min_speech_ms`` means the same caller speech whichever
-    detector runs.
+    A detector subclasses ``VoiceDetector`` and inherits the defaults below when it has nothing to say.
     """
+
+    # How much later than the speech itself the detector starts saying "voiced" (a model needs a window
+    # or two of context). The Endpointer counts that time as speech already heard, so ``min_speech_ms``
+    # means the same caller speech whichever detector runs.
+    onset_lag_ms: int = 0
 
     def voiced(self, frame_pcm16: bytes, rms: int) -> bool: ...
 
     def reset(self) -> None:
         """Forget all state: the next frame starts an unrelated stream."""
         ...
+
+    def close(self) -> None:
+        """The call is over: release what the detector holds (a pooled model). Nothing by default."""
+        return None
 
 
 def _frames_for(ms: int) -> int:
@@ -147,7 +153,7 @@ class Endpointer:
     ) -> None:
         self.config = config
         self._detector = detector
-        lag = int(getattr(detector, "onset_lag_ms", 0))
+        lag = detector.onset_lag_ms if detector is not None else 0
         self._min_speech_frames = _frames_for(max(_FRAME_MS, config.min_speech_ms - lag))
         self._onset_window_frames = _frames_for(2 * config.min_speech_ms)
         self._end_silence_frames = _frames_for(config.end_silence_ms)

@@ -1,12 +1,14 @@
 """Binding a Media Streams socket to the webhook that started it: Twilio SIDs and the binding token.
 
 Twilio signs the stream's WebSocket upgrade over the bare ``wss://host/media`` URL with no parameters
-(PROTOCOLS.md §2.2, §8.4), so that signature is one constant per host: it proves the socket came from
-Twilio once, never which call it belongs to. Whoever saw it could open streams naming any ``callSid`` /
-``accountSid`` in ``start`` and make the bot hang up or redirect other calls through REST. So ``/voice``
-(whose form *is* signed per call) mints a token over the call's sids, passes it as a ``<Parameter>``
-(Twilio hands it back in ``start.customParameters``), and the stream is accepted only if ``start``
-carries a token that matches its own sids.
+(https://www.twilio.com/docs/usage/webhooks/webhooks-security; Twilio's own server checks it over
+``wss://{host}{path}``: twilio/twilio-agent-connect-python ``src/tac/server/signature_validation.py``,
+``_build_websocket_url_and_params``), so that signature is one constant per host: it proves the socket
+came from Twilio once, never which call it belongs to. Whoever saw it could open streams naming any
+``callSid`` / ``accountSid`` in ``start`` and make the bot hang up or redirect other calls through REST.
+So ``/voice`` (whose form *is* signed per call) mints a token over the call's sids, passes it as a
+``<Parameter>`` (Twilio hands it back in ``start.customParameters``), and the stream is accepted only if
+``start`` carries a token that matches its own sids.
 
 Rules:
 - Pure functions; the time is an argument. No state is kept, so any replica holding the same auth token

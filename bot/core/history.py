@@ -81,16 +81,3 @@ class Conversation:
         for rid, message in list(self._by_response.items()):
             if any(message is m for m in dropped):
                 del self._by_response[rid]
-
-    def last_user_text(self) -> str | None:
-        for message in reversed(self.messages):
-            if message["role"] == "user":
-                return str(message["content"])
-        return None
-
-    def response_text(self, response_id: int) -> str | None:
-        message = self._by_response.get(response_id)
-        return None if message is None else message.get("content")
-
-    def snapshot(self) -> list[Mapping[str, Any]]:
-        return [dict(m) for m in self.messages]

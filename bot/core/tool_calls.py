@@ -13,6 +13,8 @@ Rules:
   Empty arguments mean ``{}``. Bad calls are reported in ``ToolCall.error`` (that text becomes the
   tool result for the model); ``calls()`` never raises. Execute a call only when ``error is None``.
 - A missing id is replaced by the stable ``call_<index>`` so history and tool results still pair up.
+- ``finish_reason`` and ``usage`` are not read here: the provider tells a finished stream from a cut one
+  (``bot.providers.llm.openai_chat``).
 """
 
 from __future__ import annotations
@@ -69,26 +71,9 @@ class ToolCallAssembler:
     def __init__(self) -> None:
         self._calls: dict[int, _PartialCall] = {}
         self._last_index: int | None = None
-        self._finish_reason: str | None = None
-        self._usage: Mapping[str, Any] | None = None
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._finish_reason
-
-    @property
-    def usage(self) -> Mapping[str, Any] | None:
-        return self._usage
-
-    @property
-    def has_tool_calls(self) -> bool:
-        return bool(self._calls)
 
     def feed(self, chunk: Mapping[str, Any]) -> str:
         """Takes one chunk; returns its text content for choice 0 ("" if none)."""
-        usage = chunk.get("usage")
-        if isinstance(usage, Mapping):
-            self._usage = usage
         choices = chunk.get("choices")
         if not isinstance(choices, list):
             return ""
@@ -96,9 +81,6 @@ class ToolCallAssembler:
         for choice in choices:
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
-            finish_reason = choice.get("finish_reason")
-            if isinstance(finish_reason, str):
-                self._finish_reason = finish_reason
             delta = choice.get("delta")
             if not isinstance(delta, Mapping):
                 continue

@@ -27,13 +27,13 @@ import structlog
 
 from bot.providers.fallback_tts import SPOKEN_BY_FALLBACK
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 STAND_IN_RETRY_S = 60.0  # Google's quotas are per minute
 
 
-class ClipCache:
+class ClipCache(TextToSpeech):
     def __init__(self, tts: TextToSpeech, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._tts = tts
         self._clock = clock
@@ -93,7 +93,7 @@ class ClipCache:
 
     def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
         """The voice's per-answer session (answers are not clips), or None when it has none."""
-        return open_session(self._tts, voice)
+        return self._tts.open_session(voice)
 
     async def aclose(self) -> None:
         """The voice belongs to the server (``Voices.aclose``)."""

@@ -30,7 +30,7 @@ from contextvars import ContextVar
 import structlog
 
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 FALLBACK_KINDS = frozenset({"quota", "refused"})
@@ -39,7 +39,7 @@ FALLBACK_KINDS = frozenset({"quota", "refused"})
 SPOKEN_BY_FALLBACK: ContextVar[bool] = ContextVar("spoken_by_fallback", default=False)
 
 
-class FallbackVoice:
+class FallbackVoice(TextToSpeech):
     def __init__(
         self,
         primary: TextToSpeech,
@@ -57,7 +57,7 @@ class FallbackVoice:
         return self.spoken(self.primary.synthesize(text, voice), text, voice)
 
     def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
-        session = open_session(self.primary, voice)
+        session = self.primary.open_session(voice)
         return None if session is None else _FallbackSession(self, session, voice)
 
     async def spoken(
@@ -83,10 +83,8 @@ class FallbackVoice:
             yield chunk
 
     async def preload(self) -> None:
-        for provider in (self.primary, self.fallback):
-            preload = getattr(provider, "preload", None)
-            if preload is not None:
-                await preload()
+        await self.primary.preload()
+        await self.fallback.preload()
 
     async def aclose(self) -> None:
         await self.primary.aclose()

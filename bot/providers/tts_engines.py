@@ -6,7 +6,8 @@ Rules:
   pydantic refuses any other name and lists these ("must be 'auto', 'google' or 'piper'").
 - ``ENGINES`` gives each engine the module its extra installs (None: in the core install) and its
   builder; a unit test checks the table covers ``TtsEngine``. Adding an engine is its name in
-  ``TtsEngine``, its row here and its provider under ``media/tts/``.
+  ``TtsEngine``, its row here and its provider under ``media/tts/`` (a ``TextToSpeech`` subclass: the
+  protocol declares the lifecycle and sessions, with defaults for what the engine does not do).
 - ``auto`` is Google when ``GOOGLE_TTS_ENDPOINT`` or Google credentials are set, else piper
   (``auto_engine``). A Google voice built without either, when Google was not forced, is a
   ``ProviderError`` (a flow asked for it: reported at the flow's line, ``bot.providers.voices``).

@@ -52,15 +52,10 @@ class CallControl(Protocol):
     async def aclose(self) -> None: ...
 
 
-def transfer_twiml(number: str, *, caller_id: str | None = None, say: str | None = None) -> str:
-    """TwiML that (optionally) says ``say`` and then dials ``number``."""
+def transfer_twiml(number: str) -> str:
+    """TwiML that dials ``number``."""
     response = VoiceResponse()
-    if say:
-        response.say(say)
-    if caller_id is None:
-        response.dial(number)
-    else:
-        response.dial(number, caller_id=caller_id)
+    response.dial(number)
     return str(response)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.providers.clips import ClipCache
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions, open_session
+from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 _VOICE_LANGUAGE = re.compile(r"^([a-z]{2,3}-[A-Za-z]{2,3})-")  # en-US-Chirp3-HD-Aoede speaks en-US
 
@@ -45,7 +45,7 @@ def voice_language(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-class BoundVoice:
+class BoundVoice(TextToSpeech):
     """A provider that always speaks with the given options."""
 
     def __init__(self, provider: TextToSpeech, options: VoiceOptions) -> None:
@@ -56,7 +56,7 @@ class BoundVoice:
         return self.provider.synthesize(text, voice or self.options)
 
     def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
-        return open_session(self.provider, voice or self.options)
+        return self.provider.open_session(voice or self.options)
 
     async def aclose(self) -> None:
         """The provider belongs to the server (``Voices.aclose``)."""

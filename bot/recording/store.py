@@ -72,6 +72,12 @@ class RecordingStore(Protocol):
         """A local folder holding the recording, for ``Recording.load``."""
         ...
 
+    def upload_orphans(self) -> list[str]:
+        """At start-up, blocking: hand over what a killed process left behind, and return those ids.
+        Nothing by default (a local store has nothing to hand over; ``bot.recording.s3`` uploads its
+        spool)."""
+        return []
+
 
 def _check_name(name: str) -> None:
     if name not in FILE_NAMES:

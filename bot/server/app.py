@@ -94,7 +94,7 @@ DEPS = web.AppKey("deps", CallDeps)
 CHECKER = web.AppKey("checker", SignatureChecker)
 CALLS = web.AppKey("calls", set[Call])
 SOCKETS = web.AppKey("sockets", set[MediaSocket])
-# Called with each Call when it ends (the demo's report; recordings will hook in here too).
+# Called with each Call when it ends (the demo's report; recordings are written by the Call's journal).
 CALL_OBSERVERS = web.AppKey("call_observers", list[Callable[[Call], None]])
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once: new calls are refused
 NO_CALLS = web.AppKey("no_calls", asyncio.Event)  # set while CALLS is empty (the drain waits on it)

@@ -13,10 +13,10 @@ Rules:
   retention sweeper (``bot.recording.retention``) runs at start and every ``RECORDING_SWEEP_INTERVAL_S``
   in a thread, from start until the server stops.
 - Flow files are read, parsed, checked and built (Python tools imported, HTTP tools' variables read)
-  in a worker thread, at start-up and reload alike: on the loop, a reload of 20 flows held every
-  call's audio for 0.25 to 1.2 s (``bench/reload.py``). Only the swap, and what needs the loop (the
-  clips' synthesis, the HTTP tools' session on first use), run on the loop. So a Python tool's module
-  must not need a running event loop while it is imported.
+  in a worker thread, at start-up and reload alike: on the loop, a reload of many flows held every
+  call's audio while it ran (``bench/reload.py`` measures how long). Only the swap, and what needs the
+  loop (the clips' synthesis, the HTTP tools' session on first use), run on the loop. So a Python
+  tool's module must not need a running event loop while it is imported.
 - One reload runs at a time: a request while one runs (SIGHUP twice) makes exactly one more run
   after it, which reads the files as they are then; more requests meanwhile join that run.
 - SIGTERM or SIGINT drains: new calls are refused (503) while live ones (and streams of calls already
@@ -260,7 +260,7 @@ async def serve(settings: Settings) -> None:
     # Once warm (modules imported, flows built, clips synthesized), move every object alive to the GC's
     # permanent generation: a full collection then scans only what calls create. Without this, each
     # full collection walked every start-up object too and held the one event loop, every call's
-    # audio included, for 40 to 110 ms under 200 calls (bench/load.py).
+    # audio included, for tens of milliseconds under load (bench/load.py shows the loop lag).
     server.warming.add_done_callback(lambda _: gc.freeze())
     log.info(
         "listening",

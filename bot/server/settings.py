@@ -230,7 +230,7 @@ class Settings(BaseSettings):
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
-        description="bot serve's event loop: uvloop (about 12% less CPU per call under load; asyncio's "
+        description="bot serve's event loop: uvloop (less CPU per call under load; asyncio's "
         "own loop where uvloop is not installed) or asyncio.",
     )
     log_level: str = Field(default="info", pattern="^(?i)(debug|info|warning|error)$")
@@ -311,7 +311,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _api_key_pair(self) -> Settings:
         # REST with an API key authenticates with the key sid and the key's own secret, never the auth
-        # token (https://www.twilio.com/docs/iam/api-keys, PROTOCOLS.md §8.3): one without the other is
+        # token (https://www.twilio.com/docs/iam/api-keys): one without the other is
         # a configuration that fails on the first hang-up, so it fails at start-up instead.
         secret = self.twilio_api_key_secret
         if self.twilio_api_key_sid is not None and secret is None:

@@ -247,28 +247,23 @@ async def close_deps(deps: CallDeps) -> None:
     if deps.control is not None:
         await deps.control.aclose()
     await deps.http.aclose()
-    close = getattr(deps.llm, "aclose", None)
-    if close is not None:
-        await close()
+    await deps.llm.aclose()
+    await deps.stt.aclose()
 
 
 async def warm_up(deps: CallDeps, book: LineBook) -> None:
     """Before the first call: load the embedded models, connect to the providers, synthesize the clips."""
-    for provider in (deps.stt, *deps.voices.providers.values()):
-        preload = getattr(provider, "preload", None)
-        if preload is not None:
-            await preload()
+    await deps.stt.preload()
+    for provider in deps.voices.providers.values():
+        await provider.preload()
     if deps.detector is not None:
         from media import vad_silero
 
         await asyncio.to_thread(vad_silero.preload, 4)  # ~50 ms each; pooled for the first calls
-    warm = getattr(deps.llm, "warm_up", None)
-    if warm is not None:
-        await warm()
+    await deps.llm.warm_up()
     await warm_clips(deps, book)
-    upload = getattr(deps.recordings, "upload_orphans", None)
-    if upload is not None:  # recordings a killed process left in the spool folder
-        await asyncio.to_thread(upload)
+    if deps.recordings is not None:  # recordings a killed process left in the spool folder
+        await asyncio.to_thread(deps.recordings.upload_orphans)
 
 
 async def warm_clips(deps: CallDeps, book: LineBook) -> None:

@@ -21,6 +21,7 @@ import asyncio
 import openai
 
 from media.errors import ProviderError
+from media.stt.protocol import SpeechToText
 from media.wav import pcm16_wav
 
 LANGUAGES_MODELS = frozenset({"gpt-transcribe"})  # take ``languages`` (a list), not ``language``
@@ -35,7 +36,10 @@ def language_fields(model: str, language: str | None) -> tuple[str | None, list[
     return language, None
 
 
-class OpenAISpeechToText:
+class OpenAISpeechToText(SpeechToText):
+    """``client`` is shared (the server's chat model uses it too): its owner closes it, so ``aclose`` is
+    the protocol's no-op."""
+
     def __init__(
         self, client: openai.AsyncOpenAI, *, model: str, language: str | None = "en", timeout_s: float = 10.0
     ) -> None:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from media.codec import Resampler
 from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
+from media.stt.protocol import SpeechToText
 
 PROVIDER = "whisper"
 MODEL_SAMPLE_RATE = 16000
@@ -69,7 +70,7 @@ MODEL: LazyModel[Any] = LazyModel(_load_model)
 
 @dataclass(frozen=True)
 class WhisperOptions:
-    beam_size: int = 1  # 1 = greedy; ENGINES.md: WER 16 % greedy vs 13.6 % beam 5 on tiny.en
+    beam_size: int = 1  # 1 = greedy; beam 5 is a little more accurate and slower (README, Benchmarks)
     language: str = "en"  # tiny.en is English-only
 
     def __post_init__(self) -> None:
@@ -101,7 +102,7 @@ def _transcribe_blocking(pcm16: bytes, sample_rate: int, options: WhisperOptions
     return "".join(segment.text for segment in segments).strip()
 
 
-class WhisperSpeechToText:
+class WhisperSpeechToText(SpeechToText):
     """``SpeechToText`` on the process-wide Whisper tiny.en model (see the module docstring)."""
 
     def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:

@@ -44,7 +44,7 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import Text
 from media.codec import SAMPLE_RATE, pcm16_to_ulaw
 from media.errors import ProviderError
 from media.tts.google_stream import QUOTA_RETRY_S, STREAM_RATE, GoogleSession, is_streaming_voice
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 from media.tts.splitter import PhraseSplitter
 from media.wav import WavError, strip_wav_header
 
@@ -119,7 +119,7 @@ def _error(exc: BaseException) -> ProviderError:
     return ProviderError("google-tts", "error", type(exc).__name__)
 
 
-class GoogleTextToSpeech:
+class GoogleTextToSpeech(TextToSpeech):
     def __init__(self, client: Any, voice: GoogleVoice = GoogleVoice(), *, timeout_s: float = 5.0) -> None:
         self._client = client
         self.voice = voice

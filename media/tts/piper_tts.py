@@ -36,7 +36,7 @@ import numpy.typing as npt
 from media.codec import SAMPLE_RATE, Resampler, pcm16_to_ulaw
 from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 
 if TYPE_CHECKING:
     from piper import PiperVoice, SynthesisConfig
@@ -110,7 +110,7 @@ def _sentences_pcm16(
         yield _to_pcm16(audio, options.volume)
 
 
-class PiperTextToSpeech:
+class PiperTextToSpeech(TextToSpeech):
     """``TextToSpeech`` on the process-wide piper voice (see the module docstring)."""
 
     def __init__(self, options: PiperOptions = PiperOptions()) -> None:
@@ -164,6 +164,3 @@ class PiperTextToSpeech:
                     yield item
         finally:
             cancelled.set()
-
-    async def aclose(self) -> None:
-        """Nothing to release: the voice is shared by the process."""

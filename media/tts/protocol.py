@@ -2,16 +2,19 @@
 
 Rules:
 - ``synthesize`` is one request per phrase; every provider has it.
-- A provider that can carry a whole answer on one request (Google's ``StreamingSynthesize``) also has
-  ``open_session``; it returns None for a voice that cannot stream, and the caller falls back to
-  ``synthesize`` per phrase (``open_session`` below does that check for any provider).
+- The lifecycle is declared here, not looked up: ``preload`` (before the first call: load an embedded
+  model) and ``aclose`` (at shutdown: release connections). A provider subclasses ``TextToSpeech`` and
+  inherits a no-op for the steps it has nothing to do in.
+- A provider that can carry a whole answer on one request (Google's ``StreamingSynthesize``) overrides
+  ``open_session``; it returns None (the default) for a provider or voice that cannot stream, and the
+  caller falls back to ``synthesize`` per phrase.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,18 @@ class TextToSpeech(Protocol):
 
     def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]: ...
 
-    async def aclose(self) -> None: ...
+    def open_session(self, voice: VoiceOptions | None = None) -> SpeechSession | None:
+        """One request for a whole answer's phrases, or None: this provider (or voice) speaks phrase by
+        phrase. None by default."""
+        return None
+
+    async def preload(self) -> None:
+        """Before the first call: load what the first phrase would otherwise wait for. Nothing by default."""
+        return None
+
+    async def aclose(self) -> None:
+        """At shutdown: release connections and requests. Nothing by default."""
+        return None
 
 
 class SpeechSession(Protocol):
@@ -58,9 +72,6 @@ class SpeechSession(Protocol):
 
 
 def open_session(tts: TextToSpeech, voice: VoiceOptions | None = None) -> SpeechSession | None:
-    """A session for one answer if ``tts`` offers them for this voice, else None (use ``synthesize``)."""
-    opener: Any = getattr(tts, "open_session", None)
-    if opener is None:
-        return None
-    session: SpeechSession | None = opener(voice)
-    return session
+    """``tts.open_session(voice)``. Only ``bot.call.speaker`` still calls this; it goes once the Call's
+    rework calls the method directly."""
+    return tts.open_session(voice)

@@ -2,7 +2,7 @@
 
 Rules:
 - The webhook and the Media Streams upgrade are exercised over real sockets on the bench's server, signed
-  with twilio's own ``RequestValidator`` exactly as Twilio signs (PROTOCOLS.md §2.2): the webhook over the
+  with twilio's own ``RequestValidator`` exactly as Twilio signs: the webhook over the
   public ``https://`` URL with the form params, the upgrade over the ``wss://`` URL with none.
 - ``bot serve`` runs as a real subprocess with a controlled environment, in a temporary directory, on
   127.0.0.1 only; every subprocess is bounded by a timeout and killed in a ``finally``.

@@ -1,6 +1,6 @@
 """End to end: a media stream is a call only when its ``start`` is bound to the webhook that answered it.
 
-Twilio signs the media upgrade over the bare ``wss://host/media`` (PROTOCOLS.md §2.2, §8.4): one value per
+Twilio signs the media upgrade over the bare ``wss://host/media`` (see ``bot.core.binding``): one value per
 host, so whoever saw it once can open streams at will. Every attack here holds that genuine upgrade
 signature and forges the ``start`` over a real socket; the bot must close the socket with 1008 (policy
 violation) before any work: no ``Call``, no recording folder, no greeting audio, no REST request, and a

@@ -33,7 +33,7 @@ GREETING = "Hi, how can I help?"
 LINE = default_line()
 STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
 NO_REPROMPT = TimeoutConfig(silence_reprompt_s=60.0)  # keeps reprompts out of tests about something else
-SILENCE_LIMIT_S = 2.0  # the streaming guide: the caller never waits in silence longer than this
+SILENCE_LIMIT_S = 2.0  # README, "What it does" 7: the caller never waits in silence longer than this
 QUIET_S = 0.6
 GREETING_QUIET_S = 0.3  # the greeting has played out after this much silence
 

@@ -36,7 +36,7 @@ from tests.support.phone import dial, finished_call, greeted, until
 QUICK_GREETING = "Hi, how can I help?"
 GREETING_QUIET_S = 0.4  # the greeting has played out after this much silence
 ORDER_FILLER = "One moment while I look up your order."  # lookup_order's own filler (bot/flows/line.py)
-SILENCE_LIMIT_S = 2.0  # the streaming guide: never more than 2 s of silence
+SILENCE_LIMIT_S = 2.0  # README, "What it does" 7: never more than 2 s of silence
 STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
 
 # Several phrases: "Sure thing," is short, the second phrase is long (~2.6 s at 30 ms per character),

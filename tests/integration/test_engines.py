@@ -30,7 +30,7 @@ from media.stt import whisper_stt  # noqa: E402
 from media.stt.whisper_stt import WhisperOptions, WhisperSpeechToText  # noqa: E402
 from media.tts import piper_tts  # noqa: E402
 from media.tts.piper_tts import PiperOptions, PiperTextToSpeech  # noqa: E402
-from media.vad import Endpointer, SpeechEnded, SpeechStarted  # noqa: E402
+from media.vad import Endpointer, SpeechEnded, SpeechStarted, VoiceDetector  # noqa: E402
 from media.vad_silero import SileroVoiceDetector  # noqa: E402
 
 STEADY = PiperOptions(noise_scale=0.0, noise_w_scale=0.0)  # deterministic audio
@@ -160,7 +160,7 @@ def test_endpointer_with_silero_finds_exactly_one_utterance(phone_audio: dict[st
 
 
 def test_endpointer_reset_resets_the_detector() -> None:
-    class Recorder:
+    class Recorder(VoiceDetector):
         resets = 0
 
         def voiced(self, frame_pcm16: bytes, rms: int) -> bool:

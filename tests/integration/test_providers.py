@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import grpc
 import pytest
@@ -39,11 +40,19 @@ def chat(emu: OpenAIEmulator, **deadlines: float) -> OpenAIChatModel:
     return OpenAIChatModel(client, model="gpt-6-luna", deadlines=StreamDeadlines(**deadlines))
 
 
-async def collect(model: OpenAIChatModel, tools: list[dict[str, object]] | None = None) -> ToolCallAssembler:
-    assembler = ToolCallAssembler()
+async def collect(
+    model: OpenAIChatModel, tools: list[dict[str, object]] | None = None
+) -> tuple[ToolCallAssembler, list[Mapping[str, Any]]]:
+    assembler, chunks = ToolCallAssembler(), []
     async for chunk in model.stream(MESSAGES, tools or []):
         assembler.feed(chunk)
-    return assembler
+        chunks.append(chunk)
+    return assembler, chunks
+
+
+def finish_reasons(chunks: list[Mapping[str, Any]]) -> list[str]:
+    choices = [choice for chunk in chunks for choice in chunk.get("choices") or []]
+    return [choice["finish_reason"] for choice in choices if choice.get("finish_reason")]
 
 
 async def test_chat_streams_text_and_usage(openai_emu: OpenAIEmulator) -> None:
@@ -71,13 +80,13 @@ async def test_chat_tool_calls_assembled_across_chunks(openai_emu: OpenAIEmulato
         )
     )
     model = chat(openai_emu)
-    assembler = await collect(model, [{"type": "function", "function": {"name": "check_hours"}}])
+    assembler, chunks = await collect(model, [{"type": "function", "function": {"name": "check_hours"}}])
     calls = assembler.calls()
     assert [(c.name, c.parsed) for c in calls] == [
         ("check_hours", {"day": "monday"}),
         ("lookup_order", {"order_id": "1001"}),
     ]
-    assert assembler.finish_reason == "tool_calls" and assembler.usage is not None
+    assert finish_reasons(chunks) == ["tool_calls"] and chunks[-1]["usage"] is not None
     assert openai_emu.chat_requests[0].body["tools"][0]["function"]["name"] == "check_hours"
     await model.aclose()
 
@@ -105,8 +114,8 @@ async def test_chat_errors_become_provider_errors(
 async def test_chat_429_is_retried_by_the_sdk(openai_emu: OpenAIEmulator) -> None:
     openai_emu.replies.extend([Reply(status=429, retry_after_ms=50), Reply(text="Fine.")])
     model = chat(openai_emu)
-    assembler = await collect(model)
-    assert assembler.finish_reason == "stop"
+    _, chunks = await collect(model)
+    assert finish_reasons(chunks) == ["stop"]
     assert len(openai_emu.chat_requests) == 2
     await model.aclose()
 

@@ -182,7 +182,7 @@ async def test_what_the_service_refuses_is_invalid_argument(
 
 async def test_what_the_bot_sends_is_accepted(client: Any) -> None:
     # Bounds included; the telephony profile at 8 kHz with Chirp 3 HD is accepted on paper only
-    # (PROTOCOLS.md 8.10: settle it with one real request).
+    # (unverified: settle it with one real request).
     await client.synthesize_speech(
         input=tts.SynthesisInput(text="x" * 5000),
         voice=tts.VoiceSelectionParams(language_code="en-us", name=VOICE.name),  # case does not matter

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
-class FakeTTS:
+class FakeTTS(TextToSpeech):
     """Yields each phrase's audio in ``chunk_bytes`` pieces (small odd sizes by default); a phrase may wait
     on a gate first, or fail with a scripted error. ``voice`` is taken and ignored: the audio is the
     phrase's, whatever the voice."""
@@ -42,9 +42,6 @@ class FakeTTS:
             self.cancelled.append(text)
             raise
         self.finished.append(text)
-
-    async def aclose(self) -> None:
-        pass
 
 
 _: TextToSpeech = FakeTTS({})  # the fake implements the protocol (mypy checks it)

@@ -11,10 +11,10 @@ import pytest
 from bot.providers.clips import STAND_IN_RETRY_S, ClipCache
 from bot.providers.fallback_tts import FallbackVoice
 from media.errors import ProviderError
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
-class SlowVoice:
+class SlowVoice(TextToSpeech):
     """Counts requests; each takes until ``release`` is set; ``fail`` texts raise a quota error."""
 
     def __init__(self) -> None:
@@ -29,9 +29,6 @@ class SlowVoice:
             raise ProviderError("google-tts", "quota")
         yield text.encode()
         yield b"!"
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def play(clips: ClipCache, text: str) -> bytes:

@@ -14,8 +14,6 @@ from media.codec import (
     Resampler,
     pcm16_to_ulaw,
     rms,
-    silence_ulaw,
-    ulaw_duration_ms,
     ulaw_to_pcm16,
 )
 
@@ -98,21 +96,6 @@ def test_rms_known_values() -> None:
     assert rms(pcm([1000] * 160)) == 1000
     assert rms(pcm([3000, -3000] * 80)) == 3000
     assert rms(pcm([3, 4])) == 3  # sqrt(12.5), truncated
-
-
-def test_ulaw_duration_ms() -> None:
-    assert ulaw_duration_ms(160) == 20.0
-    assert ulaw_duration_ms(8000) == 1000.0
-    assert ulaw_duration_ms(0) == 0.0
-    assert ulaw_duration_ms(4) == 0.5
-
-
-def test_silence_ulaw() -> None:
-    assert silence_ulaw(20) == b"\xff" * 160
-    assert silence_ulaw(0) == b""
-    assert samples_of(ulaw_to_pcm16(silence_ulaw(1))) == [0] * 8
-    with pytest.raises(ValueError):
-        silence_ulaw(-1)
 
 
 # --- Resampler -----------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from pydantic import SecretStr, ValidationError
 from bot.providers.fallback_tts import FallbackVoice
 from bot.server.settings import Settings
 from media.errors import ProviderError
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
-class Voice:
+class Voice(TextToSpeech):
     def __init__(self, name: str, fail: str | None = None, after_chunks: int = 0) -> None:
         self.name, self.fail, self.after_chunks = name, fail, after_chunks
         self.asked: list[tuple[str, VoiceOptions | None]] = []
@@ -25,9 +25,6 @@ class Voice:
             if self.fail is not None and index == self.after_chunks:
                 raise ProviderError("google-tts", self.fail)
             yield f"{self.name}{index}".encode()
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def speak(voice: FallbackVoice, options: VoiceOptions | None = None) -> bytes:

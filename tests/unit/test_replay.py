@@ -22,7 +22,7 @@ from bot.sim.replay.recorded import RecordedTurn, RoundKey, request_key
 from bot.sim.replay.speech import RecordedSpeech
 from bot.sim.replay.words import word_distance
 from emulators.openai_script import ChatRequest
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 from tests.support.clocks import FakeClock
 
 SYSTEM = {"role": "system", "content": "You are the phone assistant of Corner Hardware, a store."}
@@ -143,16 +143,13 @@ def test_recorded_model_serves_answers_and_reports_misses(tmp_path: Path) -> Non
     assert model.served == 1 and model.misses == [RoundKey("Something new", 1, 0)]
 
 
-class Synth:
+class Synth(TextToSpeech):
     def __init__(self) -> None:
         self.asked: list[str] = []
 
     async def synthesize(self, text: str, voice: VoiceOptions | None = None):  # type: ignore[no-untyped-def]
         self.asked.append(text)
         yield b"\x7f" * 80
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_recorded_speech_plays_recorded_phrases_and_synthesizes_the_rest() -> None:

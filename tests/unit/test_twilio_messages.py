@@ -1,4 +1,4 @@
-"""Twilio Media Streams parser and builders (PROTOCOLS.md §1)."""
+"""Twilio Media Streams parser and builders (https://www.twilio.com/docs/voice/media-streams/websocket-messages)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SID = "MZ00000000000000000000000000000001"
 CALL = "CA00000000000000000000000000000001"
 ACCOUNT = "AC00000000000000000000000000000001"
 
-# ---- PROTOCOLS.md §1.2, verbatim ----------------------------------------------------------------
+# ---- Twilio's messages, as its Media Streams page documents them --------------------------------
 
 CONNECTED = '{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
 

@@ -13,6 +13,7 @@ from media.vad import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    VoiceDetector,
 )
 from tests.support.vad import events_of, run, silence, tone
 
@@ -87,7 +88,7 @@ def test_events_follow_the_grammar(segments: list[tuple[bool, int]]) -> None:
     assert state == "quiet"
 
 
-class _AlwaysVoiced:
+class _AlwaysVoiced(VoiceDetector):
     """A detector that says "voiced" for every frame, with a declared onset lag."""
 
     def __init__(self, onset_lag_ms: int) -> None:

@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 
 from bot.flows.line import default_line
 from bot.providers.voices import Voices, voice_language
-from media.tts.protocol import VoiceOptions
+from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
-class Quiet:
+class Quiet(TextToSpeech):
     async def synthesize(self, text: str, voice: VoiceOptions | None = None) -> AsyncIterator[bytes]:
         yield b""
-
-    async def aclose(self) -> None:
-        pass
 
 
 SERVER = ("en-US", "en-US-Chirp3-HD-Aoede")

@@ -1,8 +1,8 @@
 """Twilio webhook helpers: TwiML that connects the call, signature checks, public URLs.
 
-Rules checked here (PROTOCOLS.md §2): the TwiML is well-formed XML with ``<Connect><Stream url>``
-and one ``<Parameter>`` per value, escaped; signatures are twilio's own HMAC over the exact public
-URL; behind a proxy the URL comes from ``PUBLIC_BASE_URL``.
+Rules checked here (https://www.twilio.com/docs/usage/webhooks/webhooks-security): the TwiML is
+well-formed XML with ``<Connect><Stream url>`` and one ``<Parameter>`` per value, escaped; signatures
+are twilio's own HMAC over the exact public URL; behind a proxy the URL comes from ``PUBLIC_BASE_URL``.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def test_rejects_a_signature_for_another_url_params_or_token() -> None:
 
 
 def test_protocols_test_vector() -> None:
-    # PROTOCOLS.md §2.2.
+    # The example vector other implementations test too (token 12345, mycompany.com/myapp.php).
     checker = SignatureChecker("12345")
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     params = {

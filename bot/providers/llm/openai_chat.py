@@ -34,7 +34,7 @@ from typing import Any
 import openai
 
 from bot.providers.llm.models import lowest_effort
-from bot.providers.llm.protocol import ChatOptions, Message
+from bot.providers.llm.protocol import ChatModel, ChatOptions, Message
 from media.errors import ProviderError
 
 
@@ -102,7 +102,7 @@ def _has_substance(chunk: Mapping[str, Any]) -> bool:
     return isinstance(delta, Mapping) and bool(delta.get("content") or delta.get("tool_calls"))
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(ChatModel):
     def __init__(
         self,
         client: openai.AsyncOpenAI,
@@ -142,8 +142,8 @@ class OpenAIChatModel:
                 # ``post`` rather than ``chat.completions.create``: the SDK's retries, timeouts, auth and
                 # error mapping are the same, but the body (already plain JSON) skips the SDK's recursive
                 # TypedDict transform and each chunk stays the dict it was parsed into (``cast_to=object``)
-                # instead of a pydantic model dumped back to a dict: together ~0.3 ms per request plus
-                # ~0.1 ms per chunk of CPU, which is most of the bot's model-side cost under load.
+                # instead of a pydantic model dumped back to a dict: together most of the bot's model-side
+                # CPU under load.
                 stream = await self._client.post(
                     "/chat/completions",
                     body=self._body(messages, tools, options, temperature),

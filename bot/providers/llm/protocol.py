@@ -3,6 +3,10 @@
 Chunks are dicts shaped like OpenAI's ``chat.completion.chunk`` (``ToolCallAssembler`` reads
 them), so the agent never touches a vendor type. Implementations raise
 ``media.errors.ProviderError`` on failure, including a stream that ends without finishing.
+
+The lifecycle is declared here, not looked up: ``warm_up`` (before the first call: open the connection)
+and ``aclose`` (at shutdown). A model subclasses ``ChatModel`` and inherits a no-op for the steps it has
+nothing to do in.
 """
 
 from __future__ import annotations
@@ -34,3 +38,11 @@ class ChatModel(Protocol):
         tools: Sequence[Mapping[str, Any]],
         options: ChatOptions | None = None,
     ) -> AsyncIterator[Mapping[str, Any]]: ...
+
+    async def warm_up(self) -> None:
+        """Before the first call: connect, so the first caller does not wait for it. Nothing by default."""
+        return None
+
+    async def aclose(self) -> None:
+        """At shutdown: release connections. Nothing by default."""
+        return None

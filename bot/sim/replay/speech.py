@@ -15,7 +15,7 @@ from media.tts.protocol import TextToSpeech, VoiceOptions
 CHUNK_BYTES = 4000  # 0.5 s of 8 kHz μ-law
 
 
-class RecordedSpeech:
+class RecordedSpeech(TextToSpeech):
     def __init__(self, phrases: Mapping[str, bytes], fallback: TextToSpeech) -> None:
         self._phrases = phrases
         self._fallback = fallback
