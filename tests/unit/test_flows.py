@@ -1,6 +1,6 @@
 """Call-flow files: schema, the YAML loader's messages, rules across flows, routing, ``bot flows check``.
 
-Rules checked here: the shipped ``flows/store.yaml`` is valid and builds today's built-in line; every
+Rules checked here: the shipped ``flows/store.yaml`` is valid and builds the rig's store line; every
 mistake in a file gives one ``file:line: path: reason`` message (all of them, in line order); YAML
 syntax errors, duplicate keys, aliases and literal header secrets are errors with lines, and a secret
 is never repeated; only one flow serves a number, exactly one is the default, names are unique;
@@ -28,11 +28,11 @@ from bot.flows import store_tools
 from bot.flows.build import build_book
 from bot.flows.check import check
 from bot.flows.fields import StrictModel
-from bot.flows.line import LineConfig, default_line, load_store_data
-from bot.flows.line import store_tools as line_store_tools
+from bot.flows.line import LineConfig
 from bot.flows.loader import FlowError, FlowProblem, FlowSet, load_flow, load_flows, parse_flow
 from bot.flows.model import Flow
 from bot.flows.tool_specs import TOOL_TYPES, FunctionToolSpec, HttpToolSpec, PythonToolSpec
+from bot.sim.store_line import store_line
 from bot.tools.http_tool import HttpClient
 from bot.tools.registry import Tool
 
@@ -96,7 +96,7 @@ def test_the_shipped_flow_is_valid_and_is_the_default() -> None:
 
 def test_the_shipped_flow_builds_todays_built_in_line() -> None:
     built = load_flow(SHIPPED).to_line_config(python_tool)
-    today = default_line()
+    today = dataclasses.replace(store_line(), version="")  # built from the file, like serve: its hash
     shared = [f.name for f in dataclasses.fields(LineConfig) if f.name != "tools"]
     assert {n: getattr(built, n) for n in shared} == {n: getattr(today, n) for n in shared}
     declared = {t.name: (t.description, dict(t.parameters), t.timeout_s, t.filler) for t in built.tools}
@@ -114,8 +114,8 @@ def test_a_flow_that_sets_nothing_has_todays_defaults() -> None:
 
 
 async def test_the_store_tools_answer_like_the_built_in_ones() -> None:
-    builtin = {t.name: t.handler for t in line_store_tools(load_store_data())}
-    data = load_store_data()
+    builtin = {t.name: t.handler for t in store_line().tools}
+    data = store_tools._store_data()
     for day in [*data["hours"], " Monday ", "FRIDAY", "someday", ""]:
         assert await store_tools.check_hours(day) == await builtin["check_hours"](day=day)
     orders = [*data["orders"], "order 1 0 0 1", "#1234", "9999", "", "abc"]
@@ -126,7 +126,7 @@ async def test_the_store_tools_answer_like_the_built_in_ones() -> None:
 
 @given(st.text(max_size=30))
 async def test_the_store_tools_agree_on_any_text(text: str) -> None:
-    builtin = {t.name: t.handler for t in line_store_tools(load_store_data())}
+    builtin = {t.name: t.handler for t in store_line().tools}
     assert await store_tools.check_hours(text) == await builtin["check_hours"](day=text)
     orders = store_tools._store_data()["orders"]
     assert store_tools.order_answer(orders, text) == await builtin["lookup_order"](order_id=text)
