@@ -80,6 +80,11 @@ async def _placeholder() -> None:
     return None
 
 
+def route(flows: FlowSet, to_number: str | None) -> str:
+    """The name of the line the server's book (``bot.flows.build``) routes ``to_number`` to."""
+    return build_book(flows, env={}, http=HttpClient()).route(to_number).name
+
+
 # --- the shipped flow ---------------------------------------------------------------------------
 
 
@@ -88,7 +93,7 @@ def test_the_shipped_flow_is_valid_and_is_the_default() -> None:
     store = flows.default
     assert store.name == "store"
     assert store.numbers == ["+15550100"]  # the emulated phone's To number
-    assert flows.route("+15550100") is store
+    assert route(flows, "+15550100") == store.name
     assert [tool.type for tool in store.tools] == ["python", "python", "end_call", "transfer_call"]
     assert store.transfer_targets == {"front desk": "+15550150"}
     assert flows.files == (str(REPO / "flows" / "store.yaml"),)
@@ -318,12 +323,12 @@ def test_routing_by_to_number_with_fallback_to_the_default(tmp_path: Path) -> No
     write(tmp_path, "notes.txt", "not a flow")
     flows = load_flows(tmp_path)
     assert [flow.name for flow in flows.flows] == ["returns", "store"]
-    assert flows.route("+15550111").name == "returns"
-    assert flows.route(" +442071838750 ").name == "returns"
-    assert flows.route("+15550100").name == "store"
-    assert flows.route("+19998887777").name == "store"  # unknown number: the default
-    assert flows.route("").name == "store"
-    assert flows.route(None).name == "store"
+    assert route(flows, "+15550111") == "returns"
+    assert route(flows, " +442071838750 ") == "returns"
+    assert route(flows, "+15550100") == "store"
+    assert route(flows, "+19998887777") == "store"  # unknown number: the default
+    assert route(flows, "") == "store"
+    assert route(flows, None) == "store"
 
 
 def test_two_defaults_a_shared_number_and_a_shared_name(tmp_path: Path) -> None:
@@ -369,7 +374,7 @@ def test_a_flow_set_built_in_code_checks_the_same_rules() -> None:
     )
     with pytest.raises(FlowError):
         FlowSet(())
-    assert FlowSet((store,)).route("+1") is store
+    assert route(FlowSet((store,)), "+1") == store.name
 
 
 def test_check_prints_every_error_of_every_file(tmp_path: Path) -> None:
