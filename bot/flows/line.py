@@ -2,8 +2,11 @@
 
 Rules:
 - A call runs on one ``LineConfig`` from start to end; it is frozen, so a flow reload never changes
-  a live call. Call-flow files (``bot.flows``) build one per flow; every default lives here and the
-  flow schema reads it from here.
+  a live call. Call-flow files (``bot.flows``) build one per flow, and the flow schema reads every
+  default from here (``bot.flows.model``).
+- A default lives once, with the component that uses it: ``phrases`` is ``PhraseConfig()`` and
+  ``endpointing`` is ``EndpointerConfig()``, except the one thing the line adds to its endpointer: the
+  pause it speculates on (``SPECULATION_PAUSE_MS``; a bare endpointer reports no pauses).
 - The example store is a flow file (``flows/store.yaml``), never a Python twin of it: the rig and the
   tests load that file (``bot.sim.store_line``).
 """
@@ -17,9 +20,13 @@ from bot.core.progress import ProgressConfig
 from bot.providers.llm.protocol import ChatOptions
 from bot.providers.tts_engines import TtsChoice
 from bot.tools.registry import Tool
-from media.phrases import PhraseConfig, PhraseStrategy
+from media.phrases import PhraseConfig
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
+
+# The line speculates by default (``LineConfig.speculation``), so its endpointer reports a pause in the
+# caller's speech after this much silence (``SpeechPaused``); the answer is prepared from there.
+SPECULATION_PAUSE_MS = 200
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,9 @@ class LineConfig:
     tts_provider: TtsChoice = "auto"  # auto: the server's TTS
     voice: VoiceOptions = field(default_factory=VoiceOptions)
     chat: ChatOptions = field(default_factory=ChatOptions)
-    phrases: PhraseConfig = field(
-        default_factory=lambda: PhraseConfig(
-            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=0
-        )
-    )
+    phrases: PhraseConfig = field(default_factory=PhraseConfig)
     endpointing: EndpointerConfig = field(
-        default_factory=lambda: EndpointerConfig(end_silence_ms=500, pause_ms=200)
+        default_factory=lambda: EndpointerConfig(pause_ms=SPECULATION_PAUSE_MS)
     )
     # Work started in the end-of-turn silence (from endpointing.pause_ms): "stt" transcribes early,
     # "llm" also starts the model (its answer is held, and tools wait, until the turn is confirmed).

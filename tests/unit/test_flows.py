@@ -28,7 +28,7 @@ from bot.flows import store_tools
 from bot.flows.build import build_book
 from bot.flows.check import check
 from bot.flows.fields import StrictModel
-from bot.flows.line import LineConfig
+from bot.flows.line import EndCallConfig, LineConfig, TransferConfig
 from bot.flows.loader import FlowError, FlowProblem, FlowSet, load_flow, load_flows, parse_flow
 from bot.flows.model import Flow
 from bot.flows.tool_specs import TOOL_TYPES, FunctionToolSpec, HttpToolSpec, PythonToolSpec
@@ -116,6 +116,14 @@ def test_a_flow_that_sets_nothing_has_todays_defaults() -> None:
     built = flow.to_line_config(python_tool)
     today = LineConfig(name="other", greeting="Hello.", system_prompt="Be brief.")
     assert built == today
+
+
+def test_the_built_in_tools_default_to_what_they_become() -> None:
+    tools = "tools:\n  - type: end_call\n  - type: transfer_call\n    target: desk\n"
+    flow = parse_flow(minimal(default=True) + tools + "transfer_targets:\n  desk: '+15550150'\n")
+    built = flow.to_line_config(python_tool)
+    assert built.end_call == EndCallConfig()
+    assert built.transfers == (TransferConfig("+15550150"),)
 
 
 async def test_the_store_tools_answer_like_the_built_in_ones() -> None:

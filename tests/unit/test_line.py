@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from bot.core.tool_calls import ToolCall
 from bot.flows import store_tools
-from bot.flows.line import LineConfig
+from bot.flows.line import SPECULATION_PAUSE_MS, LineConfig
 from bot.sim.store_line import store_line
 from bot.tools.registry import Tool, ToolRegistry
+from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.google_tts import GoogleVoice, is_loopback_endpoint
 from media.tts.protocol import VoiceOptions
+from media.vad import EndpointerConfig
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -143,6 +145,17 @@ def test_store_line_is_the_store_flow() -> None:
     assert line.max_tool_rounds >= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         line.name = "other"  # type: ignore[misc]
+
+
+def test_each_line_default_is_its_components_own() -> None:
+    line = LineConfig(name="x", greeting="Hi.", system_prompt="Be brief.")
+    assert line.phrases == PhraseConfig()
+    assert line.endpointing == EndpointerConfig(pause_ms=SPECULATION_PAUSE_MS)  # the line speculates
+    # What a call runs with when nothing is set (pinned: a changed default shows here first).
+    assert dataclasses.astuple(line.phrases) == (PhraseStrategy.PHRASE, 20, 0, 0)
+    assert dataclasses.astuple(line.endpointing) == (160, 500, 200, 30000, 3.0, 300, 0.05, 2000, 200)
+    store = store_line()  # flows/store.yaml states the same values
+    assert (store.phrases, store.endpointing, store.speculation) == (line.phrases, line.endpointing, "llm")
 
 
 def test_line_config_defaults() -> None:
