@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.flows.line import default_line
 from bot.sim.rig import bench
+from bot.sim.store_line import store_line
 from bot.telemetry.logs import configure_logging
 from emulators.openai_script import ChatRequest, Reply
 from emulators.phone_call import PhoneCall
@@ -90,7 +90,7 @@ async def run(
     offline: bool = False,
     min_speech_ms: int | None = None,
 ) -> dict[str, list[float]]:
-    line = dataclasses.replace(default_line(), speculation=speculation)
+    line = dataclasses.replace(store_line(), speculation=speculation)
     if min_speech_ms is not None:
         line = dataclasses.replace(
             line, endpointing=dataclasses.replace(line.endpointing, min_speech_ms=min_speech_ms)
@@ -169,7 +169,7 @@ async def main() -> None:
     print(
         f"Emulated latencies: STT {STT_S * 1000:.0f} ms, LLM first token {LLM_FIRST_TOKEN_S * 1000:.0f} ms, "
         f"TTS first byte {TTS_FIRST_BYTE_S * 1000:.0f} ms; end-of-turn silence "
-        f"{default_line().endpointing.end_silence_ms} ms"
+        f"{store_line().endpointing.end_silence_ms} ms"
     )
     for mode in args.speculation.split(","):
         print(f"speculation={mode}:", flush=True)

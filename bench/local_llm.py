@@ -38,7 +38,8 @@ from openai.types.chat import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.flows.line import LineConfig, default_line
+from bot.flows.line import LineConfig
+from bot.sim.store_line import store_line
 
 # (question, expected tool or None, expected arguments)
 CASES: list[tuple[str, str | None, dict[str, str]]] = [
@@ -159,7 +160,7 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes] | None, timeout_s: f
 
 
 async def bench(args: argparse.Namespace, proc: subprocess.Popen[bytes] | None) -> None:
-    line = default_line()
+    line = store_line()
     tools = [t.schema() for t in line.tools]
     client = openai.AsyncOpenAI(api_key="no-key", base_url=args.base_url, timeout=120.0, max_retries=0)
     first: list[float] = []

@@ -1,35 +1,32 @@
-"""``LineConfig``: what the bot says and does on one call, and the built-in store line.
+"""``LineConfig``: what the bot says and does on one call.
 
 Rules:
 - A call runs on one ``LineConfig`` from start to end; it is frozen, so a flow reload never changes
-  a live call. Call-flow files (``bot.flows``) build one per flow; every default lives here and the
-  flow schema reads it from here.
-- ``default_line()`` is the built-in store line (the same store as ``flows/store.yaml``), used by unit
-  tests that need a line without files; its tools read a data file and may be slowed down on purpose.
+  a live call. Call-flow files (``bot.flows``) build one per flow, and the flow schema reads every
+  default from here (``bot.flows.model``).
+- A default lives once, with the component that uses it: ``phrases`` is ``PhraseConfig()`` and
+  ``endpointing`` is ``EndpointerConfig()``, except the one thing the line adds to its endpointer: the
+  pause it speculates on (``SPECULATION_PAUSE_MS``; a bare endpointer reports no pauses).
+- The example store is a flow file (``flows/store.yaml``), never a Python twin of it: the rig and the
+  tests load that file (``bot.sim.store_line``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from bot.core.progress import ProgressConfig
-from bot.flows.store_tools import hours_answer, order_answer
 from bot.providers.llm.protocol import ChatOptions
 from bot.providers.tts_engines import TtsChoice
 from bot.tools.registry import Tool
-from media.phrases import PhraseConfig, PhraseStrategy
+from media.phrases import PhraseConfig
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
-SYSTEM_PROMPT = """You are the phone assistant of {store}, a small hardware store.
-You are speaking on the phone: answer in one to three short sentences, plain words, no lists,
-no markdown, no emoji. Use the tools for opening hours and order status; never guess them.
-If you cannot help, offer to take a message."""
+# The line speculates by default (``LineConfig.speculation``), so its endpointer reports a pause in the
+# caller's speech after this much silence (``SpeechPaused``); the answer is prepared from there.
+SPECULATION_PAUSE_MS = 200
 
 
 @dataclass(frozen=True)
@@ -79,13 +76,9 @@ class LineConfig:
     tts_provider: TtsChoice = "auto"  # auto: the server's TTS
     voice: VoiceOptions = field(default_factory=VoiceOptions)
     chat: ChatOptions = field(default_factory=ChatOptions)
-    phrases: PhraseConfig = field(
-        default_factory=lambda: PhraseConfig(
-            strategy=PhraseStrategy.PHRASE, min_phrase_length=20, first_phrase_min_length=0
-        )
-    )
+    phrases: PhraseConfig = field(default_factory=PhraseConfig)
     endpointing: EndpointerConfig = field(
-        default_factory=lambda: EndpointerConfig(end_silence_ms=500, pause_ms=200)
+        default_factory=lambda: EndpointerConfig(pause_ms=SPECULATION_PAUSE_MS)
     )
     # Work started in the end-of-turn silence (from endpointing.pause_ms): "stt" transcribes early,
     # "llm" also starts the model (its answer is held, and tools wait, until the turn is confirmed).
@@ -130,80 +123,3 @@ class LineConfig:
         return (
             texts + [t.say for t in self.transfers] + ([self.transfer_failed_text] if self.transfers else [])
         )
-
-
-def load_store_data(path: Path | None = None) -> dict[str, Any]:
-    if path is None:
-        text = resources.files("bot").joinpath("data/store.json").read_text(encoding="utf-8")
-    else:
-        text = path.read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def store_tools(data: dict[str, Any], *, lookup_delay_s: float = 0.0) -> tuple[Tool, ...]:
-    hours: dict[str, str] = data["hours"]
-    orders: dict[str, dict[str, str]] = data["orders"]
-
-    async def check_hours(day: str) -> dict[str, str]:
-        return hours_answer(hours, day)
-
-    async def lookup_order(order_id: str) -> dict[str, str]:
-        # The store's order system is slow; the delay is what makes the caller hear the filler.
-        await asyncio.sleep(lookup_delay_s)
-        return order_answer(orders, order_id)
-
-    return (
-        Tool(
-            name="check_hours",
-            description="Opening hours of the store on a given day of the week.",
-            parameters={
-                "type": "object",
-                "properties": {
-                    "day": {
-                        "type": "string",
-                        "enum": list(hours),
-                        "description": "Day of the week, lower case.",
-                    }
-                },
-                "required": ["day"],
-                "additionalProperties": False,
-            },
-            handler=check_hours,
-            timeout_s=2.0,
-        ),
-        Tool(
-            name="lookup_order",
-            description="Status and delivery estimate of a customer's order by its order number.",
-            parameters={
-                "type": "object",
-                "properties": {
-                    "order_id": {"type": "string", "description": "The order number, digits only."}
-                },
-                "required": ["order_id"],
-                "additionalProperties": False,
-            },
-            handler=lookup_order,
-            timeout_s=max(4.0, lookup_delay_s + 2.0),
-            filler="One moment while I look up your order.",
-        ),
-    )
-
-
-def default_line(*, data_path: Path | None = None, lookup_delay_s: float = 0.0) -> LineConfig:
-    data = load_store_data(data_path)
-    store = data["store"]
-    return LineConfig(
-        name="store",
-        greeting=f"Thanks for calling {store}. How can I help you today?",
-        system_prompt=SYSTEM_PROMPT.format(store=store),
-        tools=store_tools(data, lookup_delay_s=lookup_delay_s),
-        end_call=EndCallConfig(goodbye=f"Thanks for calling {store}. Have a great day, goodbye!"),
-        transfers=(
-            TransferConfig(
-                number="+15550150",
-                description="Transfer the caller to a person at the front desk when they ask for one.",
-                say="Let me put you through to the front desk. Please hold.",
-            ),
-        ),
-    )

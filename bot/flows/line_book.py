@@ -22,7 +22,7 @@ class LineBook:
 
     @classmethod
     def single(cls, line: LineConfig) -> LineBook:
-        """One line answers every number (tests, the built-in line)."""
+        """One line answers every number (a fixed line: the rig, tests)."""
         return cls((line,))
 
     @classmethod

@@ -24,7 +24,7 @@ Rules:
   exactly one default flow. A directory means its ``*.yaml`` and ``*.yml`` files (not sub-folders).
 - Files and folders are read within ``bot.flows.files``' limits (size of a file, files per folder):
   one past a limit is a problem naming it and the limit, and is never loaded whole.
-- ``FlowSet.route(to)`` is an exact E.164 match on the ``To`` number, else the default flow.
+- Routing a call to a flow is the built book's (``bot.flows.line_book.LineBook.route``), never done here.
 """
 
 from __future__ import annotations
@@ -305,7 +305,6 @@ class FlowSet:
     flows: tuple[Flow, ...]
     files: tuple[str, ...] = ()  # the file of each flow, in the same order
     documents: tuple[_Document, ...] = field(default=(), compare=False, repr=False)
-    _by_number: dict[str, Flow] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         files = self.files or tuple("<flow>" for _ in self.flows)
@@ -320,7 +319,6 @@ class FlowSet:
                     for i, loc, why in problems
                 ]
             )
-        object.__setattr__(self, "_by_number", {n: flow for flow in self.flows for n in flow.numbers})
 
     @property
     def default(self) -> Flow:
@@ -334,10 +332,6 @@ class FlowSet:
         if self.documents:
             return self.documents[index].problem(loc, reason)
         return FlowProblem(self.files[index], None, display_path(loc), reason)
-
-    def route(self, to_number: str | None) -> Flow:
-        """The flow for a call's ``To`` number: exact E.164 match, else the default flow."""
-        return self._by_number.get((to_number or "").strip(), self.default)
 
 
 def _expand(paths: Path | str | Iterable[Path | str]) -> tuple[list[Path], list[FlowProblem]]:

@@ -3,10 +3,12 @@
 Rules:
 - Every section is a ``StrictModel`` (``bot.flows.fields``): unknown keys, infinities and NaN are
   errors and a built flow is frozen. Tools are declared in ``bot.flows.tool_specs``.
-- Defaults are read from today's code (``LineConfig``, and through it ``PhraseConfig``,
-  ``EndpointerConfig``, ``GoogleVoice``), never copied, so a flow that sets nothing behaves like the
-  built-in line. LLM model, temperature, voice language and name left unset mean "the server's
-  setting"; an unset reasoning effort is the lowest the model accepts (``bot.providers.llm.models``).
+- Defaults are read from the components that own them (``LineConfig``, and through it
+  ``PhraseConfig``, ``EndpointerConfig`` and ``ProgressConfig``; ``TimeoutConfig``, ``DtmfConfig``;
+  the built-in tools' in ``bot.flows.tool_specs``), never copied, so a flow that sets nothing runs
+  like a bare ``LineConfig``. LLM model, temperature, voice language and name left unset mean "the
+  server's setting"; an unset reasoning effort is the lowest the model accepts
+  (``bot.providers.llm.models``).
 - Rules across fields of one flow (unique numbers and tool names, known transfer targets, a flow
   some call can reach) run once every field is valid; they raise one ``flow_rules`` error whose
   ``ctx["problems"]`` lists ``(loc, reason)`` pairs, so the loader can point each at its own line.
@@ -41,7 +43,7 @@ from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
-# Today's built-in line with placeholder texts: the source of every default below.
+# A line with placeholder texts and nothing else set: the source of every default below.
 _LINE = LineConfig(name="defaults", greeting="-", system_prompt="-")
 _TIMEOUTS = TimeoutConfig()
 _DTMF = DtmfConfig()
@@ -85,7 +87,8 @@ class LlmSettings(StrictModel):
 
 class VoiceSettings(StrictModel):
     provider: TtsChoice = Field(
-        default="auto", description="Text-to-speech engine; auto: the server's choice (TTS_PROVIDER)."
+        default=_LINE.tts_provider,
+        description="Text-to-speech engine; auto: the server's choice (TTS_PROVIDER).",
     )
     language: Text | None = Field(
         default=None, description="Voice language (Google), like en-GB; unset: the server's TTS_LANGUAGE."

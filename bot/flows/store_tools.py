@@ -1,13 +1,13 @@
 """The example store's Python tools, named by ``flows/store.yaml`` as ``bot.flows.store_tools:...``.
 
 Rules:
-- The answers are ``hours_answer`` / ``order_answer``, shared with the built-in line's tools
-  (``bot.flows.line.store_tools``, which may read another data file):
-  ``check_hours`` knows the seven days of the packaged ``bot/data/store.json`` (any case, spaces
+- ``check_hours`` knows the seven days of the packaged ``bot/data/store.json`` (any case, spaces
   ignored); ``lookup_order`` keeps only the digits of what the caller said.
 - The data file is read once, on the first call (it ships with the package and never changes).
-- The example store's order system is slow on purpose (``ORDER_SYSTEM_DELAY_S``), as real ones
-  often are: callers of the shipped flow hear the tool's filler while it runs.
+- The example store's order system is slow on purpose (``ORDER_SYSTEM_DELAY_S``, set here only), as
+  real ones often are: callers of the shipped flow hear the tool's filler while it runs. The rig and
+  the benchmarks swap in ``order_lookup(delay_s)`` for a quicker (or slower) one
+  (``bot.sim.store_line``).
 - Results are small dicts; an unknown day or order is an answer for the model, never an exception.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -50,7 +51,15 @@ async def check_hours(day: str) -> dict[str, str]:
     return hours_answer(_store_data()["hours"], day)
 
 
-async def lookup_order(order_id: str) -> dict[str, str]:
-    """Status and delivery estimate of an order, from the digits of ``order_id``."""
-    await asyncio.sleep(ORDER_SYSTEM_DELAY_S)
-    return order_answer(_store_data()["orders"], order_id)
+def order_lookup(delay_s: float = ORDER_SYSTEM_DELAY_S) -> Callable[[str], Awaitable[dict[str, str]]]:
+    """``lookup_order`` with an order system that answers after ``delay_s``."""
+
+    async def lookup_order(order_id: str) -> dict[str, str]:
+        """Status and delivery estimate of an order, from the digits of ``order_id``."""
+        await asyncio.sleep(delay_s)
+        return order_answer(_store_data()["orders"], order_id)
+
+    return lookup_order
+
+
+lookup_order = order_lookup()

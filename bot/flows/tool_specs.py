@@ -15,6 +15,8 @@ Rules:
   either.
 - These are declarations only: nothing here imports a function or calls a URL (the flow's
   ``tool_factory`` turns them into ``Tool`` objects).
+- Defaults are those of what a declaration becomes (``Tool``, ``EndCallConfig``, ``TransferConfig``),
+  read from there, never copied.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from bot.flows.fields import Name, PositiveSeconds, StrictModel, Text, matching, shown
+from bot.flows.line import EndCallConfig, TransferConfig
 from bot.tools.registry import Tool
 
 _TOOL_TIMEOUT_S = Tool.timeout_s  # the dataclass default
@@ -125,25 +128,18 @@ class PythonToolSpec(FunctionToolSpec):
 
 class EndCallSpec(StrictModel):
     type: Literal["end_call"] = Field(description="end_call: hang up after a goodbye.")
-    name: Name = Field(default="end_call", description="Name the model calls the tool by.")
-    description: Text = Field(
-        default="End the call when the caller is done or says goodbye.", description="Read by the model."
-    )
+    name: Name = Field(default=EndCallConfig.name, description="Name the model calls the tool by.")
+    description: Text = Field(default=EndCallConfig.description, description="Read by the model.")
     goodbye: Text = Field(
-        default="Thank you for calling. Goodbye!",
-        description="Said in full (never interrupted) before hanging up.",
+        default=EndCallConfig.goodbye, description="Said in full (never interrupted) before hanging up."
     )
 
 
 class TransferCallSpec(StrictModel):
     type: Literal["transfer_call"] = Field(description="transfer_call: redirect the call to a person.")
-    name: Name = Field(default="transfer_call", description="Name the model calls the tool by.")
-    description: Text = Field(
-        default="Transfer the caller to a person when they ask for one.", description="Read by the model."
-    )
-    say: Text = Field(
-        default="Let me transfer you now. Please hold.", description="Said before transferring."
-    )
+    name: Name = Field(default=TransferConfig.name, description="Name the model calls the tool by.")
+    description: Text = Field(default=TransferConfig.description, description="Read by the model.")
+    say: Text = Field(default=TransferConfig.say, description="Said before transferring.")
     target: Text = Field(description="A name from transfer_targets.")
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import structlog
 
-import bot
 from bot.call.call import Call
 from bot.server.app import CALLS
 from bot.sim.rig import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from bot.sim.store_line import SHIPPED_FLOWS
 from bot.sim.wer import conversation_error_rate
 from bot.telemetry.logs import configure_logging
 from emulators.phone_call import PhoneCall
@@ -38,8 +38,6 @@ from emulators.store_script import StoreScript
 STT_DELAY_S = 0.15
 LLM_FIRST_TOKEN_S = 0.30
 TTS_FIRST_BYTE_S = 0.15
-# The shipped flow (an editable install, as the README's first command makes, runs from the checkout).
-SHIPPED_FLOWS = Path(bot.__file__).resolve().parents[1] / "flows"
 
 CALLER_TURNS = [
     "What time do you open on Saturday?",

@@ -19,10 +19,11 @@ from pydantic import SecretStr
 
 from bot.call.call import Call
 from bot.call.deps import CallDeps
-from bot.flows.line import LineConfig, default_line
+from bot.flows.line import LineConfig
 from bot.server.app import CALL_OBSERVERS
 from bot.server.serve import RunningServer, start_server
 from bot.server.settings import Settings
+from bot.sim.store_line import store_line
 from emulators.latency import Delay
 from emulators.openai_script import Responder
 from emulators.openai_server import OpenAIEmulator
@@ -96,7 +97,7 @@ async def bench(
     """
     codebook = codebook or ToneCodebook()
     script = responder or StoreScript(first_token_delay_s=llm_first_token_s, chunk_delay_s=0.0)
-    base_line = line or default_line()
+    base_line = line or store_line()
     if line_overrides:
         base_line = dataclasses.replace(base_line, **line_overrides)
     async with (

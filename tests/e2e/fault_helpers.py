@@ -22,17 +22,17 @@ from twilio.request_validator import RequestValidator
 
 from bot.call.call import Call
 from bot.core.binding import PARAMETER, mint_binding
-from bot.flows.line import default_line
 from bot.recording import Recording
 from bot.server.app import DEPS
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
+from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
 from emulators.phone import PhoneCall
 from emulators.voice import ToneCodebook
 from media.codec import pcm16_to_ulaw
 
 GREETING = "Hi, how can I help?"
-APOLOGY = default_line().apology_text
+APOLOGY = store_line().apology_text
 NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
 
 

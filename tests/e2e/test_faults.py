@@ -21,8 +21,8 @@ import aiohttp
 import grpc
 import pytest
 
-from bot.flows.line import default_line
 from bot.sim.rig import Bench, bench
+from bot.sim.store_line import store_line
 from bot.telemetry.logs import configure_logging
 from emulators import twilio_wire as wire
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
@@ -319,7 +319,7 @@ async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> No
         "Let me tell you all about it, we have hammers, nails, screws, saws, drills, paint, "
         "brushes, ladders, hoses, rakes and much more in the store this week."
     )
-    line = default_line(lookup_delay_s=1.0)  # the follow-up request would come 1 s after the tool starts
+    line = store_line(order_delay_s=1.0)  # the follow-up request would come 1 s after the tool starts
     async with bench(
         responder=echo_responder, line=line, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER
     ) as b:

@@ -18,8 +18,8 @@ import contextlib
 from dataclasses import replace
 
 from bot.core.pacing import LEAD_S
-from bot.flows.line import default_line
 from bot.sim.rig import Bench, bench
+from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
 from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
@@ -123,7 +123,7 @@ async def test_frames_stamped_far_ahead_do_not_grow_the_recording() -> None:
 async def test_turns_cut_again_and_again_carry_at_most_the_utterance_limit_to_stt() -> None:
     """A caller who keeps cutting in while STT is slow: each cut turn's audio went, whole, into the next
     turn's STT upload, everything carried before it included (one upload of 5.4 MB seen)."""
-    line = default_line()
+    line = store_line()
     endpointing = replace(line.endpointing, max_utterance_ms=1000)
     async with bench(
         responder=echo_responder,

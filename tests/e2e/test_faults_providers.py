@@ -17,8 +17,8 @@ import json
 
 import grpc
 
-from bot.flows.line import default_line
 from bot.sim.rig import bench
+from bot.sim.store_line import store_line
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
@@ -205,7 +205,7 @@ CATALOG_TOOL = Tool(
 
 
 async def test_huge_tool_result_is_cut_before_it_reaches_the_model_and_the_answer_is_heard() -> None:
-    line = default_line()
+    line = store_line()
     line = dataclasses.replace(line, tools=(*line.tools, CATALOG_TOOL))
     async with bench(
         responder=echo_responder, line=line, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER

@@ -7,9 +7,9 @@ import io
 import wave
 from pathlib import Path
 
-from bot.flows.line import default_line
 from bot.recording import Recording
 from bot.sim.rig import AUTH_TOKEN, OPENAI_KEY, Bench, bench
+from bot.sim.store_line import store_line
 
 BYTES_PER_S = 8000
 
@@ -38,7 +38,7 @@ async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
     assert rec.meta["call_sid"] == call.call_sid and rec.meta["flow"] == "store"
     assert rec.meta["ended_by"] == "caller"
     # The longest the call could last (the line's max_call_s + 60 s): bounds it if it is killed mid-call.
-    assert rec.meta["max_duration_s"] == default_line().timeouts.max_call_s + 60
+    assert rec.meta["max_duration_s"] == store_line().timeouts.max_call_s + 60
     turns = rec.events_of("turn")
     assert [t["transcript"] for t in turns] == ["What are your opening hours on Saturday?"]
     rounds = turns[0]["llm"]

@@ -20,8 +20,9 @@ import xml.etree.ElementTree as ET
 
 from bot.call.call import Call
 from bot.core.heard import SpokenPhrase
-from bot.flows.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig, default_line
+from bot.flows.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferConfig
 from bot.sim.rig import Bench, bench
+from bot.sim.store_line import store_line
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall, PhoneEvent
 from emulators.store_script import StoreScript
@@ -30,7 +31,7 @@ from media.vad import EndpointerConfig
 from tests.support.phone import dial, finished_call, greeted, until
 
 GREETING = "Hi, how can I help?"
-LINE = default_line()
+LINE = store_line()
 STORE = StoreScript(first_token_delay_s=0.0, chunk_delay_s=0.0)
 NO_REPROMPT = TimeoutConfig(silence_reprompt_s=60.0)  # keeps reprompts out of tests about something else
 SILENCE_LIMIT_S = 2.0  # README, "What it does" 7: the caller never waits in silence longer than this

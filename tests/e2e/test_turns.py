@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from bot.call.call import Call
-from bot.flows.line import LineConfig, default_line, load_store_data, store_tools
+from bot.flows.line import LineConfig
 from bot.sim.rig import Bench, bench
+from bot.sim.store_line import store_line
 from bot.tools.registry import Tool
 from emulators.openai_completion import split_words
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
@@ -167,7 +168,7 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
 
 
 async def test_slow_tool_plays_its_filler_before_the_follow_up_and_silence_stays_short() -> None:
-    async with bench(line=default_line(lookup_delay_s=1.2), greeting=QUICK_GREETING) as b:
+    async with bench(line=store_line(order_delay_s=1.2), greeting=QUICK_GREETING) as b:
         call, clock = await dial(b)
         async with call:
             await greeted(call, quiet=GREETING_QUIET_S)
@@ -266,8 +267,8 @@ async def test_two_slow_tool_calls_run_at_the_same_time() -> None:
         stock_ran.append(time.monotonic() - started)
         return {"item": item, "stock": "3 in stock"}
 
-    line = default_line()
-    tools = (*store_tools(load_store_data(), lookup_delay_s=1.0), _tool("check_stock", check_stock))
+    line = store_line()
+    tools = (*store_line(order_delay_s=1.0).tools, _tool("check_stock", check_stock))
     responder = _calls_then_store(ScriptedToolCall("lookup_order", {"order_id": "1001"}),
                                   ScriptedToolCall("check_stock", {"item": "hose"}))
     async with bench(responder=responder, line=dataclasses.replace(line, tools=tools),
@@ -298,8 +299,8 @@ async def test_failing_and_hanging_tools_become_error_results_and_the_caller_sti
         await asyncio.sleep(30)
         return "never"
 
-    line = dataclasses.replace(default_line(), tools=(_tool("inventory", inventory),
-                                                      _tool("supplier", supplier, timeout_s=0.4)))
+    line = dataclasses.replace(store_line(), tools=(_tool("inventory", inventory),
+                                                    _tool("supplier", supplier, timeout_s=0.4)))
     responder = _calls_then_store(ScriptedToolCall("inventory", {"item": "hose"}),
                                   ScriptedToolCall("supplier", {"item": "hose"}))
     async with bench(responder=responder, line=line, greeting=QUICK_GREETING) as b:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 from bot.core.progress import ProgressConfig
-from bot.flows.line import default_line
 from bot.sim.rig import bench
+from bot.sim.store_line import store_line
 from emulators.latency import LogNormal
 from emulators.openai_script import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall
@@ -35,7 +35,7 @@ from .fault_helpers import (
     said,
 )
 
-LINE = default_line()
+LINE = store_line()
 FILLER = LINE.silence_filler_text
 PROGRESS = LINE.progress.texts
 SLOW_QUIET_S = 3.2  # longer than any gap in a slow answer (filler -> line 1.5 s, line -> line 2-3 s)

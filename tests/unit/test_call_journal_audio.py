@@ -8,8 +8,8 @@ import structlog
 
 from bot.call.journal import END_ALLOWANCE_S, CallJournal
 from bot.core.twilio_messages import Start
-from bot.flows.line import default_line
 from bot.recording import CallRecorder
+from bot.sim.store_line import store_line
 from tests.support.clocks import FakeClock
 
 START = Start("MZ1", "CA1", "AC1", ("inbound",), "audio/x-mulaw", 8000, 1, {})
@@ -32,7 +32,7 @@ class MemorySink:
 
 
 def test_caller_audio_is_capped_at_the_lines_longest_call_plus_the_goodbye() -> None:
-    line = default_line()
+    line = store_line()
     line = replace(line, timeouts=replace(line.timeouts, max_call_s=1.0))
     clock, sink = FakeClock(100.0), MemorySink()
     journal = CallJournal(started_at=clock())
@@ -47,7 +47,7 @@ def test_caller_audio_is_capped_at_the_lines_longest_call_plus_the_goodbye() -> 
 def test_audio_ahead_of_the_clock_is_dropped_counted_and_logged_once() -> None:
     clock, sink = FakeClock(100.0), MemorySink()
     journal = CallJournal(started_at=clock())
-    journal.call_started(START, default_line(), CallRecorder(sink, clock=clock))
+    journal.call_started(START, store_line(), CallRecorder(sink, clock=clock))
     with structlog.testing.capture_logs() as logs:
         kept = [journal.caller_audio(clock(), i * 20, b"\x7f" * 160) for i in range(500)]  # 10 s at once
     assert kept == [True] * 100 + [False] * 400

@@ -1,4 +1,4 @@
-"""The built-in store line: its data file, its two tools, and the TTS endpoint/voice helpers it uses.
+"""The example store's line (``flows/store.yaml``): its data file, its two tools, and the TTS helpers it uses.
 
 Rules checked here: the tools read ``bot/data/store.json``; ``check_hours`` knows the seven days;
 ``lookup_order`` finds an order from the digits of whatever the caller said; tool schemas require
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.tool_calls import ToolCall
-from bot.flows.line import LineConfig, default_line, load_store_data, store_tools
+from bot.flows import store_tools
+from bot.flows.line import SPECULATION_PAUSE_MS, LineConfig
+from bot.sim.store_line import store_line
 from bot.tools.registry import Tool, ToolRegistry
+from media.phrases import PhraseConfig, PhraseStrategy
 from media.tts.google_tts import GoogleVoice, is_loopback_endpoint
 from media.tts.protocol import VoiceOptions
+from media.vad import EndpointerConfig
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -36,8 +39,8 @@ def store_file() -> dict[str, Any]:
 STORE = store_file()
 
 
-def tools_by_name(data: dict[str, Any] | None = None) -> dict[str, Tool]:
-    return {t.name: t for t in store_tools(data if data is not None else load_store_data())}
+def tools_by_name() -> dict[str, Tool]:
+    return {t.name: t for t in store_line().tools}
 
 
 async def check_hours(day: str) -> Any:
@@ -48,17 +51,11 @@ async def lookup_order(order_id: object) -> Any:
     return await tools_by_name()["lookup_order"].handler(order_id=order_id)
 
 
-def test_load_store_data_reads_the_packaged_file() -> None:
-    data = load_store_data()
+def test_the_store_tools_read_the_packaged_file() -> None:
+    data = store_tools._store_data()
     assert data == STORE
     assert set(data["hours"]) == set(DAYS)
     assert "1001" in data["orders"]
-
-
-def test_load_store_data_from_a_path(tmp_path: Path) -> None:
-    path = tmp_path / "store.json"
-    path.write_text(json.dumps({"store": "Test Shop", "hours": {}, "orders": {}}), encoding="utf-8")
-    assert load_store_data(path) == {"store": "Test Shop", "hours": {}, "orders": {}}
 
 
 @pytest.mark.parametrize("day", DAYS)
@@ -106,7 +103,7 @@ async def test_lookup_order_ignores_any_non_digit_noise(order_id: str, noise: li
 
 
 async def test_the_tools_work_through_the_registry() -> None:
-    registry = ToolRegistry.of(default_line().tools)
+    registry = ToolRegistry.of(store_line().tools)
     calls = [
         ToolCall(0, "c1", "check_hours", '{"day": "sunday"}', {"day": "sunday"}, None),
         ToolCall(1, "c2", "lookup_order", '{"order_id": "#2040"}', {"order_id": "#2040"}, None),
@@ -117,7 +114,7 @@ async def test_the_tools_work_through_the_registry() -> None:
 
 
 def test_tool_schemas_require_their_parameters() -> None:
-    schemas = {s["function"]["name"]: s["function"] for s in ToolRegistry.of(default_line().tools).schemas()}
+    schemas = {s["function"]["name"]: s["function"] for s in ToolRegistry.of(store_line().tools).schemas()}
     assert set(schemas) == {"check_hours", "lookup_order"}
     for function in schemas.values():
         parameters = function["parameters"]
@@ -135,12 +132,12 @@ def test_the_slow_order_lookup_has_its_own_filler_and_room_to_finish() -> None:
     tools = tools_by_name()
     assert tools["lookup_order"].filler
     assert tools["check_hours"].filler is None
-    slow = {t.name: t for t in store_tools(STORE, lookup_delay_s=3.0)}["lookup_order"]
+    slow = {t.name: t for t in store_line(order_delay_s=3.0).tools}["lookup_order"]
     assert slow.timeout_s > 3.0
 
 
-def test_default_line_is_the_store_line() -> None:
-    line = default_line()
+def test_store_line_is_the_store_flow() -> None:
+    line = store_line()
     assert STORE["store"] in line.greeting
     assert STORE["store"] in line.system_prompt
     assert [t.name for t in line.tools] == ["check_hours", "lookup_order"]
@@ -148,6 +145,17 @@ def test_default_line_is_the_store_line() -> None:
     assert line.max_tool_rounds >= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         line.name = "other"  # type: ignore[misc]
+
+
+def test_each_line_default_is_its_components_own() -> None:
+    line = LineConfig(name="x", greeting="Hi.", system_prompt="Be brief.")
+    assert line.phrases == PhraseConfig()
+    assert line.endpointing == EndpointerConfig(pause_ms=SPECULATION_PAUSE_MS)  # the line speculates
+    # What a call runs with when nothing is set (pinned: a changed default shows here first).
+    assert dataclasses.astuple(line.phrases) == (PhraseStrategy.PHRASE, 20, 0, 0)
+    assert dataclasses.astuple(line.endpointing) == (160, 500, 200, 30000, 3.0, 300, 0.05, 2000, 200)
+    store = store_line()  # flows/store.yaml states the same values
+    assert (store.phrases, store.endpointing, store.speculation) == (line.phrases, line.endpointing, "llm")
 
 
 def test_line_config_defaults() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.call.turn_taking import TurnTaking, carried
-from bot.flows.line import default_line
+from bot.sim.store_line import store_line
 
 MS = 16  # PCM16 bytes per millisecond at 8 kHz
 
@@ -37,7 +37,7 @@ async def _never(_turn: object) -> None:
 def test_turns_cut_again_and_again_carry_no_more_than_the_utterance_limit() -> None:
     # The attack: a caller who keeps cutting in while STT is slow. Each cut turn carried all of its audio,
     # its own and everything carried before it: 12 cuts of 30 s utterances made a 5.76 MB STT upload.
-    line = default_line()
+    line = store_line()
     line = replace(line, endpointing=replace(line.endpointing, max_utterance_ms=30_000))
     taking = TurnTaking(_never, _never, lambda _turn: None, lambda: 0.0)
     utterance = b"\x10\x00" * (30_000 * MS // 2)

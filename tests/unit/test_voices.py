@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 
-from bot.flows.line import default_line
 from bot.providers.voices import Voices, voice_language
+from bot.sim.store_line import store_line
 from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
@@ -21,7 +21,7 @@ SERVER = ("en-US", "en-US-Chirp3-HD-Aoede")
 
 def refused(voice: VoiceOptions, server: tuple[str, str] = SERVER, engine: str = "google") -> str | None:
     voices = Voices({"google": Quiet(), "piper": Quiet()}, engine, google_voice=server)
-    return voices.refused(dataclasses.replace(default_line(), voice=voice))
+    return voices.refused(dataclasses.replace(store_line(), voice=voice))
 
 
 def test_a_language_the_voice_does_not_speak_is_refused() -> None:

@@ -95,7 +95,7 @@ class ReplayResult:
 def _flow_path(option: Path | None) -> str:
     if option is not None:
         return str(option)
-    from bot.sim.demo import SHIPPED_FLOWS
+    from bot.sim.store_line import SHIPPED_FLOWS
 
     return os.environ.get("FLOWS_PATH") or str(SHIPPED_FLOWS)
 
