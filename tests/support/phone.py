@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.call.call import Call
@@ -52,6 +52,26 @@ async def finished_call(
             if found:
                 return found[0]
             await asyncio.sleep(0.02)  # bench.call_ended cannot say which call ended
+
+
+async def one_call(
+    b: Bench,
+    to: str,
+    sentence: str | None = None,
+    *,
+    after_greeting: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[PhoneCall, Call]:
+    """Dial ``to``, hear the greeting, optionally say ``sentence`` and hear the answer, hang up; the phone's
+    call (it saw no protocol error) and the bot's finished ``Call``."""
+    async with await b.phone.dial(to=to) as call:
+        await greeted(call)
+        if after_greeting is not None:
+            await after_greeting()
+        if sentence is not None:
+            await ask(call, sentence)
+        await call.hang_up()
+    assert call.protocol_errors == []
+    return call, await finished_call(b, call_sid=call.call_sid)
 
 
 async def until(what: str, check: Callable[[], object], timeout_s: float = 15.0) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import is_simulation_missing, main
-from tests.image_tree import BOT, ROOT, build_image_tree, dockerfile_instructions, run_in_image
+from tests.support.image_tree import BOT, ROOT, build_image_tree, dockerfile_instructions, run_in_image
 
 
 @pytest.fixture(scope="module")
