@@ -35,6 +35,7 @@ from emulators.tts_server import TtsEmulator
 from emulators.twilio_rest import TwilioRestEmulator
 from emulators.voice import ToneCodebook
 from tests.support.metrics import exposition, labelled
+from tests.support.phone import ask_after_greeting
 from tests.support.served import serve_env, serving
 from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
 
@@ -319,7 +320,7 @@ async def test_no_secret_reaches_logs_or_recordings_of_a_whole_run(
                 codebook=voice,
             )
             async with await phone.dial() as call:
-                await call.ask_after_greeting("What are your opening hours on Saturday?")
+                await ask_after_greeting(call, "What are your opening hours on Saturday?")
                 await call.say("Thank you, goodbye!")  # end_call: the bot hangs up through the REST API
                 await call.wait_closed(timeout=20)
             assert call.closed_by_bot and call.protocol_errors == []

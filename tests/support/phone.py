@@ -39,6 +39,12 @@ async def ask(call: PhoneCall, question: str, *, quiet: float = QUIET_S) -> floa
     return started
 
 
+async def ask_after_greeting(call: PhoneCall, question: str, *, quiet: float = QUIET_S) -> None:
+    """The common short call: hear the whole greeting, say ``question``, hear the whole answer."""
+    await greeted(call, quiet=quiet)
+    await ask(call, question, quiet=quiet)
+
+
 async def finished_call(
     b: Bench, index: int = 0, *, call_sid: str | None = None, timeout_s: float = 10.0
 ) -> Call:
