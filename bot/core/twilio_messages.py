@@ -1,4 +1,4 @@
-"""Twilio Media Streams messages: parse what Twilio sends, build what we (or a fake phone) send.
+"""Twilio Media Streams messages: parse what Twilio sends, build what the bot sends.
 
 Rules:
 - ``parse_message`` never raises. Anything it cannot turn into a message becomes ``Invalid`` with a
@@ -11,8 +11,9 @@ Rules:
   the wrong type), except ``customParameters`` which defaults to ``{}``. Other fields are ignored,
   except ``sequenceNumber`` which is validated when present. Extra fields are always tolerated.
 - ``media.payload`` is decoded with strict base64; anything else is ``BAD_BASE64``.
-- Builders emit compact JSON. The ``*_message`` builders for Twilio's own events (``connected``,
-  ``start``, inbound ``media`` ...) exist for the phone emulator and mimic Twilio, strings included.
+- Builders emit compact JSON, for the three messages the bot sends (``media``, ``mark``, ``clear``). Twilio's
+  own messages are built by the emulator's independent implementation (``emulators/twilio_wire.py``);
+  ``tests/unit/test_twilio_conformance.py`` holds the two to each other.
 """
 
 from __future__ import annotations
