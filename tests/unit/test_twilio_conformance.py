@@ -20,18 +20,7 @@ import json
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.core.twilio_messages import (
-    Connected,
-    Dtmf,
-    Mark,
-    Media,
-    Start,
-    Stop,
-    clear_message,
-    mark_message,
-    media_message,
-    parse_message,
-)
+from bot.core import twilio_messages as codec
 from emulators import twilio_wire as wire
 
 # Twilio numbers its messages and chunks from 1 and stamps media in ms since the stream began, one frame
@@ -52,13 +41,13 @@ EXAMPLES = settings(max_examples=200, deadline=None)
 # ---- inbound: what Twilio sends, built by the emulator, parsed by the product ----------------------------
 
 
-def inbound_start(stream_sid: str, account_sid: str, call_sid: str, custom: dict[str, str]) -> Start:
+def inbound_start(stream_sid: str, account_sid: str, call_sid: str, custom: dict[str, str]) -> codec.Start:
     """The ``start`` of an inbound-only stream in Twilio's one media format (always μ-law, 8000 Hz, mono)."""
-    return Start(stream_sid, call_sid, account_sid, ("inbound",), "audio/x-mulaw", 8000, 1, custom)
+    return codec.Start(stream_sid, call_sid, account_sid, ("inbound",), "audio/x-mulaw", 8000, 1, custom)
 
 
 def test_connected_parses_to_the_protocol_and_version_twilio_sends() -> None:
-    assert parse_message(wire.connected_message()) == Connected(protocol="Call", version="1.0.0")
+    assert codec.parse_message(wire.connected_message()) == codec.Connected(protocol="Call", version="1.0.0")
 
 
 @EXAMPLES
@@ -69,9 +58,9 @@ def test_start_parses_to_the_same_fields(
     frame = wire.start_message(
         seq, stream_sid=stream_sid, account_sid=account_sid, call_sid=call_sid, custom_parameters=custom
     )
-    parsed = parse_message(frame)
+    parsed = codec.parse_message(frame)
     assert parsed == inbound_start(stream_sid, account_sid, call_sid, custom)
-    assert isinstance(parsed, Start) and dict(parsed.custom_parameters) == custom
+    assert isinstance(parsed, codec.Start) and dict(parsed.custom_parameters) == custom
 
 
 @EXAMPLES
@@ -80,7 +69,7 @@ def test_media_parses_to_the_same_fields(
     seq: int, stream_sid: str, chunk: int, timestamp_ms: int, ulaw: bytes
 ) -> None:
     frame = wire.media_message(seq, stream_sid=stream_sid, chunk=chunk, timestamp_ms=timestamp_ms, ulaw=ulaw)
-    assert parse_message(frame) == Media(
+    assert codec.parse_message(frame) == codec.Media(
         stream_sid=stream_sid, track="inbound", chunk=chunk, timestamp_ms=timestamp_ms, payload=ulaw
     )
 
@@ -89,20 +78,21 @@ def test_media_parses_to_the_same_fields(
 @given(seq=counters, stream_sid=sids, digit=digits)
 def test_dtmf_parses_to_the_same_digit(seq: int, stream_sid: str, digit: str) -> None:
     frame = wire.dtmf_message(seq, stream_sid=stream_sid, digit=digit)
-    assert parse_message(frame) == Dtmf(stream_sid=stream_sid, digit=digit)
+    assert codec.parse_message(frame) == codec.Dtmf(stream_sid=stream_sid, digit=digit)
 
 
 @EXAMPLES
 @given(seq=counters, stream_sid=sids, name=st.text())
 def test_mark_parses_to_the_same_name(seq: int, stream_sid: str, name: str) -> None:
-    assert parse_message(wire.mark_message(seq, stream_sid=stream_sid, name=name)) == Mark(stream_sid, name)
+    frame = wire.mark_message(seq, stream_sid=stream_sid, name=name)
+    assert codec.parse_message(frame) == codec.Mark(stream_sid=stream_sid, name=name)
 
 
 @EXAMPLES
 @given(seq=counters, stream_sid=sids, account_sid=sids, call_sid=sids)
 def test_stop_parses_to_the_same_call(seq: int, stream_sid: str, account_sid: str, call_sid: str) -> None:
     frame = wire.stop_message(seq, stream_sid=stream_sid, account_sid=account_sid, call_sid=call_sid)
-    assert parse_message(frame) == Stop(stream_sid=stream_sid, call_sid=call_sid)
+    assert codec.parse_message(frame) == codec.Stop(stream_sid=stream_sid, call_sid=call_sid)
 
 
 @EXAMPLES
@@ -125,7 +115,7 @@ def test_a_whole_stream_parses_message_by_message_in_order(
     mark (media counted by chunk and 20 ms timestamps), then stop."""
     account_sid, call_sid = "AC" + "0" * 32, "CA" + "1" * 32
     frames = [wire.connected_message()]
-    expected: list[object] = [Connected("Call", "1.0.0")]
+    expected: list[object] = [codec.Connected("Call", "1.0.0")]
     frames.append(
         wire.start_message(1, stream_sid=stream_sid, account_sid=account_sid, call_sid=call_sid,
                            custom_parameters=custom)
@@ -140,20 +130,20 @@ def test_a_whole_stream_parses_message_by_message_in_order(
                 wire.media_message(seq, stream_sid=stream_sid, chunk=chunk, timestamp_ms=(chunk - 1) * 20,
                                    ulaw=value)
             )  # fmt: skip
-            expected.append(Media(stream_sid, "inbound", chunk, (chunk - 1) * 20, value))
+            expected.append(codec.Media(stream_sid, "inbound", chunk, (chunk - 1) * 20, value))
         elif kind == "dtmf":
             assert isinstance(value, str)
             frames.append(wire.dtmf_message(seq, stream_sid=stream_sid, digit=value))
-            expected.append(Dtmf(stream_sid, value))
+            expected.append(codec.Dtmf(stream_sid, value))
         else:
             assert isinstance(value, str)
             frames.append(wire.mark_message(seq, stream_sid=stream_sid, name=value))
-            expected.append(Mark(stream_sid, value))
+            expected.append(codec.Mark(stream_sid, value))
     frames.append(
         wire.stop_message(len(middle) + 2, stream_sid=stream_sid, account_sid=account_sid, call_sid=call_sid)
     )
-    expected.append(Stop(stream_sid, call_sid))
-    assert [parse_message(frame) for frame in frames] == expected
+    expected.append(codec.Stop(stream_sid, call_sid))
+    assert [codec.parse_message(frame) for frame in frames] == expected
 
 
 # ---- outbound: what the bot sends, built by the product, checked by the emulator ------------------------
@@ -166,7 +156,7 @@ def test_media_the_product_builds_is_accepted_with_the_same_audio(stream_sid: st
     # include audio file header bytes" (https://www.twilio.com/docs/api/errors/31924). The codec's input is
     # raw μ-law by contract (``media/wav.py`` strips a TTS reply's header), so such a start is not drawn here.
     assume(not ulaw.startswith(b"RIFF"))
-    assert wire.check_bot_frame(media_message(stream_sid, ulaw), stream_sid) == wire.BotMedia(ulaw)
+    assert wire.check_bot_frame(codec.media_message(stream_sid, ulaw), stream_sid) == wire.BotMedia(ulaw)
 
 
 @EXAMPLES
@@ -175,17 +165,18 @@ def test_a_mark_the_product_builds_is_accepted_and_comes_back_with_the_same_name
     stream_sid: str, name: str
 ) -> None:
     # Twilio's docs call mark.name "a custom value" and say nothing of an empty one; the emulator refuses it
-    # (the strict reading), and the bot never sends one (its marks are r<utterance>-p<phrase>), so the
+    # (the strict reading), and the bot never sends one (its marks are r<response>-p<phrase>), so the
     # empty name is not drawn here.
-    assert wire.check_bot_frame(mark_message(stream_sid, name), stream_sid) == wire.BotMark(name)
+    assert wire.check_bot_frame(codec.mark_message(stream_sid, name), stream_sid) == wire.BotMark(name)
     # Twilio echoes the mark with the name it was sent (the page's "Mark Message"): the round trip.
-    assert parse_message(wire.mark_message(7, stream_sid=stream_sid, name=name)) == Mark(stream_sid, name)
+    echo = wire.mark_message(7, stream_sid=stream_sid, name=name)
+    assert codec.parse_message(echo) == codec.Mark(stream_sid=stream_sid, name=name)
 
 
 @EXAMPLES
 @given(stream_sid=sids)
 def test_clear_the_product_builds_is_accepted(stream_sid: str) -> None:
-    assert wire.check_bot_frame(clear_message(stream_sid), stream_sid) == wire.BotClear()
+    assert wire.check_bot_frame(codec.clear_message(stream_sid), stream_sid) == wire.BotClear()
 
 
 @EXAMPLES
@@ -196,6 +187,10 @@ def test_every_frame_the_product_builds_carries_the_stream_it_was_given(
     """The streamSid the emulator checks (31951: "Wrong Stream SID used in message") is the one the product
     was given: a frame built for one stream is refused on another."""
     assume(other != stream_sid and not ulaw.startswith(b"RIFF"))
-    for frame in (media_message(stream_sid, ulaw), mark_message(stream_sid, name), clear_message(stream_sid)):
+    for frame in (
+        codec.media_message(stream_sid, ulaw),
+        codec.mark_message(stream_sid, name),
+        codec.clear_message(stream_sid),
+    ):
         assert json.loads(frame)["streamSid"] == stream_sid
         assert isinstance(wire.check_bot_frame(frame, other), wire.BotFrameError), frame
