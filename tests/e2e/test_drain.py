@@ -29,7 +29,8 @@ from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
 from tests.support.phone import QUIET_S, greeted
-from tests.support.served import TWILIO_SECRET, ServedBot, free_port, serve_env, serving
+from tests.support.ports import free_port
+from tests.support.served import TWILIO_SECRET, ServedBot, serve_env, serving
 from tests.support.webhooks import STREAM_URL, sign
 
 EXIT_TIMEOUT_S = 15.0

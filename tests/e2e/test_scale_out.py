@@ -21,7 +21,8 @@ from emulators.store_script import StoreScript
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
 from tests.support.flows import STORE_YAML, store_flow, write_flow
-from tests.support.served import TWILIO_SECRET, ServedBot, active_calls, free_port, serve_env, serving
+from tests.support.ports import free_port
+from tests.support.served import TWILIO_SECRET, ServedBot, active_calls, serve_env, serving
 
 GARDEN_NUMBER = "+15550111"
 CALLER = "+15550177"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bot.call.call import Call
 from bot.sim.rig import Bench
-from emulators.phone import PhoneCall
+from emulators.phone import PhoneCall, PhoneEvent
 
 QUIET_S = 0.6  # the bot's speech counts as played out after this much silence at the phone
 
@@ -78,6 +78,16 @@ async def one_call(
         await call.hang_up()
     assert call.protocol_errors == []
     return call, await finished_call(b, call_sid=call.call_sid)
+
+
+def events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
+    """The phone's events of ``kind``, in order."""
+    return [e for e in call.events if e.kind == kind]
+
+
+def last_speech_end(call: PhoneCall) -> float:
+    """The phone time the caller last stopped speaking."""
+    return events(call, "caller_speech_end")[-1].t
 
 
 async def until(what: str, check: Callable[[], object], timeout_s: float = 15.0) -> None:

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -31,16 +30,10 @@ import aiohttp
 
 from bot.sim.rig import PUBLIC_BASE_URL, Bench
 from tests.support.flows import REPO
+from tests.support.ports import free_port
 
 PROCESS_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 30.0  # a loaded CI machine imports the bot's dependencies slowly
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def run_bot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
