@@ -75,14 +75,6 @@ class PhoneCall(StreamSession):
         self._caller.enqueue(ulaw, done, self._loop.time())
         await done
 
-    async def ask_after_greeting(self, question: str, *, quiet: float = 0.6) -> None:
-        """The common short call: hear the whole greeting, say ``question``, hear the whole answer."""
-        await self.wait_for_bot_audio(after=0.0, timeout=10)
-        await self.wait_for_bot_silence(quiet=quiet, timeout=15)
-        await self.say(question)
-        await self.wait_for_bot_audio(timeout=10)
-        await self.wait_for_bot_silence(quiet=quiet, timeout=15)
-
     async def play_ulaw(self, ulaw: bytes, *, at: float | None = None) -> None:
         """Send recorded caller audio as it is (μ-law, comfort noise included) from the first frame at or
         after ``at`` (phone time, s since dial; default the stream's first frame, timestamp 0); return once

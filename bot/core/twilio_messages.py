@@ -11,8 +11,9 @@ Rules:
   the wrong type), except ``customParameters`` which defaults to ``{}``. Other fields are ignored,
   except ``sequenceNumber`` which is validated when present. Extra fields are always tolerated.
 - ``media.payload`` is decoded with strict base64; anything else is ``BAD_BASE64``.
-- Builders emit compact JSON, for the bot's ``media``, ``mark`` and ``clear`` only. Twilio's own events
-  are built by the phone emulator, independently (``emulators.twilio_wire``).
+- Builders emit compact JSON, for the three messages the bot sends (``media``, ``mark``, ``clear``). Twilio's
+  own messages are built by the emulator's independent implementation (``emulators/twilio_wire.py``);
+  ``tests/unit/test_twilio_conformance.py`` holds the two to each other.
 """
 
 from __future__ import annotations

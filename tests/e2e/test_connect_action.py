@@ -22,8 +22,8 @@ from bot.flows.line import TimeoutConfig
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench, bench
 from emulators.phone import SimulatedPhone
 from emulators.twilio_rest import RestRequest
-from tests.e2e.test_server import sign
 from tests.support.phone import ask, greeted
+from tests.support.webhooks import sign
 
 NO_REPROMPT = TimeoutConfig(silence_reprompt_s=60.0)
 QUESTION = "What are your opening hours on Saturday?"

@@ -28,9 +28,10 @@ from emulators.openai_server import OpenAIEmulator
 from emulators.phone import PhoneCall, PhoneRejected, SimulatedPhone
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
-from tests.e2e.bot_process import ServedBot, free_port, serving
-from tests.e2e.test_server import STREAM_URL, TWILIO_SECRET, serve_env, sign
 from tests.support.phone import QUIET_S, greeted
+from tests.support.ports import free_port
+from tests.support.served import TWILIO_SECRET, ServedBot, serve_env, serving
+from tests.support.webhooks import STREAM_URL, sign
 
 EXIT_TIMEOUT_S = 15.0
 

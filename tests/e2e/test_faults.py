@@ -27,21 +27,18 @@ from bot.telemetry.logs import configure_logging
 from emulators import twilio_wire as wire
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
-from tests.support.phone import QUIET_S, ask, finished_call, greeted
-
-from .fault_helpers import (
+from tests.support.heard import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    RawMediaSocket,
-    bot_tasks,
-    bound_parameters,
     caller_speech_ends,
     clips_cached,
     heard,
     said,
-    ws_frame,
 )
+from tests.support.phone import QUIET_S, ask, finished_call, greeted
+from tests.support.raw_media import RawMediaSocket, bound_parameters, ws_frame
+from tests.support.tasks import bot_tasks
 
 # ---- malformed frames ------------------------------------------------------------------------------
 

@@ -23,15 +23,10 @@ from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
 from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
+from tests.support.heard import GREETING, NO_SILENCE_FILLER
 from tests.support.phone import finished_call
-
-from .fault_helpers import (
-    GREETING,
-    NO_SILENCE_FILLER,
-    RawMediaSocket,
-    assert_finalized,
-    recording_of,
-)
+from tests.support.raw_media import RawMediaSocket
+from tests.support.recordings import assert_finalized, recording_of
 
 FLOOD_SID = "CA" + "f" * 32
 STAMPED_SID = "CA" + "e" * 32

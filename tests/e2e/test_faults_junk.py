@@ -26,16 +26,9 @@ from hypothesis import strategies as st
 from bot.server.app import MAX_FRAME_CHARS
 from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
+from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said
 from tests.support.phone import ask, finished_call, greeted
-
-from .fault_helpers import (
-    GREETING,
-    NO_SILENCE_FILLER,
-    assert_finalized,
-    heard,
-    recording_of,
-    said,
-)
+from tests.support.recordings import assert_finalized, recording_of
 
 # ---- the junk ----------------------------------------------------------------------------------------------
 

@@ -22,19 +22,17 @@ from bot.sim.store_line import store_line
 from bot.tools.registry import MAX_RESULT_CHARS, Tool
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply, echo_responder
 from emulators.tts_server import TtsFault
-from tests.support.phone import ask, finished_call, greeted
-
-from .fault_helpers import (
+from tests.support.heard import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    assert_finalized,
     caller_speech_ends,
     clips_cached,
     heard,
-    recording_of,
     said,
 )
+from tests.support.phone import ask, finished_call, greeted
+from tests.support.recordings import assert_finalized, recording_of
 
 TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut result
 

@@ -25,19 +25,12 @@ from bot.call.call import Call
 from bot.server.app import MAX_SOCKET_MESSAGE
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, echo_responder
+from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said
 from tests.support.phone import ask, finished_call, greeted
-
-from .fault_helpers import (
-    GREETING,
-    NO_SILENCE_FILLER,
-    RawMediaSocket,
-    active_calls,
-    assert_finalized,
-    heard,
-    no_leaked_tasks,
-    recording_of,
-    said,
-)
+from tests.support.raw_media import RawMediaSocket
+from tests.support.recordings import assert_finalized, recording_of
+from tests.support.served import active_calls
+from tests.support.tasks import no_leaked_tasks
 
 # ---- a frame past the socket's limit ------------------------------------------------------------------
 

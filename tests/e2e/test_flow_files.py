@@ -15,13 +15,12 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,11 @@ import pytest
 from aiohttp import web
 
 from bot.call.call import Call
-from bot.sim.rig import PUBLIC_BASE_URL, Bench, bench
+from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
-from emulators.phone import PhoneCall
-from tests.e2e.bot_process import free_port, run_bot
-from tests.support.flows import REPO, edited, store_flow, tool_yaml, version_of, write_flow
-from tests.support.phone import ask, finished_call, greeted
+from tests.support.flows import edited, store_flow, tool_yaml, version_of, write_flow
+from tests.support.phone import one_call
+from tests.support.served import ServeLog, healthz, run_bot, serve_env, serve_refusing
 
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
 STOCK_KEY = "stock-key-7f1c2e"
@@ -65,25 +63,6 @@ def line_tag(request: ChatRequest) -> str:
 def tagged_responder(request: ChatRequest) -> Reply:
     """Answers with the line tag of the flow the request came from."""
     return Reply(f"This is the {line_tag(request)} line.")
-
-
-async def one_call(
-    b: Bench,
-    to: str,
-    sentence: str | None = None,
-    *,
-    after_greeting: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[PhoneCall, Call]:
-    """Dial ``to``, hear the greeting, optionally say ``sentence`` and hear the answer, hang up."""
-    async with await b.phone.dial(to=to) as call:
-        await greeted(call)
-        if after_greeting is not None:
-            await after_greeting()
-        if sentence is not None:
-            await ask(call, sentence)
-        await call.hang_up()
-    assert call.protocol_errors == []
-    return call, await finished_call(b, call_sid=call.call_sid)
 
 
 def first_assistant_text(call: Call) -> str:
@@ -364,31 +343,6 @@ async def test_flow_python_tool_runs_in_a_call(tmp_path: Path) -> None:
 # ---- 6. bot serve refuses bad flows -------------------------------------------------------------------
 
 
-def serve_env(flows: Path, **extra: str) -> dict[str, str]:
-    """A complete environment for ``bot serve`` on 127.0.0.1; the provider ports are unused."""
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),  # this checkout's code, whichever checkout is installed (git worktrees)
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "TWILIO_AUTH_TOKEN": "tw-flow-files-token",
-        "OPENAI_API_KEY": "sk-flow-files-key",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-        "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "FLOWS_PATH": str(flows),
-        **extra,
-    }
-
-
-def serve_refusing(flows: Path, cwd: Path, **extra: str) -> list[str]:
-    """``bot serve`` on ``flows``: it must exit 2; its stderr lines."""
-    result = run_bot(["serve"], serve_env(flows, **extra), cwd)
-    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
-    assert '"event": "listening"' not in result.stdout
-    return result.stderr.strip().splitlines()
-
-
 def test_serve_with_invalid_flows_exits_2_with_the_same_lines_as_flows_check(tmp_path: Path) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
@@ -463,47 +417,6 @@ def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_lin
 
 
 # ---- 7. SIGHUP reloads bot serve ----------------------------------------------------------------------
-
-
-class ServeLog:
-    """Collects ``bot serve``'s JSON log lines (stdout) while it runs."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.entries: list[dict[str, Any]] = []
-        self._changed = asyncio.Event()
-        self._task = asyncio.create_task(self._read(stream))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        async for raw in stream:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(raw)
-                if isinstance(entry, dict):
-                    self.entries.append(entry)
-                    self._changed.set()
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e.get("event") == name]
-
-    async def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            while len(self.events(name)) < count:
-                self._changed.clear()
-                if self._task.done():
-                    raise AssertionError(f"bot serve's log ended before {name!r}")
-                await self._changed.wait()
-        return self.events(name)[count - 1]
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-async def healthz(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    async with http.get(url) as response:
-        assert response.status == 200
-        body: dict[str, Any] = await response.json()
-        return body
 
 
 async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(tmp_path: Path) -> None:

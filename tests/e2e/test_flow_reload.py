@@ -25,9 +25,9 @@ import pytest
 from bot.flows.files import MAX_FLOW_FILE_BYTES
 from bot.server import serve as server_module
 from bot.sim.rig import bench
-from tests.e2e.bot_process import run_bot
-from tests.e2e.test_flow_files import ServeLog, healthz, one_call, serve_env, serve_refusing
 from tests.support.flows import REPO, store_flow, tool_yaml, version_of, write_flow
+from tests.support.phone import one_call
+from tests.support.served import ServeLog, healthz, run_bot, serve_env, serve_refusing
 
 GATE_WAIT_S = 20.0
 FLOWS = 20

@@ -15,12 +15,11 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sim.rig import PUBLIC_BASE_URL
-from tests.e2e.bot_process import ServedBot
-from tests.e2e.test_hostile_load import hostile_bot
-from tests.e2e.test_server import FORM, TWILIO_SECRET, sign
+from tests.support.metrics import exposition, labelled
+from tests.support.served import TWILIO_SECRET, ServedBot, hostile_bot
+from tests.support.webhooks import FORM, sign
 
 REPLAYS = 50
 FLOOD = 200
@@ -30,14 +29,7 @@ STATUS = {**FORM, "CallStatus": "completed", "CallDuration": "37", "SequenceNumb
 
 async def samples(url: str, name: str) -> dict[tuple[str, ...], float]:
     """``name``'s samples on the bot's ``/metrics``, keyed by their label values."""
-    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
-        text = await response.text()
-    return {
-        tuple(s.labels.values()): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name
-    }
+    return labelled(await exposition(url), name)
 
 
 async def logged(bot: ServedBot, event: str, count: int, timeout_s: float) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,8 +21,8 @@ import pytest
 
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, bench
 from emulators.phone import PhoneRejected, SimulatedPhone
-from tests.e2e.bot_process import ServedBot, serving
-from tests.e2e.test_server import FORM, STREAM_URL, TWILIO_SECRET, VOICE_URL, serve_env, sign
+from tests.support.served import TWILIO_SECRET, hostile_bot
+from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
 
 SLOW_BODIES = 60  # connections in each attack: enough to show the growth, far below the fd limit
 MIB = 1024 * 1024
@@ -34,12 +33,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-@contextlib.asynccontextmanager
-async def hostile_bot(tmp_path: Path, **env: str) -> AsyncIterator[ServedBot]:
-    async with serving(serve_env(**env), tmp_path, tmp_path / "bot.log") as bot:
-        yield bot
 
 
 async def open_post(url: str, length: int, body: bytes, *, signed: bool = True) -> asyncio.StreamWriter:

@@ -1,5 +1,5 @@
 """``bot serve`` runs from the production image's files alone: the product without ``bot/sim/`` and
-``emulators/`` (``tests/image_tree.py`` lays them out as deploy/Dockerfile does, and the child Python cannot
+``emulators/`` (``tests/support/image_tree.py`` lays them out as deploy/Dockerfile does, and the child Python cannot
 reach the checkout's copies).
 
 Rules checked here: it starts with the shipped flow, answers /healthz, and stops cleanly on SIGTERM.
@@ -11,9 +11,8 @@ import asyncio
 import signal
 from pathlib import Path
 
-from tests.e2e.bot_process import wait_healthy
-from tests.e2e.test_server import serve_env
-from tests.image_tree import BOT, build_image_tree, image_argv
+from tests.support.image_tree import BOT, build_image_tree, image_argv
+from tests.support.served import serve_env, wait_healthy
 
 
 async def test_serve_runs_from_the_image_without_the_simulation_layer(tmp_path: Path) -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.bot_process import serving
-from tests.e2e.test_server import serve_env
-from tests.integration.test_inspector_wav import write_long_call
+from tests.support.long_call import write_long_call
+from tests.support.served import serve_env, serving
 
 TOKEN = "inspector-e2e-token-0123456789abcdef"
 MIB = 1024 * 1024

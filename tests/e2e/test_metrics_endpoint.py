@@ -6,12 +6,13 @@ import asyncio
 
 from bot.sim.rig import bench
 from tests.support.metrics import scrape
+from tests.support.phone import ask_after_greeting
 
 
 async def test_metrics_count_the_live_call_and_its_turn() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
-            await call.ask_after_greeting("What are your opening hours on Saturday?")
+            await ask_after_greeting(call, "What are your opening hours on Saturday?")
             during = await scrape(b.server.url)
             await call.hang_up()
         async with asyncio.timeout(10):

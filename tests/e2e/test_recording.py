@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.recording import Recording
 from bot.sim.rig import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from bot.sim.store_line import store_line
+from tests.support.phone import ask_after_greeting
 
 BYTES_PER_S = 8000
 
@@ -28,7 +29,7 @@ async def ended(b: Bench) -> None:
 async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
-            await call.ask_after_greeting("What are your opening hours on Saturday?")
+            await ask_after_greeting(call, "What are your opening hours on Saturday?")
             await call.hang_up()
         await ended(b)
         rec = only_recording(b)

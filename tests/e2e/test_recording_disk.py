@@ -19,6 +19,7 @@ import structlog
 from bot.recording import CallRecorder, LocalStore, Recording
 from bot.sim.rig import Bench, bench
 from tests.support.metrics import scrape
+from tests.support.phone import ask_after_greeting
 
 OLD = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
@@ -54,7 +55,7 @@ async def test_the_server_sweeps_old_recordings_and_keeps_the_live_call_s(tmp_pa
     }
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05, settings=settings) as b:
         async with await b.phone.dial() as call:
-            await call.ask_after_greeting("What are your opening hours on Saturday?")
+            await ask_after_greeting(call, "What are your opening hours on Saturday?")
             await asyncio.sleep(0.5)  # a sweep or two while the call is live
             left = recording_ids(tmp_path)
             metrics = await scrape(b.server.url)
@@ -78,7 +79,7 @@ async def test_under_the_free_space_floor_recording_pauses_and_the_call_goes_on(
             stt_delay_s=0.05, llm_first_token_s=0.05, settings={"recording_min_free_bytes": floor}
         ) as b:
             async with await b.phone.dial() as call:
-                await call.ask_after_greeting("What are your opening hours on Saturday?")
+                await ask_after_greeting(call, "What are your opening hours on Saturday?")
                 metrics = await scrape(b.server.url)
                 await call.hang_up()
             await ended(b)

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from bot.recording.s3 import s3_client
 from bot.sim.rig import bench
+from tests.support.phone import ask_after_greeting
 
 TOKEN = "inspector-token-0123456789abcdef0123"
 
@@ -50,7 +51,7 @@ async def test_a_live_call_lands_in_the_bucket_and_shows_at_calls(
     }
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05, settings=settings) as b:
         async with await b.phone.dial() as call:
-            await call.ask_after_greeting("What are your opening hours on Saturday?")
+            await ask_after_greeting(call, "What are your opening hours on Saturday?")
             await call.hang_up()
         async with asyncio.timeout(10):
             await b.call_ended.wait()

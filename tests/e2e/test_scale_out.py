@@ -20,9 +20,9 @@ from emulators.phone import SimulatedPhone
 from emulators.store_script import StoreScript
 from emulators.tts_server import TtsEmulator
 from emulators.voice import ToneCodebook
-from tests.e2e.bot_process import ServedBot, free_port, serving
-from tests.e2e.test_server import TWILIO_SECRET, serve_env
 from tests.support.flows import STORE_YAML, store_flow, write_flow
+from tests.support.ports import free_port
+from tests.support.served import TWILIO_SECRET, ServedBot, active_calls, serve_env, serving
 
 GARDEN_NUMBER = "+15550111"
 CALLER = "+15550177"
@@ -41,13 +41,6 @@ def write_flows(folder: Path) -> Path:
 
 def recordings(root: Path) -> list[Path]:
     return [meta.parent for meta in root.glob("*/*/meta.json")]
-
-
-async def active_calls(bot: ServedBot) -> int:
-    status, body = await bot.health()
-    assert status == 200
-    calls: int = body["active_calls"]
-    return calls
 
 
 async def until_idle(bot: ServedBot) -> None:

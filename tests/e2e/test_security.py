@@ -24,7 +24,6 @@ import aiohttp
 import pytest
 import structlog
 from moto.server import ThreadedMotoServer
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.recording.s3 import s3_client
 from bot.server.app import start_draining
@@ -35,8 +34,10 @@ from emulators.store_script import StoreScript
 from emulators.tts_server import TtsEmulator
 from emulators.twilio_rest import TwilioRestEmulator
 from emulators.voice import ToneCodebook
-from tests.e2e.bot_process import serving
-from tests.e2e.test_server import FORM, STREAM_URL, VOICE_URL, serve_env, sign
+from tests.support.metrics import exposition, labelled
+from tests.support.phone import ask_after_greeting
+from tests.support.served import serve_env, serving
+from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
 
 STATUS_URL = PUBLIC_BASE_URL + "/status"
 STATUS_FORM = {
@@ -167,17 +168,12 @@ async def test_media_upgrade_signed_for_another_request_is_forbidden(
 
 
 def call_status_samples(text: str) -> dict[str, float]:
-    return {
-        s.labels["status"]: s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "phonebot_call_status_total"
-    }
+    found = labelled(text, "phonebot_call_status_total", "status")
+    return {status: value for (status,), value in found.items()}
 
 
 async def scrape(b: Bench) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(b.server.url + "/metrics") as response:
-        return call_status_samples(await response.text())
+    return call_status_samples(await exposition(b.server.url))
 
 
 async def test_status_callback_signed_is_logged_without_phone_numbers_counted_and_answered_204() -> None:
@@ -324,7 +320,7 @@ async def test_no_secret_reaches_logs_or_recordings_of_a_whole_run(
                 codebook=voice,
             )
             async with await phone.dial() as call:
-                await call.ask_after_greeting("What are your opening hours on Saturday?")
+                await ask_after_greeting(call, "What are your opening hours on Saturday?")
                 await call.say("Thank you, goodbye!")  # end_call: the bot hangs up through the REST API
                 await call.wait_closed(timeout=20)
             assert call.closed_by_bot and call.protocol_errors == []

@@ -11,19 +11,16 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from twilio.request_validator import RequestValidator
 
 from bot.core.binding import PARAMETER, check_binding, mint_binding
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, bench
@@ -31,27 +28,16 @@ from emulators import twilio_wire as wire
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
-from tests.e2e.bot_process import PROCESS_TIMEOUT_S, ServeExited, free_port, run_bot, wait_healthy
-
-REPO = Path(__file__).resolve().parents[2]
-
-VOICE_URL = PUBLIC_BASE_URL + "/voice"
-STREAM_URL = "wss://bot.example.com/media"
-FORM = {
-    "AccountSid": "AC" + "0" * 32,
-    "CallSid": "CA" + "1" * 32,
-    "CallStatus": "ringing",
-    "Direction": "inbound",
-    "From": "+15550199",
-    "To": "+15550100",
-}
-TWILIO_SECRET = "tw-secret-token-8f3a91"
-OPENAI_SECRET = "sk-secret-key-51c2d7"
-
-
-def sign(url: str, params: Mapping[str, str], token: str = AUTH_TOKEN) -> str:
-    return str(RequestValidator(token).compute_signature(url, dict(params)))
-
+from tests.support.served import (
+    OPENAI_SECRET,
+    PROCESS_TIMEOUT_S,
+    TWILIO_SECRET,
+    ServeExited,
+    run_bot,
+    serve_env,
+    wait_healthy,
+)
+from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
 
 # ---- POST /voice ---------------------------------------------------------------------------------------
 
@@ -173,34 +159,6 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
 
 
 # ---- bot serve -----------------------------------------------------------------------------------------
-
-
-def serve_env(**overrides: str | None) -> dict[str, str]:
-    """A complete, valid environment for ``bot serve`` on 127.0.0.1; ``None`` removes a variable.
-
-    The provider endpoints are unused local ports: start-up must not need them.
-    """
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        # The code of this checkout, whichever checkout the environment installed (git worktrees).
-        "PYTHONPATH": str(REPO),
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "TWILIO_AUTH_TOKEN": TWILIO_SECRET,
-        "OPENAI_API_KEY": OPENAI_SECRET,
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-        "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "FLOWS_PATH": str(REPO / "flows"),
-    }
-    if os.environ.get("PYTHONPATH"):  # a worktree's own code, not the installed checkout's
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    for name, value in overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
 
 
 def assert_one_line_naming(result: subprocess.CompletedProcess[str], variable: str) -> None:

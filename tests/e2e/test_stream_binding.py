@@ -23,12 +23,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 import structlog
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.binding import BINDING_TTL_S, PARAMETER, mint_binding
 from bot.sim.rig import AUTH_TOKEN, Bench, bench
 from emulators import twilio_wire as wire
-from tests.e2e.test_server import FORM, STREAM_URL, VOICE_URL, sign
+from tests.support.metrics import exposition, labelled
+from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
 
 ACCOUNT = "AC" + "0" * 32  # the simulated phone's, and the bench's REST emulator's
 OTHER_ACCOUNT = "AC" + "7" * 32
@@ -68,14 +68,8 @@ async def forged_stream(b: Bench, frames: list[str]) -> tuple[int | None, list[s
 
 
 async def refusals(b: Bench) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(b.server.url + "/metrics") as response:
-        text = await response.text()
-    return {
-        s.labels["reason"]: s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "phonebot_streams_refused_total"
-    }
+    found = labelled(await exposition(b.server.url), "phonebot_streams_refused_total", "reason")
+    return {reason: value for (reason,), value in found.items()}
 
 
 def files_under(folder: str) -> list[Path]:

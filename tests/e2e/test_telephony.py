@@ -24,11 +24,13 @@ from bot.flows.line import DtmfConfig, EndCallConfig, TimeoutConfig, TransferCon
 from bot.sim.rig import Bench, bench
 from bot.sim.store_line import store_line
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
-from emulators.phone import PhoneCall, PhoneEvent
+from emulators.phone import PhoneCall
 from emulators.store_script import StoreScript
 from emulators.twilio_rest import RestRequest
 from media.vad import EndpointerConfig
 from tests.support.phone import dial, finished_call, greeted, until
+from tests.support.phone import events as _events
+from tests.support.phone import last_speech_end as _last_speech_end
 
 GREETING = "Hi, how can I help?"
 LINE = store_line()
@@ -81,10 +83,6 @@ async def _all_turns_done(b: Bench, turns: int, timeout_s: float = 15.0) -> None
         lambda: len(live.turns) >= turns and all(t.finished for t in live.turns),
         timeout_s,
     )
-
-
-def _events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
-    return [e for e in call.events if e.kind == kind]
 
 
 def _index(call: PhoneCall, kind: str, detail: str | None = None) -> int:
@@ -151,10 +149,6 @@ def _longest_silence(call: PhoneCall, start: float, end: float) -> float:
         longest = max(longest, span_start - cursor)
         cursor = max(cursor, span_end)
     return max(longest, end - cursor)
-
-
-def _last_speech_end(call: PhoneCall) -> float:
-    return _events(call, "caller_speech_end")[-1].t
 
 
 def _assert_hang_up_request(b: Bench, call: PhoneCall) -> None:

@@ -13,17 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
+from tests.support.heard import APOLOGY, GREETING, NO_SILENCE_FILLER, heard, said
+from tests.support.metrics import exposition, labelled
 from tests.support.phone import ask, finished_call, greeted
-
-from .fault_helpers import APOLOGY, GREETING, NO_SILENCE_FILLER, heard, said
 
 FALLBACK_VOICE = "en-US-Neural2-C"  # another family: RequestsPerMinutePerProject, not the Chirp 3 HD one
 
@@ -47,14 +45,8 @@ async def test_fixed_lines_are_synthesized_once_however_many_calls_start_while_w
 
 async def fallbacks(url: str) -> dict[tuple[str, str], float]:
     """``phonebot_tts_fallbacks_total`` by (fallback, kind), from ``GET /metrics``."""
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    return {
-        (s.labels["fallback"], s.labels["kind"]): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "phonebot_tts_fallbacks_total"
-    }
+    found = labelled(await exposition(url), "phonebot_tts_fallbacks_total", "fallback", "kind")
+    return {(fallback, kind): value for (fallback, kind), value in found.items()}
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["session-per-answer", "unary-per-phrase"])

@@ -30,9 +30,11 @@ from bot.sim.store_line import store_line
 from bot.tools.registry import Tool
 from emulators.openai_completion import split_words
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
-from emulators.phone import PhoneCall, PhoneEvent
+from emulators.phone import PhoneCall
 from emulators.store_script import StoreScript
 from tests.support.phone import dial, finished_call, greeted, until
+from tests.support.phone import events as _events
+from tests.support.phone import last_speech_end as _last_speech_end
 
 QUICK_GREETING = "Hi, how can I help?"
 GREETING_QUIET_S = 0.4  # the greeting has played out after this much silence
@@ -59,14 +61,6 @@ async def _ask(b: Bench, call: PhoneCall, question: str, answer_ends: str) -> No
     await until(f"a TTS request ending {answer_ends!r}",
                 lambda: any(r["text"].endswith(answer_ends) for r in b.tts.synth_requests))
     await call.wait_for_bot_silence(quiet=0.6, timeout=15)
-
-
-def _events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
-    return [e for e in call.events if e.kind == kind]
-
-
-def _last_speech_end(call: PhoneCall) -> float:
-    return _events(call, "caller_speech_end")[-1].t
 
 
 def _clip_texts(line: LineConfig) -> set[str]:

@@ -21,19 +21,17 @@ from bot.sim.store_line import store_line
 from emulators.latency import LogNormal
 from emulators.openai_script import Reply, ScriptedToolCall, echo_responder
 from emulators.phone import PhoneCall
-from tests.support.phone import ask, finished_call, greeted
-
-from .fault_helpers import (
+from tests.support.heard import (
     APOLOGY,
     GREETING,
     NO_SILENCE_FILLER,
-    assert_finalized,
     caller_speech_ends,
     clips_cached,
     heard,
-    recording_of,
     said,
 )
+from tests.support.phone import ask, finished_call, greeted
+from tests.support.recordings import assert_finalized, recording_of
 
 LINE = store_line()
 FILLER = LINE.silence_filler_text

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from bot.flows.tool_specs import HttpToolSpec
 from bot.tools.errors import ToolSetupError
 from bot.tools.http_tool import MAX_BODY_BYTES, HttpClient, http_tool
 from bot.tools.registry import MAX_CALLS_PER_RESPONSE, TOO_MANY_CALLS, ToolRegistry
+from tests.support.ports import free_port as closed_port
 
 SECRET = "Bearer s3cret-token-do-not-log-42"
 ENV = {"STORE_API_KEY": SECRET}
@@ -165,13 +165,6 @@ def spec(url: str, method: str = "POST", **extra: Any) -> HttpToolSpec:
         {"type": "http", "name": "store_api", "description": "The store's API.", "url": url, "method": method}
         | extra
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens here once the socket is closed
 
 
 # --- arguments and headers -------------------------------------------------------------------------

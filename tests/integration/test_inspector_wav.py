@@ -5,7 +5,6 @@ slots; a Range header of any shape is answered 206, 200 or 416, never 500."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -21,38 +20,13 @@ from bot.inspector.slots import InspectorSlots
 from bot.inspector.wav_cache import WavCache, recording_key
 from bot.recording import LocalStore
 from bot.recording.reader import Recording
+from tests.support.long_call import write_long_call
 
 TOKEN = "inspector-token-0123456789abcdef0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MIB = 1024 * 1024
 
 Client = TestClient[web.Request, web.Application]
-
-
-def write_long_call(root: Path, minutes: float, sid: str = "CAlong0001", day: str = "2026-12-03") -> str:
-    """A recording of ``minutes`` of caller audio, the bot speaking one second in three; its id."""
-    folder = root / day / sid
-    folder.mkdir(parents=True)
-    seconds = round(minutes * 60)
-    meta = {"format": 1, "call_sid": sid, "started_at": f"{day}T10:00:00+00:00", "complete": True}
-    (folder / "meta.json").write_text(json.dumps(meta))
-    (folder / "caller.ulaw").write_bytes(bytes(i * 37 % 256 for i in range(8000)) * seconds)
-    second = bytes(i * 11 % 256 for i in range(8000))
-    starts = range(0, seconds, 3)
-    (folder / "bot.ulaw").write_bytes(second * len(starts))
-    events = [
-        {
-            "t": float(t),
-            "type": "bot_audio",
-            "offset": n * 8000,
-            "bytes": 8000,
-            "response_id": f"r{n}",
-            "mark": "",
-        }
-        for n, t in enumerate(starts)
-    ]
-    (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
-    return f"{day}/{sid}"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ import pytest
 from bot.providers.twilio_rest import CallControl, TwilioRest, transfer_twiml
 from emulators.twilio_rest import HANG, RestRequest, TwilioRestEmulator
 from media.errors import ProviderError
+from tests.support.ports import free_port as closed_port
 
 TOKEN = "tok_0123456789abcdef0123456789abcdef"
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
@@ -42,14 +42,6 @@ async def rest(emulator: TwilioRestEmulator) -> AsyncIterator[TwilioRest]:
         yield client
     finally:
         await client.aclose()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_twilio_rest_is_a_call_control() -> None:

@@ -1,4 +1,4 @@
-"""Fakes of the product's providers, for unit tests that run one stage without the emulators.
+"""Fakes of the product's providers and sinks, for unit tests that run one stage without the emulators.
 
 Rules:
 - Each fake implements the product's protocol (checked by mypy at the bottom of this module); what the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from bot.recording.store import RecordingSink
 from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
@@ -44,4 +45,27 @@ class FakeTTS(TextToSpeech):
         self.finished.append(text)
 
 
-_: TextToSpeech = FakeTTS({})  # the fake implements the protocol (mypy checks it)
+class MemorySink:
+    """In-memory ``RecordingSink``: what the recorder wrote, without a disk, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytearray] = {}
+        self.closed = False
+
+    @property
+    def id(self) -> str:
+        return "mem/1"
+
+    def append(self, name: str, data: bytes) -> None:
+        self.files.setdefault(name, bytearray()).extend(data)
+
+    def replace(self, name: str, data: bytes) -> None:
+        self.files[name] = bytearray(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# Each fake implements its protocol (mypy checks these lines).
+_tts: TextToSpeech = FakeTTS({})
+_sink: RecordingSink = MemorySink()

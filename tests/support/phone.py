@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.call.call import Call
 from bot.sim.rig import Bench
-from emulators.phone import PhoneCall
+from emulators.phone import PhoneCall, PhoneEvent
 
 QUIET_S = 0.6  # the bot's speech counts as played out after this much silence at the phone
 
@@ -39,6 +39,12 @@ async def ask(call: PhoneCall, question: str, *, quiet: float = QUIET_S) -> floa
     return started
 
 
+async def ask_after_greeting(call: PhoneCall, question: str, *, quiet: float = QUIET_S) -> None:
+    """The common short call: hear the whole greeting, say ``question``, hear the whole answer."""
+    await greeted(call, quiet=quiet)
+    await ask(call, question, quiet=quiet)
+
+
 async def finished_call(
     b: Bench, index: int = 0, *, call_sid: str | None = None, timeout_s: float = 10.0
 ) -> Call:
@@ -52,6 +58,36 @@ async def finished_call(
             if found:
                 return found[0]
             await asyncio.sleep(0.02)  # bench.call_ended cannot say which call ended
+
+
+async def one_call(
+    b: Bench,
+    to: str,
+    sentence: str | None = None,
+    *,
+    after_greeting: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[PhoneCall, Call]:
+    """Dial ``to``, hear the greeting, optionally say ``sentence`` and hear the answer, hang up; the phone's
+    call (it saw no protocol error) and the bot's finished ``Call``."""
+    async with await b.phone.dial(to=to) as call:
+        await greeted(call)
+        if after_greeting is not None:
+            await after_greeting()
+        if sentence is not None:
+            await ask(call, sentence)
+        await call.hang_up()
+    assert call.protocol_errors == []
+    return call, await finished_call(b, call_sid=call.call_sid)
+
+
+def events(call: PhoneCall, kind: str) -> list[PhoneEvent]:
+    """The phone's events of ``kind``, in order."""
+    return [e for e in call.events if e.kind == kind]
+
+
+def last_speech_end(call: PhoneCall) -> float:
+    """The phone time the caller last stopped speaking."""
+    return events(call, "caller_speech_end")[-1].t
 
 
 async def until(what: str, check: Callable[[], object], timeout_s: float = 15.0) -> None:

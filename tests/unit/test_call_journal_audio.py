@@ -11,24 +11,9 @@ from bot.core.twilio_messages import Start
 from bot.recording import CallRecorder
 from bot.sim.store_line import store_line
 from tests.support.clocks import FakeClock
+from tests.support.fakes import MemorySink
 
 START = Start("MZ1", "CA1", "AC1", ("inbound",), "audio/x-mulaw", 8000, 1, {})
-
-
-class MemorySink:
-    id = "mem/1"
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytearray] = {}
-
-    def append(self, name: str, data: bytes) -> None:
-        self.files.setdefault(name, bytearray()).extend(data)
-
-    def replace(self, name: str, data: bytes) -> None:
-        self.files[name] = bytearray(data)
-
-    def close(self) -> None:
-        pass
 
 
 def test_caller_audio_is_capped_at_the_lines_longest_call_plus_the_goodbye() -> None:

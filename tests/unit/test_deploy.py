@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.image_tree import DOCKERFILE, DOCKERIGNORE, ROOT, dockerfile_instructions
+from tests.support.image_tree import DOCKERFILE, DOCKERIGNORE, ROOT, dockerfile_instructions
 
 DEPLOY = ROOT / "deploy"
 MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))

@@ -1,5 +1,5 @@
 """The production image holds the product without its fakes, checked offline on the file set that
-``deploy/Dockerfile`` and ``.dockerignore`` give (``tests/image_tree.py``), with the image's Python view.
+``deploy/Dockerfile`` and ``.dockerignore`` give (``tests/support/image_tree.py``), with the image's Python view.
 
 Rules checked here: the image has ``bot/`` and ``media/`` (and ``flows/``) but no file of ``emulators/`` or
 ``bot/sim/``; the Dockerfile's own guard passes on that tree and stops a build that lets the fakes in; every
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import is_simulation_missing, main
-from tests.image_tree import BOT, ROOT, build_image_tree, dockerfile_instructions, run_in_image
+from tests.support.image_tree import BOT, ROOT, build_image_tree, dockerfile_instructions, run_in_image
 
 
 @pytest.fixture(scope="module")

@@ -32,29 +32,9 @@ from bot.recording.reader import PlayedSegment, played_segments, render_timeline
 from bot.recording.store import LocalSink
 from bot.recording.writer import CALLER_LEAD_S
 from tests.support.clocks import STARTED, FakeClock
+from tests.support.fakes import MemorySink
 
 SECRET = "sk-live-0123456789"
-
-
-class MemorySink:
-    """In-memory RecordingSink: what the recorder wrote, without a disk."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytearray] = {}
-        self.closed = False
-
-    @property
-    def id(self) -> str:
-        return "mem/1"
-
-    def append(self, name: str, data: bytes) -> None:
-        self.files.setdefault(name, bytearray()).extend(data)
-
-    def replace(self, name: str, data: bytes) -> None:
-        self.files[name] = bytearray(data)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class FailingSink(MemorySink):

@@ -1,17 +1,23 @@
-"""Running ``python -m bot`` as a user would, in tests: a free local port and a bounded subprocess.
+"""Running ``python -m bot`` as a user would, in tests: a complete environment, a free local port, a
+bounded subprocess, and what it logs and answers.
 
 Rules:
 - Every process is bounded: ``run_bot`` by ``PROCESS_TIMEOUT_S``, ``serving`` by its ``async with`` (killed
   on the way out if it is still running). Servers listen on 127.0.0.1 only (the caller's ``HOST``/``PORT``).
 - ``serving`` sends stdout and stderr to a file: a pipe nobody reads could fill up and stall the bot.
+- ``serve_env`` is complete and valid on its own: the provider endpoints are unused local ports (start-up
+  must not need them), and the child runs this checkout's code (``PYTHONPATH``), whichever checkout the
+  environment installed (git worktrees). Its secrets are ``TWILIO_SECRET`` and ``OPENAI_SECRET``, so a
+  test can sign with the one and look for both in what the bot writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -22,15 +28,12 @@ from typing import Any
 
 import aiohttp
 
+from bot.sim.rig import PUBLIC_BASE_URL, Bench
+from tests.support.flows import REPO
+from tests.support.ports import free_port
+
 PROCESS_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 30.0  # a loaded CI machine imports the bot's dependencies slowly
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def run_bot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -126,3 +129,100 @@ async def serving(env: dict[str, str], cwd: Path, log_path: Path) -> AsyncIterat
             if process.returncode is None:
                 process.kill()
             await process.wait()
+
+
+TWILIO_SECRET = "tw-secret-token-8f3a91"
+OPENAI_SECRET = "sk-secret-key-51c2d7"
+
+
+def serve_env(flows: Path | None = None, /, **overrides: str | None) -> dict[str, str]:
+    """A complete, valid environment for ``bot serve`` on 127.0.0.1 serving ``flows`` (default: the
+    shipped ``flows/``); ``None`` removes a variable."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.environ.get("PYTHONPATH") or str(REPO),  # a worktree's own code, else this one's
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_AUTH_TOKEN": TWILIO_SECRET,
+        "OPENAI_API_KEY": OPENAI_SECRET,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "GOOGLE_TTS_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "FLOWS_PATH": str(REPO / "flows" if flows is None else flows),
+    }
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def serve_refusing(flows: Path, cwd: Path, **extra: str) -> list[str]:
+    """``bot serve`` on ``flows``: it must exit 2; its stderr lines."""
+    result = run_bot(["serve"], serve_env(flows, **extra), cwd)
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    assert '"event": "listening"' not in result.stdout
+    return result.stderr.strip().splitlines()
+
+
+@asynccontextmanager
+async def hostile_bot(tmp_path: Path, **env: str) -> AsyncIterator[ServedBot]:
+    """``bot serve`` in ``tmp_path`` with ``serve_env(**env)``, logging to ``bot.log`` there."""
+    async with serving(serve_env(**env), tmp_path, tmp_path / "bot.log") as bot:
+        yield bot
+
+
+class ServeLog:
+    """Collects ``bot serve``'s JSON log lines (stdout) while it runs."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        async for raw in stream:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(raw)
+                if isinstance(entry, dict):
+                    self.entries.append(entry)
+                    self._changed.set()
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e.get("event") == name]
+
+    async def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while len(self.events(name)) < count:
+                self._changed.clear()
+                if self._task.done():
+                    raise AssertionError(f"bot serve's log ended before {name!r}")
+                await self._changed.wait()
+        return self.events(name)[count - 1]
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def healthz(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """``GET url`` (a ``/healthz`` URL): it answers 200; its JSON body."""
+    async with http.get(url) as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def active_calls(bot: Bench | ServedBot) -> int:
+    """``active_calls`` as ``/healthz`` reports it (it answers 200), of the bench's server or a served bot."""
+    url = bot.url if isinstance(bot, ServedBot) else bot.server.url
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+        http.get(url + "/healthz") as response,
+    ):
+        assert response.status == 200
+        count: Any = (await response.json())["active_calls"]
+    assert isinstance(count, int)
+    return count

@@ -1,128 +1,27 @@
-"""Helpers shared by the end-to-end fault tests (``test_faults*.py``).
+"""Twilio's side of a Media Streams socket driven by hand, over bare TCP: for tests in which "Twilio"
+misbehaves in ways the simulated phone never would (stops reading, drops the connection, floods).
 
 Rules:
-- What the caller heard comes from the phone: a mark the phone echoed means its phrase played (these
-  tests send no ``clear``), and the bot's ``MarkTracker`` names the phrase behind each mark.
-- What was kept comes from the call's recording, read back with ``Recording.load`` as an operator would.
-- Nothing here patches the bot: the helpers only read what the bench and the phone expose.
+- The upgrade is signed as Twilio signs it (twilio's own ``RequestValidator`` over the ``wss://`` URL),
+  and ``start`` is bound to its call as ``/voice`` would bind it; every message is built by the emulator's
+  Twilio implementation (``emulators.twilio_wire``), so only the misbehaviour is the test's own.
+- WebSocket frames are masked client frames (RFC 6455 §5.2) of any size.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import time
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 from twilio.request_validator import RequestValidator
 
-from bot.call.call import Call
 from bot.core.binding import PARAMETER, mint_binding
-from bot.recording import Recording
-from bot.server.app import DEPS
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, Bench
-from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
-from emulators.phone import PhoneCall
 from emulators.voice import ToneCodebook
 from media.codec import pcm16_to_ulaw
-
-GREETING = "Hi, how can I help?"
-APOLOGY = store_line().apology_text
-NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
-
-
-def said(question: str) -> list[str]:
-    """The phrases ``echo_responder`` answers ``question`` with."""
-    return ["You said:", f"{question}."]
-
-
-def heard(phone: PhoneCall, bot_call: Call) -> list[str]:
-    """The phrases the caller heard, in order: one per mark the phone echoed."""
-    texts: list[str] = []
-    for mark in phone.marks_echoed:
-        response_id = int(mark[1 : mark.index("-")])  # marks are named r<response>-p<n>
-        phrase = next(p for p in bot_call.tracker.phrases(response_id) if p.mark == mark)
-        assert phrase.state == "played", phrase
-        texts.append(phrase.text)
-    return texts
-
-
-def caller_speech_ends(phone: PhoneCall) -> list[float]:
-    return [e.t for e in phone.events if e.kind == "caller_speech_end"]
-
-
-async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
-    """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
-    deps = b.server.app[DEPS]
-    line = deps.lines.route(None)
-    clips = deps.voices.for_line(line).clips
-    texts = [line.apology_text, line.silence_filler_text, line.filler_text]
-    texts += [tool.filler for tool in line.tools if tool.filler]
-    async with asyncio.timeout(timeout_s):
-        while any(clips.get(t) is None for t in texts):  # noqa: ASYNC110 (no event)
-            await asyncio.sleep(0.02)
-
-
-def recording_of(b: Bench, call_sid: str) -> Recording:
-    """The recording of ``call_sid`` in the bench's recordings folder (exactly one)."""
-    found = []
-    for meta in Path(b.settings.recordings_dir).glob("*/*/meta.json"):
-        if json.loads(meta.read_bytes()).get("call_sid") == call_sid:
-            found.append(meta.parent)
-    assert len(found) == 1, found
-    return Recording.load(found[0])
-
-
-def assert_finalized(recording: Recording, *, turns: int | None = None) -> None:
-    """The recording is complete and readable end to end: meta, events, both audio tracks."""
-    assert recording.complete and not recording.torn_tail, recording.meta
-    assert recording.skipped == (), recording.skipped  # every line the bot writes passes the reader
-    assert recording.events_of("call_ended"), "no call_ended event"
-    recording.stereo_wav()  # every track and event places without error
-    if turns is not None:
-        assert recording.meta.get("turns") == turns, recording.meta
-
-
-async def active_calls(b: Bench) -> int:
-    """``active_calls`` as ``/healthz`` reports it."""
-    async with aiohttp.ClientSession() as http, http.get(b.server.url + "/healthz") as response:
-        count: Any = (await response.json())["active_calls"]
-    assert isinstance(count, int)
-    return count
-
-
-_NOT_THE_BOTS = (
-    "AioServer.",  # the TTS emulator: grpc.aio replaces its accept task per RPC
-    "RequestHandler.start",  # an idle keep-alive HTTP connection (the bot's SDK clients to the emulators)
-)
-
-
-def bot_tasks(tasks: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
-    """Tasks other than this test's, the emulators' and idle HTTP connections'. A request still being
-    handled (a media socket) runs in its own ``RequestHandler._handle_request`` task, so it is kept."""
-    return {
-        t
-        for t in tasks
-        if t is not asyncio.current_task()
-        and not getattr(t.get_coro(), "__qualname__", "").startswith(_NOT_THE_BOTS)
-    }
-
-
-async def no_leaked_tasks(before: set[asyncio.Task[Any]], timeout_s: float = 5.0) -> None:
-    """Every task started since ``before`` (bar the emulators') has ended within ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while (leaked := bot_tasks(asyncio.all_tasks() - before)) and loop.time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    assert not leaked, [(t.get_name(), t.get_coro()) for t in leaked]
-
-
-# ---- a Media Streams socket driven by hand -------------------------------------------------------------
 
 
 def bound_parameters(call_sid: str, account_sid: str) -> dict[str, str]:

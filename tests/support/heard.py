@@ -1,0 +1,56 @@
+"""What the caller heard, for the end-to-end tests of faults, waits and quotas: the phrases behind the marks
+the phone echoed, and the bench settings those tests share.
+
+Rules:
+- What the caller heard comes from the phone: a mark the phone echoed means its phrase played (these
+  tests send no ``clear``), and the bot's ``MarkTracker`` names the phrase behind each mark.
+- ``said`` is what ``echo_responder`` answers; ``GREETING`` and ``NO_SILENCE_FILLER`` are the bench
+  arguments that keep the greeting short and the silence filler out of tests about something else.
+- Nothing here patches the bot: the helpers only read what the bench and the phone expose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.call.call import Call
+from bot.server.app import DEPS
+from bot.sim.rig import Bench
+from bot.sim.store_line import store_line
+from emulators.phone import PhoneCall
+
+GREETING = "Hi, how can I help?"
+APOLOGY = store_line().apology_text
+NO_SILENCE_FILLER = 30.0  # seconds: keeps the silence filler out of tests about something else
+
+
+def said(question: str) -> list[str]:
+    """The phrases ``echo_responder`` answers ``question`` with."""
+    return ["You said:", f"{question}."]
+
+
+def heard(phone: PhoneCall, bot_call: Call) -> list[str]:
+    """The phrases the caller heard, in order: one per mark the phone echoed."""
+    texts: list[str] = []
+    for mark in phone.marks_echoed:
+        response_id = int(mark[1 : mark.index("-")])  # marks are named r<response>-p<n>
+        phrase = next(p for p in bot_call.tracker.phrases(response_id) if p.mark == mark)
+        assert phrase.state == "played", phrase
+        texts.append(phrase.text)
+    return texts
+
+
+def caller_speech_ends(phone: PhoneCall) -> list[float]:
+    return [e.t for e in phone.events if e.kind == "caller_speech_end"]
+
+
+async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
+    """Until the line's pre-synthesized clips (apology, fillers) are in the bot's cache."""
+    deps = b.server.app[DEPS]
+    line = deps.lines.route(None)
+    clips = deps.voices.for_line(line).clips
+    texts = [line.apology_text, line.silence_filler_text, line.filler_text]
+    texts += [tool.filler for tool in line.tools if tool.filler]
+    async with asyncio.timeout(timeout_s):
+        while any(clips.get(t) is None for t in texts):  # noqa: ASYNC110 (no event)
+            await asyncio.sleep(0.02)
