@@ -1,6 +1,6 @@
 """``bot serve`` runs from the production image's files alone: the product without ``bot/sim/`` and
-``emulators/`` (``tests/support/image_tree.py`` lays them out as deploy/Dockerfile does, and the child Python cannot
-reach the checkout's copies).
+``emulators/`` (``tests/support/image_tree.py`` lays them out as deploy/Dockerfile does, and the child
+Python cannot reach the checkout's copies).
 
 Rules checked here: it starts with the shipped flow, answers /healthz, and stops cleanly on SIGTERM.
 """

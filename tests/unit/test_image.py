@@ -1,12 +1,13 @@
 """The production image holds the product without its fakes, checked offline on the file set that
-``deploy/Dockerfile`` and ``.dockerignore`` give (``tests/support/image_tree.py``), with the image's Python view.
+``deploy/Dockerfile`` and ``.dockerignore`` give (``tests/support/image_tree.py``), with the image's
+Python view.
 
-Rules checked here: the image has ``bot/`` and ``media/`` (and ``flows/``) but no file of ``emulators/`` or
-``bot/sim/``; the Dockerfile's own guard passes on that tree and stops a build that lets the fakes in; every
-product module imports without them; ``bot flows check`` and ``bot --help`` work; ``bot demo`` and
-``bot replay`` (whatever their options) print one line naming the simulation layer and how to get it,
-exit 2, and show no traceback; other commands' unknown options stay refused, there and in a checkout;
-and only a missing ``bot.sim`` or ``emulators`` counts as the simulation layer missing.
+Rules checked here: the image has ``bot/`` and ``media/`` (and ``flows/``) but no file of ``emulators/``
+or ``bot/sim/``; the Dockerfile's own guard passes on that tree and stops a build that lets the fakes in;
+every product module imports without them; ``bot flows check`` and ``bot --help`` work; ``bot demo`` and
+``bot replay`` (whatever their options) print one line naming the simulation layer and how to get it, exit
+2, and show no traceback; other commands' unknown options stay refused, there and in a checkout; and only
+a missing ``bot.sim`` or ``emulators`` counts as the simulation layer missing.
 """
 
 from __future__ import annotations
