@@ -24,6 +24,7 @@ import pytest
 
 from bot.core.binding import PARAMETER, check_binding, mint_binding
 from bot.sim.rig import AUTH_TOKEN, PUBLIC_BASE_URL, bench
+from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
@@ -149,13 +150,15 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
                 body: dict[str, object] = await response.json()
                 return body
 
-        assert await health() == {"status": "ok", "active_calls": 0, "flows": {"store": ""}}
+        flows = {"store": store_line().version}  # the rig serves flows/store.yaml: its version, a hash
+        assert flows["store"]
+        assert await health() == {"status": "ok", "active_calls": 0, "flows": flows}
         async with await b.phone.dial() as call:
             await call.wait_for_bot_audio(after=0.0, timeout=10)
-            assert await health() == {"status": "ok", "active_calls": 1, "flows": {"store": ""}}
+            assert await health() == {"status": "ok", "active_calls": 1, "flows": flows}
             await call.hang_up()
         await asyncio.wait_for(b.call_ended.wait(), 10)
-        assert await health() == {"status": "ok", "active_calls": 0, "flows": {"store": ""}}
+        assert await health() == {"status": "ok", "active_calls": 0, "flows": flows}
 
 
 # ---- bot serve -----------------------------------------------------------------------------------------
