@@ -1,6 +1,8 @@
 """The Call: one phone call, from Twilio's ``start`` to ``stop``.
 
 Rules:
+- Built once, from Twilio's ``start`` (admitted by ``bot.server.stream_gate``): the line, every stage and
+  the Speaker exist before the first frame after it is read; a second ``start`` is junk.
 - Every frame goes through the pure parser; junk (audio ahead of the clock too) is counted, logged once
   per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
@@ -41,21 +43,23 @@ from bot.call.waiting import CallWaiting
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.history import Conversation
 from bot.core.twilio_messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
-from bot.flows.line import LineConfig
 from bot.providers.clips import ClipCache
 from bot.tools.registry import ToolRegistry
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech
 from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 
 log = structlog.get_logger("bot.call.call")
 
 
 class Call:
+    """One call, built once Twilio's ``start`` is known (``bot.server.stream_gate`` admits it): its line,
+    stages and Speaker exist from the first frame on."""
+
     def __init__(
         self,
         deps: CallDeps,
+        start: Start,
         send: Callable[[str], Awaitable[None]],
         *,
         close: Callable[[], Awaitable[object]] | None = None,
@@ -63,19 +67,38 @@ class Call:
         max_frame_chars: int = 64 * 1024,
     ) -> None:
         self.deps = deps
+        self._start = start
         self._max_frame_chars = max_frame_chars
         self._send_raw = send
         self._close_socket = close
         self._clock = clock = clock or deps.clock
-        self.tracker = MarkTracker()
-        self._detector = deps.detector() if deps.detector is not None else None
-        self.account_sid = ""
-        self.call_sid = ""
+        self.account_sid = start.account_sid
+        self.call_sid = start.call_sid
         self.closed = False
-        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
+        self.line = line = deps.lines.route(start.custom_parameters.get("to"))
         self.journal = CallJournal(deps.metrics, started_at=clock())
         self.note = self.journal.note
-        self.speaker: Speaker | None = None
+        self.tracker = MarkTracker()
+        self._detector = deps.detector() if deps.detector is not None else None
+        self.endpointer = Endpointer(line.endpointing, self._detector)
+        self.conversation = Conversation(line.system_prompt)
+        self.phone = Telephony(self, deps.control, clock)
+        self.actions = self.phone.actions
+        tools = ToolRegistry.of((*deps.flow_tools(line.tools), *self.actions.tools(line)))
+        self.agent = Agent(deps.llm, tools, line, self.conversation, clock=clock)
+        voice = deps.voices.for_line(line)
+        self.clips: ClipCache = voice.clips
+        self.speaker = Speaker(
+            voice.tts,
+            self._send,
+            start.stream_sid,
+            self.tracker,
+            on_error=self._on_tts_error,
+            on_audio=self._on_audio,
+            on_played=self._on_played,
+            on_sent=self.journal.bot_sent,
+        )
+        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self.waiting = CallWaiting(self, clock)
         self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._forget, clock)
         self._background: set[asyncio.Task[None]] = set()
@@ -83,18 +106,6 @@ class Call:
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
         self._started_at = clock()
         self._shut_down = False
-
-    def _configure(self, line: LineConfig) -> None:
-        self.line = line
-        self.endpointer = Endpointer(line.endpointing, self._detector)
-        self.conversation = Conversation(line.system_prompt)
-        self.phone = Telephony(self, self.deps.control, self._clock)
-        self.actions = self.phone.actions
-        tools = ToolRegistry.of((*self.deps.flow_tools(line.tools), *self.actions.tools(line)))
-        self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
-        voice = self.deps.voices.for_line(line)
-        self._tts: TextToSpeech = voice.tts
-        self.clips: ClipCache = voice.clips
 
     @property
     def ending(self) -> str | None:
@@ -117,7 +128,9 @@ class Call:
     # ---- inbound -------------------------------------------------------------------------------
 
     async def run(self, frames: AsyncIterable[str | bytes]) -> None:
+        """The stream's frames after ``start``, until ``stop`` or the socket ends."""
         try:
+            await self._begin()
             async for raw in frames:
                 msg = parse_message(raw, max_chars=self._max_frame_chars)
                 if isinstance(msg, Stop):
@@ -128,9 +141,6 @@ class Call:
 
     async def _handle(self, msg: object) -> None:
         if isinstance(msg, Media):
-            if self.speaker is None:
-                self.journal.count_invalid("media_before_start", "")
-                return
             if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
                 return  # ahead of the clock: junk (bot.core.pacing)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
@@ -144,45 +154,30 @@ class Call:
                 elif isinstance(event, SpeechEnded):
                     await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
-            result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
+            result = self.speaker.on_mark(msg.name)
             if result is EchoResult.UNKNOWN:
                 self.journal.count_invalid("unknown_mark", msg.name[:40])
             else:
                 self.journal.mark_echoed(msg.name, result.value)
         elif isinstance(msg, Start):
-            await self._on_start(msg)
+            self.journal.count_invalid("duplicate_start", "")
         elif isinstance(msg, Invalid):
             self.journal.count_invalid(msg.kind.value, msg.detail)
         elif isinstance(msg, Dtmf):
             self.journal.key(msg.digit)
-            if self.speaker is None or not await self.phone.on_key(msg.digit):
+            if not await self.phone.on_key(msg.digit):
                 self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
 
-    async def _on_start(self, msg: Start) -> None:
-        if self.speaker is not None:
-            self.journal.count_invalid("duplicate_start", "")
-            return
-        self.call_sid = msg.call_sid
-        self.account_sid = msg.account_sid
-        structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
-        self._configure(self.deps.lines.route(msg.custom_parameters.get("to")))
-        recorder = self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None
-        self.journal.call_started(msg, self.line, recorder)
-        self.speaker = Speaker(
-            self._tts,
-            self._send,
-            msg.stream_sid,
-            self.tracker,
-            on_error=self._on_tts_error,
-            on_audio=self._on_audio,
-            on_played=self._on_played,
-            on_sent=self.journal.bot_sent,
-        )
+    async def _begin(self) -> None:
+        """``start``: the call's log context and recording, the Speaker and the supervisor, the greeting."""
+        start = self._start
+        structlog.contextvars.bind_contextvars(call_sid=start.call_sid, stream_sid=start.stream_sid)
+        recorder = self.deps.recorder(start.call_sid, self._clock) if self.deps.recorder is not None else None
+        self.journal.call_started(start, self.line, recorder)
         self.speaker.start()
-        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
-        if opening := self.line.resume_text if msg.resumed else self.line.greeting:
+        if opening := self.line.resume_text if start.resumed else self.line.greeting:
             rid = self.say_line(opening)
             if not self.line.greeting_interruptible:
                 self._locked_response = rid
@@ -190,7 +185,7 @@ class Call:
     # ---- turn taking ---------------------------------------------------------------------------
 
     def _bot_busy(self) -> bool:
-        return self.taking.thinking() or (self.speaker is not None and self.speaker.speaking)
+        return self.taking.thinking() or self.speaker.speaking
 
     def busy(self) -> bool:
         return self._bot_busy() or self.endpointer.in_speech
@@ -205,7 +200,6 @@ class Call:
             return
         locked = self._locked_response
         if locked is not None:
-            assert self.speaker is not None
             if self.tracker.pending(locked) or self.speaker.queued(locked):
                 return  # the greeting is not interruptible until it has been heard
             self._locked_response = None
@@ -218,7 +212,6 @@ class Call:
 
     async def interrupt(self) -> dict[int, str]:
         """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
-        assert self.speaker is not None
         turn, turn_task = self.taking.current, self.taking.task
         cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
         self.journal.clear()
@@ -256,7 +249,6 @@ class Call:
         await self.taking.typed(typed)
 
     async def _run_turn(self, turn: Turn) -> None:
-        assert self.speaker is not None
         turn.history_mark = len(self.conversation.messages)
         try:
             if turn.typed is not None:
@@ -307,7 +299,6 @@ class Call:
     def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int:
         """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
         the apology (``in_history=False``: never apologised for)."""
-        assert self.speaker is not None
         rid = self.conversation.new_response_id()
         if turn is not None:
             turn.response_ids.add(rid)
@@ -328,9 +319,8 @@ class Call:
             self._maybe_log_turn(turn)
 
     def _on_played(self, response_id: int, seconds: float) -> None:
-        if self.speaker is not None:
-            left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
-            self.phone.played(response_id, all_heard=not left)
+        left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
+        self.phone.played(response_id, all_heard=not left)
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
@@ -389,12 +379,10 @@ class Call:
         await self.phone.stop()
         for task in list(self._background):
             task.cancel()
-        if self.speaker is not None:
-            await self.speaker.close()
+        await self.speaker.close()
         close_detector = getattr(self._detector, "close", None)
         if close_detector is not None:
             close_detector()  # returns its model to the pool
         self.journal.finish_turns(self.turns)
-        self.speaker = None
         seconds = self._clock() - self._started_at
         await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)

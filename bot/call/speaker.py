@@ -96,6 +96,7 @@ class Speaker:
         self._session: SpeechSession | None = None  # the answer being spoken on one request
         self._session_rid = -1
         self.gone = False  # a send found the socket gone
+        self.closed = False  # the call is over (``close``): nothing more is said
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="speaker-sender")
@@ -111,7 +112,7 @@ class Speaker:
 
     def say(self, text: str, response_id: int, *, audio: bytes | None = None, answer: bool = False) -> None:
         """Queue a phrase: a clip (``audio``), a phrase of a streamed answer (``answer``), or a fixed line."""
-        if self.gone:
+        if self.gone or self.closed:
             return  # nobody can hear it
         if response_id != self._session_rid:
             self.end_answer()
@@ -293,6 +294,7 @@ class Speaker:
         await self._idle.wait()
 
     async def close(self) -> None:
+        self.closed = True
         self._drop_queue()
         if self._sender is not None:
             self._sender.cancel()

@@ -28,7 +28,7 @@ class WaitingSide(Protocol):
     """What the waiting side needs from its call."""
 
     line: LineConfig
-    speaker: Speaker | None
+    speaker: Speaker
     taking: TurnTaking
 
     def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int: ...
@@ -63,7 +63,6 @@ class CallWaiting:
         """The turn's companion (made on first use: by the turn's answer or by its watchdog)."""
         if turn.company is None:
             speaker = self._call.speaker
-            assert speaker is not None
 
             def say(text: str) -> None:
                 turn.progress_lines += 1
