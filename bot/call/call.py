@@ -222,9 +222,7 @@ class Call:
         cut = turn is not None and (turn_task in cancelled or bool(affected & turn.response_ids))
         if turn is not None and cut and turn.stt_done_at is None:
             self.taking.carry(turn.audio, self.line)  # cut before we knew what was said: keep it
-        heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
-        self.agent.unsettled.clear()
-        self.conversation.settle(heard)
+        heard = self.agent.settle(self.tracker.heard_text, cut=affected)
         if turn is not None and cut:
             turn.barge_in = True
             self._maybe_log_turn(turn)
@@ -232,8 +230,7 @@ class Call:
 
     def _forget(self, turn: Turn) -> None:
         """A dropped speculative turn: history as before it."""
-        self.conversation.rollback(turn.history_mark)
-        self.agent.unsettled.clear()
+        self.agent.rollback(turn.history_mark)
 
     async def drop_speculation(self) -> None:
         await self.taking.drop_speculation()
@@ -288,8 +285,7 @@ class Call:
             await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
             self.note("provider_error", warning=True, provider=exc.provider, kind=exc.kind, turn=turn.number)
-            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
-            self.agent.unsettled.clear()
+            self.agent.settle(turn.said_text)
             self._apologise(turn)
         finally:
             self.waiting.company(turn).stop()
@@ -337,8 +333,7 @@ class Call:
             turn.error = f"{error.provider}:{error.kind}"
             if self.taking.task is not None and not self.taking.task.done():
                 self.taking.task.cancel()
-            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
-            self.agent.unsettled.clear()
+            self.agent.settle(turn.said_text)
         self._apologise(turn)
 
     def socket_failed(self, reason: str, close_code: int | None) -> None:
