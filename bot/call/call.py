@@ -7,6 +7,7 @@ Rules:
   per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
   turn's watchdog (``bot.call.waiting``) and the Speaker. Control flows back only through ``_barge_in``.
+- The stages' news comes up as events (``bot.call.events``), posted to ``_on`` and dispatched there.
 - Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
   cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
   (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
@@ -34,6 +35,15 @@ import structlog
 from bot.call.actions import EndCall, Transfer
 from bot.call.agent import Agent, Filler
 from bot.call.deps import CallDeps
+from bot.call.events import (
+    AudioSent,
+    AudioStarted,
+    CallEvent,
+    MarkSent,
+    Played,
+    SpeculationDropped,
+    SpeechFailed,
+)
 from bot.call.journal import CallJournal
 from bot.call.speaker import Speaker
 from bot.call.telephony import Telephony
@@ -88,19 +98,10 @@ class Call:
         self.agent = Agent(deps.llm, tools, line, self.conversation, clock=clock)
         voice = deps.voices.for_line(line)
         self.clips: ClipCache = voice.clips
-        self.speaker = Speaker(
-            voice.tts,
-            self._send,
-            start.stream_sid,
-            self.tracker,
-            on_error=self._on_tts_error,
-            on_audio=self._on_audio,
-            on_played=self._on_played,
-            on_sent=self.journal.bot_sent,
-        )
+        self.speaker = Speaker(voice.tts, self._send, start.stream_sid, self.tracker, post=self._on)
         self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self.waiting = CallWaiting(self, clock)
-        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._forget, clock)
+        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._on, clock)
         self._background: set[asyncio.Task[None]] = set()
         self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
         self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
@@ -228,10 +229,6 @@ class Call:
             self._maybe_log_turn(turn)
         return heard
 
-    def _forget(self, turn: Turn) -> None:
-        """A dropped speculative turn: history as before it."""
-        self.agent.rollback(turn.history_mark)
-
     async def drop_speculation(self) -> None:
         await self.taking.drop_speculation()
 
@@ -308,13 +305,31 @@ class Call:
     def _apologise(self, turn: Turn | None) -> None:
         self.say_line(self.line.apology_text, turn, in_history=False)
 
-    def _on_audio(self, response_id: int) -> None:
+    # ---- what the stages report (``bot.call.events``) ------------------------------------------
+
+    def _on(self, event: CallEvent) -> None:
+        """Every stage's news, handled here and nowhere else (posted synchronously)."""
+        match event:
+            case AudioStarted(response_id):
+                self._audio_started(response_id)
+            case AudioSent(response_id, audio):
+                self.journal.bot_sent(response_id, audio, "", "")
+            case MarkSent(response_id, mark, text):
+                self.journal.bot_sent(response_id, b"", mark, text)
+            case Played(response_id, seconds):
+                self._played(response_id, seconds)
+            case SpeechFailed(response_id, error):
+                self._speech_failed(response_id, error)
+            case SpeculationDropped(turn):
+                self.agent.rollback(turn.history_mark)  # history as before it
+
+    def _audio_started(self, response_id: int) -> None:
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
             turn.first_audio_at = self._clock()
             self._maybe_log_turn(turn)
 
-    def _on_played(self, response_id: int, seconds: float) -> None:
+    def _played(self, response_id: int, seconds: float) -> None:
         left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
         self.phone.played(response_id, all_heard=not left)
         turn = self.taking.current
@@ -322,7 +337,7 @@ class Call:
             turn.first_heard_at = self._clock() - seconds
             self._maybe_log_turn(turn)
 
-    def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
+    def _speech_failed(self, response_id: int, error: ProviderError) -> None:
         self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
         if self.phone.unspeakable(response_id):
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
