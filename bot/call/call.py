@@ -92,7 +92,9 @@ class Call:
         self._detector = deps.detector() if deps.detector is not None else None
         self.endpointer = Endpointer(line.endpointing, self._detector)
         self.conversation = Conversation(line.system_prompt)
-        self.phone = Telephony(self, deps.control, clock)
+        self.phone = Telephony(
+            self, line, start, deps.control, clock, history=self.conversation, note=self.journal.note
+        )
         self.actions = self.phone.actions
         tools = ToolRegistry.of((*deps.flow_tools(line.tools), *self.actions.tools(line)))
         self.agent = Agent(deps.llm, tools, line, self.conversation, clock=clock)
