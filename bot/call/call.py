@@ -29,26 +29,20 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 from contextlib import aclosing
+from typing import assert_never
 
 import structlog
 
+from bot.call import events
 from bot.call.actions import EndCall, Transfer
 from bot.call.agent import Agent, Filler
 from bot.call.deps import CallDeps
-from bot.call.events import (
-    AudioSent,
-    AudioStarted,
-    CallEvent,
-    MarkSent,
-    Played,
-    SpeculationDropped,
-    SpeechFailed,
-)
 from bot.call.journal import CallJournal
 from bot.call.speaker import Speaker
 from bot.call.telephony import Telephony
 from bot.call.turn_taking import TurnTaking, settle
 from bot.call.turns import Turn
+from bot.call.utterance import Lines, Utterance
 from bot.call.waiting import CallWaiting
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.history import Conversation
@@ -105,8 +99,7 @@ class Call:
         self.waiting = CallWaiting(self, clock)
         self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._on, clock)
         self._background: set[asyncio.Task[None]] = set()
-        self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
-        self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
+        self._lines = Lines()  # the fixed lines said and not yet heard, cut or failed
         self._started_at = clock()
         self._shut_down = False
 
@@ -181,9 +174,7 @@ class Call:
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if opening := self.line.resume_text if start.resumed else self.line.greeting:
-            rid = self.say_line(opening)
-            if not self.line.greeting_interruptible:
-                self._locked_response = rid
+            self.say_line(opening, interruptible=self.line.greeting_interruptible)
 
     # ---- turn taking ---------------------------------------------------------------------------
 
@@ -201,11 +192,8 @@ class Call:
         """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
         if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
             return
-        locked = self._locked_response
-        if locked is not None:
-            if self.tracker.pending(locked) or self.speaker.queued(locked):
-                return  # the greeting is not interruptible until it has been heard
-            self._locked_response = None
+        if self._lines.locked():
+            return  # the greeting is not interruptible until it has been heard
         await self._barge_in()
 
     async def _barge_in(self) -> None:
@@ -219,6 +207,7 @@ class Call:
         cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
         self.journal.clear()
         affected = await self.speaker.clear()
+        self._lines.cut(affected)
         await settle(cancelled)
         self.actions.drop_pending()
         # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
@@ -291,39 +280,42 @@ class Call:
             turn.finished = True
             self._maybe_log_turn(turn)
 
-    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int:
+    def say_line(
+        self, text: str, turn: Turn | None = None, *, in_history: bool = True, interruptible: bool = True
+    ) -> Utterance:
         """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
         the apology (``in_history=False``: never apologised for)."""
         rid = self.conversation.new_response_id()
+        line = self._lines.add(Utterance(rid, text, interruptible=interruptible, in_history=in_history))
         if turn is not None:
             turn.response_ids.add(rid)
         if in_history:
             self.conversation.add_assistant(text, rid)
-        else:
-            self._clip_responses.add(rid)
         self.speaker.say(text, rid, audio=self.clips.get(text))
-        return rid
+        return line
 
     def _apologise(self, turn: Turn | None) -> None:
         self.say_line(self.line.apology_text, turn, in_history=False)
 
     # ---- what the stages report (``bot.call.events``) ------------------------------------------
 
-    def _on(self, event: CallEvent) -> None:
+    def _on(self, event: events.CallEvent) -> None:
         """Every stage's news, handled here and nowhere else (posted synchronously)."""
         match event:
-            case AudioStarted(response_id):
+            case events.AudioStarted(response_id):
                 self._audio_started(response_id)
-            case AudioSent(response_id, audio):
+            case events.AudioSent(response_id, audio):
                 self.journal.bot_sent(response_id, audio, "", "")
-            case MarkSent(response_id, mark, text):
+            case events.MarkSent(response_id, mark, text):
                 self.journal.bot_sent(response_id, b"", mark, text)
-            case Played(response_id, seconds):
-                self._played(response_id, seconds)
-            case SpeechFailed(response_id, error):
+            case events.Played(response_id, seconds, all_heard):
+                self._played(response_id, seconds, all_heard)
+            case events.SpeechFailed(response_id, error):
                 self._speech_failed(response_id, error)
-            case SpeculationDropped(turn):
+            case events.SpeculationDropped(turn):
                 self.agent.rollback(turn.history_mark)  # history as before it
+            case _:
+                assert_never(event)  # mypy: every kind of news is handled here
 
     def _audio_started(self, response_id: int) -> None:
         turn = self.taking.current
@@ -331,9 +323,9 @@ class Call:
             turn.first_audio_at = self._clock()
             self._maybe_log_turn(turn)
 
-    def _played(self, response_id: int, seconds: float) -> None:
-        left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
-        self.phone.played(response_id, all_heard=not left)
+    def _played(self, response_id: int, seconds: float, all_heard: bool) -> None:
+        if all_heard:
+            self._lines.heard(response_id)
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
@@ -341,9 +333,10 @@ class Call:
 
     def _speech_failed(self, response_id: int, error: ProviderError) -> None:
         self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
-        if self.phone.unspeakable(response_id):
+        line = self._lines.failed(response_id)
+        if line is not None and line.failed():
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
-        if response_id in self._clip_responses:
+        if line is not None and not line.in_history:
             return  # a filler or the apology itself could not be synthesized: do not loop
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids:

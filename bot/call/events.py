@@ -47,10 +47,11 @@ class MarkSent:
 @dataclass(frozen=True)
 class Played:
     """A phrase's mark came back played; the caller started hearing it ``seconds`` (its audio's length)
-    before the echo."""
+    before the echo. ``all_heard``: nothing of ``response_id`` is left to send or to play."""
 
     response_id: int
     seconds: float
+    all_heard: bool
 
 
 @dataclass(frozen=True)

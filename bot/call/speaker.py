@@ -22,7 +22,7 @@ Rules:
   the middle of sending.
 - It reports through one ``post`` (``bot.call.events``): ``AudioStarted`` at a response's first frame,
   ``AudioSent`` and ``MarkSent`` as they go out (what a recording keeps), ``Played`` when a mark comes back
-  played, ``SpeechFailed``. It never calls its owner otherwise.
+  played (and whether all of its response has been), ``SpeechFailed``. It never calls its owner otherwise.
 - A synthesis error drops the queued phrases and is posted as ``SpeechFailed``; the owner (the Call)
   decides what the caller hears next. The Speaker never raises into the call.
 - A send that raises ``ConnectionError`` means the socket is gone: the Speaker stops for good. It drops
@@ -277,7 +277,9 @@ class Speaker:
         result = self.tracker.echoed(name)
         sent = self._sent_marks.pop(name, None)
         if result is EchoResult.PLAYED and sent is not None:
-            self._post(Played(*sent))
+            response_id, seconds = sent
+            left = self.tracker.pending(response_id) or self.queued(response_id)
+            self._post(Played(response_id, seconds, all_heard=not left))
         self._update_idle()
         return result
 

@@ -29,6 +29,7 @@ import structlog
 
 from bot.call.actions import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
 from bot.call.turns import Turn
+from bot.call.utterance import Utterance
 from bot.core.history import Conversation
 from bot.core.keypad import DtmfCollector
 from bot.core.silence import Due, SilenceWatch
@@ -57,7 +58,7 @@ class CallSide(Protocol):
 
     async def caller_interrupts(self) -> None: ...
 
-    def say_line(self, text: str, turn: Turn | None = None) -> int: ...
+    def say_line(self, text: str, turn: Turn | None = None) -> Utterance: ...
 
     async def start_typed_turn(self, typed: str) -> None: ...
 
@@ -95,7 +96,6 @@ class Telephony:
         self.keys = DtmfCollector(finish_key=line.dtmf.finish_key, timeout_s=line.dtmf.timeout_s)
         self.ending: str | None = None
         self.transferred_to: str | None = None
-        self._heard_waiters: dict[int, asyncio.Future[bool]] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._ending_task: asyncio.Task[None] | None = None
 
@@ -175,8 +175,7 @@ class Telephony:
         await call.drop_speculation()
         if interrupt and call.busy():
             await call.interrupt()
-        rid = call.say_line(end.goodbye)
-        heard = await self._wait_heard(rid, end.goodbye)
+        heard = await _until_heard(call.say_line(end.goodbye))
         self._note("hanging_up", reason=end.reason, goodbye_heard=heard)
         start = self._start
         if self._control is not None and start.call_sid:
@@ -189,9 +188,9 @@ class Telephony:
     async def transfer(self, transfer: Transfer, turn: Turn) -> None:
         """Inside the turn: say the transfer line; once heard, redirect the call (in the background)."""
         config = transfer.config
-        rid = self._call.say_line(config.say, turn)
+        line = self._call.say_line(config.say, turn)
         try:
-            await self._wait_heard(rid, config.say)
+            await _until_heard(line)
         except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
             self.actions.transfer_abandoned()
             self._history.add_note(TRANSFER_INTERRUPTED)
@@ -221,30 +220,7 @@ class Telephony:
         self._note("transferred", target=config.name)
         await call.close()
 
-    # ---- what the caller heard -----------------------------------------------------------------
 
-    def played(self, response_id: int, all_heard: bool) -> None:
-        """A mark of ``response_id`` was echoed; ``all_heard`` once nothing of it is left to play."""
-        waiter = self._heard_waiters.get(response_id)
-        if waiter is not None and not waiter.done() and all_heard:
-            waiter.set_result(True)
-
-    def unspeakable(self, response_id: int) -> bool:
-        """TTS failed for ``response_id``: True if it was a goodbye or transfer line (act anyway)."""
-        waiter = self._heard_waiters.get(response_id)
-        if waiter is None or waiter.done():
-            return False
-        waiter.set_result(False)
-        return True
-
-    async def _wait_heard(self, response_id: int, text: str) -> bool:
-        """Until the caller heard all of ``response_id``; False on timeout or TTS error."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._heard_waiters[response_id] = future
-        try:
-            async with asyncio.timeout(10.0 + 0.1 * len(text)):  # generous: ~15 characters a second
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            self._heard_waiters.pop(response_id, None)
+async def _until_heard(line: Utterance) -> bool:
+    """Until the caller heard all of a goodbye or transfer line; False on timeout or TTS error."""
+    return await line.until_heard(10.0 + 0.1 * len(line.text))  # generous: ~15 characters a second

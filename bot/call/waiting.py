@@ -20,6 +20,7 @@ from bot.call.progress import Companion
 from bot.call.speaker import Speaker
 from bot.call.turn_taking import TurnTaking
 from bot.call.turns import Turn
+from bot.call.utterance import Utterance
 from bot.core.progress import ProgressPlan
 from bot.flows.line import LineConfig
 
@@ -31,7 +32,7 @@ class WaitingSide(Protocol):
     speaker: Speaker
     taking: TurnTaking
 
-    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int: ...
+    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> Utterance: ...
 
 
 class CallWaiting:
