@@ -5,5 +5,6 @@
 its tools), ``speaker`` (phrases into audio frames and marks), ``telephony`` (keypad, silence, goodbye,
 hang-up, transfer) with ``actions`` (the ``end_call`` / ``transfer_call`` tools), ``waiting`` and
 ``progress`` (fillers and progress lines while an answer is slow), ``journal`` (log lines, recording,
-metrics), ``turns`` (per-turn figures) and ``deps`` (what every call of a server shares).
+metrics), ``turns`` (per-turn figures), ``utterance`` (a fixed line from said to heard) and ``deps`` (what
+every call of a server shares). The stages report to the Call only through ``events``.
 """

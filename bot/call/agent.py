@@ -12,8 +12,10 @@ Rules (the streaming guide's behaviour):
   up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the Call, which keeps the caller company
   while it is slow). A ``FinalResult`` (hang-up, transfer) ends the answer after its round is in
   history: the call acts instead of the model.
-- A response's assistant message enters history only when it has been streamed whole; what a
-  barge-in or an error cut short is written by the Call from what the caller actually heard.
+- A response's assistant message enters history only when it has been streamed whole; until then its
+  text is the Agent's own (``unsettled``, read-only outside). What a barge-in or an error cut short is
+  settled through ``settle(heard)`` with what the caller actually heard, and a dropped speculation's
+  history through ``rollback``: the Call never edits the Agent's state.
 - Provider errors propagate (``ProviderError``); the Call turns them into an apology.
 - ``on_text_end(response_id)`` is called once a response has streamed whole (its last phrase already
   yielded), before its tools run: the speech of that response can be finished (one TTS stream per
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.core.history import Conversation
@@ -76,8 +78,23 @@ class Agent:
         self._line = line
         self._conversation = conversation
         self._clock = clock
-        # Text streamed for responses not yet in history, by response id (the Call settles them).
+        # Text streamed for responses not yet in history, by response id (``settle`` writes them).
         self.unsettled: dict[int, str] = {}
+
+    def settle(self, heard: Callable[[int], str], cut: Iterable[int] = ()) -> dict[int, str]:
+        """The answer was cut (barge-in, error): every unsettled response, and each ``cut`` one, enters
+        history as ``heard(response_id)`` (what the caller heard of it); nothing stays unsettled.
+        Returns what was written, by response id."""
+        written = {rid: heard(rid) for rid in {*cut, *self.unsettled}}
+        self.unsettled.clear()
+        self._conversation.settle(written)
+        return written
+
+    def rollback(self, length: int) -> None:
+        """A speculative turn that did not happen: history as it was at ``length`` messages, and nothing
+        of its answer unsettled."""
+        self._conversation.rollback(length)
+        self.unsettled.clear()
 
     async def answer(
         self,

@@ -1,10 +1,13 @@
 """The Call: one phone call, from Twilio's ``start`` to ``stop``.
 
 Rules:
+- Built once, from Twilio's ``start`` (admitted by ``bot.server.stream_gate``): the line, every stage and
+  the Speaker exist before the first frame after it is read; a second ``start`` is junk.
 - Every frame goes through the pure parser; junk (audio ahead of the clock too) is counted, logged once
   per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
   turn's watchdog (``bot.call.waiting``) and the Speaker. Control flows back only through ``_barge_in``.
+- The stages' news comes up as events (``bot.call.events``), posted to ``_on`` and dispatched there.
 - Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
   cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
   (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
@@ -26,9 +29,11 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 from contextlib import aclosing
+from typing import assert_never
 
 import structlog
 
+from bot.call import events
 from bot.call.actions import EndCall, Transfer
 from bot.call.agent import Agent, Filler
 from bot.call.deps import CallDeps
@@ -37,25 +42,28 @@ from bot.call.speaker import Speaker
 from bot.call.telephony import Telephony
 from bot.call.turn_taking import TurnTaking, settle
 from bot.call.turns import Turn
+from bot.call.utterance import Lines, Utterance
 from bot.call.waiting import CallWaiting
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.history import Conversation
 from bot.core.twilio_messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
-from bot.flows.line import LineConfig
 from bot.providers.clips import ClipCache
 from bot.tools.registry import ToolRegistry
 from media.codec import ulaw_to_pcm16
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech
 from media.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 
 log = structlog.get_logger("bot.call.call")
 
 
 class Call:
+    """One call, built once Twilio's ``start`` is known (``bot.server.stream_gate`` admits it): its line,
+    stages and Speaker exist from the first frame on."""
+
     def __init__(
         self,
         deps: CallDeps,
+        start: Start,
         send: Callable[[str], Awaitable[None]],
         *,
         close: Callable[[], Awaitable[object]] | None = None,
@@ -63,38 +71,37 @@ class Call:
         max_frame_chars: int = 64 * 1024,
     ) -> None:
         self.deps = deps
+        self._start = start
         self._max_frame_chars = max_frame_chars
         self._send_raw = send
         self._close_socket = close
         self._clock = clock = clock or deps.clock
-        self.tracker = MarkTracker()
-        self._detector = deps.detector() if deps.detector is not None else None
-        self.account_sid = ""
-        self.call_sid = ""
+        self.account_sid = start.account_sid
+        self.call_sid = start.call_sid
         self.closed = False
-        self._configure(deps.lines.route(None))  # replaced at ``start`` by the called number's line
+        self.line = line = deps.lines.route(start.custom_parameters.get("to"))
         self.journal = CallJournal(deps.metrics, started_at=clock())
         self.note = self.journal.note
-        self.speaker: Speaker | None = None
-        self.waiting = CallWaiting(self, clock)
-        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._forget, clock)
-        self._background: set[asyncio.Task[None]] = set()
-        self._clip_responses: set[int] = set()  # fillers and apologies (never apologised for)
-        self._locked_response: int | None = None  # a response barge-in may not cut (greeting)
-        self._started_at = clock()
-        self._shut_down = False
-
-    def _configure(self, line: LineConfig) -> None:
-        self.line = line
+        self.tracker = MarkTracker()
+        self._detector = deps.detector() if deps.detector is not None else None
         self.endpointer = Endpointer(line.endpointing, self._detector)
         self.conversation = Conversation(line.system_prompt)
-        self.phone = Telephony(self, self.deps.control, self._clock)
+        self.phone = Telephony(
+            self, line, start, deps.control, clock, history=self.conversation, note=self.journal.note
+        )
         self.actions = self.phone.actions
-        tools = ToolRegistry.of((*self.deps.flow_tools(line.tools), *self.actions.tools(line)))
-        self.agent = Agent(self.deps.llm, tools, line, self.conversation, clock=self._clock)
-        voice = self.deps.voices.for_line(line)
-        self._tts: TextToSpeech = voice.tts
+        tools = ToolRegistry.of((*deps.flow_tools(line.tools), *self.actions.tools(line)))
+        self.agent = Agent(deps.llm, tools, line, self.conversation, clock=clock)
+        voice = deps.voices.for_line(line)
         self.clips: ClipCache = voice.clips
+        self.speaker = Speaker(voice.tts, self._send, start.stream_sid, self.tracker, post=self._on)
+        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
+        self.waiting = CallWaiting(self, clock)
+        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._on, clock)
+        self._background: set[asyncio.Task[None]] = set()
+        self._lines = Lines()  # the fixed lines said and not yet heard, cut or failed
+        self._started_at = clock()
+        self._shut_down = False
 
     @property
     def ending(self) -> str | None:
@@ -117,7 +124,9 @@ class Call:
     # ---- inbound -------------------------------------------------------------------------------
 
     async def run(self, frames: AsyncIterable[str | bytes]) -> None:
+        """The stream's frames after ``start``, until ``stop`` or the socket ends."""
         try:
+            await self._begin()
             async for raw in frames:
                 msg = parse_message(raw, max_chars=self._max_frame_chars)
                 if isinstance(msg, Stop):
@@ -128,9 +137,6 @@ class Call:
 
     async def _handle(self, msg: object) -> None:
         if isinstance(msg, Media):
-            if self.speaker is None:
-                self.journal.count_invalid("media_before_start", "")
-                return
             if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
                 return  # ahead of the clock: junk (bot.core.pacing)
             for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
@@ -144,53 +150,36 @@ class Call:
                 elif isinstance(event, SpeechEnded):
                     await self._on_speech_ended(event)
         elif isinstance(msg, Mark):
-            result = EchoResult.UNKNOWN if self.speaker is None else self.speaker.on_mark(msg.name)
+            result = self.speaker.on_mark(msg.name)
             if result is EchoResult.UNKNOWN:
                 self.journal.count_invalid("unknown_mark", msg.name[:40])
             else:
                 self.journal.mark_echoed(msg.name, result.value)
         elif isinstance(msg, Start):
-            await self._on_start(msg)
+            self.journal.count_invalid("duplicate_start", "")
         elif isinstance(msg, Invalid):
             self.journal.count_invalid(msg.kind.value, msg.detail)
         elif isinstance(msg, Dtmf):
             self.journal.key(msg.digit)
-            if self.speaker is None or not await self.phone.on_key(msg.digit):
+            if not await self.phone.on_key(msg.digit):
                 self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
 
-    async def _on_start(self, msg: Start) -> None:
-        if self.speaker is not None:
-            self.journal.count_invalid("duplicate_start", "")
-            return
-        self.call_sid = msg.call_sid
-        self.account_sid = msg.account_sid
-        structlog.contextvars.bind_contextvars(call_sid=msg.call_sid, stream_sid=msg.stream_sid)
-        self._configure(self.deps.lines.route(msg.custom_parameters.get("to")))
-        recorder = self.deps.recorder(msg.call_sid, self._clock) if self.deps.recorder is not None else None
-        self.journal.call_started(msg, self.line, recorder)
-        self.speaker = Speaker(
-            self._tts,
-            self._send,
-            msg.stream_sid,
-            self.tracker,
-            on_error=self._on_tts_error,
-            on_audio=self._on_audio,
-            on_played=self._on_played,
-            on_sent=self.journal.bot_sent,
-        )
+    async def _begin(self) -> None:
+        """``start``: the call's log context and recording, the Speaker and the supervisor, the greeting."""
+        start = self._start
+        structlog.contextvars.bind_contextvars(call_sid=start.call_sid, stream_sid=start.stream_sid)
+        recorder = self.deps.recorder(start.call_sid, self._clock) if self.deps.recorder is not None else None
+        self.journal.call_started(start, self.line, recorder)
         self.speaker.start()
-        self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
-        if opening := self.line.resume_text if msg.resumed else self.line.greeting:
-            rid = self.say_line(opening)
-            if not self.line.greeting_interruptible:
-                self._locked_response = rid
+        if opening := self.line.resume_text if start.resumed else self.line.greeting:
+            self.say_line(opening, interruptible=self.line.greeting_interruptible)
 
     # ---- turn taking ---------------------------------------------------------------------------
 
     def _bot_busy(self) -> bool:
-        return self.taking.thinking() or (self.speaker is not None and self.speaker.speaking)
+        return self.taking.thinking() or self.speaker.speaking
 
     def busy(self) -> bool:
         return self._bot_busy() or self.endpointer.in_speech
@@ -203,12 +192,8 @@ class Call:
         """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
         if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
             return
-        locked = self._locked_response
-        if locked is not None:
-            assert self.speaker is not None
-            if self.tracker.pending(locked) or self.speaker.queued(locked):
-                return  # the greeting is not interruptible until it has been heard
-            self._locked_response = None
+        if self._lines.locked():
+            return  # the greeting is not interruptible until it has been heard
         await self._barge_in()
 
     async def _barge_in(self) -> None:
@@ -218,29 +203,22 @@ class Call:
 
     async def interrupt(self) -> dict[int, str]:
         """Stop the bot now: cancel the turn, clear what is playing, keep history to what was heard."""
-        assert self.speaker is not None
         turn, turn_task = self.taking.current, self.taking.task
         cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
         self.journal.clear()
         affected = await self.speaker.clear()
+        self._lines.cut(affected)
         await settle(cancelled)
         self.actions.drop_pending()
         # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
         cut = turn is not None and (turn_task in cancelled or bool(affected & turn.response_ids))
         if turn is not None and cut and turn.stt_done_at is None:
             self.taking.carry(turn.audio, self.line)  # cut before we knew what was said: keep it
-        heard = {rid: self.tracker.heard_text(rid) for rid in affected | set(self.agent.unsettled)}
-        self.agent.unsettled.clear()
-        self.conversation.settle(heard)
+        heard = self.agent.settle(self.tracker.heard_text, cut=affected)
         if turn is not None and cut:
             turn.barge_in = True
             self._maybe_log_turn(turn)
         return heard
-
-    def _forget(self, turn: Turn) -> None:
-        """A dropped speculative turn: history as before it."""
-        self.conversation.rollback(turn.history_mark)
-        self.agent.unsettled.clear()
 
     async def drop_speculation(self) -> None:
         await self.taking.drop_speculation()
@@ -256,7 +234,6 @@ class Call:
         await self.taking.typed(typed)
 
     async def _run_turn(self, turn: Turn) -> None:
-        assert self.speaker is not None
         turn.history_mark = len(self.conversation.messages)
         try:
             if turn.typed is not None:
@@ -296,59 +273,77 @@ class Call:
             await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
             turn.error = f"{exc.provider}:{exc.kind}"
             self.note("provider_error", warning=True, provider=exc.provider, kind=exc.kind, turn=turn.number)
-            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
-            self.agent.unsettled.clear()
+            self.agent.settle(turn.said_text)
             self._apologise(turn)
         finally:
             self.waiting.company(turn).stop()
             turn.finished = True
             self._maybe_log_turn(turn)
 
-    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int:
+    def say_line(
+        self, text: str, turn: Turn | None = None, *, in_history: bool = True, interruptible: bool = True
+    ) -> Utterance:
         """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
         the apology (``in_history=False``: never apologised for)."""
-        assert self.speaker is not None
         rid = self.conversation.new_response_id()
+        line = self._lines.add(Utterance(rid, text, interruptible=interruptible, in_history=in_history))
         if turn is not None:
             turn.response_ids.add(rid)
         if in_history:
             self.conversation.add_assistant(text, rid)
-        else:
-            self._clip_responses.add(rid)
         self.speaker.say(text, rid, audio=self.clips.get(text))
-        return rid
+        return line
 
     def _apologise(self, turn: Turn | None) -> None:
         self.say_line(self.line.apology_text, turn, in_history=False)
 
-    def _on_audio(self, response_id: int) -> None:
+    # ---- what the stages report (``bot.call.events``) ------------------------------------------
+
+    def _on(self, event: events.CallEvent) -> None:
+        """Every stage's news, handled here and nowhere else (posted synchronously)."""
+        match event:
+            case events.AudioStarted(response_id):
+                self._audio_started(response_id)
+            case events.AudioSent(response_id, audio):
+                self.journal.bot_sent(response_id, audio, "", "")
+            case events.MarkSent(response_id, mark, text):
+                self.journal.bot_sent(response_id, b"", mark, text)
+            case events.Played(response_id, seconds, all_heard):
+                self._played(response_id, seconds, all_heard)
+            case events.SpeechFailed(response_id, error):
+                self._speech_failed(response_id, error)
+            case events.SpeculationDropped(turn):
+                self.agent.rollback(turn.history_mark)  # history as before it
+            case _:
+                assert_never(event)  # mypy: every kind of news is handled here
+
+    def _audio_started(self, response_id: int) -> None:
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
             turn.first_audio_at = self._clock()
             self._maybe_log_turn(turn)
 
-    def _on_played(self, response_id: int, seconds: float) -> None:
-        if self.speaker is not None:
-            left = self.tracker.pending(response_id) or self.speaker.queued(response_id)
-            self.phone.played(response_id, all_heard=not left)
+    def _played(self, response_id: int, seconds: float, all_heard: bool) -> None:
+        if all_heard:
+            self._lines.heard(response_id)
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
             turn.first_heard_at = self._clock() - seconds
             self._maybe_log_turn(turn)
 
-    def _on_tts_error(self, response_id: int, error: ProviderError) -> None:
+    def _speech_failed(self, response_id: int, error: ProviderError) -> None:
         self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
-        if self.phone.unspeakable(response_id):
+        line = self._lines.failed(response_id)
+        if line is not None and line.failed():
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
-        if response_id in self._clip_responses:
+        if line is not None and not line.in_history:
             return  # a filler or the apology itself could not be synthesized: do not loop
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids:
             turn.error = f"{error.provider}:{error.kind}"
             if self.taking.task is not None and not self.taking.task.done():
                 self.taking.task.cancel()
-            self.conversation.settle({rid: turn.said_text(rid) for rid in self.agent.unsettled})
-            self.agent.unsettled.clear()
+            self.agent.settle(turn.said_text)
         self._apologise(turn)
 
     def socket_failed(self, reason: str, close_code: int | None) -> None:
@@ -389,12 +384,10 @@ class Call:
         await self.phone.stop()
         for task in list(self._background):
             task.cancel()
-        if self.speaker is not None:
-            await self.speaker.close()
+        await self.speaker.close()
         close_detector = getattr(self._detector, "close", None)
         if close_detector is not None:
             close_detector()  # returns its model to the pool
         self.journal.finish_turns(self.turns)
-        self.speaker = None
         seconds = self._clock() - self._started_at
         await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)

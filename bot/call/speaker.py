@@ -20,10 +20,13 @@ Rules:
 - ``clear()`` (barge-in) drops every queued phrase, cancels their synthesis, sends ``clear`` and
   settles pending marks as unheard. A generation counter makes the sender drop a phrase it was in
   the middle of sending.
-- A synthesis error drops the queued phrases and is reported through ``on_error``; the owner (the
-  Call) decides what the caller hears next. The Speaker never raises into the call.
+- It reports through one ``post`` (``bot.call.events``): ``AudioStarted`` at a response's first frame,
+  ``AudioSent`` and ``MarkSent`` as they go out (what a recording keeps), ``Played`` when a mark comes back
+  played (and whether all of its response has been), ``SpeechFailed``. It never calls its owner otherwise.
+- A synthesis error drops the queued phrases and is posted as ``SpeechFailed``; the owner (the Call)
+  decides what the caller hears next. The Speaker never raises into the call.
 - A send that raises ``ConnectionError`` means the socket is gone: the Speaker stops for good. It drops
-  its queue, sends nothing more and reports nothing more as sent (``on_sent`` keeps only what went out).
+  its queue, sends nothing more and reports nothing more as sent (``AudioSent`` is only what went out).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from bot.call.events import AudioSent, AudioStarted, MarkSent, Played, SpeakerEvent, SpeechFailed
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.twilio_messages import clear_message, mark_message, media_message
 from media.codec import SAMPLE_RATE, ULAW_FRAME_BYTES, Framer
@@ -58,6 +62,10 @@ class _Phrase:
     sent_bytes: int = 0
 
 
+def _ignore(event: SpeakerEvent) -> None:
+    """No owner listening (a Speaker on its own, in tests)."""
+
+
 class Speaker:
     def __init__(
         self,
@@ -66,23 +74,13 @@ class Speaker:
         stream_sid: str,
         tracker: MarkTracker,
         *,
-        on_error: Callable[[int, ProviderError], None] | None = None,
-        on_audio: Callable[[int], None] | None = None,
-        on_played: Callable[[int, float], None] | None = None,
-        on_sent: Callable[[int, bytes, str, str], None] | None = None,
+        post: Callable[[SpeakerEvent], None] | None = None,
     ) -> None:
         self._tts = tts
         self._send = send
         self._stream_sid = stream_sid
         self.tracker = tracker
-        self._on_error = on_error
-        self._on_audio = on_audio  # called once per response id, when its first frame is sent
-        # Called when a phrase's mark comes back played, with the phrase's audio length: the caller
-        # started hearing it that long before the echo.
-        self._on_played = on_played
-        # Called with (response id, audio, "", "") for each TTS chunk's frames as sent, and with
-        # (response id, b"", mark, phrase text) when the phrase's mark is sent: what a recording keeps.
-        self._on_sent = on_sent
+        self._post = post or _ignore
         self._sent_marks: dict[str, tuple[int, float]] = {}  # mark -> (response id, seconds of audio)
         self._queue: deque[_Phrase] = deque()
         self._wake = asyncio.Event()
@@ -96,6 +94,7 @@ class Speaker:
         self._session: SpeechSession | None = None  # the answer being spoken on one request
         self._session_rid = -1
         self.gone = False  # a send found the socket gone
+        self.closed = False  # the call is over (``close``): nothing more is said
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="speaker-sender")
@@ -111,7 +110,7 @@ class Speaker:
 
     def say(self, text: str, response_id: int, *, audio: bytes | None = None, answer: bool = False) -> None:
         """Queue a phrase: a clip (``audio``), a phrase of a streamed answer (``answer``), or a fixed line."""
-        if self.gone:
+        if self.gone or self.closed:
             return  # nobody can hear it
         if response_id != self._session_rid:
             self.end_answer()
@@ -200,29 +199,28 @@ class Speaker:
                     if generation != self._generation:
                         return
             finally:
-                self._report_sent(phrase, b"".join(sent), "")
+                self._report_sent(phrase, b"".join(sent))
         tail = self._framer.flush(pad_to=ULAW_FRAME_BYTES)
         if tail is not None:
             if not await self._send_frame(phrase, tail):
                 return
-            self._report_sent(phrase, tail, "")
+            self._report_sent(phrase, tail)
         if generation != self._generation:
             return
         name = self.tracker.sent(phrase.text, phrase.response_id)
         self._sent_marks[name] = (phrase.response_id, phrase.sent_bytes / SAMPLE_RATE)
         if await self._emit(mark_message(self._stream_sid, name)):
-            self._report_sent(phrase, b"", name)
+            self._post(MarkSent(phrase.response_id, name, phrase.text))
 
-    def _report_sent(self, phrase: _Phrase, audio: bytes, mark: str) -> None:
-        if self._on_sent is not None and (audio or mark):
-            self._on_sent(phrase.response_id, audio, mark, phrase.text if mark else "")
+    def _report_sent(self, phrase: _Phrase, audio: bytes) -> None:
+        if audio:
+            self._post(AudioSent(phrase.response_id, audio))
 
     async def _send_frame(self, phrase: _Phrase, frame: bytes) -> bool:
         """False if the socket is gone (the frame did not go out)."""
         if phrase.response_id not in self._audio_started:
             self._audio_started.add(phrase.response_id)
-            if self._on_audio is not None:
-                self._on_audio(phrase.response_id)
+            self._post(AudioStarted(phrase.response_id))
         if not await self._emit(media_message(self._stream_sid, frame)):
             return False
         phrase.sent_bytes += len(frame)
@@ -247,8 +245,7 @@ class Speaker:
         error = exc if isinstance(exc, ProviderError) else ProviderError("tts", "error", type(exc).__name__)
         self._drop_queue()
         self._framer.reset()
-        if self._on_error is not None:
-            self._on_error(phrase.response_id, error)
+        self._post(SpeechFailed(phrase.response_id, error))
 
     def _drop_queue(self) -> None:
         self._generation += 1
@@ -279,8 +276,10 @@ class Speaker:
     def on_mark(self, name: str) -> EchoResult:
         result = self.tracker.echoed(name)
         sent = self._sent_marks.pop(name, None)
-        if result is EchoResult.PLAYED and sent is not None and self._on_played is not None:
-            self._on_played(*sent)
+        if result is EchoResult.PLAYED and sent is not None:
+            response_id, seconds = sent
+            left = self.tracker.pending(response_id) or self.queued(response_id)
+            self._post(Played(response_id, seconds, all_heard=not left))
         self._update_idle()
         return result
 
@@ -293,6 +292,7 @@ class Speaker:
         await self._idle.wait()
 
     async def close(self) -> None:
+        self.closed = True
         self._drop_queue()
         if self._sender is not None:
             self._sender.cancel()

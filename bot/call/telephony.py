@@ -1,8 +1,10 @@
 """A call's telephony side: keypad entries, the silence supervisor, goodbyes, hang-ups and transfers.
 
 Rules:
-- It talks to its call only through ``CallSide`` (say a line, interrupt, start a typed turn, close),
-  and to Twilio only through ``CallControl``.
+- It is built with the call (after ``start``) and given its facts then: the line, the stream's ``start``
+  (the sids), the history (for the notes a failed transfer leaves the model) and the journal's ``note``.
+  It asks things of its call only through ``CallSide`` (say a line, interrupt, start a typed turn,
+  close), and of Twilio only through ``CallControl``.
 - ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
   "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
   barges in.
@@ -27,9 +29,11 @@ import structlog
 
 from bot.call.actions import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
 from bot.call.turns import Turn
+from bot.call.utterance import Utterance
 from bot.core.history import Conversation
 from bot.core.keypad import DtmfCollector
 from bot.core.silence import Due, SilenceWatch
+from bot.core.twilio_messages import Start
 from bot.flows.line import LineConfig
 from bot.providers.twilio_rest import CallControl, transfer_twiml
 from media.errors import ProviderError
@@ -39,13 +43,13 @@ SUPERVISOR_TICK_S = 0.2  # how often silence, call length and keypad timeouts ar
 SOCKET_ERROR = "socket_error"  # ``ending`` of a call whose socket failed (see ``MediaSocket``)
 
 
-class CallSide(Protocol):
-    """What the telephony side needs from its call."""
+class Note(Protocol):
+    def __call__(self, event: str, /, *, warning: bool = False, **fields: Any) -> None: ...  # log and record
 
-    line: LineConfig
-    call_sid: str
-    account_sid: str
-    conversation: Conversation
+
+class CallSide(Protocol):
+    """What the telephony side asks of its call."""
+
     closed: bool
 
     def busy(self) -> bool: ...  # the bot speaks or thinks, or the caller is mid-utterance
@@ -54,7 +58,7 @@ class CallSide(Protocol):
 
     async def caller_interrupts(self) -> None: ...
 
-    def say_line(self, text: str, turn: Turn | None = None) -> int: ...
+    def say_line(self, text: str, turn: Turn | None = None) -> Utterance: ...
 
     async def start_typed_turn(self, typed: str) -> None: ...
 
@@ -62,13 +66,24 @@ class CallSide(Protocol):
 
     async def close(self) -> None: ...
 
-    def note(self, event: str, /, *, warning: bool = False, **fields: Any) -> None: ...  # log and record
-
 
 class Telephony:
-    def __init__(self, call: CallSide, control: CallControl | None, clock: Callable[[], float]) -> None:
-        line = call.line
+    def __init__(
+        self,
+        call: CallSide,
+        line: LineConfig,
+        start: Start,
+        control: CallControl | None,
+        clock: Callable[[], float],
+        *,
+        history: Conversation,
+        note: Note,
+    ) -> None:
         self._call = call
+        self._line = line
+        self._start = start
+        self._history = history
+        self._note = note
         self._control = control
         self._clock = clock
         self.actions = CallActions()
@@ -81,7 +96,6 @@ class Telephony:
         self.keys = DtmfCollector(finish_key=line.dtmf.finish_key, timeout_s=line.dtmf.timeout_s)
         self.ending: str | None = None
         self.transferred_to: str | None = None
-        self._heard_waiters: dict[int, asyncio.Future[bool]] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._ending_task: asyncio.Task[None] | None = None
 
@@ -100,7 +114,7 @@ class Telephony:
 
     async def on_key(self, digit: str) -> bool:
         """A ``dtmf`` event; False when keys are not taken now (disabled, or the call is ending)."""
-        if not self._call.line.dtmf.enabled or self.ending is not None:
+        if not self._line.dtmf.enabled or self.ending is not None:
             return False
         now = self._clock()
         self.watch.caller_active(now)
@@ -112,8 +126,8 @@ class Telephony:
         return True
 
     async def _on_entry(self, digits: str) -> None:
-        self._call.note("dtmf_entry", digits=len(digits))
-        await self._call.start_typed_turn(self._call.line.dtmf.message.format(digits=digits))
+        self._note("dtmf_entry", digits=len(digits))
+        await self._call.start_typed_turn(self._line.dtmf.message.format(digits=digits))
 
     # ---- silence and call length ---------------------------------------------------------------
 
@@ -129,9 +143,9 @@ class Telephony:
             if self._call.busy() or self.keys.collecting:
                 self.watch.bot_active(now)
             due = self.watch.due(now)
-            timeouts = self._call.line.timeouts
+            timeouts = self._line.timeouts
             if due is Due.REPROMPT:
-                self._call.note("reprompt", count=self.watch.reprompts)
+                self._note("reprompt", count=self.watch.reprompts)
                 self._call.say_line(timeouts.reprompt_text)
             elif due is Due.GIVE_UP:
                 self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
@@ -143,7 +157,7 @@ class Telephony:
     def socket_failed(self, reason: str, close_code: int | None) -> None:
         """The media socket failed (not a hang-up): noted; the call ends as ``socket_error`` unless it
         was already ending for a reason of its own."""
-        self._call.note("socket_error", warning=True, reason=reason, close_code=close_code)
+        self._note("socket_error", warning=True, reason=reason, close_code=close_code)
         if self.ending is None:
             self.ending = SOCKET_ERROR
             self.actions.ending = True
@@ -161,26 +175,26 @@ class Telephony:
         await call.drop_speculation()
         if interrupt and call.busy():
             await call.interrupt()
-        rid = call.say_line(end.goodbye)
-        heard = await self._wait_heard(rid, end.goodbye)
-        self._call.note("hanging_up", reason=end.reason, goodbye_heard=heard)
-        if self._control is not None and call.call_sid:
+        heard = await _until_heard(call.say_line(end.goodbye))
+        self._note("hanging_up", reason=end.reason, goodbye_heard=heard)
+        start = self._start
+        if self._control is not None and start.call_sid:
             try:
-                await self._control.hang_up(call.account_sid, call.call_sid)
+                await self._control.hang_up(start.account_sid, start.call_sid)
             except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
-                call.note("hang_up_failed", warning=True, provider=exc.provider, kind=exc.kind)
+                self._note("hang_up_failed", warning=True, provider=exc.provider, kind=exc.kind)
         await call.close()
 
     async def transfer(self, transfer: Transfer, turn: Turn) -> None:
         """Inside the turn: say the transfer line; once heard, redirect the call (in the background)."""
         config = transfer.config
-        rid = self._call.say_line(config.say, turn)
+        line = self._call.say_line(config.say, turn)
         try:
-            await self._wait_heard(rid, config.say)
+            await _until_heard(line)
         except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
             self.actions.transfer_abandoned()
-            self._call.conversation.add_note(TRANSFER_INTERRUPTED)
-            self._call.note("transfer_interrupted", target=config.name)
+            self._history.add_note(TRANSFER_INTERRUPTED)
+            self._note("transfer_interrupted", target=config.name)
             raise
         self.ending = "transfer"  # from here on nothing interrupts: the REST request is on its way
         self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
@@ -188,47 +202,25 @@ class Telephony:
     async def _redirect(self, transfer: Transfer) -> None:
         call, config = self._call, transfer.config
         try:
-            if self._control is None or not call.call_sid:
+            start = self._start
+            if self._control is None or not start.call_sid:
                 raise ProviderError("twilio", "unavailable", "no REST client")
-            await self._control.redirect(call.account_sid, call.call_sid, transfer_twiml(config.number))
+            await self._control.redirect(start.account_sid, start.call_sid, transfer_twiml(config.number))
         except ProviderError as exc:
-            call.note(
+            self._note(
                 "transfer_failed", warning=True, provider=exc.provider, kind=exc.kind, target=config.name
             )
             self.ending = None
             self.actions.transfer_abandoned()
-            call.conversation.add_note(TRANSFER_FAILED)
-            call.say_line(call.line.transfer_failed_text)
+            self._history.add_note(TRANSFER_FAILED)
+            call.say_line(self._line.transfer_failed_text)
             return
         self.actions.transferred = True
         self.transferred_to = config.number
-        self._call.note("transferred", target=config.name)
+        self._note("transferred", target=config.name)
         await call.close()
 
-    # ---- what the caller heard -----------------------------------------------------------------
 
-    def played(self, response_id: int, all_heard: bool) -> None:
-        """A mark of ``response_id`` was echoed; ``all_heard`` once nothing of it is left to play."""
-        waiter = self._heard_waiters.get(response_id)
-        if waiter is not None and not waiter.done() and all_heard:
-            waiter.set_result(True)
-
-    def unspeakable(self, response_id: int) -> bool:
-        """TTS failed for ``response_id``: True if it was a goodbye or transfer line (act anyway)."""
-        waiter = self._heard_waiters.get(response_id)
-        if waiter is None or waiter.done():
-            return False
-        waiter.set_result(False)
-        return True
-
-    async def _wait_heard(self, response_id: int, text: str) -> bool:
-        """Until the caller heard all of ``response_id``; False on timeout or TTS error."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._heard_waiters[response_id] = future
-        try:
-            async with asyncio.timeout(10.0 + 0.1 * len(text)):  # generous: ~15 characters a second
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            self._heard_waiters.pop(response_id, None)
+async def _until_heard(line: Utterance) -> bool:
+    """Until the caller heard all of a goodbye or transfer line; False on timeout or TTS error."""
+    return await line.until_heard(10.0 + 0.1 * len(line.text))  # generous: ~15 characters a second

@@ -4,7 +4,10 @@ Rules:
 - A pause in the caller's speech (``SpeechPaused``) may start a speculative turn: the Call's turn
   body runs (STT, and with ``speculation: llm`` the model too) but holds its answer until the turn is
   confirmed. The end of speech (``SpeechEnded``) with the same ``end_ms`` confirms it; anything else
-  drops it (``drop_speculation``): its task is cancelled and ``forget`` undoes its history.
+  drops it (``drop_speculation``): its task is cancelled and ``SpeculationDropped`` is posted (the Call
+  undoes its history).
+- It is handed the turn's work (the Call's turn body and watchdog) to schedule and cancel; its only news
+  is that event (``bot.call.events``), through ``post``.
 - A new turn never overtakes one still running (barge-in off, or a locked greeting): it waits for it
   (``Turn.after``), so history stays in order.
 - Audio of a turn cut before it was transcribed is kept (``pending_audio``) and heard with the next
@@ -22,6 +25,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bot.call.events import SpeculationDropped, TurnEvent
 from bot.call.turns import Turn
 from bot.flows.line import LineConfig
 from media.codec import PCM_FRAME_BYTES
@@ -41,11 +45,11 @@ TurnBody = Callable[[Turn], Coroutine[Any, Any, None]]
 
 class TurnTaking:
     def __init__(
-        self, run: TurnBody, watch: TurnBody, forget: Callable[[Turn], None], clock: Callable[[], float]
+        self, run: TurnBody, watch: TurnBody, post: Callable[[TurnEvent], None], clock: Callable[[], float]
     ) -> None:
         self._run = run
         self._watch = watch
-        self._forget = forget
+        self._post = post
         self._clock = clock
         self.turns: list[Turn] = []
         self.current: Turn | None = None
@@ -87,7 +91,7 @@ class TurnTaking:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        self._forget(turn)
+        self._post(SpeculationDropped(turn))
 
     async def ended(self, event: SpeechEnded, line: LineConfig) -> None:
         speculation, self._speculation = self._speculation, None

@@ -20,6 +20,7 @@ from bot.call.progress import Companion
 from bot.call.speaker import Speaker
 from bot.call.turn_taking import TurnTaking
 from bot.call.turns import Turn
+from bot.call.utterance import Utterance
 from bot.core.progress import ProgressPlan
 from bot.flows.line import LineConfig
 
@@ -28,10 +29,10 @@ class WaitingSide(Protocol):
     """What the waiting side needs from its call."""
 
     line: LineConfig
-    speaker: Speaker | None
+    speaker: Speaker
     taking: TurnTaking
 
-    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> int: ...
+    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> Utterance: ...
 
 
 class CallWaiting:
@@ -63,7 +64,6 @@ class CallWaiting:
         """The turn's companion (made on first use: by the turn's answer or by its watchdog)."""
         if turn.company is None:
             speaker = self._call.speaker
-            assert speaker is not None
 
             def say(text: str) -> None:
                 turn.progress_lines += 1

@@ -15,8 +15,9 @@ Rules:
   That is the conservative side: at worst the bot believes one phrase was unheard.
 - ``heard_text`` is the played phrases of a response in send order, each stripped and joined by a
   single space; ``unheard_text`` the same for cleared phrases.
-- ``forget`` drops the settled phrases of a response to bound memory; pending ones stay.
-  Echoes of forgotten marks are UNKNOWN.
+- Every phrase is kept for the whole call: ``heard_text`` may be asked of a response long after its
+  phrases settled (an answer whose tools a barge-in cut), and the call's history holds the same text,
+  so the tracker grows no faster than the conversation does (bounded by the line's ``max_call_s``).
 """
 
 from __future__ import annotations
@@ -126,11 +127,3 @@ class MarkTracker:
     def phrases(self, response_id: int) -> list[SpokenPhrase]:
         """Snapshots of a response's phrases in send order (for logs and tests)."""
         return [e.snapshot() for e in self._entries.values() if e.response_id == response_id]
-
-    def forget(self, response_id: int) -> None:
-        """Drops the settled phrases of a response; its pending phrases are kept."""
-        settled = [
-            name for name, e in self._entries.items() if e.response_id == response_id and e.state != "pending"
-        ]
-        for name in settled:
-            del self._entries[name]

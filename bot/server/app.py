@@ -59,7 +59,7 @@ from bot.inspector.routes import calls_routes
 from bot.server.media_socket import MediaSocket
 from bot.server.refusals import count_refusals
 from bot.server.settings import Settings
-from bot.server.stream_gate import Admitted, admit, replay
+from bot.server.stream_gate import Admitted, admit
 from bot.server.twilio.callback_dedupe import Callbacks
 from bot.server.twilio.connect_action import (
     RESUMED,
@@ -265,7 +265,6 @@ async def media(request: web.Request) -> web.StreamResponse:
             awaiting[0] -= 1
         if admitted is None:
             return ws  # refused: closed before any call work was done or recorded
-        stream = replay(admitted.frames, frames)
         ended = request.app[ENDED]
 
         async def close_on_purpose() -> None:
@@ -274,14 +273,14 @@ async def media(request: web.Request) -> web.StreamResponse:
                 ended.add(call.call_sid)
             await socket.close()
 
-        call = Call(request.app[DEPS], socket.send, close=close_on_purpose, max_frame_chars=MAX_FRAME_CHARS)
+        deps, start = request.app[DEPS], admitted.start
+        call = Call(deps, start, socket.send, close=close_on_purpose, max_frame_chars=MAX_FRAME_CHARS)
         socket.on_failure = call.socket_failed
         request.app[CALLS].add(call)
         request.app[NO_CALLS].clear()
         try:
-            await call.run(stream)
+            await call.run(frames)  # the frames after ``start``: the Call was built from it
         finally:
-            await stream.aclose()
             request.app[CALLS].discard(call)
             if not request.app[CALLS]:
                 request.app[NO_CALLS].set()

@@ -11,7 +11,8 @@ Rules:
 - ``start`` is admitted only if ``check_binding`` accepts it: Twilio-shaped sids, the configured account
   (when set), and the token ``/voice`` minted for exactly these sids, not expired. The time is wall-clock
   (``time.time``): a token minted by another replica is checked against the same clock.
-- Admitted: the frames read so far are handed back so the ``Call`` sees the stream from its first frame.
+- Admitted: its ``start`` is handed back and the ``Call`` is built from it, then reads the socket's frames
+  after it. The frames read so far are handed back too (``replay`` yields them before the rest).
   Refused: nothing of the call has started (no recording, no greeting, no provider or REST request); the
   caller closes the socket with 1008 (policy violation), logs ``stream_refused`` and counts it.
 - The refusal's log line carries the reason and the sids only when they are Twilio-shaped (an attacker's
@@ -34,7 +35,7 @@ MAX_FRAMES_BEFORE_START = 3
 
 @dataclass(frozen=True)
 class Admitted:
-    frames: list[str | bytes]  # what was read, ``start`` last: the Call reads them first
+    frames: list[str | bytes]  # what was read, ``start`` last
     start: Start
 
 

@@ -391,7 +391,7 @@ async def test_socket_dropped_without_stop_ends_the_call_and_leaks_no_tasks(drop
         else:
             writer.transport.abort()
         bot_call = await finished_call(b)
-        assert bot_call.closed and bot_call.speaker is None
+        assert bot_call.closed and bot_call.speaker.closed
         assert not b.active_calls
         deadline = time.monotonic() + 5.0
         while (leaked := bot_tasks(asyncio.all_tasks() - before)) and time.monotonic() < deadline:  # noqa: ASYNC110

@@ -54,7 +54,7 @@ async def test_a_10_mb_frame_ends_that_call_cleanly_and_the_other_call_goes_on()
                 await send_oversized_frame(call.stream_sid, call.send_raw)
                 await call.wait_closed(timeout=10)
             bot_call = await finished_call(b)
-            assert bot_call.call_sid == call.call_sid and bot_call.closed and bot_call.speaker is None
+            assert bot_call.call_sid == call.call_sid and bot_call.closed and bot_call.speaker.closed
             await no_leaked_tasks(before)
             assert await active_calls(b) == 1
             await ask(other, "Still there?")  # the other call did not notice
@@ -217,7 +217,7 @@ async def test_a_connection_dropped_mid_answer_has_nothing_more_recorded_as_sent
         slow.abort()  # no stop: the connection just goes
         bot_call = await finished_call(b, timeout_s=20.0)
         recording = recording_of(b, SLOW_SID)
-    assert bot_call.call_sid == SLOW_SID and bot_call.speaker is None
+    assert bot_call.call_sid == SLOW_SID and bot_call.speaker.closed
     assert_finalized(recording, turns=1)
     # Up to where the socket stopped taking frames (the phrase then being sent counts too), not the answer.
     recorded = recording.meta["bot_audio_bytes"]
@@ -259,7 +259,7 @@ async def test_a_peer_that_goes_quiet_without_closing_ends_the_call_as_a_socket_
         assert await active_calls(b) == 0
         await no_leaked_tasks(before)
         recording = recording_of(b, QUIET_SID)
-    assert bot_call.call_sid == QUIET_SID and bot_call.closed and bot_call.speaker is None
+    assert bot_call.call_sid == QUIET_SID and bot_call.closed and bot_call.speaker.closed
     assert bot_call.ending == "socket_error"
     assert_finalized(recording, turns=0)
     assert recording.meta["ended_by"] == "socket_error"

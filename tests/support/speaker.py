@@ -15,8 +15,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from bot.call.events import AudioSent, AudioStarted, MarkSent, SpeakerEvent, SpeechFailed
 from bot.call.speaker import Speaker
 from bot.core.heard import MarkTracker
+from media.errors import ProviderError
 from tests.support.fakes import FakeTTS
 
 TIMEOUT_S = 5.0
@@ -79,8 +81,30 @@ def audio(value: int, size: int) -> bytes:
     return bytes([value]) * size
 
 
-def make_speaker(tts: FakeTTS, wire: Wire, **kwargs: Any) -> tuple[Speaker, MarkTracker]:
+def posting(
+    *,
+    on_error: Callable[[int, ProviderError], None] | None = None,
+    on_audio: Callable[[int], None] | None = None,
+    on_sent: Callable[[int, bytes, str, str], None] | None = None,
+) -> Callable[[SpeakerEvent], None]:
+    """A Speaker's ``post`` that hands the events a test watches to plain functions."""
+
+    def post(event: SpeakerEvent) -> None:
+        if isinstance(event, SpeechFailed) and on_error is not None:
+            on_error(event.response_id, event.error)
+        elif isinstance(event, AudioStarted) and on_audio is not None:
+            on_audio(event.response_id)
+        elif isinstance(event, AudioSent) and on_sent is not None:
+            on_sent(event.response_id, event.audio, "", "")
+        elif isinstance(event, MarkSent) and on_sent is not None:
+            on_sent(event.response_id, b"", event.mark, event.text)
+
+    return post
+
+
+def make_speaker(tts: FakeTTS, wire: Wire, **watch: Any) -> tuple[Speaker, MarkTracker]:
+    """A started Speaker on ``wire``; ``watch`` as for ``posting``."""
     tracker = MarkTracker()
-    speaker = Speaker(tts, wire.send, STREAM_SID, tracker, **kwargs)
+    speaker = Speaker(tts, wire.send, STREAM_SID, tracker, post=posting(**watch))
     speaker.start()
     return speaker, tracker

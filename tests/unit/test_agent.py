@@ -558,6 +558,34 @@ async def test_a_provider_error_propagates_after_the_phrases_already_streamed() 
     assert agent.unsettled == {rid: "We open at nine. On Sun"}
 
 
+async def test_settle_writes_what_was_heard_of_the_cut_answer_and_leaves_nothing_unsettled() -> None:
+    model = FakeChatModel([text("We open at nine. "), text("On Sun"), ProviderError("openai", "stream_cut")])
+    agent, conversation, _ = make_agent(model)
+    with pytest.raises(ProviderError):
+        await collect(agent)
+    (rid,) = agent.unsettled
+    goodbye = conversation.new_response_id()
+    conversation.add_assistant("Goodbye now.", goodbye)  # a fixed line, cut before the caller heard it
+    heard = {rid: "We open at nine.", goodbye: ""}
+    assert agent.settle(heard.__getitem__, cut={goodbye}) == heard
+    assert agent.unsettled == {}
+    assert [(m["role"], m.get("content")) for m in conversation.messages[1:]] == [
+        ("user", "Hello?"),
+        ("assistant", "We open at nine."),
+    ]
+
+
+async def test_rollback_forgets_a_speculative_answer_and_its_unsettled_text() -> None:
+    model = FakeChatModel([text("We open "), ProviderError("openai", "stream_cut")])
+    agent, conversation, _ = make_agent(model)
+    with pytest.raises(ProviderError):
+        await collect(agent)
+    assert agent.unsettled
+    agent.rollback(1)
+    assert agent.unsettled == {}
+    assert [m["role"] for m in conversation.messages] == ["system"]
+
+
 async def test_a_provider_error_in_the_follow_up_keeps_the_tool_round() -> None:
     async def lookup_order(order_id: str) -> str:
         return "shipped"

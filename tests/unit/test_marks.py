@@ -120,31 +120,10 @@ def test_heard_text_strips_and_skips_empty_phrases() -> None:
     assert tracker.heard_text(1) == "Hello. there."
 
 
-def test_forget_drops_settled_but_keeps_pending() -> None:
-    tracker = MarkTracker()
-    played = tracker.sent("a", 1)
-    tracker.echoed(played)
-    cleared_mark = tracker.sent("b", 1)
-    tracker.clear()
-    still_pending = tracker.sent("c", 1)
-
-    tracker.forget(1)
-
-    assert tracker.heard_text(1) == ""
-    assert tracker.unheard_text(1) == ""
-    assert tracker.pending(1) == 1
-    assert [p.mark for p in tracker.phrases(1)] == [still_pending]
-    assert tracker.echoed(played) is EchoResult.UNKNOWN
-    assert tracker.echoed(cleared_mark) is EchoResult.UNKNOWN
-    assert tracker.echoed(still_pending) is EchoResult.PLAYED
-    assert tracker.heard_text(1) == "c"
-
-
 def test_a_reused_response_id_never_reuses_a_mark_name() -> None:
     tracker = MarkTracker()
     first = tracker.sent("a", 1)
     tracker.echoed(first)
-    tracker.forget(1)
     second = tracker.sent("b", 1)
     assert second != first
     assert tracker.echoed(first) is EchoResult.UNKNOWN
@@ -152,7 +131,7 @@ def test_a_reused_response_id_never_reuses_a_mark_name() -> None:
 
 
 class MarkTrackerMachine(RuleBasedStateMachine):
-    """Random interleavings of sent / echo / clear / forget against a simple model."""
+    """Random interleavings of sent / echo / clear against a simple model."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,7 +140,6 @@ class MarkTrackerMachine(RuleBasedStateMachine):
         self.model: dict[str, str] = {}  # mark -> "pending" | "played" | "cleared"
         self.clear_echoed: set[str] = set()
         self.response_of: dict[str, int] = {}
-        self.forgotten: set[str] = set()
         self.settle_count: dict[str, int] = {}
 
     @rule(response_id=st.integers(0, 3), text=st.sampled_from(["a", "b c", "d."]))
@@ -179,9 +157,7 @@ class MarkTrackerMachine(RuleBasedStateMachine):
         mark = data.draw(st.sampled_from(self.sent_marks))
         result = self.tracker.echoed(mark)
         state = self.model[mark]
-        if mark in self.forgotten:
-            assert result is EchoResult.UNKNOWN
-        elif state == "pending":
+        if state == "pending":
             assert result is EchoResult.PLAYED
             self.model[mark] = "played"
             self.settle_count[mark] += 1
@@ -206,13 +182,6 @@ class MarkTrackerMachine(RuleBasedStateMachine):
             self.model[mark] = "cleared"
             self.settle_count[mark] += 1
 
-    @rule(response_id=st.integers(0, 3))
-    def forget(self, response_id: int) -> None:
-        self.tracker.forget(response_id)
-        for mark in self.sent_marks:
-            if self.response_of[mark] == response_id and self.model[mark] != "pending":
-                self.forgotten.add(mark)
-
     @invariant()
     def each_phrase_settles_at_most_once(self) -> None:
         assert all(count <= 1 for count in self.settle_count.values())
@@ -235,13 +204,9 @@ class MarkTrackerMachine(RuleBasedStateMachine):
     @invariant()
     def tracker_agrees_with_model(self) -> None:
         for mark in self.sent_marks:
-            assert self.tracker.is_played(mark) == (
-                self.model[mark] == "played" and mark not in self.forgotten
-            )
+            assert self.tracker.is_played(mark) == (self.model[mark] == "played")
         for response_id in range(4):
-            remembered = [
-                m for m in self.sent_marks if self.response_of[m] == response_id and m not in self.forgotten
-            ]
+            remembered = [m for m in self.sent_marks if self.response_of[m] == response_id]
             phrases = self.tracker.phrases(response_id)
             assert [p.mark for p in phrases] == remembered
             assert [p.state for p in phrases] == [self.model[m] for m in remembered]

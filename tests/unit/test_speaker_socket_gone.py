@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.call.speaker import OUT_CHUNK_BYTES, Speaker
 from bot.core.heard import MarkTracker
 from tests.support.fakes import FakeTTS
-from tests.support.speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload
+from tests.support.speaker import STREAM_SID, TIMEOUT_S, audio, eventually, payload, posting
 
 
 class DyingSocket:
@@ -60,7 +60,7 @@ class Recorded:
 
 def make_speaker(tts: FakeTTS, socket: DyingSocket) -> tuple[Speaker, Recorded]:
     recorded = Recorded()
-    speaker = Speaker(tts, socket.send, STREAM_SID, MarkTracker(), on_sent=recorded.on_sent)
+    speaker = Speaker(tts, socket.send, STREAM_SID, MarkTracker(), post=posting(on_sent=recorded.on_sent))
     speaker.start()
     return speaker, recorded
 
