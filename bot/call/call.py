@@ -385,9 +385,8 @@ class Call:
         for task in list(self._background):
             task.cancel()
         await self.speaker.close()
-        close_detector = getattr(self._detector, "close", None)
-        if close_detector is not None:
-            close_detector()  # returns its model to the pool
+        if self._detector is not None:
+            self._detector.close()  # a pooled model goes back to its pool (a no-op by default)
         self.journal.finish_turns(self.turns)
         seconds = self._clock() - self._started_at
         await self.journal.end(ended_by=self.ending or "caller", turns=len(self.turns), seconds=seconds)
