@@ -41,6 +41,13 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def copy_tree(to: Path) -> None:
+    """The packages and the contracts, to be broken in the copy."""
+    shutil.copy(ROOT / "pyproject.toml", to)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def test_the_checkout_keeps_every_import_contract() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -48,9 +55,7 @@ def test_the_checkout_keeps_every_import_contract() -> None:
 
 
 def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_tree(tmp_path)
     # Inside a function, as the lazy imports of the CLI are: an arrow all the same.
     with (tmp_path / "bot" / "telemetry" / "metrics.py").open("a") as f:
         f.write("\n\ndef _fake_in_product() -> None:\n    import emulators.voice  # noqa: F401\n")
@@ -67,9 +72,7 @@ def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: P
 
 
 def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_tree(tmp_path)
     with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
         f.write("\n\ndef _shell_in_call() -> None:\n    import bot.server.app  # noqa: F401\n")
     with (tmp_path / "bot" / "core" / "keypad.py").open("a") as f:
