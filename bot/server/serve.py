@@ -47,8 +47,9 @@ from bot.flows.line_book import LineBook, LineDesk
 from bot.flows.loader import FlowError, FlowSet, load_flows
 from bot.flows.model_check import check_models
 from bot.recording.retention import DAY_S, RetentionPolicy, RetentionSweeper, SweepResult, sweep_every
-from bot.server.app import CALLS, create_app, start_draining, wait_for_calls_to_end
+from bot.server.app import create_app, start_draining, wait_for_calls_to_end
 from bot.server.settings import Settings
+from bot.server.state import CALLS
 from bot.server.wiring import build_deps, choose, close_deps, warm_clips, warm_up
 from bot.telemetry.log_limit import report_suppressed
 from bot.telemetry.logs import configure_logging

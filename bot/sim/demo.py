@@ -26,7 +26,7 @@ from pathlib import Path
 import structlog
 
 from bot.call.call import Call
-from bot.server.app import CALLS
+from bot.server.state import CALLS
 from bot.sim.rig import API_KEY_SECRET, AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from bot.sim.store_line import SHIPPED_FLOWS
 from bot.sim.wer import conversation_error_rate

@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from bot.call.call import Call
 from bot.call.deps import CallDeps
 from bot.flows.line import LineConfig
-from bot.server.app import CALL_OBSERVERS
 from bot.server.serve import RunningServer, start_server
 from bot.server.settings import Settings
+from bot.server.state import CALL_OBSERVERS
 from bot.sim.store_line import store_line
 from emulators.latency import Delay
 from emulators.openai_script import Responder
@@ -61,7 +61,7 @@ class Bench:
 
     @property
     def active_calls(self) -> set[Call]:
-        from bot.server.app import CALLS
+        from bot.server.state import CALLS
 
         return self.server.app[CALLS]
 

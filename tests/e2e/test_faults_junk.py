@@ -23,7 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.server.app import MAX_FRAME_CHARS
+from bot.server.media_route import MAX_FRAME_CHARS
 from bot.sim.rig import bench
 from emulators.openai_script import echo_responder
 from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said

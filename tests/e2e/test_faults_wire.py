@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.call.call import Call
-from bot.server.app import MAX_SOCKET_MESSAGE
+from bot.server.media_route import MAX_SOCKET_MESSAGE
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, echo_responder
 from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.call.call import Call
-from bot.server.app import DEPS
+from bot.server.state import DEPS
 from bot.sim.rig import Bench
 from bot.sim.store_line import store_line
 from emulators.phone import PhoneCall
