@@ -28,4 +28,3 @@ AWAITING_START = web.AppKey("awaiting_start", list[int])  # [sockets upgraded, s
 FORMS = web.AppKey("forms", FormLimits)  # the unauthenticated bodies being read (bot.server.twilio.webhook)
 ENDED = web.AppKey("ended", EndedCalls)  # calls this replica ended on purpose (goodbye, transfer)
 RECENT = web.AppKey("recent", Callbacks)  # signed callbacks seen lately (bot.server.twilio.callback_dedupe)
-# Why a call ended that says the stream was not lost: the bot ended it (see ``Telephony.ending``).
