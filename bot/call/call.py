@@ -3,17 +3,22 @@
 Rules:
 - Built once, from Twilio's ``start`` (admitted by ``bot.server.stream_gate``): the line, every stage and
   the Speaker exist before the first frame after it is read; a second ``start`` is junk.
+- One loop (``run``) reads one inbox (``bot.call.inbox``): the stream's messages, parsed by a reader
+  task, and the stages' news (``bot.call.events``), in the order they arrived. ``_dispatch`` handles each
+  with one ``match``; nothing else reacts to them.
 - Every frame goes through the pure parser; junk (audio ahead of the clock too) is counted, logged once
   per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
-- It owns the state and is the only place that cancels work: the turn task (STT -> Agent), the
-  turn's watchdog (``bot.call.waiting``) and the Speaker. Control flows back only through ``_barge_in``.
-- The stages' news comes up as events (``bot.call.events``), posted to ``_on`` and dispatched there.
+- It owns the state and is the only place that cancels work: the turn task (``bot.call.respond``: STT
+  -> Agent -> Speaker), the turn's watchdog (``bot.call.waiting``) and the Speaker. It builds each stage
+  with the stages below it; the only thing a stage asks of the Call is the telephony side's ``CallSide``
+  (barge in, close the socket), and their news comes up as events.
 - Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
   cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
   (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
 - Never silent: a filler when tools are slow (Agent) or no audio came ``silence_filler_s`` after the
   caller finished, then progress lines (``bot.call.waiting``); a late answer is said when it comes. Only
-  a provider error or the turn budget (``turn_budget_s``) gets the apology; the next turn goes on.
+  a provider error (the Responder's, or ``SpeechFailed``) or the turn budget gets the apology
+  (``Lines.apologise``); the next turn goes on.
 - The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` parameter) and kept
   to the end of the call, whatever reloads happen meanwhile.
 - Telephony (``bot.call.telephony``): the model's ``end_call`` and ``transfer_call`` requests are
@@ -21,6 +26,8 @@ Rules:
   are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
   after it. A failed socket (``socket_failed``) ends it as ``socket_error``; a dead one stops the Speaker.
+  News still in the inbox then is handled before the recording closes (what was sent is kept), but a
+  call that is over apologises to no one.
 """
 
 from __future__ import annotations
@@ -28,25 +35,35 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
-from contextlib import aclosing
 from typing import assert_never
 
 import structlog
 
 from bot.call import events
-from bot.call.actions import EndCall, Transfer
-from bot.call.agent import Agent, Filler
+from bot.call.actions import CallActions
+from bot.call.agent import Agent
 from bot.call.deps import CallDeps
+from bot.call.inbox import Inbox, StreamEnded
 from bot.call.journal import CallJournal
+from bot.call.lines import Lines
+from bot.call.respond import Responder
 from bot.call.speaker import Speaker
 from bot.call.telephony import Telephony
 from bot.call.turn_taking import TurnTaking, settle
 from bot.call.turns import Turn
-from bot.call.utterance import Lines, Utterance
 from bot.call.waiting import CallWaiting
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.history import Conversation
-from bot.core.twilio_messages import Dtmf, Invalid, Mark, Media, Start, Stop, parse_message
+from bot.core.twilio_messages import (
+    Connected,
+    Dtmf,
+    InboundMessage,
+    Invalid,
+    Mark,
+    Media,
+    Start,
+    Stop,
+)
 from bot.providers.clips import ClipCache
 from bot.tools.registry import ToolRegistry
 from media.codec import ulaw_to_pcm16
@@ -72,7 +89,6 @@ class Call:
     ) -> None:
         self.deps = deps
         self._start = start
-        self._max_frame_chars = max_frame_chars
         self._send_raw = send
         self._close_socket = close
         self._clock = clock = clock or deps.clock
@@ -86,20 +102,45 @@ class Call:
         self._detector = deps.detector() if deps.detector is not None else None
         self.endpointer = Endpointer(line.endpointing, self._detector)
         self.conversation = Conversation(line.system_prompt)
-        self.phone = Telephony(
-            self, line, start, deps.control, clock, history=self.conversation, note=self.journal.note
-        )
-        self.actions = self.phone.actions
+        self.actions = CallActions()
         tools = ToolRegistry.of((*deps.flow_tools(line.tools), *self.actions.tools(line)))
         self.agent = Agent(deps.llm, tools, line, self.conversation, clock=clock)
         voice = deps.voices.for_line(line)
         self.clips: ClipCache = voice.clips
-        self.speaker = Speaker(voice.tts, self._send, start.stream_sid, self.tracker, post=self._on)
+        self._inbox = Inbox(clock, max_frame_chars=max_frame_chars)
+        self.speaker = Speaker(voice.tts, self._send, start.stream_sid, self.tracker, post=self._inbox.post)
         self.agent.on_text_end = self.speaker.end_answer  # one TTS stream per response, ended at once
-        self.waiting = CallWaiting(self, clock)
-        self.taking = TurnTaking(self._run_turn, self.waiting.watchdog, self._on, clock)
+        self.lines = Lines(self.speaker, self.conversation, self.clips, apology=line.apology_text)
+        # The Call hands each stage its work and the stages below it; the waiting side's watchdog is
+        # scheduled by the turn taking it reads, so it is named here once both exist.
+        self.taking = TurnTaking(self._run_turn, lambda turn: self.waiting.watchdog(turn), clock)
+        self.waiting = CallWaiting(line, self.speaker, self.lines, self.taking, clock)
+        self.phone = Telephony(
+            self,
+            line,
+            start,
+            deps.control,
+            clock,
+            history=self.conversation,
+            note=self.journal.note,
+            lines=self.lines,
+            taking=self.taking,
+            actions=self.actions,
+        )
+        self.responder = Responder(
+            line,
+            deps.stt,
+            self.conversation,
+            self.agent,
+            self.speaker,
+            self.lines,
+            waiting=self.waiting,
+            actions=self.actions,
+            phone=self.phone,
+            clock=clock,
+            note=self.journal.note,
+        )
         self._background: set[asyncio.Task[None]] = set()
-        self._lines = Lines()  # the fixed lines said and not yet heard, cut or failed
         self._started_at = clock()
         self._shut_down = False
 
@@ -124,45 +165,76 @@ class Call:
     # ---- inbound -------------------------------------------------------------------------------
 
     async def run(self, frames: AsyncIterable[str | bytes]) -> None:
-        """The stream's frames after ``start``, until ``stop`` or the socket ends."""
+        """The stream's frames after ``start`` and the stages' news, until ``stop`` or the socket ends."""
+        reader: asyncio.Task[None] | None = None
         try:
             await self._begin()
-            async for raw in frames:
-                msg = parse_message(raw, max_chars=self._max_frame_chars)
-                if isinstance(msg, Stop):
-                    break
-                await self._handle(msg)
+            reader = asyncio.create_task(self._inbox.read(frames), name="call-reader")
+            while True:
+                at, item = await self._inbox.get()
+                try:
+                    if isinstance(item, StreamEnded) and item.error is not None:
+                        raise item.error
+                    if isinstance(item, Stop | StreamEnded):
+                        break
+                    await self._dispatch(at, item)
+                finally:
+                    self._inbox.done()
         finally:
+            if reader is not None:
+                reader.cancel()  # after ``stop``, or before the socket's frames are closed by its owner
+                await settle([reader])
             await self.shutdown()
 
-    async def _handle(self, msg: object) -> None:
-        if isinstance(msg, Media):
-            if not self.journal.caller_audio(self._clock(), msg.timestamp_ms, msg.payload):
-                return  # ahead of the clock: junk (bot.core.pacing)
-            for event in self.endpointer.push(ulaw_to_pcm16(msg.payload)):
-                if isinstance(event, SpeechStarted):
-                    await self._on_speech_started()
-                elif isinstance(event, SpeechPaused):
-                    if self.ending is None:
-                        self.taking.paused(event, self.line)
-                elif isinstance(event, SpeechResumed):
-                    await self.taking.drop_speculation()
-                elif isinstance(event, SpeechEnded):
-                    await self._on_speech_ended(event)
-        elif isinstance(msg, Mark):
-            result = self.speaker.on_mark(msg.name)
-            if result is EchoResult.UNKNOWN:
-                self.journal.count_invalid("unknown_mark", msg.name[:40])
-            else:
-                self.journal.mark_echoed(msg.name, result.value)
-        elif isinstance(msg, Start):
-            self.journal.count_invalid("duplicate_start", "")
-        elif isinstance(msg, Invalid):
-            self.journal.count_invalid(msg.kind.value, msg.detail)
-        elif isinstance(msg, Dtmf):
-            self.journal.key(msg.digit)
-            if not await self.phone.on_key(msg.digit):
-                self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
+    async def _dispatch(self, at: float, item: InboundMessage | events.CallEvent) -> None:
+        """One inbox item, ``at`` the time it arrived: the stream's messages and every stage's news."""
+        match item:
+            case Media(timestamp_ms=timestamp_ms, payload=payload):
+                await self._heard_audio(at, timestamp_ms, payload)
+            case Mark(name=name):
+                result = self.speaker.on_mark(name)
+                if result is EchoResult.UNKNOWN:
+                    self.journal.count_invalid("unknown_mark", name[:40])
+                else:
+                    self.journal.mark_echoed(name, result.value)
+            case Dtmf(digit=digit):
+                self.journal.key(digit)
+                if not await self.phone.on_key(digit):
+                    self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no digits
+            case Start():
+                self.journal.count_invalid("duplicate_start", "")
+            case Invalid(kind=kind, detail=detail):
+                self.journal.count_invalid(kind.value, detail)
+            case Connected() | Stop():
+                pass  # ``connected`` belongs before ``start``; ``stop`` ends the loop before it comes here
+            case events.AudioStarted(response_id):
+                self._audio_started(at, response_id)
+            case events.AudioSent(response_id, audio):
+                self.journal.bot_sent(response_id, audio, "", "")
+            case events.MarkSent(response_id, mark, text):
+                self.journal.bot_sent(response_id, b"", mark, text)
+            case events.Played(response_id, seconds, all_heard):
+                self._played(at, response_id, seconds, all_heard)
+            case events.SpeechFailed(response_id, error):
+                self._speech_failed(response_id, error)
+            case events.SocketFailed(reason, close_code):
+                self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
+            case _:
+                assert_never(item)  # mypy: every kind of message and news is handled here
+
+    async def _heard_audio(self, at: float, timestamp_ms: int, payload: bytes) -> None:
+        if not self.journal.caller_audio(at, timestamp_ms, payload):
+            return  # ahead of the clock: junk (bot.core.pacing)
+        for event in self.endpointer.push(ulaw_to_pcm16(payload)):
+            if isinstance(event, SpeechStarted):
+                await self._on_speech_started()
+            elif isinstance(event, SpeechPaused):
+                if self.ending is None:
+                    self.taking.paused(event, self.line)
+            elif isinstance(event, SpeechResumed):
+                await self.taking.drop_speculation()
+            elif isinstance(event, SpeechEnded):
+                await self._on_speech_ended(event)
 
     async def _begin(self) -> None:
         """``start``: the call's log context and recording, the Speaker and the supervisor, the greeting."""
@@ -174,7 +246,7 @@ class Call:
         self._spawn(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if opening := self.line.resume_text if start.resumed else self.line.greeting:
-            self.say_line(opening, interruptible=self.line.greeting_interruptible)
+            self.lines.say(opening, interruptible=self.line.greeting_interruptible)
 
     # ---- turn taking ---------------------------------------------------------------------------
 
@@ -192,7 +264,7 @@ class Call:
         """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
         if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
             return
-        if self._lines.locked():
+        if self.lines.live.locked():
             return  # the greeting is not interruptible until it has been heard
         await self._barge_in()
 
@@ -207,7 +279,7 @@ class Call:
         cancelled = self.taking.cancel()  # first, so nothing new is queued behind the clear
         self.journal.clear()
         affected = await self.speaker.clear()
-        self._lines.cut(affected)
+        self.lines.live.cut(affected)
         await settle(cancelled)
         self.actions.drop_pending()
         # The last turn was cut if its work was cancelled or its speech cleared (not a reprompt after it).
@@ -220,9 +292,6 @@ class Call:
             self._maybe_log_turn(turn)
         return heard
 
-    async def drop_speculation(self) -> None:
-        await self.taking.drop_speculation()
-
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
         self.phone.watch.caller_active(self._clock())
         if self.ending is not None:
@@ -230,110 +299,38 @@ class Call:
             return  # saying goodbye or transferring: nothing more is answered
         await self.taking.ended(event, self.line)
 
-    async def start_typed_turn(self, typed: str) -> None:
-        await self.taking.typed(typed)
-
     async def _run_turn(self, turn: Turn) -> None:
-        turn.history_mark = len(self.conversation.messages)
+        """The turn's task (scheduled by ``TurnTaking``): the Responder's work, then the turn's log line."""
         try:
-            if turn.typed is not None:
-                # Words cut short by the first key come first, so nothing the caller said is lost.
-                said = await self.deps.stt.transcribe(turn.audio, 8000) if turn.audio else ""
-                turn.transcript = f"{said} {turn.typed}".strip()
-            else:
-                turn.transcript = await self.deps.stt.transcribe(turn.audio, 8000)
-            turn.stt_done_at = self._clock()
-            if self.line.speculation != "llm":
-                await turn.confirmed.wait()
-            if turn.after is not None:
-                await asyncio.wait({turn.after})
-            if not turn.transcript:
-                return
-            self.conversation.add_user(turn.transcript)
-            company = self.waiting.company(turn)
-            answer = self.agent.answer(turn.timings, turn.confirmed.wait, company.filler)
-            try:
-                async with asyncio.timeout(self.line.turn_budget_s), aclosing(answer):
-                    async for out in answer:
-                        await turn.confirmed.wait()  # a speculative answer is held until confirmed
-                        if isinstance(out, Filler):
-                            self.waiting.filler(turn, out.text)
-                            continue
-                        company.answer()
-                        turn.add_phrase(out.response_id, out.text, self._clock())
-                        self.speaker.say(out.text, out.response_id, answer=True)
-            except TimeoutError as exc:
-                raise ProviderError("llm", "turn_budget") from exc
-            action = self.actions.take()
-            if isinstance(action, EndCall):
-                self.phone.end(action, interrupt=False)
-            elif isinstance(action, Transfer):
-                await self.phone.transfer(action, turn)
-        except ProviderError as exc:
-            await turn.confirmed.wait()  # a failed speculation apologises only if the turn is real
-            turn.error = f"{exc.provider}:{exc.kind}"
-            self.note("provider_error", warning=True, provider=exc.provider, kind=exc.kind, turn=turn.number)
-            self.agent.settle(turn.said_text)
-            self._apologise(turn)
+            await self.responder.run(turn)
         finally:
-            self.waiting.company(turn).stop()
             turn.finished = True
             self._maybe_log_turn(turn)
 
-    def say_line(
-        self, text: str, turn: Turn | None = None, *, in_history: bool = True, interruptible: bool = True
-    ) -> Utterance:
-        """Say a fixed line of the flow: goodbye, reprompt, transfer line (kept in history), or a filler or
-        the apology (``in_history=False``: never apologised for)."""
-        rid = self.conversation.new_response_id()
-        line = self._lines.add(Utterance(rid, text, interruptible=interruptible, in_history=in_history))
-        if turn is not None:
-            turn.response_ids.add(rid)
-        if in_history:
-            self.conversation.add_assistant(text, rid)
-        self.speaker.say(text, rid, audio=self.clips.get(text))
-        return line
-
     def _apologise(self, turn: Turn | None) -> None:
-        self.say_line(self.line.apology_text, turn, in_history=False)
+        if self._shut_down:
+            return  # news handled after the call ended: there is no one to apologise to
+        self.lines.apologise(turn)
 
-    # ---- what the stages report (``bot.call.events``) ------------------------------------------
+    # ---- what the stages report (``bot.call.events``, dispatched by ``_dispatch``) ---------------
 
-    def _on(self, event: events.CallEvent) -> None:
-        """Every stage's news, handled here and nowhere else (posted synchronously)."""
-        match event:
-            case events.AudioStarted(response_id):
-                self._audio_started(response_id)
-            case events.AudioSent(response_id, audio):
-                self.journal.bot_sent(response_id, audio, "", "")
-            case events.MarkSent(response_id, mark, text):
-                self.journal.bot_sent(response_id, b"", mark, text)
-            case events.Played(response_id, seconds, all_heard):
-                self._played(response_id, seconds, all_heard)
-            case events.SpeechFailed(response_id, error):
-                self._speech_failed(response_id, error)
-            case events.SpeculationDropped(turn):
-                self.agent.rollback(turn.history_mark)  # history as before it
-            case _:
-                assert_never(event)  # mypy: every kind of news is handled here
-
-    def _audio_started(self, response_id: int) -> None:
+    def _audio_started(self, at: float, response_id: int) -> None:
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
-            turn.first_audio_at = self._clock()
+            turn.first_audio_at = at
             self._maybe_log_turn(turn)
 
-    def _played(self, response_id: int, seconds: float, all_heard: bool) -> None:
+    def _played(self, at: float, response_id: int, seconds: float, all_heard: bool) -> None:
         if all_heard:
-            self._lines.heard(response_id)
+            self.lines.live.heard(response_id)
         turn = self.taking.current
         if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
-            turn.first_heard_at = self._clock() - seconds
+            turn.first_heard_at = at - seconds
             self._maybe_log_turn(turn)
 
     def _speech_failed(self, response_id: int, error: ProviderError) -> None:
         self.note("provider_error", warning=True, provider=error.provider, kind=error.kind)
-        line = self._lines.failed(response_id)
+        line = self.lines.live.failed(response_id)
         if line is not None and line.failed():
             return  # a goodbye or transfer line that cannot be said: the call acts anyway
         if line is not None and not line.in_history:
@@ -347,7 +344,8 @@ class Call:
         self._apologise(turn)
 
     def socket_failed(self, reason: str, close_code: int | None) -> None:
-        self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
+        """The media socket's ``on_failure``: news like any stage's."""
+        self._inbox.post(events.SocketFailed(reason, close_code))
 
     def _maybe_log_turn(self, turn: Turn) -> None:
         self.journal.turn_progress(turn, call_closed=self.closed)
@@ -385,6 +383,8 @@ class Call:
         for task in list(self._background):
             task.cancel()
         await self.speaker.close()
+        for at, event in self._inbox.leftover_news():  # after the loop: what was sent, a failed socket
+            await self._dispatch(at, event)
         if self._detector is not None:
             self._detector.close()  # a pooled model goes back to its pool (a no-op by default)
         self.journal.finish_turns(self.turns)

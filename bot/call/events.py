@@ -2,10 +2,11 @@
 
 Rules:
 - News travels up only as these events: a stage is given one ``post`` and knows nothing else of its
-  owner; the Call dispatches every event in one place (``Call._on``, one ``match``).
-- Posting is synchronous: the Call has handled an event when ``post`` returns, so the call's state (a
-  turn's figures, the recording, what waits for a line to be heard) follows the stage's news in the order
-  it happened, at the time it happened; events carry no time of their own.
+  owner. ``post`` puts the event in the Call's inbox, which the Call's one loop (``Call.run``) reads
+  together with the stream's frames, in the order they arrived, and dispatches with one ``match``.
+- The inbox stamps each item with the time it arrived, and the Call's figures (first audio, first heard)
+  use that time, not the time the loop came round to it; so events carry no time of their own.
+- Posting never blocks and never fails: a stage posting from its own task does not wait for the Call.
 - An event names what happened, never what the owner should do with it.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.call.turns import Turn
 from media.errors import ProviderError
 
 # ---- the Speaker's ---------------------------------------------------------------------------------
@@ -64,17 +64,16 @@ class SpeechFailed:
 
 SpeakerEvent = AudioStarted | AudioSent | MarkSent | Played | SpeechFailed
 
-# ---- TurnTaking's ----------------------------------------------------------------------------------
+# ---- the media socket's ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SpeculationDropped:
-    """The caller went on talking: the speculative ``turn`` was cancelled and never happened."""
+class SocketFailed:
+    """The media socket failed (not a hang-up): ``reason`` as ``bot.server.media_socket`` names it."""
 
-    turn: Turn
+    reason: str
+    close_code: int | None
 
 
-TurnEvent = SpeculationDropped
-
-CallEvent = SpeakerEvent | TurnEvent
+CallEvent = SpeakerEvent | SocketFailed
 Post = Callable[[CallEvent], None]

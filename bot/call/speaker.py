@@ -9,7 +9,7 @@ Rules:
   pushed when said, so the session synthesizes ahead by itself. The session ends when a phrase of
   another response is said or ``end_answer()`` is called, and is cancelled with the queue (barge-in,
   hang-up, error). Voices without sessions, and fixed lines, are synthesized per phrase as above.
-  A stream does not mark where a phrase ends (``media/tts/splitter.py`` estimates it), and its last
+  A stream does not mark where a phrase ends (``media/splitter.py`` estimates it), and its last
   phrase is complete only when the stream ends, so the owner calls ``end_answer`` as soon as a
   response's text is over (the Agent's ``on_text_end``), before any tools run.
 - Each phrase goes out as media messages of ``OUT_CHUNK_BYTES`` (100 ms), the last one padded with

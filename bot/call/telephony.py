@@ -2,9 +2,10 @@
 
 Rules:
 - It is built with the call (after ``start``) and given its facts then: the line, the stream's ``start``
-  (the sids), the history (for the notes a failed transfer leaves the model) and the journal's ``note``.
-  It asks things of its call only through ``CallSide`` (say a line, interrupt, start a typed turn,
-  close), and of Twilio only through ``CallControl``.
+  (the sids), the history (for the notes a failed transfer leaves the model), the journal's ``note``, and
+  the stages it drives directly: ``Lines`` (to say a line), ``TurnTaking`` (a keypad entry is a turn;
+  a goodbye drops a speculation) and the call's ``CallActions``. What only the Call may do (barge in,
+  close the socket) it asks through ``CallSide``; of Twilio it asks only through ``CallControl``.
 - ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
   "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
   barges in.
@@ -28,6 +29,8 @@ from typing import Any, Protocol
 import structlog
 
 from bot.call.actions import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
+from bot.call.lines import Lines
+from bot.call.turn_taking import TurnTaking
 from bot.call.turns import Turn
 from bot.call.utterance import Utterance
 from bot.core.history import Conversation
@@ -48,7 +51,7 @@ class Note(Protocol):
 
 
 class CallSide(Protocol):
-    """What the telephony side asks of its call."""
+    """What the telephony side asks of its call: only what the Call alone may do."""
 
     closed: bool
 
@@ -57,12 +60,6 @@ class CallSide(Protocol):
     async def interrupt(self) -> object: ...
 
     async def caller_interrupts(self) -> None: ...
-
-    def say_line(self, text: str, turn: Turn | None = None) -> Utterance: ...
-
-    async def start_typed_turn(self, typed: str) -> None: ...
-
-    async def drop_speculation(self) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -78,15 +75,20 @@ class Telephony:
         *,
         history: Conversation,
         note: Note,
+        lines: Lines,
+        taking: TurnTaking,
+        actions: CallActions,
     ) -> None:
         self._call = call
+        self._lines = lines
+        self._taking = taking
         self._line = line
         self._start = start
         self._history = history
         self._note = note
         self._control = control
         self._clock = clock
-        self.actions = CallActions()
+        self.actions = actions
         self.watch = SilenceWatch(
             reprompt_after_s=line.timeouts.silence_reprompt_s,
             max_reprompts=line.timeouts.max_reprompts,
@@ -127,7 +129,7 @@ class Telephony:
 
     async def _on_entry(self, digits: str) -> None:
         self._note("dtmf_entry", digits=len(digits))
-        await self._call.start_typed_turn(self._line.dtmf.message.format(digits=digits))
+        await self._taking.typed(self._line.dtmf.message.format(digits=digits))
 
     # ---- silence and call length ---------------------------------------------------------------
 
@@ -146,7 +148,7 @@ class Telephony:
             timeouts = self._line.timeouts
             if due is Due.REPROMPT:
                 self._note("reprompt", count=self.watch.reprompts)
-                self._call.say_line(timeouts.reprompt_text)
+                self._lines.say(timeouts.reprompt_text)
             elif due is Due.GIVE_UP:
                 self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
             elif due is Due.MAX_DURATION:
@@ -172,10 +174,10 @@ class Telephony:
 
     async def _say_goodbye_and_hang_up(self, end: EndCall, interrupt: bool) -> None:
         call = self._call
-        await call.drop_speculation()
+        await self._taking.drop_speculation()
         if interrupt and call.busy():
             await call.interrupt()
-        heard = await _until_heard(call.say_line(end.goodbye))
+        heard = await _until_heard(self._lines.say(end.goodbye))
         self._note("hanging_up", reason=end.reason, goodbye_heard=heard)
         start = self._start
         if self._control is not None and start.call_sid:
@@ -188,7 +190,7 @@ class Telephony:
     async def transfer(self, transfer: Transfer, turn: Turn) -> None:
         """Inside the turn: say the transfer line; once heard, redirect the call (in the background)."""
         config = transfer.config
-        line = self._call.say_line(config.say, turn)
+        line = self._lines.say(config.say, turn)
         try:
             await _until_heard(line)
         except asyncio.CancelledError:  # the caller spoke over the transfer line: ask, do not transfer
@@ -213,7 +215,7 @@ class Telephony:
             self.ending = None
             self.actions.transfer_abandoned()
             self._history.add_note(TRANSFER_FAILED)
-            call.say_line(self._line.transfer_failed_text)
+            self._lines.say(self._line.transfer_failed_text)
             return
         self.actions.transferred = True
         self.transferred_to = config.number

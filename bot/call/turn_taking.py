@@ -4,10 +4,10 @@ Rules:
 - A pause in the caller's speech (``SpeechPaused``) may start a speculative turn: the Call's turn
   body runs (STT, and with ``speculation: llm`` the model too) but holds its answer until the turn is
   confirmed. The end of speech (``SpeechEnded``) with the same ``end_ms`` confirms it; anything else
-  drops it (``drop_speculation``): its task is cancelled and ``SpeculationDropped`` is posted (the Call
-  undoes its history).
-- It is handed the turn's work (the Call's turn body and watchdog) to schedule and cancel; its only news
-  is that event (``bot.call.events``), through ``post``.
+  drops it (``drop_speculation``): its task is cancelled and awaited, and the turn body, cancelled
+  before its turn was confirmed, undoes its own history (``Call._run_turn``).
+- It is handed the turn's work (the Call's turn body and watchdog) to schedule and cancel; it has no
+  news of its own to report.
 - A new turn never overtakes one still running (barge-in off, or a locked greeting): it waits for it
   (``Turn.after``), so history stays in order.
 - Audio of a turn cut before it was transcribed is kept (``pending_audio``) and heard with the next
@@ -25,7 +25,6 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.call.events import SpeculationDropped, TurnEvent
 from bot.call.turns import Turn
 from bot.flows.line import LineConfig
 from media.codec import PCM_FRAME_BYTES
@@ -44,12 +43,9 @@ TurnBody = Callable[[Turn], Coroutine[Any, Any, None]]
 
 
 class TurnTaking:
-    def __init__(
-        self, run: TurnBody, watch: TurnBody, post: Callable[[TurnEvent], None], clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, run: TurnBody, watch: TurnBody, clock: Callable[[], float]) -> None:
         self._run = run
         self._watch = watch
-        self._post = post
         self._clock = clock
         self.turns: list[Turn] = []
         self.current: Turn | None = None
@@ -83,15 +79,15 @@ class TurnTaking:
         self._speculation = (turn, asyncio.create_task(self._run(turn), name="turn-speculative"))
 
     async def drop_speculation(self) -> None:
-        """The caller went on talking: whatever was started is void, and history is as before."""
+        """The caller went on talking: whatever was started is void, and history is as before (the turn
+        body undoes its own, see the rules) once this returns."""
         if self._speculation is None:
             return
-        turn, task = self._speculation
+        _turn, task = self._speculation
         self._speculation = None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        self._post(SpeculationDropped(turn))
 
     async def ended(self, event: SpeechEnded, line: LineConfig) -> None:
         speculation, self._speculation = self._speculation, None

@@ -1,5 +1,5 @@
 """``Utterance``: one fixed line the bot says (greeting, reprompt, goodbye, transfer line, filler, apology),
-from ``Call.say_line`` until the caller heard it, it was cut, or it could not be said.
+from ``Lines.say`` (``bot.call.lines``) until the caller heard it, it was cut, or it could not be said.
 
 Rules:
 - It carries what the call used to keep in side tables by response id: whether a barge-in may cut it
@@ -10,8 +10,8 @@ Rules:
   made) or ``cut`` (a barge-in cleared it). A failure is news to whoever waits for the line to be heard
   (a goodbye, a transfer line): ``failed`` says so, and that waiter acts anyway instead of the call
   apologising.
-- ``Lines`` holds the call's live utterances by response id, so the Speaker's events (which name response
-  ids) find theirs; a settled one leaves it.
+- ``LiveLines`` holds the call's live utterances by response id, so the Speaker's events (which name
+  response ids) find theirs; a settled one leaves it.
 - Model: LiveKit's ``SpeechHandle`` (``livekit-agents/livekit/agents/voice/speech_handle.py``): an id,
   whether it may be interrupted, and a future for its end in one object. The model's streamed answers
   are not utterances yet: the Agent and the Speaker still speak of them by response id.
@@ -61,7 +61,7 @@ class Utterance:
             self._waiters -= 1
 
 
-class Lines:
+class LiveLines:
     """The call's live utterances, by response id."""
 
     def __init__(self) -> None:

@@ -14,37 +14,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
 
+from bot.call.lines import Lines
 from bot.call.progress import Companion
 from bot.call.speaker import Speaker
 from bot.call.turn_taking import TurnTaking
 from bot.call.turns import Turn
-from bot.call.utterance import Utterance
 from bot.core.progress import ProgressPlan
 from bot.flows.line import LineConfig
 
 
-class WaitingSide(Protocol):
-    """What the waiting side needs from its call."""
-
-    line: LineConfig
-    speaker: Speaker
-    taking: TurnTaking
-
-    def say_line(self, text: str, turn: Turn | None = None, *, in_history: bool = True) -> Utterance: ...
-
-
 class CallWaiting:
-    def __init__(self, call: WaitingSide, clock: Callable[[], float]) -> None:
-        self._call = call
+    """Handed the stages it keeps company with (all below the Call): it never calls the Call."""
+
+    def __init__(
+        self, line: LineConfig, speaker: Speaker, lines: Lines, taking: TurnTaking, clock: Callable[[], float]
+    ) -> None:
+        self._line = line
+        self._speaker = speaker
+        self._lines = lines
+        self._taking = taking
         self._clock = clock
         self.last_progress: str | None = None
 
     async def watchdog(self, turn: Turn) -> None:
-        line = self._call.line
+        line = self._line
         await asyncio.sleep(max(0.0, line.silence_filler_s - (self._clock() - turn.speech_end_at)))
-        current = turn is self._call.taking.current
+        current = turn is self._taking.current
         if (
             current
             and turn.first_audio_at is None
@@ -57,20 +53,20 @@ class CallWaiting:
             await self.company(turn).run()  # until the turn ends (or this task is cancelled)
 
     def filler(self, turn: Turn, text: str) -> None:
-        self._call.say_line(text, turn, in_history=False)
+        self._lines.say(text, turn, in_history=False)
         self.company(turn).filler()
 
     def company(self, turn: Turn) -> Companion:
         """The turn's companion (made on first use: by the turn's answer or by its watchdog)."""
         if turn.company is None:
-            speaker = self._call.speaker
+            speaker = self._speaker
 
             def say(text: str) -> None:
                 turn.progress_lines += 1
                 self.last_progress = text
-                self._call.say_line(text, turn, in_history=False)
+                self._lines.say(text, turn, in_history=False)
 
-            plan = ProgressPlan(self._call.line.progress, self.last_progress)
+            plan = ProgressPlan(self._line.progress, self.last_progress)
             turn.company = Companion(
                 plan, say=say, idle=speaker.wait_idle, speaking=lambda: speaker.speaking, clock=self._clock
             )

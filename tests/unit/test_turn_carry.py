@@ -39,7 +39,7 @@ def test_turns_cut_again_and_again_carry_no_more_than_the_utterance_limit() -> N
     # its own and everything carried before it: 12 cuts of 30 s utterances made a 5.76 MB STT upload.
     line = store_line()
     line = replace(line, endpointing=replace(line.endpointing, max_utterance_ms=30_000))
-    taking = TurnTaking(_never, _never, lambda _turn: None, lambda: 0.0)
+    taking = TurnTaking(_never, _never, lambda: 0.0)
     utterance = b"\x10\x00" * (30_000 * MS // 2)
     audio = b""
     for _ in range(12):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.call.utterance import Lines, Utterance
+from bot.call.utterance import LiveLines, Utterance
 
 TIMEOUT_S = 5.0
 
@@ -49,7 +49,7 @@ async def test_a_cancelled_waiter_leaves_the_line_to_be_heard() -> None:
 
 async def test_the_greeting_locks_barge_in_until_it_is_heard_cut_or_failed() -> None:
     for settle in ("heard", "cut", "failed"):
-        lines = Lines()
+        lines = LiveLines()
         lines.add(Utterance(1, "Reprompt?"))
         assert not lines.locked()
         lines.add(Utterance(2, "Hello, this call is recorded.", interruptible=False))
@@ -68,7 +68,7 @@ async def test_the_greeting_locks_barge_in_until_it_is_heard_cut_or_failed() -> 
 
 
 async def test_an_answer_is_not_a_line() -> None:
-    lines = Lines()
+    lines = LiveLines()
     assert lines.failed(5) is None
     lines.heard(5)
     lines.cut({5})
