@@ -14,7 +14,9 @@ Rules:
   and DELETE it would be sent twice (``tenant=store1&tenant=store2``), and the service may read
   either.
 - These are declarations only: nothing here imports a function or calls a URL (the flow's
-  ``tool_factory`` turns them into ``Tool`` objects).
+  ``tool_factory`` turns them into ``Tool`` objects). ``HttpToolSpec`` and ``PythonToolSpec`` have
+  every field of ``bot.tools.declarations``' protocols, which is all the builders read (mypy checks it
+  where ``bot.flows.build`` hands them over); ``bot.tools`` never imports this module.
 - Defaults are those of what a declaration becomes (``Tool``, ``EndCallConfig``, ``TransferConfig``),
   read from there, never copied.
 """

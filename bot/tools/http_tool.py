@@ -1,6 +1,8 @@
-"""A flow's ``http`` tool declaration -> a runnable ``Tool`` that calls a web service.
+"""An ``http`` tool declaration (a flow file's) -> a runnable ``Tool`` that calls a web service.
 
 Rules:
+- The declaration is read through ``bot.tools.declarations.HttpToolDeclaration``: this module never
+  imports the flow schema (``bot.flows.build`` hands its declarations over).
 - Header values are ``env:VAR`` references resolved once, when the tool is built (at flow load): a
   missing, empty or multi-line variable is a ``ToolSetupError`` at ``("headers", name)`` that names
   the variable, never its value. The resolved values are the tool's ``secrets``
@@ -34,7 +36,7 @@ import aiohttp
 import structlog
 
 from bot.core.secret_values import worth_masking
-from bot.flows.tool_specs import HttpToolSpec
+from bot.tools.declarations import HttpToolDeclaration
 from bot.tools.errors import ToolSetupError
 from bot.tools.registry import Tool
 
@@ -69,7 +71,7 @@ class HttpClient:
             await session.close()
 
 
-def _resolve_headers(spec: HttpToolSpec, env: Mapping[str, str]) -> dict[str, str]:
+def _resolve_headers(spec: HttpToolDeclaration, env: Mapping[str, str]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, reference in spec.headers.items():
         variable = reference.removeprefix(_ENV_PREFIX)
@@ -112,7 +114,7 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes | None:
     return None
 
 
-def http_tool(spec: HttpToolSpec, *, env: Mapping[str, str], client: HttpClient) -> Tool:
+def http_tool(spec: HttpToolDeclaration, *, env: Mapping[str, str], client: HttpClient) -> Tool:
     """Resolve the declared headers now and return a tool that sends the model's arguments."""
     headers = _resolve_headers(spec, env)
     name, method, url = spec.name, spec.method, spec.url

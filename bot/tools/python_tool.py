@@ -1,6 +1,8 @@
-"""A flow's ``python`` tool declaration -> a runnable ``Tool`` whose handler is the named async function.
+"""A ``python`` tool declaration (a flow file's) -> a runnable ``Tool`` running the named async function.
 
 Rules:
+- The declaration is read through ``bot.tools.declarations.PythonToolDeclaration``: this module never
+  imports the flow schema (``bot.flows.build`` hands its declarations over).
 - ``function`` is ``package.module:function``; the module is imported when the tool is built (at
   flow load), so a typo, a missing module or an import that fails is a ``ToolSetupError`` at
   ``("function",)`` before any call, never a failure in the middle of a call.
@@ -21,7 +23,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.flows.tool_specs import PythonToolSpec
+from bot.tools.declarations import PythonToolDeclaration
 from bot.tools.errors import ToolSetupError
 from bot.tools.registry import Tool
 
@@ -114,7 +116,7 @@ def _check_signature(path: str, function: Callable[..., Any], parameters: Mappin
             )
 
 
-def python_tool(spec: PythonToolSpec) -> Tool:
+def python_tool(spec: PythonToolDeclaration) -> Tool:
     """Import the declared async function and check it against the declared arguments."""
     function = _import_function(spec.function)
     _check_signature(spec.function, function, spec.parameters)

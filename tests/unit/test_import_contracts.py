@@ -6,7 +6,8 @@ of ``bot``; ``media`` nothing of ``bot`` or ``emulators``; ``bot`` outside ``bot
 not even through another module; only ``bot.cli`` imports ``bot.sim``; media's pure modules no vendor SDK;
 each of bot's layers only the ones below it; ``bot.core`` no asyncio, socket, SDK or logging); and the
 contracts do catch what they forbid: a lazy import of an emulator from a product module, an import up the
-layers and asyncio in the pure core, in a copy of the tree, break them. Both run ``lint-imports`` in a
+layers, asyncio in the pure core and the tools importing the flow schema (flows -> tools, never back), in a
+copy of the tree, break them. Both run ``lint-imports`` in a
 child process whose ``sys.path`` starts with the tree under test, so an installed copy of the packages is
 never the one read.
 """
@@ -84,3 +85,16 @@ def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp
     assert "bot.call.speaker -> bot.server.app" in result.stdout
     assert "bot.core.keypad -> asyncio" in result.stdout
     assert "2 broken" in result.stdout
+
+
+def test_the_tools_importing_the_flow_schema_breaks_the_layers(tmp_path: Path) -> None:
+    copy_tree(tmp_path)
+    # The arrow the tools once had: a builder reading the flow file's pydantic declaration.
+    with (tmp_path / "bot" / "tools" / "http_tool.py").open("a") as f:
+        f.write("\n\ndef _schema_in_tools() -> None:\n    import bot.flows.tool_specs  # noqa: F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bot.tools.http_tool -> bot.flows.tool_specs" in result.stdout
+    assert "1 broken" in result.stdout

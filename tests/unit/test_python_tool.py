@@ -1,6 +1,7 @@
 """python_tool: a flow's python tool declaration -> a Tool running the named async function.
 
-Rules checked here: the real store function runs through the Tool and the registry; each way the
+Rules checked here: the real store function runs through the Tool and the registry; the builder reads
+any object with the declaration's fields (``PythonToolDeclaration``), not only the flow schema's; each way the
 declaration can fail to match the server (module, import, attribute, not async, signature) is a
 ToolSetupError at ("function",) or ("parameters",) whose reason names what is wrong.
 Functions named by the declarations below live in this module (``tests.unit.test_python_tool``).
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +96,30 @@ async def test_store_check_hours_through_the_registry_gives_the_model_json() -> 
     [result] = await registry.run_all([call({"day": "sunday"})])
     assert result.ok
     assert json.loads(result.content)["day"] == "sunday"
+
+
+@dataclass(frozen=True)
+class PlainDeclaration:
+    """A python tool declared without the flow schema (bot.tools imports nothing of bot.flows)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    function: str
+    timeout_s: float = 5.0
+    filler: str | None = None
+
+
+async def test_a_plain_declaration_builds_the_same_tool_as_the_flow_schema() -> None:
+    function = f"{THIS_MODULE}:takes_anything"
+    from_schema = python_tool(spec(function, timeout_s=2, filler="One moment."))
+    plain = python_tool(
+        PlainDeclaration(
+            "check_hours", "Opening hours on a day.", from_schema.parameters, function, 2, "One moment."
+        )
+    )
+    assert plain == from_schema  # the dataclass's fields: name, schema, handler, timeout, filler, secrets
+    assert await plain.handler(day="monday") == {"day": "monday"}
 
 
 async def test_every_python_tool_of_the_store_flow_builds_and_runs() -> None:
