@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 import structlog
 
 from bot.providers.fallback_tts import SPOKEN_BY_FALLBACK
+from bot.providers.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 STAND_IN_RETRY_S = 60.0  # Google's quotas are per minute

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Final, Literal, get_args
 from media.errors import ProviderError
 
 if TYPE_CHECKING:  # settings import this module for TtsChoice
+    from bot.providers.tts.protocol import TextToSpeech
     from bot.server.settings import Settings
-    from media.tts.protocol import TextToSpeech
 
 TtsEngine = Literal["google", "piper"]
 TtsChoice = Literal["auto", TtsEngine]  # typing flattens this to Literal["auto", "google", "piper"]
@@ -52,7 +52,7 @@ def auto_engine(settings: Settings) -> TtsEngine:
 
 def _google(settings: Settings, voice_name: str | None) -> TextToSpeech:
     """``voice_name``: another Google voice than ``TTS_VOICE`` (the fallback), in its own language."""
-    from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
+    from bot.providers.tts.google import GoogleTextToSpeech, GoogleVoice
 
     streaming = settings.tts_streaming
     language = settings.tts_language
@@ -71,7 +71,7 @@ def _google(settings: Settings, voice_name: str | None) -> TextToSpeech:
 
 
 def _piper(settings: Settings, voice_name: str | None) -> TextToSpeech:
-    from media.tts.piper_tts import PiperTextToSpeech
+    from bot.providers.tts.piper import PiperTextToSpeech
 
     return PiperTextToSpeech()
 

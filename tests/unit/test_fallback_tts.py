@@ -9,9 +9,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from bot.providers.fallback_tts import FallbackVoice
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from bot.server.settings import Settings
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class Voice(TextToSpeech):
