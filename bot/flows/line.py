@@ -19,7 +19,7 @@ from typing import Literal
 from bot.core.progress import ProgressConfig
 from bot.providers.llm.protocol import ChatOptions
 from bot.providers.tts.protocol import VoiceOptions
-from bot.providers.tts_engines import TtsChoice
+from bot.providers.tts.registry import TtsChoice
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig
 from media.vad import EndpointerConfig

