@@ -207,7 +207,7 @@ def _build_voice(engine: str, settings: Settings, metrics: CallMetrics) -> TextT
     fallback_engine = "piper" if settings.tts_fallback == "piper" else "google"
     voice_name = None if fallback_engine == "piper" else settings.tts_fallback
     fallback = _build_tts(fallback_engine, settings, voice_name=voice_name)
-    from bot.providers.fallback_tts import FallbackVoice
+    from bot.providers.tts.fallback import FallbackVoice
 
     def count(kind: str) -> None:
         metrics.tts_fallbacks.labels(fallback_engine, kind).inc()

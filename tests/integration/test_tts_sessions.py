@@ -194,7 +194,7 @@ async def test_a_session_the_quota_refuses_is_spoken_phrase_by_phrase_by_the_fal
     RESOURCE_EXHAUSTED (Chirp3RequestsPerMinutePerProject used up); the call is retried for QUOTA_RETRY_S,
     then each pushed phrase is spoken whole by the fallback voice (a Neural2 voice, its own quota),
     counted once per phrase."""
-    from bot.providers.fallback_tts import FallbackVoice
+    from bot.providers.tts.fallback import FallbackVoice
     from emulators.tts_quota import TtsQuota
 
     quota = TtsQuota(chirp3_per_minute=0)

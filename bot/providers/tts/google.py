@@ -18,7 +18,7 @@ Rules:
   answer beyond a quota (Chirp 3 HD: 200 requests per minute per project, 100 concurrent streams;
   https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota seldom frees within a second
   and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
-  is kind ``quota``, the cue for a fallback voice (``bot.providers.fallback_tts``). A per-answer stream that
+  is kind ``quota``, the cue for a fallback voice (``bot.providers.tts.fallback``). A per-answer stream that
   is refused before any audio is retried the same way (``bot.providers.tts.google_stream``).
 - A unary request carries at most 5,000 bytes of text (Google's limit): a longer phrase goes in pieces cut
   at spaces, its audio joined.
