@@ -24,12 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from media import vad_silero
+from bot.providers.stt import whisper as whisper_stt
+from bot.providers.stt.whisper import WhisperOptions, WhisperSpeechToText
+from bot.providers.tts import piper as piper_tts
+from bot.providers.tts.piper import PiperTextToSpeech
+from bot.providers.vad import silero as vad_silero
 from media.codec import PCM_FRAME_BYTES, rms, ulaw_to_pcm16
-from media.stt import whisper_stt
-from media.stt.whisper_stt import WhisperOptions, WhisperSpeechToText
-from media.tts import piper_tts
-from media.tts.piper_tts import PiperTextToSpeech
 from media.vad import Endpointer, SpeechEnded
 
 SUPPORT_SENTENCES = [

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bot.flows.line import LineConfig
 from bot.providers.llm.protocol import ChatModel
+from bot.providers.stt.protocol import SpeechToText
 from bot.providers.twilio_rest import CallControl
 from bot.providers.voices import Voices
 from bot.recording.store import RecordingStore
@@ -17,7 +18,6 @@ from bot.recording.writer import CallRecorder
 from bot.telemetry.metrics import CallMetrics
 from bot.tools.http_tool import HttpClient
 from bot.tools.registry import Tool
-from media.stt.protocol import SpeechToText
 from media.vad import VoiceDetector
 
 

@@ -30,8 +30,8 @@ from bot.call.turns import Turn
 from bot.call.waiting import CallWaiting
 from bot.core.history import Conversation
 from bot.flows.line import LineConfig
+from bot.providers.stt.protocol import SpeechToText
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
 
 
 class Responder:

@@ -42,9 +42,9 @@ import structlog
 from bot.call.events import AudioSent, AudioStarted, MarkSent, Played, SpeakerEvent, SpeechFailed
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.twilio_messages import clear_message, mark_message, media_message
+from bot.providers.tts.protocol import SpeechSession, TextToSpeech, open_session
 from media.codec import SAMPLE_RATE, ULAW_FRAME_BYTES, Framer
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, open_session
 
 LOOKAHEAD = 2
 OUT_CHUNK_BYTES = 5 * ULAW_FRAME_BYTES  # 100 ms of audio per media message

@@ -18,10 +18,10 @@ from typing import Literal
 
 from bot.core.progress import ProgressConfig
 from bot.providers.llm.protocol import ChatOptions
-from bot.providers.tts_engines import TtsChoice
+from bot.providers.tts.protocol import VoiceOptions
+from bot.providers.tts.registry import TtsChoice
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig
-from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
 # The line speculates by default (``LineConfig.speculation``), so its endpointer reports a pause in the

@@ -36,11 +36,11 @@ from bot.flows.tool_specs import (
     TransferCallSpec,
 )
 from bot.providers.llm.protocol import ChatOptions, ReasoningEffort
-from bot.providers.tts_engines import TtsChoice
+from bot.providers.tts.protocol import VoiceOptions
+from bot.providers.tts.registry import TtsChoice
 from bot.providers.voices import voice_language
 from bot.tools.registry import Tool
 from media.phrases import PhraseConfig, PhraseStrategy
-from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
 # A line with placeholder texts and nothing else set: the source of every default below.

@@ -9,7 +9,7 @@ Rules:
   request: https://docs.cloud.google.com/text-to-speech/quotas).
 - A synthesis belongs to the cache, not to whoever started it: a call hanging up or a barge-in never
   cancels it. A clip that failed is forgotten, so the next ``ensure`` or call tries again.
-- A clip the fallback voice spoke (Google's quota was used up: ``bot.providers.fallback_tts``) is a stand-in:
+- A clip the fallback voice spoke (Google's quota was used up: ``bot.providers.tts.fallback``) is a stand-in:
   it plays, and ``ensure`` asks the primary voice again once it is ``STAND_IN_RETRY_S`` old, so a quota
   spike at start-up does not leave the greeting in the other voice for the life of the process.
 - ``synthesize`` makes the cache a ``TextToSpeech`` for the Speaker: a known clip text plays from the cache
@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import structlog
 
-from bot.providers.fallback_tts import SPOKEN_BY_FALLBACK
+from bot.providers.tts.fallback import SPOKEN_BY_FALLBACK
+from bot.providers.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 STAND_IN_RETRY_S = 60.0  # Google's quotas are per minute

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.providers.clips import ClipCache
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
+from bot.providers.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 _VOICE_LANGUAGE = re.compile(r"^([a-z]{2,3}-[A-Za-z]{2,3})-")  # en-US-Chirp3-HD-Aoede speaks en-US
 

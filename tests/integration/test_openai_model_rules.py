@@ -26,10 +26,10 @@ from bot.core.tool_calls import ToolCallAssembler
 from bot.providers.llm import models as bot_models
 from bot.providers.llm.openai_chat import OpenAIChatModel, make_client
 from bot.providers.llm.protocol import ChatOptions
+from bot.providers.stt.openai import OpenAISpeechToText
 from emulators import openai_models as emu_models
 from emulators.openai_server import OpenAIEmulator
 from media.errors import ProviderError
-from media.stt.openai_stt import OpenAISpeechToText
 
 USER: list[Any] = [{"role": "user", "content": "What time do you open?"}]
 TOOL: Any = {

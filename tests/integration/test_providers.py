@@ -11,14 +11,14 @@ import pytest
 
 from bot.core.tool_calls import ToolCallAssembler
 from bot.providers.llm.openai_chat import OpenAIChatModel, StreamDeadlines, make_client
+from bot.providers.stt.openai import OpenAISpeechToText
+from bot.providers.tts.google import QUOTA_RETRY_S, GoogleTextToSpeech, GoogleVoice
 from emulators.openai_script import Reply, ScriptedToolCall, TranscriptionReply
 from emulators.openai_server import OpenAIEmulator
 from emulators.tts_quota import TtsQuota
 from emulators.tts_server import TtsEmulator, TtsFault
 from emulators.voice import ToneCodebook
 from media.errors import ProviderError
-from media.stt.openai_stt import OpenAISpeechToText
-from media.tts.google_tts import QUOTA_RETRY_S, GoogleTextToSpeech, GoogleVoice
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 

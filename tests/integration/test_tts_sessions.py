@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from bot.providers.tts.google import GoogleTextToSpeech, GoogleVoice
+from bot.providers.tts.google_stream import GoogleSession, is_streaming_voice
+from bot.providers.tts.protocol import VoiceOptions
 from emulators.tts_server import TtsEmulator, TtsFault, synthetic_speech_pcm16
 from media.errors import ProviderError
-from media.tts.google_stream import GoogleSession, is_streaming_voice
-from media.tts.google_tts import GoogleTextToSpeech, GoogleVoice
-from media.tts.protocol import VoiceOptions
-from media.tts.splitter import MARGIN
+from media.splitter import MARGIN
 
 MS_PER_CHAR = 55.0  # the emulator's default
 TEXTS = ["Hello there, welcome to the paint shop.", "We sell paint.", "And brushes, of course!"]
@@ -194,7 +194,7 @@ async def test_a_session_the_quota_refuses_is_spoken_phrase_by_phrase_by_the_fal
     RESOURCE_EXHAUSTED (Chirp3RequestsPerMinutePerProject used up); the call is retried for QUOTA_RETRY_S,
     then each pushed phrase is spoken whole by the fallback voice (a Neural2 voice, its own quota),
     counted once per phrase."""
-    from bot.providers.fallback_tts import FallbackVoice
+    from bot.providers.tts.fallback import FallbackVoice
     from emulators.tts_quota import TtsQuota
 
     quota = TtsQuota(chirp3_per_minute=0)
@@ -217,7 +217,7 @@ async def test_a_session_the_quota_refuses_is_spoken_phrase_by_phrase_by_the_fal
             await fallback.aclose()
     assert [len(p) for p in phrases] == [ulaw_len(t) for t in TEXTS]  # every phrase whole
     # "refused" when every try's quota refusal reached grpc.aio as its own INTERNAL (the write race:
-    # media.tts.google_stream); the fallback speaks either way.
+    # bot.providers.tts.google_stream); the fallback speaks either way.
     assert counted in (["quota"] * len(TEXTS), ["refused"] * len(TEXTS))
     assert quota.refused >= 2 and quota.accepted["other"] == len(TEXTS)  # the stream was retried first
     assert [r["voice_name"] for r in emu.synth_requests] == ["en-US-Neural2-C"] * len(TEXTS)

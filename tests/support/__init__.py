@@ -2,9 +2,9 @@
 
 Rules:
 - One helper, one home: a test file imports what it shares from here, never from another test file.
-- Fakes implement the product's protocols (``media.tts.protocol.TextToSpeech``, the ``() -> float`` clock
-  the product takes) and mypy checks them against those protocols (``tests.support`` is in pyproject's
-  mypy packages).
+- Fakes implement the product's protocols (``bot.providers.tts.protocol.TextToSpeech``, the
+  ``() -> float`` clock the product takes) and mypy checks them against those protocols (``tests.support``
+  is in pyproject's mypy packages).
 - Nothing here patches the product: the helpers drive the emulators and read what the bench exposes.
 
 Modules: ``phone`` (a caller's scripts and waits on a bench call), ``heard`` (what the caller heard, by the

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from bot.recording.store import RecordingSink
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class FakeTTS(TextToSpeech):

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.providers.clips import STAND_IN_RETRY_S, ClipCache
-from bot.providers.fallback_tts import FallbackVoice
+from bot.providers.tts.fallback import FallbackVoice
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class SlowVoice(TextToSpeech):

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from bot.providers.fallback_tts import FallbackVoice
+from bot.providers.tts.fallback import FallbackVoice
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from bot.server.settings import Settings
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class Voice(TextToSpeech):

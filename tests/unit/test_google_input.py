@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.tts.google_tts import MAX_INPUT_BYTES, split_input
+from bot.providers.tts.google import MAX_INPUT_BYTES, split_input
 
 
 def test_short_text_is_one_piece() -> None:

@@ -19,10 +19,10 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import texttospeech_v1 as tts
 
+from bot.providers.tts.google import _error
+from bot.providers.tts.google_stream import QUOTA_RETRY_S, RETRY_BUDGET_S, GoogleSession
 from media.errors import ProviderError
-from media.tts.google_stream import QUOTA_RETRY_S, RETRY_BUDGET_S, GoogleSession
-from media.tts.google_tts import _error
-from media.tts.splitter import PhraseSplitter
+from media.splitter import PhraseSplitter
 
 MASKED = "Internal error from Core"  # what grpc.aio says when a write fails after the server's status
 

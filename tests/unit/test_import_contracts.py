@@ -3,11 +3,13 @@ by ``.ci/run``.
 
 Rules checked here: ``lint-imports`` keeps every contract on this checkout (``emulators`` imports nothing
 of ``bot``; ``media`` nothing of ``bot`` or ``emulators``; ``bot`` outside ``bot.sim`` no ``emulators``,
-not even through another module; only ``bot.cli`` imports ``bot.sim``; media's pure modules no vendor SDK;
-each of bot's layers only the ones below it; ``bot.core`` no asyncio, socket, SDK or logging); and the
-contracts do catch what they forbid: a lazy import of an emulator from a product module, an import up the
-layers, asyncio in the pure core and the tools importing the flow schema (flows -> tools, never back), in a
-copy of the tree, break them. Both run ``lint-imports`` in a
+not even through another module; only ``bot.cli`` imports ``bot.sim``; ``media`` no vendor SDK, web
+framework or thread pool; a vendor SDK only from ``bot.providers``, ``bot.server.twilio``,
+``bot.recording.s3``, ``bot.local_llm`` and ``emulators``; each of bot's layers only the ones below it;
+``bot.core`` no asyncio, socket, SDK or logging); and the contracts do catch what they forbid: a lazy import
+of an emulator from a product module, an import up the layers and asyncio in the pure core, the tools
+importing the flow schema (flows -> tools, never back), an SDK in a call stage and a thread pool in media,
+in a copy of the tree, break them. Both run ``lint-imports`` in a
 child process whose ``sys.path`` starts with the tree under test, so an installed copy of the packages is
 never the one read.
 """
@@ -98,3 +100,18 @@ def test_the_tools_importing_the_flow_schema_breaks_the_layers(tmp_path: Path) -
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bot.tools.http_tool -> bot.flows.tool_specs" in result.stdout
     assert "1 broken" in result.stdout
+
+
+def test_an_sdk_outside_its_homes_or_a_thread_pool_in_media_breaks_the_contracts(tmp_path: Path) -> None:
+    copy_tree(tmp_path)
+    with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
+        f.write("\n\ndef _sdk_in_call() -> None:\n    import grpc  # noqa: F401\n")
+    with (tmp_path / "media" / "codec.py").open("a") as f:
+        f.write("\n\ndef _pool_in_media() -> None:\n    import concurrent.futures  # noqa: F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bot.call.speaker -> grpc" in result.stdout
+    assert "media.codec -> concurrent" in result.stdout
+    assert "2 broken" in result.stdout

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from bot.core.tool_calls import ToolCall
 from bot.flows import store_tools
 from bot.flows.line import SPECULATION_PAUSE_MS, LineConfig
+from bot.providers.tts.google import GoogleVoice, is_loopback_endpoint
+from bot.providers.tts.protocol import VoiceOptions
 from bot.sim.store_line import store_line
 from bot.tools.registry import Tool, ToolRegistry
 from media.phrases import PhraseConfig, PhraseStrategy
-from media.tts.google_tts import GoogleVoice, is_loopback_endpoint
-from media.tts.protocol import VoiceOptions
 from media.vad import EndpointerConfig
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -165,7 +165,7 @@ def test_line_config_defaults() -> None:
     assert line.speculation in ("off", "stt", "llm")
 
 
-# ---- media.tts.google_tts helpers used by the line -----------------------------------------------
+# ---- bot.providers.tts.google helpers used by the line -----------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,9 @@ from bot.providers.llm.models import (
 )
 from bot.providers.llm.openai_chat import OpenAIChatModel
 from bot.providers.llm.protocol import ChatOptions, ReasoningEffort
+from bot.providers.stt.openai import language_fields
 from bot.server.serve import check_models_in_use, start_server
 from bot.server.settings import Settings
-from media.stt.openai_stt import language_fields
 
 TODAY = date(2026, 12, 3)
 DEFAULTS = Settings.model_fields

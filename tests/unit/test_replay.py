@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from bot.recording import CallRecorder, LocalStore, Recording
 from bot.sim.replay import recorded
 from bot.sim.replay.clock import ScaledClockLoop
@@ -22,7 +23,6 @@ from bot.sim.replay.recorded import RecordedTurn, RoundKey, request_key
 from bot.sim.replay.speech import RecordedSpeech
 from bot.sim.replay.words import word_distance
 from emulators.openai_script import ChatRequest
-from media.tts.protocol import TextToSpeech, VoiceOptions
 from tests.support.clocks import FakeClock
 
 SYSTEM = {"role": "system", "content": "You are the phone assistant of Corner Hardware, a store."}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from bot.providers.tts.protocol import VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import VoiceOptions
 from tests.support.fakes import FakeTTS
 from tests.support.speaker import Wire, audio, eventually, make_speaker
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.tts.splitter import MARGIN, PhraseSplitter
+from media.splitter import MARGIN, PhraseSplitter
 
 texts = st.lists(
     st.text(alphabet="abc .,", min_size=1, max_size=40).filter(str.strip), min_size=1, max_size=6

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from bot.providers.voices import Voices, voice_language
 from bot.sim.store_line import store_line
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 
 class Quiet(TextToSpeech):

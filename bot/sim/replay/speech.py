@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-from media.tts.protocol import TextToSpeech, VoiceOptions
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 
 CHUNK_BYTES = 4000  # 0.5 s of 8 kHz μ-law
 

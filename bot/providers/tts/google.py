@@ -18,8 +18,8 @@ Rules:
   answer beyond a quota (Chirp 3 HD: 200 requests per minute per project, 100 concurrent streams;
   https://docs.cloud.google.com/text-to-speech/quotas). A per-minute quota seldom frees within a second
   and the caller hears every moment of waiting, so that retry lasts ``QUOTA_RETRY_S``: what still fails
-  is kind ``quota``, the cue for a fallback voice (``bot.providers.fallback_tts``). A per-answer stream that
-  is refused before any audio is retried the same way (``media.tts.google_stream``).
+  is kind ``quota``, the cue for a fallback voice (``bot.providers.tts.fallback``). A per-answer stream that
+  is refused before any audio is retried the same way (``bot.providers.tts.google_stream``).
 - A unary request carries at most 5,000 bytes of text (Google's limit): a longer phrase goes in pieces cut
   at spaces, its audio joined.
 - SDK and gRPC errors become ``ProviderError`` (``quota``, ``unavailable``, ``timeout``, ``bad_request``,
@@ -41,11 +41,11 @@ from google.auth import exceptions as gauth_exceptions
 from google.cloud import texttospeech_v1 as tts
 from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
 
+from bot.providers.tts.google_stream import QUOTA_RETRY_S, STREAM_RATE, GoogleSession, is_streaming_voice
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from media.codec import SAMPLE_RATE, pcm16_to_ulaw
 from media.errors import ProviderError
-from media.tts.google_stream import QUOTA_RETRY_S, STREAM_RATE, GoogleSession, is_streaming_voice
-from media.tts.protocol import TextToSpeech, VoiceOptions
-from media.tts.splitter import PhraseSplitter
+from media.splitter import PhraseSplitter
 from media.wav import WavError, strip_wav_header
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -30,10 +30,10 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from bot.providers.engines import LazyModel, engine_executor, package_path
+from bot.providers.stt.protocol import SpeechToText
 from media.codec import Resampler
-from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
 
 PROVIDER = "whisper"
 MODEL_SAMPLE_RATE = 16000

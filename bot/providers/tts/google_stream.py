@@ -51,13 +51,13 @@ from google.cloud import texttospeech_v1 as tts
 
 from media.codec import SAMPLE_RATE, Resampler, pcm16_to_ulaw
 from media.errors import ProviderError
-from media.tts.splitter import PhraseSplitter
+from media.splitter import PhraseSplitter
 
 STREAM_RATE = 24000  # what StreamingSynthesizeResponse documents (headerless LINEAR16 at 24000)
 IDLE_S = 4.0  # under the service's 5 s without input
 SESSION_MAX_S = 300.0  # the gRPC deadline of one call: no answer's text takes minutes to arrive
 RETRY_BUDGET_S = 1.0  # failed before any audio: tried again (back-off 0.05 s doubling to 0.2 s)
-# How long RESOURCE_EXHAUSTED is retried, here and for unary requests (google_tts): a next phrase is
+# How long RESOURCE_EXHAUSTED is retried, here and for unary requests (google.py): a next phrase is
 # synthesized while the one before plays, so this much seldom reaches the caller's ear.
 QUOTA_RETRY_S = 0.3
 _CHIRP3_HD = re.compile(r"-Chirp3-HD-", re.IGNORECASE)

@@ -4,13 +4,13 @@ primary cannot start because its quota is used up (``TTS_FALLBACK``).
 Rules:
 - Google answers RESOURCE_EXHAUSTED beyond a per-project quota (Chirp 3 HD: 200 requests per minute,
   100 concurrent streams; https://docs.cloud.google.com/text-to-speech/quotas). The primary retries
-  briefly first (``media.tts.google_tts``); a phrase that still fails with kind ``quota`` before any of
+  briefly first (``bot.providers.tts.google``); a phrase that still fails with kind ``quota`` before any of
   its audio is spoken whole by the fallback, so the caller never hears silence because of a quota.
 - The fallback has its own quota: a Google voice of another family (Neural2, Standard: 1,000 requests
   per minute per project) or the embedded piper engine (no quota). It speaks with its own voice and
   language and only the flow's speaking rate: a flow's voice name belongs to the primary.
 - A session the service refused before any audio with its reason lost (kind ``refused``: grpc.aio's
-  own INTERNAL on every try, ``media.tts.google_stream``) falls back too: nothing was said, and a
+  own INTERNAL on every try, ``bot.providers.tts.google_stream``) falls back too: nothing was said, and a
   quota refusal is the likeliest reason.
 - A phrase whose audio has started is never switched (half in one voice, half in another); other errors
   (timeouts, outages) are not the fallback's business: they reach the Speaker, which apologises.
@@ -29,8 +29,8 @@ from contextvars import ContextVar
 
 import structlog
 
+from bot.providers.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 from media.errors import ProviderError
-from media.tts.protocol import SpeechSession, TextToSpeech, VoiceOptions
 
 log = structlog.get_logger(__name__)
 FALLBACK_KINDS = frozenset({"quota", "refused"})

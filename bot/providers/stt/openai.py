@@ -20,8 +20,8 @@ import asyncio
 
 import openai
 
+from bot.providers.stt.protocol import SpeechToText
 from media.errors import ProviderError
-from media.stt.protocol import SpeechToText
 from media.wav import pcm16_wav
 
 LANGUAGES_MODELS = frozenset({"gpt-transcribe"})  # take ``languages`` (a list), not ``language``

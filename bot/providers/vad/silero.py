@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from media.engines import package_path
+from bot.providers.engines import package_path
 from media.errors import ProviderError
 from media.vad import VoiceDetector
 

@@ -1,4 +1,4 @@
-"""bot.providers.tts_engines: one table of TTS engine names, and every place that takes a name validates
+"""bot.providers.tts.registry: one table of TTS engine names, and every place that takes a name validates
 against it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from bot.flows.line import LineConfig
 from bot.flows.model import VoiceSettings
-from bot.providers.tts_engines import ENGINES, TTS_ENGINES, TtsChoice, auto_engine
+from bot.providers.tts.registry import ENGINES, TTS_ENGINES, TtsChoice, auto_engine
 from bot.server.settings import Settings
 
 

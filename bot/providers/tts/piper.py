@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from bot.providers.engines import LazyModel, engine_executor, package_path
+from bot.providers.tts.protocol import TextToSpeech, VoiceOptions
 from media.codec import SAMPLE_RATE, Resampler, pcm16_to_ulaw
-from media.engines import LazyModel, engine_executor, package_path
 from media.errors import ProviderError
-from media.tts.protocol import TextToSpeech, VoiceOptions
 
 if TYPE_CHECKING:
     from piper import PiperVoice, SynthesisConfig
