@@ -15,15 +15,12 @@ Rules:
 - Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
   cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
   (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
-- Never silent: a filler when tools are slow (Agent) or no audio came ``silence_filler_s`` after the
-  caller finished, then progress lines (``bot.call.waiting``); a late answer is said when it comes. Only
-  a provider error (the Responder's, or ``SpeechFailed``) or the turn budget gets the apology
-  (``Lines.apologise``); the next turn goes on.
+- Never silent (``bot.call.waiting``, the Agent's fillers): when the Speaker cannot say a phrase of the
+  turn (``SpeechFailed``), the Call cancels the turn and apologises; the next turn goes on.
 - The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` parameter) and kept
   to the end of the call, whatever reloads happen meanwhile.
-- Telephony (``bot.call.telephony``): the model's ``end_call`` and ``transfer_call`` requests are
-  performed once the answer is out; keypad entries become turns; silence is reprompted; goodbyes
-  are never interrupted. Once the call is ending, no new turn starts and nothing barges in.
+- Once the call is ending (``bot.call.telephony``: a goodbye or a transfer), no new turn starts and
+  nothing barges in; a key is caller input like speech (the first of an entry barges in).
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
   after it. A failed socket (``socket_failed``) ends it as ``socket_error``; a dead one stops the Speaker.
   News still in the inbox then is handled before the recording closes (what was sent is kept), but a
@@ -116,7 +113,7 @@ class Call:
         self.taking = TurnTaking(self._run_turn, lambda turn: self.waiting.watchdog(turn), clock)
         self.waiting = CallWaiting(line, self.speaker, self.lines, self.taking, clock)
         self.phone = Telephony(
-            self,
+            self._inbox.post,
             line,
             start,
             deps.control,
@@ -198,9 +195,7 @@ class Call:
                 else:
                     self.journal.mark_echoed(name, result.value)
             case Dtmf(digit=digit):
-                self.journal.key(digit)
-                if not await self.phone.on_key(digit):
-                    self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no digits
+                await self._key(at, digit)
             case Start():
                 self.journal.count_invalid("duplicate_start", "")
             case Invalid(kind=kind, detail=detail):
@@ -208,15 +203,21 @@ class Call:
             case Connected() | Stop():
                 pass  # ``connected`` belongs before ``start``; ``stop`` ends the loop before it comes here
             case events.AudioStarted(response_id):
-                self._audio_started(at, response_id)
+                self._turn_figure(lambda turn: turn.audio_started(response_id, at))
             case events.AudioSent(response_id, audio):
                 self.journal.bot_sent(response_id, audio, "", "")
             case events.MarkSent(response_id, mark, text):
                 self.journal.bot_sent(response_id, b"", mark, text)
             case events.Played(response_id, seconds, all_heard):
-                self._played(at, response_id, seconds, all_heard)
+                if all_heard:
+                    self.lines.live.heard(response_id)
+                self._turn_figure(lambda turn: turn.played(response_id, at, seconds))
             case events.SpeechFailed(response_id, error):
                 self._speech_failed(response_id, error)
+            case events.Tick():
+                await self._tick(at)
+            case events.LineReleased():
+                await self.close()
             case events.SocketFailed(reason, close_code):
                 self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
             case _:
@@ -292,6 +293,25 @@ class Call:
             self._maybe_log_turn(turn)
         return heard
 
+    async def _key(self, at: float, digit: str) -> None:
+        self.journal.key(digit)
+        if not self.phone.takes_keys:
+            self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
+            return
+        if not self.phone.entering:
+            await self.caller_interrupts()  # typing over the bot stops it, like speaking does
+        await self.phone.on_key(digit, at)
+
+    async def _tick(self, at: float) -> None:
+        if self.closed:
+            return
+        longest = await self.phone.tick(at, busy=self.busy())
+        if longest is not None:  # the longest call's goodbye cuts in: the bot stops first
+            await self.taking.drop_speculation()
+            if self.busy():
+                await self.interrupt()
+            self.phone.end(longest)
+
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
         self.phone.watch.caller_active(self._clock())
         if self.ending is not None:
@@ -307,25 +327,12 @@ class Call:
             turn.finished = True
             self._maybe_log_turn(turn)
 
-    def _apologise(self, turn: Turn | None) -> None:
-        if self._shut_down:
-            return  # news handled after the call ended: there is no one to apologise to
-        self.lines.apologise(turn)
-
     # ---- what the stages report (``bot.call.events``, dispatched by ``_dispatch``) ---------------
 
-    def _audio_started(self, at: float, response_id: int) -> None:
+    def _turn_figure(self, took: Callable[[Turn], bool]) -> None:
+        """The current turn takes a figure from the Speaker's news; logged once its figures are in."""
         turn = self.taking.current
-        if turn is not None and response_id in turn.response_ids and turn.first_audio_at is None:
-            turn.first_audio_at = at
-            self._maybe_log_turn(turn)
-
-    def _played(self, at: float, response_id: int, seconds: float, all_heard: bool) -> None:
-        if all_heard:
-            self.lines.live.heard(response_id)
-        turn = self.taking.current
-        if turn is not None and response_id in turn.response_ids and turn.first_heard_at is None:
-            turn.first_heard_at = at - seconds
+        if turn is not None and took(turn):
             self._maybe_log_turn(turn)
 
     def _speech_failed(self, response_id: int, error: ProviderError) -> None:
@@ -341,7 +348,8 @@ class Call:
             if self.taking.task is not None and not self.taking.task.done():
                 self.taking.task.cancel()
             self.agent.settle(turn.said_text)
-        self._apologise(turn)
+        if not self._shut_down:  # news handled after the call ended: there is no one to apologise to
+            self.lines.apologise(turn)
 
     def socket_failed(self, reason: str, close_code: int | None) -> None:
         """The media socket's ``on_failure``: news like any stage's."""

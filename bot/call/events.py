@@ -64,6 +64,24 @@ class SpeechFailed:
 
 SpeakerEvent = AudioStarted | AudioSent | MarkSent | Played | SpeechFailed
 
+# ---- the telephony side's --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The supervisor's clock ticked: silence, keypad timeouts and the call's length are due a look."""
+
+
+@dataclass(frozen=True)
+class LineReleased:
+    """Twilio was asked to end the call (``hang_up``, whatever it answered) or took it elsewhere
+    (``transfer``): this stream has nothing more to carry."""
+
+    why: str
+
+
+TelephonyEvent = Tick | LineReleased
+
 # ---- the media socket's ----------------------------------------------------------------------------
 
 
@@ -75,5 +93,5 @@ class SocketFailed:
     close_code: int | None
 
 
-CallEvent = SpeakerEvent | SocketFailed
+CallEvent = SpeakerEvent | TelephonyEvent | SocketFailed
 Post = Callable[[CallEvent], None]

@@ -91,7 +91,7 @@ class Responder:
             await turn.confirmed.wait()  # an unconfirmed turn never ends on its own: dropping it undoes it
             action = self._actions.take()
             if isinstance(action, EndCall):
-                self._phone.end(action, interrupt=False)
+                self._phone.end(action)
             elif isinstance(action, Transfer):
                 await self._phone.transfer(action, turn)
         except ProviderError as exc:

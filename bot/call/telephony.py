@@ -4,19 +4,24 @@ Rules:
 - It is built with the call (after ``start``) and given its facts then: the line, the stream's ``start``
   (the sids), the history (for the notes a failed transfer leaves the model), the journal's ``note``, and
   the stages it drives directly: ``Lines`` (to say a line), ``TurnTaking`` (a keypad entry is a turn;
-  a goodbye drops a speculation) and the call's ``CallActions``. What only the Call may do (barge in,
-  close the socket) it asks through ``CallSide``; of Twilio it asks only through ``CallControl``.
+  a goodbye drops a speculation) and the call's ``CallActions``. It never calls the Call: what only the
+  Call may do follows from its news (``post``): ``Tick`` (the Call answers with ``tick``, telling it
+  whether the bot is busy) and ``LineReleased`` (the Call closes the socket). Of Twilio it asks only
+  through ``CallControl``.
 - ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
   "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
   barges in.
 - A goodbye is said, the bot waits until its mark is echoed (the caller heard it), hangs up through
-  REST, then closes the socket. A failed hang-up still closes the socket, which ends a
-  ``<Connect><Stream>`` call. Talking over the goodbye does not cut it.
+  REST, then the socket is closed. A failed hang-up still closes the socket, which ends a
+  ``<Connect><Stream>`` call. Talking over the goodbye does not cut it. The longest call's goodbye cuts
+  in: ``tick`` returns it, and the Call stops the bot before handing it to ``end``.
 - A transfer line is said inside the turn, so a barge-in cancels it: the transfer is then not made
   and the model is told to ask again. Once the line was heard the redirect is sent; if Twilio refuses
   it the caller hears ``transfer_failed_text`` and the call goes on.
-- The supervisor ticks every ``SUPERVISOR_TICK_S``: it ends keypad entries on timeout, counts
-  silence (``SilenceWatch``) and reprompts, gives up, or ends the longest call.
+- The supervisor posts a ``Tick`` every ``SUPERVISOR_TICK_S``; at each, ``tick`` ends keypad entries on
+  timeout, counts silence (``SilenceWatch``) and reprompts, gives up, or ends the longest call.
+- Keys (``on_key``) are taken only while ``takes_keys``; the first key of an entry stops the bot like
+  speech does (``entering`` is False before it), which the Call does before handing the key over.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.call.actions import TRANSFER_FAILED, TRANSFER_INTERRUPTED, CallActions, EndCall, Transfer
+from bot.call.events import LineReleased, Post, Tick
 from bot.call.lines import Lines
 from bot.call.turn_taking import TurnTaking
 from bot.call.turns import Turn
@@ -50,24 +56,10 @@ class Note(Protocol):
     def __call__(self, event: str, /, *, warning: bool = False, **fields: Any) -> None: ...  # log and record
 
 
-class CallSide(Protocol):
-    """What the telephony side asks of its call: only what the Call alone may do."""
-
-    closed: bool
-
-    def busy(self) -> bool: ...  # the bot speaks or thinks, or the caller is mid-utterance
-
-    async def interrupt(self) -> object: ...
-
-    async def caller_interrupts(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
 class Telephony:
     def __init__(
         self,
-        call: CallSide,
+        post: Post,
         line: LineConfig,
         start: Start,
         control: CallControl | None,
@@ -79,7 +71,7 @@ class Telephony:
         taking: TurnTaking,
         actions: CallActions,
     ) -> None:
-        self._call = call
+        self._post = post
         self._lines = lines
         self._taking = taking
         self._line = line
@@ -102,7 +94,7 @@ class Telephony:
         self._ending_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._supervisor = asyncio.create_task(self._supervise(), name="call-supervisor")
+        self._supervisor = asyncio.create_task(self._tick_on(), name="call-supervisor")
 
     async def stop(self) -> None:
         current = asyncio.current_task()
@@ -114,18 +106,22 @@ class Telephony:
 
     # ---- keypad --------------------------------------------------------------------------------
 
-    async def on_key(self, digit: str) -> bool:
-        """A ``dtmf`` event; False when keys are not taken now (disabled, or the call is ending)."""
-        if not self._line.dtmf.enabled or self.ending is not None:
-            return False
-        now = self._clock()
+    @property
+    def takes_keys(self) -> bool:
+        """Keys are taken now (enabled by the line, and the call is not ending)."""
+        return self._line.dtmf.enabled and self.ending is None
+
+    @property
+    def entering(self) -> bool:
+        """A keypad entry is under way (a key came, the entry is not finished)."""
+        return self.keys.collecting
+
+    async def on_key(self, digit: str, now: float) -> None:
+        """A ``dtmf`` key that came at ``now``, while ``takes_keys``."""
         self.watch.caller_active(now)
-        if not self.keys.collecting:
-            await self._call.caller_interrupts()  # typing over the bot stops it, like speaking does
         entry = self.keys.push(digit, now)
         if entry:
             await self._on_entry(entry)
-        return True
 
     async def _on_entry(self, digits: str) -> None:
         self._note("dtmf_entry", digits=len(digits))
@@ -133,26 +129,31 @@ class Telephony:
 
     # ---- silence and call length ---------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        while not self._call.closed:
+    async def _tick_on(self) -> None:
+        while True:
             await asyncio.sleep(SUPERVISOR_TICK_S)
-            now = self._clock()
-            entry = self.keys.poll(now)
-            if entry and self.ending is None:
-                await self._on_entry(entry)
-            if self.ending is not None:
-                continue
-            if self._call.busy() or self.keys.collecting:
-                self.watch.bot_active(now)
-            due = self.watch.due(now)
-            timeouts = self._line.timeouts
-            if due is Due.REPROMPT:
-                self._note("reprompt", count=self.watch.reprompts)
-                self._lines.say(timeouts.reprompt_text)
-            elif due is Due.GIVE_UP:
-                self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"), interrupt=False)
-            elif due is Due.MAX_DURATION:
-                self.end(EndCall(timeouts.max_call_goodbye, "max_duration"), interrupt=True)
+            self._post(Tick())
+
+    async def tick(self, now: float, *, busy: bool) -> EndCall | None:
+        """A ``Tick`` at ``now``; ``busy``: the bot speaks or thinks, or the caller is mid-utterance.
+        Returns the longest call's goodbye when it is due, for the Call to cut in with (see the rules)."""
+        entry = self.keys.poll(now)
+        if entry and self.ending is None:
+            await self._on_entry(entry)
+        if self.ending is not None:
+            return None
+        if busy or self.keys.collecting:
+            self.watch.bot_active(now)
+        due = self.watch.due(now)
+        timeouts = self._line.timeouts
+        if due is Due.REPROMPT:
+            self._note("reprompt", count=self.watch.reprompts)
+            self._lines.say(timeouts.reprompt_text)
+        elif due is Due.GIVE_UP:
+            self.end(EndCall(timeouts.no_answer_goodbye, "no_answer"))
+        elif due is Due.MAX_DURATION:
+            return EndCall(timeouts.max_call_goodbye, "max_duration")
+        return None
 
     # ---- goodbyes and transfers ----------------------------------------------------------------
 
@@ -164,19 +165,16 @@ class Telephony:
             self.ending = SOCKET_ERROR
             self.actions.ending = True
 
-    def end(self, end: EndCall, *, interrupt: bool) -> None:
-        """Say the goodbye (after what is playing, or instead of it with ``interrupt``), then hang up."""
+    def end(self, end: EndCall) -> None:
+        """Say the goodbye (after what is playing), then hang up."""
         if self.ending is not None:
             return
         self.ending = end.reason
         self.actions.ending = True
-        self._ending_task = asyncio.create_task(self._say_goodbye_and_hang_up(end, interrupt), name="ending")
+        self._ending_task = asyncio.create_task(self._say_goodbye_and_hang_up(end), name="ending")
 
-    async def _say_goodbye_and_hang_up(self, end: EndCall, interrupt: bool) -> None:
-        call = self._call
+    async def _say_goodbye_and_hang_up(self, end: EndCall) -> None:
         await self._taking.drop_speculation()
-        if interrupt and call.busy():
-            await call.interrupt()
         heard = await _until_heard(self._lines.say(end.goodbye))
         self._note("hanging_up", reason=end.reason, goodbye_heard=heard)
         start = self._start
@@ -185,7 +183,7 @@ class Telephony:
                 await self._control.hang_up(start.account_sid, start.call_sid)
             except ProviderError as exc:  # closing the socket still ends a <Connect><Stream> call
                 self._note("hang_up_failed", warning=True, provider=exc.provider, kind=exc.kind)
-        await call.close()
+        self._post(LineReleased("hang_up"))
 
     async def transfer(self, transfer: Transfer, turn: Turn) -> None:
         """Inside the turn: say the transfer line; once heard, redirect the call (in the background)."""
@@ -202,7 +200,7 @@ class Telephony:
         self._ending_task = asyncio.create_task(self._redirect(transfer), name="transferring")
 
     async def _redirect(self, transfer: Transfer) -> None:
-        call, config = self._call, transfer.config
+        config = transfer.config
         try:
             start = self._start
             if self._control is None or not start.call_sid:
@@ -220,7 +218,7 @@ class Telephony:
         self.actions.transferred = True
         self.transferred_to = config.number
         self._note("transferred", target=config.name)
-        await call.close()
+        self._post(LineReleased("transfer"))
 
 
 async def _until_heard(line: Utterance) -> bool:

@@ -48,6 +48,21 @@ class Turn:
         if self.first_phrase_at is None:
             self.first_phrase_at = now
 
+    def audio_started(self, response_id: int, at: float) -> bool:
+        """The first frame of ``response_id`` went out at ``at``: True if that is this turn's first audio."""
+        if response_id not in self.response_ids or self.first_audio_at is not None:
+            return False
+        self.first_audio_at = at
+        return True
+
+    def played(self, response_id: int, at: float, seconds: float) -> bool:
+        """A phrase of ``response_id``, ``seconds`` long, came back played at ``at``: True if that is the
+        first this turn's caller heard (they started hearing it ``seconds`` before)."""
+        if response_id not in self.response_ids or self.first_heard_at is not None:
+            return False
+        self.first_heard_at = at - seconds
+        return True
+
     def said_text(self, response_id: int) -> str:
         return " ".join(self.said.get(response_id, []))
 
