@@ -10,8 +10,8 @@ Rules:
   per kind and ignored. Audio goes mu-law -> PCM16 -> ``Endpointer`` inline (microseconds per frame).
 - It owns the state and is the only place that cancels work: the turn task (``bot.call.respond``: STT
   -> Agent -> Speaker), the turn's watchdog (``bot.call.waiting``) and the Speaker. It builds each stage
-  with the stages below it; the only thing a stage asks of the Call is the telephony side's ``CallSide``
-  (barge in, close the socket), and their news comes up as events.
+  with the stages below it; no stage calls the Call: their news comes up as events, and what follows
+  from it (barge in, close the socket) the Call does in its loop.
 - Barge-in: caller speech of ``min_speech_ms`` while the bot speaks or thinks sends ``clear`` at once,
   cancels the turn (LLM stream, tools, pending TTS) and keeps history to what the caller heard
   (``MarkTracker``); a turn cut before its transcript hands its audio (``TurnTaking.carry``) on.
