@@ -6,12 +6,12 @@ of ``bot``; ``media`` nothing of ``bot`` or ``emulators``; ``bot`` outside ``bot
 not even through another module; only ``bot.cli`` imports ``bot.sim``; ``media`` no vendor SDK, web
 framework or thread pool; a vendor SDK only from ``bot.providers``, ``bot.server.twilio``,
 ``bot.recording.s3``, ``bot.local_llm`` and ``emulators``; each of bot's layers only the ones below it;
-``bot.core`` no asyncio, socket, SDK or logging); and the contracts do catch what they forbid: a lazy import
-of an emulator from a product module, an import up the layers and asyncio in the pure core, the tools
-importing the flow schema (flows -> tools, never back), an SDK in a call stage and a thread pool in media,
-in a copy of the tree, break them. Both run ``lint-imports`` in a
-child process whose ``sys.path`` starts with the tree under test, so an installed copy of the packages is
-never the one read.
+``bot.core`` no asyncio, socket, SDK or logging; inside ``bot.call`` no stage imports the Call or a stage
+above it); and the contracts do catch what they forbid: a lazy import of an emulator from a product module,
+an import up the layers and asyncio in the pure core, the tools importing the flow schema (flows -> tools,
+never back), an SDK in a call stage, a thread pool in media and a stage reaching back into the Call, in a
+copy of the tree, break them. Both run ``lint-imports`` in a child process whose ``sys.path`` starts with
+the tree under test, so an installed copy of the packages is never the one read.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bot.call.speaker -> bot.server.app" in result.stdout
     assert "bot.core.keypad -> asyncio" in result.stdout
-    assert "2 broken" in result.stdout
+    assert "3 broken" in result.stdout  # and bot.call's layers: through the shell, a stage imports the Call
 
 
 def test_the_tools_importing_the_flow_schema_breaks_the_layers(tmp_path: Path) -> None:
@@ -115,3 +115,16 @@ def test_an_sdk_outside_its_homes_or_a_thread_pool_in_media_breaks_the_contracts
     assert "bot.call.speaker -> grpc" in result.stdout
     assert "media.codec -> concurrent" in result.stdout
     assert "2 broken" in result.stdout
+
+
+def test_a_stage_reaching_back_into_the_call_breaks_the_call_s_layers(tmp_path: Path) -> None:
+    copy_tree(tmp_path)
+    # What the telephony side once held (a protocol of the Call's methods), as an import this time.
+    with (tmp_path / "bot" / "call" / "telephony.py").open("a") as f:
+        f.write("\n\ndef _the_call() -> None:\n    import bot.call.call  # noqa: F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bot.call.telephony -> bot.call.call" in result.stdout
+    assert "1 broken" in result.stdout
