@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from tests.support.flows import edited, store_flow, tool_yaml, version_of, write_flow
 from tests.support.phone import one_call
-from tests.support.served import ServeLog, healthz, run_bot, serve_env, serve_refusing
+from tests.support.served import healthz, run_bot, serve_env, serve_logged, serve_refusing
 
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
 STOCK_KEY = "stock-key-7f1c2e"
@@ -426,13 +425,7 @@ async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(t
     path = write_flow(folder, "store.yaml", first)
     env = serve_env(folder)
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    log = ServeLog(process.stdout)
-    try:
+    async with serve_logged(env, tmp_path) as (process, log):
         # SIGHUP's handler is installed right after "listening" is logged; before that it would kill.
         await log.wait_for("listening", timeout=20)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
@@ -464,11 +457,6 @@ async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(t
         assert process.stderr is not None
         stderr = await process.stderr.read()
         assert process.returncode == 0, stderr.decode()[-2000:]
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await log.aclose()
 
 
 # ---- 8. a reload never changes a live call ------------------------------------------------------------
