@@ -204,29 +204,28 @@ async def test_429_without_retries_reaches_the_caller(emulator: OpenAIEmulator) 
     assert raised.value.response.headers["retry-after-ms"] == "10"
 
 
-async def test_cut_stream_raises_api_connection_error(emulator: OpenAIEmulator) -> None:
-    # Observed with openai 3.57 / httpx2: the unfinished chunked body raises APIConnectionError (caused by
-    # httpx2's RemoteProtocolError) during iteration, after the chunks already sent were yielded.
-    emulator.replies.append(Reply(text="Let me check that for you", cut_after_chunks=3))
-    received: list[ChatCompletionChunk] = []
-    async with client_for(emulator) as client:
-        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
-        with pytest.raises(openai.APIConnectionError):
-            async for chunk in stream:
-                received.append(chunk)
-    assert len(received) == 3 and finish_reasons(received) == []
+CHECKING = "Let me check that for you"
 
 
-async def test_garbage_event_makes_the_sdk_raise_json_decode_error_while_iterating(
-    emulator: OpenAIEmulator,
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        # Observed with openai 3.57 / httpx2: the unfinished chunked body raises APIConnectionError (caused
+        # by httpx2's RemoteProtocolError) during iteration, after the chunks already sent were yielded.
+        pytest.param(Reply(text=CHECKING, cut_after_chunks=3), openai.APIConnectionError, id="cut"),
+        # Observed with openai 3.57: the SDK json.loads each event's data itself, so a broken event raises
+        # json.JSONDecodeError (not an openai.APIError) after the chunks before it were yielded.
+        pytest.param(Reply(text=CHECKING, garbage_after_chunks=3), json.JSONDecodeError, id="garbage"),
+    ],
+)
+async def test_a_stream_broken_after_3_chunks_raises_while_iterating_after_yielding_them(
+    emulator: OpenAIEmulator, reply: Reply, error: type[Exception]
 ) -> None:
-    # Observed with openai 3.57: the SDK json.loads each event's data itself, so a broken event raises
-    # json.JSONDecodeError (not an openai.APIError) after the chunks before it were yielded.
-    emulator.replies.append(Reply(text="Let me check that for you", garbage_after_chunks=3))
+    emulator.replies.append(reply)
     received: list[ChatCompletionChunk] = []
     async with client_for(emulator) as client:
         stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
-        with pytest.raises(json.JSONDecodeError):
+        with pytest.raises(error):
             async for chunk in stream:
                 received.append(chunk)
     assert len(received) == 3 and finish_reasons(received) == []
