@@ -486,14 +486,19 @@ async def test_the_gate_is_not_awaited_without_tool_calls() -> None:
     assert gate_calls == 0
 
 
-async def test_the_last_allowed_round_is_offered_no_tools() -> None:
-    runs = 0
+class CountedEcho:
+    """A tool handler that answers "echo" and counts its runs."""
 
-    async def echo() -> str:
-        nonlocal runs
-        runs += 1
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def __call__(self) -> str:
+        self.runs += 1
         return "echo"
 
+
+async def test_the_last_allowed_round_is_offered_no_tools() -> None:
+    echo = CountedEcho()
     model = FakeChatModel(
         [tool_start(0, "call_1", "echo"), finish("tool_calls")],
         [tool_start(0, "call_2", "echo"), finish("tool_calls")],
@@ -502,7 +507,7 @@ async def test_the_last_allowed_round_is_offered_no_tools() -> None:
     agent, conversation, _ = make_agent(model, [tool("echo", echo)], max_tool_rounds=2)
     outputs = await collect(agent)
     assert [o.text for o in outputs] == ["Done."]
-    assert runs == 2
+    assert echo.runs == 2
     assert [model.tool_names(i) for i in range(3)] == [["echo"], ["echo"], []]
     assert [m["role"] for m in conversation.messages] == [
         "system", "user", "assistant", "tool", "assistant", "tool", "assistant",
@@ -524,17 +529,11 @@ async def test_a_model_that_keeps_calling_tools_is_bounded() -> None:
 
 
 async def test_tools_never_run_more_than_max_tool_rounds_times() -> None:
-    runs = 0
-
-    async def echo() -> str:
-        nonlocal runs
-        runs += 1
-        return "echo"
-
+    echo = CountedEcho()
     model = FakeChatModel([tool_start(0, "call_1", "echo"), finish("tool_calls")])
     agent, _, _ = make_agent(model, [tool("echo", echo)], max_tool_rounds=2)
     await collect(agent)
-    assert runs == 2
+    assert echo.runs == 2
 
 
 # ---- errors and cancellation ---------------------------------------------------------------------
