@@ -23,7 +23,7 @@ from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
 from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
-from tests.support.heard import GREETING, NO_SILENCE_FILLER
+from tests.support.heard import NO_SILENCE_FILLER, echo_bench
 from tests.support.phone import finished_call
 from tests.support.raw_media import RawMediaSocket
 from tests.support.recordings import assert_finalized, recording_of
@@ -46,7 +46,7 @@ async def _hang_up(raw: RawMediaSocket, b: Bench) -> None:
 
 
 async def test_audio_flooded_faster_than_real_time_is_dropped_and_the_call_goes_on() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         await asyncio.wait_for(b.server.warming, 10)
         raw = await RawMediaSocket.connect(b, FLOOD_SID)
         try:
@@ -86,7 +86,7 @@ async def test_audio_flooded_faster_than_real_time_is_dropped_and_the_call_goes_
 
 
 async def test_frames_stamped_far_ahead_do_not_grow_the_recording() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         await asyncio.wait_for(b.server.warming, 10)
         raw = await RawMediaSocket.connect(b, STAMPED_SID)
         try:

@@ -24,9 +24,13 @@ from emulators.phone import PhoneCall
 from tests.support.heard import (
     APOLOGY,
     GREETING,
-    NO_SILENCE_FILLER,
+    SALE,
+    SALE_BREAKS_AFTER,
+    SALE_HEARD,
+    SALE_KEPT,
     caller_speech_ends,
     clips_cached,
+    echo_bench,
     heard,
     said,
 )
@@ -117,32 +121,24 @@ async def test_a_first_token_later_than_the_turn_budget_gets_the_apology_at_the_
 
 
 async def test_a_stream_that_stops_mid_answer_keeps_what_was_said_then_apologises() -> None:
-    answer = "Our sale starts today, with tools at half price. Paint is cheaper too."
-    # Chunk 1 is the role, chunk k+1 the k-th word: 13 chunks end at "Paint is", then nothing comes.
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"llm_stall_timeout_s": 1.0},
-    ) as b:
+    async with echo_bench(settings={"llm_stall_timeout_s": 1.0}) as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             await clips_cached(b)
-            b.openai.replies.append(Reply(text=answer, stall_after_chunks=13))
+            b.openai.replies.append(Reply(text=SALE, stall_after_chunks=SALE_BREAKS_AFTER))
             await ask_slow(call, "Any deals today?")
             await ask(call, "Say that again?")
             await call.hang_up()
         bot_call = await finished_call(b)
     assert heard(call, bot_call) == [
         GREETING,
-        "Our sale starts today,",
-        "with tools at half price.",
+        *SALE_HEARD,
         APOLOGY,  # no progress line inside an answer
         *said("Say that again?"),
     ]
     assert [t.error for t in bot_call.turns] == ["openai-chat:stall", None]
     after = b.openai.chat_requests[-1].messages
-    assert after[-2] == {"role": "assistant", "content": "Our sale starts today, with tools at half price."}
+    assert after[-2] == {"role": "assistant", "content": SALE_KEPT}
 
 
 async def test_barge_in_while_waiting_stops_the_progress_lines_and_the_next_turn_is_answered() -> None:
