@@ -48,39 +48,43 @@ def copy_tree(to: Path) -> None:
         shutil.copytree(ROOT / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
 
 
+def add_import(module: Path, imported: str) -> None:
+    """Append to ``module`` a function that imports ``imported``."""
+    with module.open("a") as f:
+        f.write(f"\n\ndef _added() -> None:\n    import {imported}  # noqa: F401\n")
+
+
 def test_the_checkout_keeps_every_import_contract() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
-def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("added", "broken"),
+    [
+        # Inside a function, as the lazy imports of the CLI are: an arrow all the same. 4 broken: the two
+        # forbidden arrows, bot.sim protected from emulators, and telemetry reaching up to sim.
+        pytest.param(
+            {"bot/telemetry/metrics.py": "emulators.voice", "emulators/voice.py": "bot.sim.wer"},
+            4,
+            id="a_product_module_importing_an_emulator",
+        ),
+        pytest.param(
+            {"bot/call/speaker.py": "bot.server.app", "bot/core/keypad.py": "asyncio"},
+            2,
+            id="an_import_up_the_layers_or_asyncio_in_the_core",
+        ),
+    ],
+)
+def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path, added: dict[str, str], broken: int) -> None:
     copy_tree(tmp_path)
-    # Inside a function, as the lazy imports of the CLI are: an arrow all the same.
-    with (tmp_path / "bot" / "telemetry" / "metrics.py").open("a") as f:
-        f.write("\n\ndef _fake_in_product() -> None:\n    import emulators.voice  # noqa: F401\n")
-    with (tmp_path / "emulators" / "voice.py").open("a") as f:
-        f.write("\n\ndef _product_in_fake() -> None:\n    import bot.sim.wer  # noqa: F401\n")
+    for module, imported in added.items():
+        add_import(tmp_path / module, imported)
 
     result = lint_imports(tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.telemetry.metrics -> emulators.voice" in result.stdout
-    assert "emulators.voice -> bot.sim.wer" in result.stdout
-    # the two forbidden arrows, bot.sim protected from emulators, and telemetry reaching up to sim
-    assert "4 broken" in result.stdout
-
-
-def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp_path: Path) -> None:
-    copy_tree(tmp_path)
-    with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
-        f.write("\n\ndef _shell_in_call() -> None:\n    import bot.server.app  # noqa: F401\n")
-    with (tmp_path / "bot" / "core" / "keypad.py").open("a") as f:
-        f.write("\n\ndef _loop_in_core() -> None:\n    import asyncio  # noqa: F401\n")
-
-    result = lint_imports(tmp_path)
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.call.speaker -> bot.server.app" in result.stdout
-    assert "bot.core.keypad -> asyncio" in result.stdout
-    assert "2 broken" in result.stdout
+    for module, imported in added.items():
+        assert f"{module.removesuffix('.py').replace('/', '.')} -> {imported}" in result.stdout
+    assert f"{broken} broken" in result.stdout
