@@ -233,14 +233,19 @@ def stock_responder(request: ChatRequest) -> Reply:
     return Reply("How can I help?")
 
 
-async def stock_call(tmp_path: Path, service: StockService) -> tuple[Bench, Call]:
+def stock_flows(tmp_path: Path, service: StockService) -> Path:
+    """A flows folder of one store flow with the stock tool of ``service``."""
     folder = tmp_path / "flows"
     folder.mkdir()
     flow = store_flow(
         "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(service.url)
     )
     write_flow(folder, "store.yaml", flow)
-    async with bench(flows=str(folder), responder=stock_responder) as b:
+    return folder
+
+
+async def stock_call(tmp_path: Path, service: StockService) -> tuple[Bench, Call]:
+    async with bench(flows=str(stock_flows(tmp_path, service)), responder=stock_responder) as b:
         _phone, call = await one_call(b, "+15550100", STOCK_QUESTION)
     return b, call
 
@@ -289,13 +294,7 @@ async def test_a_service_that_echoes_the_header_key_puts_it_in_no_prompt_and_no_
     # /calls page that shows it).
     monkeypatch.setenv(STOCK_KEY_VARIABLE, STOCK_KEY)
     stock_service.answer = {"item": "hammer", "count": 7, "debug": {"X-Api-Key": STOCK_KEY}}
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    flow = store_flow(
-        "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(stock_service.url)
-    )
-    write_flow(folder, "store.yaml", flow)
-    async with bench(flows=str(folder), responder=stock_responder) as b:
+    async with bench(flows=str(stock_flows(tmp_path, stock_service)), responder=stock_responder) as b:
         await one_call(b, "+15550100", STOCK_QUESTION)
         async with asyncio.timeout(10):
             await b.call_ended.wait()
