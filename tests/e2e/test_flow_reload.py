@@ -92,13 +92,20 @@ def oversized_flow() -> str:
 # ---- in process ----------------------------------------------------------------------------------------
 
 
-async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def gated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """An empty flows folder, and the folder ``gate_module`` writes its gates to (importable here)."""
     folder, gates = tmp_path / "flows", tmp_path / "gates"
     folder.mkdir()
     gates.mkdir()
     monkeypatch.syspath_prepend(str(gates))
+    return folder, gates
+
+
+async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
+    gated_folders: tuple[Path, Path],
+) -> None:
+    folder, gates = gated_folders
     before = many_flows(folder)
     async with bench(flows=str(folder)) as b:
         after = many_flows(folder, tools=gated_tool(gate_module(gates)))
@@ -116,12 +123,9 @@ async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
 
 
 async def test_reload_requests_while_one_runs_make_exactly_one_more_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    gated_folders: tuple[Path, Path],
 ) -> None:
-    folder, gates = tmp_path / "flows", tmp_path / "gates"
-    folder.mkdir()
-    gates.mkdir()
-    monkeypatch.syspath_prepend(str(gates))
+    folder, gates = gated_folders
     many_flows(folder, count=3)
     async with bench(flows=str(folder)) as b:
         assert b.server.desk.generation == 1
