@@ -28,6 +28,7 @@ from bot.providers.llm.protocol import ChatModel, ChatOptions
 from bot.tools.registry import Tool, ToolRegistry
 from media.errors import ProviderError
 from media.phrases import PhraseConfig, PhraseStrategy
+from tests.support.rendezvous import Rendezvous
 
 TIMEOUT_S = 5.0  # generous bound on every wait, so a broken test fails instead of hanging
 SYSTEM = "You are a test assistant."
@@ -254,22 +255,14 @@ async def test_a_response_with_no_text_adds_no_message() -> None:
 
 
 async def test_tool_round_runs_calls_in_parallel_and_streams_the_follow_up() -> None:
-    started: set[str] = set()
-    both_started = asyncio.Event()
-
-    async def rendezvous(name: str) -> None:
-        # Each tool returns only once both are running: sequential execution would time out.
-        started.add(name)
-        if len(started) == 2:
-            both_started.set()
-        await both_started.wait()
+    both = Rendezvous(2)  # each tool returns only once both are running: sequential execution would time out
 
     async def lookup_order(order_id: str) -> dict[str, str]:
-        await rendezvous("lookup_order")
+        await both.arrive("lookup_order")
         return {"order_id": order_id, "status": "shipped"}
 
     async def check_hours(day: str) -> dict[str, str]:
-        await rendezvous("check_hours")
+        await both.arrive("check_hours")
         return {"day": day, "hours": "9 to 6"}
 
     first_round: list[Step] = [
