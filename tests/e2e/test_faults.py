@@ -35,8 +35,8 @@ from tests.support.heard import (
     SALE_HEARD,
     SALE_KEPT,
     caller_speech_ends,
-    clips_cached,
     echo_bench,
+    greeted_call,
     heard,
     said,
 )
@@ -152,9 +152,7 @@ async def test_oversized_frame_is_ignored_and_counted_like_other_junk() -> None:
 
 async def test_llm_server_error_gets_the_apology_then_the_next_turn_is_answered() -> None:
     async with echo_bench() as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             # The bot's client retries once (llm_max_retries=1): two 500s exhaust it.
             b.openai.replies.extend([Reply(status=500), Reply(status=500)])
             asked_at = time.monotonic()
@@ -190,9 +188,7 @@ async def test_rate_limit_with_retry_after_is_retried_by_the_sdk_without_apology
 
 async def test_stream_cut_mid_answer_keeps_what_was_said_apologises_and_history_stays_valid() -> None:
     async with echo_bench() as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     Reply(tool_calls=[ScriptedToolCall("check_hours", {"day": "monday"})]),
@@ -226,9 +222,7 @@ async def test_a_stall_before_the_first_token_is_waited_out_with_the_filler_then
     async with bench(
         responder=echo_responder, greeting=GREETING, settings={"llm_first_token_timeout_s": first_token_s}
     ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             # The role chunk, then nothing: no first token ever comes.
             b.openai.replies.append(Reply(text="This answer never comes.", stall_after_chunks=1))
             await call.say("Hello, are you open?")
@@ -258,9 +252,7 @@ async def test_a_stall_before_the_first_token_is_waited_out_with_the_filler_then
 
 async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works() -> None:
     async with echo_bench() as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             # More than the TTS client's retries can use up; the rest is cleared before the next turn.
             before, rpcs_before = len(b.tts.synth_requests), b.tts.rpcs.total()
             b.tts.faults.extend(TtsFault(grpc.StatusCode.UNAVAILABLE) for _ in range(50))
@@ -284,9 +276,7 @@ async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works
 
 async def test_stt_error_gets_the_apology_then_the_next_turn_works() -> None:
     async with echo_bench() as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.transcription_replies.extend(
                 [TranscriptionReply(status=500), TranscriptionReply(status=500)]
             )
@@ -318,9 +308,7 @@ async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> No
     )
     line = store_line(order_delay_s=1.0)  # the follow-up request would come 1 s after the tool starts
     async with echo_bench(line=line) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             if moment == "llm_streaming":
                 b.openai.replies.append(Reply(text=slow_answer, chunk_delay_s=0.15))
             else:

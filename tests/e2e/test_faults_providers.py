@@ -30,12 +30,12 @@ from tests.support.heard import (
     SALE_HEARD,
     SALE_KEPT,
     caller_speech_ends,
-    clips_cached,
     echo_bench,
+    greeted_call,
     heard,
     said,
 )
-from tests.support.phone import ask, finished_call, greeted
+from tests.support.phone import ask, finished_call
 from tests.support.recordings import assert_finalized, recording_of
 
 TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut result
@@ -46,9 +46,7 @@ TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut
 
 async def test_llm_event_that_is_not_json_keeps_what_was_said_apologises_and_history_stays_valid() -> None:
     async with echo_bench() as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     # Valid JSON that is not a chunk: skipped, the whole answer is said.
@@ -88,9 +86,7 @@ async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() 
     marks the phrase, and goes on. No error, no apology, no hang."""
     question = "Paint colours?"
     async with echo_bench(settings={"tts_streaming": True}) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             before = b.tts.rpcs["streaming"]
             b.tts.faults.append(TtsFault(grpc.StatusCode.OK, after_chunks=2))  # 2 x 100 ms, then OK
             await ask(call, question)
@@ -114,9 +110,7 @@ async def test_tts_stream_failing_mid_answer_keeps_what_was_heard_apologises_and
     """One request per answer: a failure after the first phrase's audio costs only the rest of it."""
     question = "Paint colours?"
     async with echo_bench(settings={"tts_streaming": True}) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)  # the apology comes from the cache; the clips taught the rate
+        async with greeted_call(b) as call:  # the apology comes from the cache; the clips taught the rate
             # "You said:" lasts 270 ms at 30 ms per character: ~3 responses of 100 ms, then the second
             # phrase's audio starts; the call fails 3 responses into it.
             b.tts.faults.append(TtsFault(grpc.StatusCode.UNAVAILABLE, after_chunks=6))
@@ -145,9 +139,7 @@ async def test_stt_timeout_is_given_up_at_the_deadline_apologised_for_and_the_ne
     async with bench(
         responder=echo_responder, greeting=GREETING, settings={"stt_timeout_s": STT_TIMEOUT_S}
     ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.transcription_replies.append(TranscriptionReply(delay_s=60.0))  # hangs past the deadline
             first_audio = await ask(call, "Where exactly?")
             await ask(call, "Which street?")
@@ -196,9 +188,7 @@ async def test_huge_tool_result_is_cut_before_it_reaches_the_model_and_the_answe
     line = store_line()
     line = dataclasses.replace(line, tools=(*line.tools, CATALOG_TOOL))
     async with echo_bench(line=line) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     Reply(tool_calls=[ScriptedToolCall("export_catalog", {}, call_id="call_catalog")]),

@@ -6,14 +6,15 @@ Rules:
   tests send no ``clear``), and the bot's ``MarkTracker`` names the phrase behind each mark.
 - ``said`` is what ``echo_responder`` answers; ``GREETING`` and ``NO_SILENCE_FILLER`` are the bench
   arguments that keep the greeting short and the silence filler out of tests about something else;
-  ``echo_bench`` is the bench with all three.
+  ``echo_bench`` is the bench with all three, ``greeted_call`` a call to it ready for the fault.
 - Nothing here patches the bot: the helpers only read what the bench and the phone expose.
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from bot.call.call import Call
@@ -22,6 +23,7 @@ from bot.sim.rig import Bench, bench
 from bot.sim.store_line import store_line
 from emulators.openai_script import echo_responder
 from emulators.phone import PhoneCall
+from tests.support.phone import greeted
 
 GREETING = "Hi, how can I help?"
 APOLOGY = store_line().apology_text
@@ -65,6 +67,16 @@ def heard(phone: PhoneCall, bot_call: Call) -> list[str]:
 
 def caller_speech_ends(phone: PhoneCall) -> list[float]:
     return [e.t for e in phone.events if e.kind == "caller_speech_end"]
+
+
+@asynccontextmanager
+async def greeted_call(b: Bench) -> AsyncIterator[PhoneCall]:
+    """A call to the bench, once its greeting has played and the line's clips (apology, fillers) are cached:
+    where a test of faults starts."""
+    async with await b.phone.dial() as call:
+        await greeted(call)
+        await clips_cached(b)
+        yield call
 
 
 async def clips_cached(b: Bench, timeout_s: float = 10.0) -> None:
