@@ -385,17 +385,24 @@ def test_serve_refuses_a_reasoning_effort_the_model_refuses_with_tools_like_flow
     assert serve_refusing(path, tmp_path, **here)[1:] == [expected]
 
 
+def the_one_problem(tmp_path: Path, tools: str, marker: str, field: str) -> str:
+    """``bot serve`` on a store flow with ``tools`` must refuse with one problem, at the line holding
+    ``marker`` and naming ``field``: that problem's line."""
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, tools=tools)
+    path = write_flow(tmp_path, "store.yaml", text)
+    stderr = serve_refusing(path, tmp_path)
+    where = f"{path}:{line_of(text, marker)}: {field}:"
+    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
+    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
+    return stderr[1]
+
+
 def test_serve_with_an_http_tool_header_variable_missing_exits_2_naming_the_line_and_variable(
     tmp_path: Path,
 ) -> None:
-    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True,
-                      tools=stock_tool("http://127.0.0.1:9/stock", "FLOW_E2E_NOT_SET_ANYWHERE"))  # fmt: skip
-    path = write_flow(tmp_path, "store.yaml", text)
-    stderr = serve_refusing(path, tmp_path)
-    where = f"{path}:{line_of(text, 'X-Api-Key: env:')}: tools[2].headers.X-Api-Key:"
-    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
-    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
-    assert "FLOW_E2E_NOT_SET_ANYWHERE" in stderr[1]
+    tools = stock_tool("http://127.0.0.1:9/stock", "FLOW_E2E_NOT_SET_ANYWHERE")
+    problem = the_one_problem(tmp_path, tools, "X-Api-Key: env:", "tools[2].headers.X-Api-Key")
+    assert "FLOW_E2E_NOT_SET_ANYWHERE" in problem
 
 
 def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_line_and_function(
@@ -405,13 +412,8 @@ def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_lin
         type="python", name="stock_level", description="Stock of an item.",
         function="store_backend_not_installed.stock:level",
     )  # fmt: skip
-    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, tools=missing)
-    path = write_flow(tmp_path, "store.yaml", text)
-    stderr = serve_refusing(path, tmp_path)
-    where = f"{path}:{line_of(text, 'function: store_backend_not_installed')}: tools[2].function:"
-    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
-    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
-    assert "store_backend_not_installed" in stderr[1]
+    problem = the_one_problem(tmp_path, missing, "function: store_backend_not_installed", "tools[2].function")
+    assert "store_backend_not_installed" in problem
 
 
 # ---- 7. SIGHUP reloads bot serve ----------------------------------------------------------------------
