@@ -32,7 +32,7 @@ from bot.call.call import Call
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from tests.support.flows import edited, store_flow, tool_yaml, version_of, write_flow
-from tests.support.phone import one_call
+from tests.support.phone import a_call_ended, one_call
 from tests.support.served import healthz, run_bot, serve_env, serve_logged, serve_refusing
 
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
@@ -296,8 +296,7 @@ async def test_a_service_that_echoes_the_header_key_puts_it_in_no_prompt_and_no_
     stock_service.answer = {"item": "hammer", "count": 7, "debug": {"X-Api-Key": STOCK_KEY}}
     async with bench(flows=str(stock_flows(tmp_path, stock_service)), responder=stock_responder) as b:
         await one_call(b, "+15550100", STOCK_QUESTION)
-        async with asyncio.timeout(10):
-            await b.call_ended.wait()
+        await a_call_ended(b)
         files = await asyncio.to_thread(lambda: [p for p in Path(b.settings.recordings_dir).rglob("*")])
         recorded = b"".join(p.read_bytes() for p in files if p.is_file())
     assert stock_service.received[0][0].get("X-Api-Key") == STOCK_KEY

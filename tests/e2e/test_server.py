@@ -29,6 +29,7 @@ from emulators import twilio_wire as wire
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
+from tests.support.phone import a_call_ended
 from tests.support.served import (
     OPENAI_SECRET,
     PROCESS_TIMEOUT_S,
@@ -158,7 +159,7 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
             await call.wait_for_bot_audio(after=0.0, timeout=10)
             assert await health() == {"status": "ok", "active_calls": 1, "flows": flows}
             await call.hang_up()
-        await asyncio.wait_for(b.call_ended.wait(), 10)
+        await a_call_ended(b)
         assert await health() == {"status": "ok", "active_calls": 0, "flows": flows}
 
 
