@@ -20,6 +20,7 @@ import pytest
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from emulators.openai_server import OpenAIEmulator
     from tests.support.routes import Client, ServeRoutes
 
 
@@ -73,3 +74,12 @@ async def serve_routes() -> AsyncIterator[ServeRoutes]:
     yield serve
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def openai_emulator() -> AsyncIterator[OpenAIEmulator]:
+    """The OpenAI emulator on 127.0.0.1, with no script: a test appends its replies."""
+    from emulators.openai_server import OpenAIEmulator  # here, not at the top: see the module's rules
+
+    async with OpenAIEmulator() as emulator:
+        yield emulator
