@@ -1,11 +1,13 @@
-"""``LocalHttpEmulator``: the shared shell of the HTTP emulators, an aiohttp server on 127.0.0.1.
+"""``LocalHttpEmulator``: the shared shell of the HTTP emulators, an aiohttp server on 127.0.0.1; and
+``LocalServer``, what every emulator's server is (the gRPC TTS emulator's too).
 
 Rules:
 - ``start`` listens on a free port of 127.0.0.1 only and returns ``base_url`` (``BASE_PATH`` appended);
   ``stop`` sets ``stopping`` first, so scripted waits end at once, then closes the server. Both are
   idempotent in the usual sense: starting twice is an error, stopping twice does nothing.
 - Fresh asyncio primitives at each start (``_on_start``): each start may run in another event loop.
-- Usable as ``async with Emulator(...) as emu``.
+- Usable as ``async with Emulator(...) as emu``: ``LocalServer`` gives that to any server with ``start``
+  and ``stop``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,26 @@ from typing import Self
 from aiohttp import web
 
 
-class LocalHttpEmulator:
+class LocalServer:
+    """A server an emulator runs on 127.0.0.1: ``start`` (its address), ``stop``, or ``async with``."""
+
+    async def start(self) -> str:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+class LocalHttpEmulator(LocalServer):
     BASE_PATH = ""
 
     def __init__(self) -> None:
@@ -48,12 +69,3 @@ class LocalHttpEmulator:
         if runner is not None:
             self._stopping.set()
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-
-import aiohttp
+from typing import Unpack
 
 from media.codec import pcm16_to_ulaw
 
 from .call_record import stereo_wav, turn_latencies
-from .phone_session import FRAME_S, StreamSession
+from .phone_session import FRAME_S, StreamArgs, StreamSession
 from .playback import FRAME_BYTES, ULAW_SILENCE, PlaybackBuffer
 from .twilio_wire import dtmf_message
 from .voice import ToneCodebook
@@ -33,30 +32,9 @@ class PhoneCall(StreamSession):
     """A connected call; made by ``SimulatedPhone.dial``."""
 
     def __init__(
-        self,
-        *,
-        session: aiohttp.ClientSession,
-        ws: aiohttp.ClientWebSocketResponse,
-        dial_time: float,
-        call_sid: str,
-        stream_sid: str,
-        account_sid: str,
-        twiml: str,
-        stream_url: str,
-        parameters: dict[str, str],
-        codebook: ToneCodebook,
-        noise_rms: int,
+        self, *, twiml: str, stream_url: str, codebook: ToneCodebook, **stream: Unpack[StreamArgs]
     ) -> None:
-        super().__init__(
-            session=session,
-            ws=ws,
-            dial_time=dial_time,
-            call_sid=call_sid,
-            stream_sid=stream_sid,
-            account_sid=account_sid,
-            parameters=parameters,
-            noise_rms=noise_rms,
-        )
+        super().__init__(**stream)
         self.twiml = twiml
         self.stream_url = stream_url
         self._codebook = codebook

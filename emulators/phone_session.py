@@ -30,7 +30,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 
 import aiohttp
 
@@ -53,38 +53,41 @@ _CLOSE_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
+class StreamArgs(TypedDict):
+    """What a new stream is made of (``SimulatedPhone.dial``): the socket and its session (the stream owns
+    both), when the phone dialled, the ids, the ``<Stream>``'s parameters and the caller's noise level."""
+
+    session: aiohttp.ClientSession
+    ws: aiohttp.ClientWebSocketResponse
+    dial_time: float
+    call_sid: str
+    stream_sid: str
+    account_sid: str
+    parameters: dict[str, str]  # the <Parameter>s of the TwiML's <Stream>, sent in ``start``
+    noise_rms: int
+
+
 class StreamSession:
     """A connected stream; ``SimulatedPhone.dial`` makes one (as a ``PhoneCall``) and opens it."""
 
-    def __init__(
-        self,
-        *,
-        session: aiohttp.ClientSession,
-        ws: aiohttp.ClientWebSocketResponse,
-        dial_time: float,
-        call_sid: str,
-        stream_sid: str,
-        account_sid: str,
-        parameters: dict[str, str],
-        noise_rms: int,
-    ) -> None:
-        self.call_sid = call_sid
-        self.stream_sid = stream_sid
-        self.parameters = parameters  # the <Parameter>s of the TwiML's <Stream>, sent in ``start``
+    def __init__(self, **stream: Unpack[StreamArgs]) -> None:
+        self.call_sid = stream["call_sid"]
+        self.stream_sid = stream["stream_sid"]
+        self.parameters = stream["parameters"]
         self.events: list[PhoneEvent] = []
         self.protocol_errors: list[str] = []
         self.closed_by_bot = False
         self.dropped = False
         self.on_stream_end: Callable[[], None] | None = None  # the stream ended, not by hanging up
-        self._session = session
-        self._ws = ws
-        self._account_sid = account_sid
+        self._session = stream["session"]
+        self._ws = stream["ws"]
+        self._account_sid = stream["account_sid"]
         self._loop = asyncio.get_running_loop()
-        self._dial_time = dial_time
-        self._origin = dial_time  # set when the stream starts
+        self._dial_time = stream["dial_time"]
+        self._origin = self._dial_time  # set when the stream starts
         self._send_lock = asyncio.Lock()
         self._seq = 0
-        self._caller: CallerAudio[asyncio.Future[None]] = CallerAudio(noise_rms)
+        self._caller: CallerAudio[asyncio.Future[None]] = CallerAudio(stream["noise_rms"])
         self._caller_speaking = False
         self._caller_frames: list[bytes] = []
         self._ear = Ear(self._record, self._send_mark)

@@ -51,13 +51,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import grpc
 from google.cloud.texttospeech_v1.types import cloud_tts
 
 from emulators import tts_rules as rules
+from emulators.local_http import LocalServer
 from emulators.tts_quota import QuotaExceeded, TtsQuota
 from media.codec import pcm16_to_ulaw
 
@@ -168,7 +168,7 @@ def _project(context: Any) -> str:
     return str(metadata.get("x-goog-user-project") or "default")
 
 
-class TtsEmulator:
+class TtsEmulator(LocalServer):
     """See the module docstring. Use ``async with TtsEmulator() as tts: tts.address``."""
 
     def __init__(
@@ -220,15 +220,6 @@ class TtsEmulator:
         server, self._server = self._server, None
         if server is not None:
             await server.stop(grace=0.2)  # then in-flight RPCs (a scripted delay) are cancelled
-
-    async def __aenter__(self) -> TtsEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def _record(self, kind: str, text: str, voice: Any, encoding: int, rate: int, speed: float) -> None:
         self.synth_requests.append({

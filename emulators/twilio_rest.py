@@ -16,7 +16,8 @@ Rules:
   4. The form needs exactly one of ``Status`` (``completed`` or ``canceled``), ``Twiml``, ``Url``.
      Otherwise 400 (Twilio code 21201 for none or several, 21218 for an unknown status).
   5. Success: ``on_update`` (if set) is awaited with the request *before* the answer goes out, so by the
-     time the client's call returns the hook has run (the rig, bot/sim/rig.py, makes the phone send ``stop``).
+     time the client's call returns the hook has run (a test may wire it to ``SimulatedPhone.call_updated``,
+     as tests/e2e/test_connect_action.py does; the rig leaves it unset).
      An exception from the hook propagates: aiohttp answers 500. Then 200 with a call resource whose
      status is ``completed`` for ``Status=completed``, else ``in-progress`` (Twilio ignores ``canceled``
      on a call that is already answered; new TwiML keeps the call up).

@@ -12,9 +12,16 @@ Rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from emulators.openai_server import OpenAIEmulator
+    from tests.support.routes import Client, ServeRoutes
 
 
 @pytest.fixture
@@ -45,3 +52,34 @@ def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@pytest.fixture
+async def serve_routes() -> AsyncIterator[ServeRoutes]:
+    """Serves a route table in a fresh aiohttp app on 127.0.0.1 (``tests.support.routes.ServeRoutes``); every
+    client it started is closed afterwards."""
+    from aiohttp import web  # here, not at the top: see the module's rules
+    from aiohttp.test_utils import TestClient, TestServer
+
+    clients: list[Client] = []
+
+    async def serve(routes: Iterable[web.AbstractRouteDef]) -> Client:
+        app = web.Application()
+        app.router.add_routes(routes)
+        client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield serve
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def openai_emulator() -> AsyncIterator[OpenAIEmulator]:
+    """The OpenAI emulator on 127.0.0.1, with no script: a test appends its replies."""
+    from emulators.openai_server import OpenAIEmulator  # here, not at the top: see the module's rules
+
+    async with OpenAIEmulator() as emulator:
+        yield emulator

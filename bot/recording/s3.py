@@ -54,13 +54,12 @@ from bot.recording.format import (
     is_recording_id,
     sanitize_call_sid,
 )
-from bot.recording.store import LocalSink, RecordingStore, lock_folder, newest_first
+from bot.recording.store import LocalSink, RecordingStore, claim_folder, lock_folder, newest_first
 
 log = structlog.get_logger("bot.recording")
 
 # Data first, meta last: a reader that finds meta.json finds the data it describes.
 UPLOAD_ORDER: Final = (EVENTS_FILE, CALLER_AUDIO_FILE, BOT_AUDIO_FILE, META_FILE)
-_MAX_COLLISIONS: Final = 1000
 EMPTY_FOLDER_GRACE_S: Final = 60.0
 _MAX_CACHED_STARTS: Final = 10_000
 _NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -187,25 +186,9 @@ class S3Store(RecordingStore):
             for old in [d for d in self._issued if d < day]:  # those days are over: no new ids there
                 del self._issued[old]
             issued = self._issued.setdefault(day, set())
-            for n in range(1, _MAX_COLLISIONS + 1):
-                name = base if n == 1 else f"{base}-{n}"
-                folder = self.spool / day / name
-                if name in issued:
-                    continue
-                try:
-                    folder.mkdir(parents=True)  # parents: the day folder may just have been removed as empty
-                except FileExistsError:
-                    continue
-                try:
-                    folder_lock = lock_folder(folder)
-                except OSError:
-                    folder.rmdir()
-                    raise
-                if folder_lock is None:  # a sweeper looking at it this instant; never write into a taken one
-                    continue
-                issued.add(name)
-                return S3Sink(self, LocalSink(folder, f"{day}/{name}"), folder_lock)
-        raise FileExistsError(f"{_MAX_COLLISIONS} recordings of {base} on {day} already exist")
+            name, folder_lock = claim_folder(self.spool / day, base, skip=issued)
+            issued.add(name)
+        return S3Sink(self, LocalSink(self.spool / day / name, f"{day}/{name}"), folder_lock)
 
     def upload_orphans(self) -> list[str]:
         """Upload the spool folders no live sink holds (see the rules); the ids uploaded, oldest first."""

@@ -29,7 +29,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -173,22 +173,8 @@ class LocalStore(RecordingStore):
         day = day_folder(started)
         base = sanitize_call_sid(call_sid)
         (self.root / day).mkdir(parents=True, exist_ok=True)  # a root that is not a folder fails here
-        for n in range(1, _MAX_COLLISIONS + 1):
-            name = base if n == 1 else f"{base}-{n}"
-            folder = self.root / day / name
-            try:
-                folder.mkdir(parents=True)  # parents: the sweeper may just have removed an empty day folder
-            except FileExistsError:
-                continue
-            try:
-                folder_lock = lock_folder(folder)
-            except OSError:
-                folder.rmdir()
-                raise
-            if folder_lock is None:  # a sweeper looking at it this instant: take the next name
-                continue
-            return LocalSink(folder, f"{day}/{name}", folder_lock)
-        raise FileExistsError(f"{_MAX_COLLISIONS} recordings of {base} on {day} already exist")
+        name, folder_lock = claim_folder(self.root / day, base)
+        return LocalSink(self.root / day / name, f"{day}/{name}", folder_lock)
 
     def list_recent(self, limit: int) -> list[str]:
         if limit <= 0 or not self.root.is_dir():
@@ -226,6 +212,30 @@ def newest_first(
         if len(found) >= limit:
             break
     return found
+
+
+def claim_folder(day: Path, base: str, skip: Container[str] = ()) -> tuple[str, int]:
+    """A new folder in ``day`` named ``base``, else ``base-2``, ``base-3``... (never a name in ``skip``),
+    made and locked (``lock_folder``): its name and the lock's descriptor. ``FileExistsError`` once
+    ``_MAX_COLLISIONS`` names are taken; ``OSError`` if the folder cannot be made."""
+    for n in range(1, _MAX_COLLISIONS + 1):
+        name = base if n == 1 else f"{base}-{n}"
+        if name in skip:
+            continue
+        folder = day / name
+        try:
+            folder.mkdir(parents=True)  # parents: the sweeper may just have removed an empty day folder
+        except FileExistsError:
+            continue
+        try:
+            folder_lock = lock_folder(folder)
+        except OSError:
+            folder.rmdir()
+            raise
+        if folder_lock is None:  # a sweeper looking at it this instant: never write into a taken one
+            continue
+        return name, folder_lock
+    raise FileExistsError(f"{_MAX_COLLISIONS} recordings of {base} on {day.name} already exist")
 
 
 def lock_folder(folder: Path) -> int | None:

@@ -30,9 +30,13 @@ from emulators.tts_server import TtsFault
 from tests.support.heard import (
     APOLOGY,
     GREETING,
-    NO_SILENCE_FILLER,
+    SALE,
+    SALE_BREAKS_AFTER,
+    SALE_HEARD,
+    SALE_KEPT,
     caller_speech_ends,
-    clips_cached,
+    echo_bench,
+    greeted_call,
     heard,
     said,
 )
@@ -101,7 +105,7 @@ def junk_frames(stream_sid: str) -> list[tuple[str, str | bytes]]:
 
 
 async def test_malformed_frames_are_ignored_counted_and_logged_once_per_kind(bot_log: io.StringIO) -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             frames = junk_frames(call.stream_sid)
@@ -127,7 +131,7 @@ async def test_malformed_frames_are_ignored_counted_and_logged_once_per_kind(bot
 
 
 async def test_oversized_frame_is_ignored_and_counted_like_other_junk() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             await call.send_raw(
@@ -147,10 +151,8 @@ async def test_oversized_frame_is_ignored_and_counted_like_other_junk() -> None:
 
 
 async def test_llm_server_error_gets_the_apology_then_the_next_turn_is_answered() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench() as b:
+        async with greeted_call(b) as call:
             # The bot's client retries once (llm_max_retries=1): two 500s exhaust it.
             b.openai.replies.extend([Reply(status=500), Reply(status=500)])
             asked_at = time.monotonic()
@@ -170,7 +172,7 @@ async def test_llm_server_error_gets_the_apology_then_the_next_turn_is_answered(
 
 
 async def test_rate_limit_with_retry_after_is_retried_by_the_sdk_without_apology() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             b.openai.replies.append(Reply(status=429, retry_after_ms=200))
@@ -185,17 +187,12 @@ async def test_rate_limit_with_retry_after_is_retried_by_the_sdk_without_apology
 
 
 async def test_stream_cut_mid_answer_keeps_what_was_said_apologises_and_history_stays_valid() -> None:
-    answer = "Our sale starts today, with tools at half price. Paint is cheaper too."
-    # Chunk 1 is the role, chunk k+1 the k-th word; a phrase is cut when the word after it arrives.
-    # 13 chunks end at "Paint is": two whole phrases were streamed, the third never ends.
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench() as b:
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     Reply(tool_calls=[ScriptedToolCall("check_hours", {"day": "monday"})]),
-                    Reply(text=answer, cut_after_chunks=13),
+                    Reply(text=SALE, cut_after_chunks=SALE_BREAKS_AFTER),
                 ]
             )
             await ask(call, "Any deals today?")
@@ -204,8 +201,7 @@ async def test_stream_cut_mid_answer_keeps_what_was_said_apologises_and_history_
         bot_call = await finished_call(b)
     assert heard(call, bot_call) == [
         GREETING,
-        "Our sale starts today,",
-        "with tools at half price.",
+        *SALE_HEARD,
         APOLOGY,
         *said("Say that again?"),
     ]
@@ -214,7 +210,7 @@ async def test_stream_cut_mid_answer_keeps_what_was_said_apologises_and_history_
     after_cut = b.openai.chat_requests[-1].messages
     roles = [m["role"] for m in after_cut]
     assert roles[-5:] == ["user", "assistant", "tool", "assistant", "user"], roles
-    assert after_cut[-2]["content"] == "Our sale starts today, with tools at half price."
+    assert after_cut[-2]["content"] == SALE_KEPT
     assert after_cut[-4]["tool_calls"][0]["id"] == after_cut[-3]["tool_call_id"]
 
 
@@ -226,9 +222,7 @@ async def test_a_stall_before_the_first_token_is_waited_out_with_the_filler_then
     async with bench(
         responder=echo_responder, greeting=GREETING, settings={"llm_first_token_timeout_s": first_token_s}
     ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             # The role chunk, then nothing: no first token ever comes.
             b.openai.replies.append(Reply(text="This answer never comes.", stall_after_chunks=1))
             await call.say("Hello, are you open?")
@@ -257,10 +251,8 @@ async def test_a_stall_before_the_first_token_is_waited_out_with_the_filler_then
 
 
 async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench() as b:
+        async with greeted_call(b) as call:
             # More than the TTS client's retries can use up; the rest is cleared before the next turn.
             before, rpcs_before = len(b.tts.synth_requests), b.tts.rpcs.total()
             b.tts.faults.extend(TtsFault(grpc.StatusCode.UNAVAILABLE) for _ in range(50))
@@ -283,10 +275,8 @@ async def test_tts_unavailable_plays_the_cached_apology_then_the_next_turn_works
 
 
 async def test_stt_error_gets_the_apology_then_the_next_turn_works() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench() as b:
+        async with greeted_call(b) as call:
             b.openai.transcription_replies.extend(
                 [TranscriptionReply(status=500), TranscriptionReply(status=500)]
             )
@@ -317,12 +307,8 @@ async def test_stop_mid_answer_cancels_every_provider_request(moment: str) -> No
         "brushes, ladders, hoses, rakes and much more in the store this week."
     )
     line = store_line(order_delay_s=1.0)  # the follow-up request would come 1 s after the tool starts
-    async with bench(
-        responder=echo_responder, line=line, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER
-    ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench(line=line) as b:
+        async with greeted_call(b) as call:
             if moment == "llm_streaming":
                 b.openai.replies.append(Reply(text=slow_answer, chunk_delay_s=0.15))
             else:

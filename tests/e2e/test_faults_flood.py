@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from bot.core.pacing import LEAD_S
-from bot.sim.rig import Bench, bench
+from bot.sim.rig import Bench
 from bot.sim.store_line import store_line
 from emulators import twilio_wire as wire
-from emulators.openai_script import echo_responder
 from media.codec import pcm16_to_ulaw
-from tests.support.heard import GREETING, NO_SILENCE_FILLER
+from tests.support.heard import echo_bench
 from tests.support.phone import finished_call
 from tests.support.raw_media import RawMediaSocket
 from tests.support.recordings import assert_finalized, recording_of
@@ -45,12 +45,21 @@ async def _hang_up(raw: RawMediaSocket, b: Bench) -> None:
     raw.abort()
 
 
+@contextlib.asynccontextmanager
+async def _raw_call(b: Bench, call_sid: str) -> AsyncIterator[RawMediaSocket]:
+    """A media socket driven by hand to the warmed-up bench, started; hung up on the way out."""
+    await asyncio.wait_for(b.server.warming, 10)
+    raw = await RawMediaSocket.connect(b, call_sid)
+    try:
+        await raw.start()
+        yield raw
+    finally:
+        await _hang_up(raw, b)
+
+
 async def test_audio_flooded_faster_than_real_time_is_dropped_and_the_call_goes_on() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        await asyncio.wait_for(b.server.warming, 10)
-        raw = await RawMediaSocket.connect(b, FLOOD_SID)
-        try:
-            await raw.start()
+    async with echo_bench() as b:
+        async with _raw_call(b, FLOOD_SID) as raw:
             loop = asyncio.get_running_loop()
             began = loop.time()
             flood = pcm16_to_ulaw(b.codebook.speak("Tell me everything. " * 31))[: 30 * 8000]
@@ -66,8 +75,6 @@ async def test_audio_flooded_faster_than_real_time_is_dropped_and_the_call_goes_
             async with asyncio.timeout(20):
                 while "Still there?" not in _transcripts(b):  # noqa: ASYNC110 (no event to wait on)
                     await asyncio.sleep(0.05)
-        finally:
-            await _hang_up(raw, b)
         bot_call = await finished_call(b)
         recording = recording_of(b, FLOOD_SID)
     dropped = bot_call.invalid["audio_ahead"]
@@ -86,11 +93,8 @@ async def test_audio_flooded_faster_than_real_time_is_dropped_and_the_call_goes_
 
 
 async def test_frames_stamped_far_ahead_do_not_grow_the_recording() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        await asyncio.wait_for(b.server.warming, 10)
-        raw = await RawMediaSocket.connect(b, STAMPED_SID)
-        try:
-            await raw.start()
+    async with echo_bench() as b:
+        async with _raw_call(b, STAMPED_SID) as raw:
             for i in range(30):  # each 599 s after the previous one: under the 600 s jump rule
                 await raw.send_text(
                     wire.media_message(
@@ -102,8 +106,6 @@ async def test_frames_stamped_far_ahead_do_not_grow_the_recording() -> None:
                     )
                 )
                 await asyncio.sleep(0.02)  # Twilio's pace: only the timestamps lie
-        finally:
-            await _hang_up(raw, b)
         bot_call = await finished_call(b)
         recording = recording_of(b, STAMPED_SID)
     size = len(recording.caller_ulaw())
@@ -120,10 +122,8 @@ async def test_turns_cut_again_and_again_carry_at_most_the_utterance_limit_to_st
     turn's STT upload, everything carried before it included (one upload of 5.4 MB seen)."""
     line = store_line()
     endpointing = replace(line.endpointing, max_utterance_ms=1000)
-    async with bench(
-        responder=echo_responder,
+    async with echo_bench(
         greeting="",
-        silence_filler_s=NO_SILENCE_FILLER,
         stt_delay_s=60.0,  # no transcript before the caller speaks again: every turn is cut before it
         endpointing=endpointing,
     ) as b:

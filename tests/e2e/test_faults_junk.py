@@ -24,9 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bot.server.media_route import MAX_FRAME_CHARS
-from bot.sim.rig import bench
-from emulators.openai_script import echo_responder
-from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said
+from tests.support.heard import GREETING, echo_bench, heard, said
 from tests.support.phone import ask, finished_call, greeted
 from tests.support.recordings import assert_finalized, recording_of
 
@@ -254,7 +252,7 @@ def generate_junk(count: int, batch: int = 50) -> list[Frame]:
 
 async def test_a_thousand_random_junk_frames_are_counted_by_kind_and_the_call_goes_on() -> None:
     junk = generate_junk(1000)
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         async with await b.phone.dial() as call:
             # While the greeting plays: junk in bursts, between the phone's media frames and mark echoes.
             for start in range(0, len(junk), 50):

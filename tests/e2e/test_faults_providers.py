@@ -25,13 +25,17 @@ from emulators.tts_server import TtsFault
 from tests.support.heard import (
     APOLOGY,
     GREETING,
-    NO_SILENCE_FILLER,
+    SALE,
+    SALE_BREAKS_AFTER,
+    SALE_HEARD,
+    SALE_KEPT,
     caller_speech_ends,
-    clips_cached,
+    echo_bench,
+    greeted_call,
     heard,
     said,
 )
-from tests.support.phone import ask, finished_call, greeted
+from tests.support.phone import ask, finished_call
 from tests.support.recordings import assert_finalized, recording_of
 
 TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut result
@@ -41,18 +45,13 @@ TRUNCATION_MARKER = "...(truncated)"  # what bot.tools.registry appends to a cut
 
 
 async def test_llm_event_that_is_not_json_keeps_what_was_said_apologises_and_history_stays_valid() -> None:
-    answer = "Our sale starts today, with tools at half price. Paint is cheaper too."
-    # Chunk 1 is the role, chunk k+1 the k-th word; a phrase is cut when the word after it arrives. The
-    # garbage after 13 chunks comes after "cheaper": two whole phrases were streamed, the third never ends.
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench() as b:
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     # Valid JSON that is not a chunk: skipped, the whole answer is said.
                     Reply(text="We open at nine.", garbage_after_chunks=2, garbage="[1, 2]"),
-                    Reply(text=answer, garbage_after_chunks=13),  # "{not json": the SDK raises
+                    Reply(text=SALE, garbage_after_chunks=SALE_BREAKS_AFTER),  # "{not json": the SDK raises
                 ]
             )
             await ask(call, "Opening hours?")
@@ -64,8 +63,7 @@ async def test_llm_event_that_is_not_json_keeps_what_was_said_apologises_and_his
     assert heard(call, bot_call) == [
         GREETING,
         "We open at nine.",
-        "Our sale starts today,",
-        "with tools at half price.",
+        *SALE_HEARD,
         APOLOGY,
         *said("Again please?"),
     ]
@@ -74,7 +72,7 @@ async def test_llm_event_that_is_not_json_keeps_what_was_said_apologises_and_his
     after = b.openai.chat_requests[-1].messages
     assert [m["role"] for m in after[-5:]] == ["user", "assistant", "user", "assistant", "user"]
     assert after[-4]["content"] == "We open at nine."
-    assert after[-2]["content"] == "Our sale starts today, with tools at half price."
+    assert after[-2]["content"] == SALE_KEPT
     assert_finalized(recording, turns=3)
     assert [t["error"] for t in recording.events_of("turn")] == [None, "openai-chat:bad_chunk", None]
 
@@ -87,15 +85,8 @@ async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() 
     cut one, and waiting or re-synthesizing would leave the caller in silence; so it plays what arrived,
     marks the phrase, and goes on. No error, no apology, no hang."""
     question = "Paint colours?"
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"tts_streaming": True},
-    ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench(settings={"tts_streaming": True}) as b:
+        async with greeted_call(b) as call:
             before = b.tts.rpcs["streaming"]
             b.tts.faults.append(TtsFault(grpc.StatusCode.OK, after_chunks=2))  # 2 x 100 ms, then OK
             await ask(call, question)
@@ -118,15 +109,8 @@ async def test_tts_stream_ended_early_plays_what_arrived_and_the_call_goes_on() 
 async def test_tts_stream_failing_mid_answer_keeps_what_was_heard_apologises_and_the_call_goes_on() -> None:
     """One request per answer: a failure after the first phrase's audio costs only the rest of it."""
     question = "Paint colours?"
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"tts_streaming": True},
-    ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)  # the apology comes from the cache; the clips taught the rate
+    async with echo_bench(settings={"tts_streaming": True}) as b:
+        async with greeted_call(b) as call:  # the apology comes from the cache; the clips taught the rate
             # "You said:" lasts 270 ms at 30 ms per character: ~3 responses of 100 ms, then the second
             # phrase's audio starts; the call fails 3 responses into it.
             b.tts.faults.append(TtsFault(grpc.StatusCode.UNAVAILABLE, after_chunks=6))
@@ -155,9 +139,7 @@ async def test_stt_timeout_is_given_up_at_the_deadline_apologised_for_and_the_ne
     async with bench(
         responder=echo_responder, greeting=GREETING, settings={"stt_timeout_s": STT_TIMEOUT_S}
     ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.transcription_replies.append(TranscriptionReply(delay_s=60.0))  # hangs past the deadline
             first_audio = await ask(call, "Where exactly?")
             await ask(call, "Which street?")
@@ -205,12 +187,8 @@ CATALOG_TOOL = Tool(
 async def test_huge_tool_result_is_cut_before_it_reaches_the_model_and_the_answer_is_heard() -> None:
     line = store_line()
     line = dataclasses.replace(line, tools=(*line.tools, CATALOG_TOOL))
-    async with bench(
-        responder=echo_responder, line=line, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER
-    ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+    async with echo_bench(line=line) as b:
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     Reply(tool_calls=[ScriptedToolCall("export_catalog", {}, call_id="call_catalog")]),

@@ -17,15 +17,15 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from bot.call.call import Call
 from bot.server.media_route import MAX_SOCKET_MESSAGE
-from bot.sim.rig import Bench, bench
+from bot.sim.rig import Bench
 from emulators.openai_script import ChatRequest, Reply, echo_responder
-from tests.support.heard import GREETING, NO_SILENCE_FILLER, heard, said
+from tests.support.heard import GREETING, echo_bench, heard, said
 from tests.support.phone import ask, finished_call, greeted
 from tests.support.raw_media import RawMediaSocket
 from tests.support.recordings import assert_finalized, recording_of
@@ -44,7 +44,7 @@ async def send_oversized_frame(call_stream_sid: str, send: Callable[[str], Any])
 
 
 async def test_a_10_mb_frame_ends_that_call_cleanly_and_the_other_call_goes_on() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         await asyncio.wait_for(b.server.warming, 10)
         async with await b.phone.dial() as other:
             await greeted(other)
@@ -70,7 +70,7 @@ async def test_a_10_mb_frame_ends_that_call_cleanly_and_the_other_call_goes_on()
 
 
 async def test_a_10_mb_frame_is_recorded_as_the_reason_the_call_ended() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         async with await b.phone.dial() as call:
             await greeted(call)
             await send_oversized_frame(call.stream_sid, call.send_raw)
@@ -131,6 +131,14 @@ async def stalled(b: Bench, call_sid: str, timeout_s: float = 20.0) -> int:
                 return sent
 
 
+@contextlib.asynccontextmanager
+async def long_answer_bench() -> AsyncIterator[Bench]:
+    """The bench of the slow-reader tests (``LONG_ANSWER`` to ``EVERYTHING``), once its clips are made."""
+    async with echo_bench(responder=long_answer_to_everything, tts_ms_per_char=MS_PER_CHAR) as b:
+        await asyncio.wait_for(b.server.warming, 10)
+        yield b
+
+
 async def slow_reader_asks_for_everything(b: Bench) -> tuple[RawMediaSocket, int]:
     slow = await RawMediaSocket.connect(b, SLOW_SID, receive_buffer=4096)
     await slow.start()
@@ -140,13 +148,7 @@ async def slow_reader_asks_for_everything(b: Bench) -> tuple[RawMediaSocket, int
 
 
 async def test_a_peer_that_stops_reading_holds_back_only_its_own_call_and_its_hang_up_ends_it() -> None:
-    async with bench(
-        responder=long_answer_to_everything,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        tts_ms_per_char=MS_PER_CHAR,
-    ) as b:
-        await asyncio.wait_for(b.server.warming, 10)
+    async with long_answer_bench() as b:
         before = asyncio.all_tasks()
         slow, sent = await slow_reader_asks_for_everything(b)
         slow_call = await live_call(b, SLOW_SID)
@@ -185,13 +187,7 @@ async def test_a_peer_that_stops_reading_holds_back_only_its_own_call_and_its_ha
 
 
 async def test_a_peer_that_stops_reading_and_hangs_up_is_reported_to_the_call_observers() -> None:
-    async with bench(
-        responder=long_answer_to_everything,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        tts_ms_per_char=MS_PER_CHAR,
-    ) as b:
-        await asyncio.wait_for(b.server.warming, 10)
+    async with long_answer_bench() as b:
         slow, _sent = await slow_reader_asks_for_everything(b)
         with contextlib.suppress(ConnectionError):
             await slow.stop()
@@ -206,13 +202,7 @@ async def test_a_connection_dropped_mid_answer_has_nothing_more_recorded_as_sent
     """The answer is ~9.5 MB; when the connection drops, what went out is what the TCP buffers took. The
     rest was never sent, so the recording must not claim it (it once did: Call._send swallowed the error
     and the Speaker went on "sending" the whole answer)."""
-    async with bench(
-        responder=long_answer_to_everything,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        tts_ms_per_char=MS_PER_CHAR,
-    ) as b:
-        await asyncio.wait_for(b.server.warming, 10)
+    async with long_answer_bench() as b:
         slow, sent = await slow_reader_asks_for_everything(b)
         slow.abort()  # no stop: the connection just goes
         bot_call = await finished_call(b, timeout_s=20.0)
@@ -238,12 +228,7 @@ RECEIVE_TIMEOUT_S = 1.0
 async def test_a_peer_that_goes_quiet_without_closing_ends_the_call_as_a_socket_error() -> None:
     """Twilio sends a media frame every 20 ms for the whole call: a socket silent past the receive deadline
     has lost its peer even though TCP never said so. The call ends, is recorded, and the socket is closed."""
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"media_receive_timeout_s": RECEIVE_TIMEOUT_S},
-    ) as b:
+    async with echo_bench(settings={"media_receive_timeout_s": RECEIVE_TIMEOUT_S}) as b:
         await asyncio.wait_for(b.server.warming, 10)
         before = asyncio.all_tasks()
         quiet = await RawMediaSocket.connect(b, QUIET_SID)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,8 @@ from bot.call.call import Call
 from bot.sim.rig import Bench, bench
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from tests.support.flows import edited, store_flow, tool_yaml, version_of, write_flow
-from tests.support.phone import one_call
-from tests.support.served import ServeLog, healthz, run_bot, serve_env, serve_refusing
+from tests.support.phone import a_call_ended, one_call
+from tests.support.served import healthz, run_bot, serve_env, serve_logged, serve_refusing
 
 STOCK_KEY_VARIABLE = "FLOW_E2E_STOCK_API_KEY"
 STOCK_KEY = "stock-key-7f1c2e"
@@ -234,14 +233,19 @@ def stock_responder(request: ChatRequest) -> Reply:
     return Reply("How can I help?")
 
 
-async def stock_call(tmp_path: Path, service: StockService) -> tuple[Bench, Call]:
+def stock_flows(tmp_path: Path, service: StockService) -> Path:
+    """A flows folder of one store flow with the stock tool of ``service``."""
     folder = tmp_path / "flows"
     folder.mkdir()
     flow = store_flow(
         "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(service.url)
     )
     write_flow(folder, "store.yaml", flow)
-    async with bench(flows=str(folder), responder=stock_responder) as b:
+    return folder
+
+
+async def stock_call(tmp_path: Path, service: StockService) -> tuple[Bench, Call]:
+    async with bench(flows=str(stock_flows(tmp_path, service)), responder=stock_responder) as b:
         _phone, call = await one_call(b, "+15550100", STOCK_QUESTION)
     return b, call
 
@@ -290,16 +294,9 @@ async def test_a_service_that_echoes_the_header_key_puts_it_in_no_prompt_and_no_
     # /calls page that shows it).
     monkeypatch.setenv(STOCK_KEY_VARIABLE, STOCK_KEY)
     stock_service.answer = {"item": "hammer", "count": 7, "debug": {"X-Api-Key": STOCK_KEY}}
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    flow = store_flow(
-        "store", DEFAULT_GREETING, numbers=("+15550100",), default=True, tools=stock_tool(stock_service.url)
-    )
-    write_flow(folder, "store.yaml", flow)
-    async with bench(flows=str(folder), responder=stock_responder) as b:
+    async with bench(flows=str(stock_flows(tmp_path, stock_service)), responder=stock_responder) as b:
         await one_call(b, "+15550100", STOCK_QUESTION)
-        async with asyncio.timeout(10):
-            await b.call_ended.wait()
+        await a_call_ended(b)
         files = await asyncio.to_thread(lambda: [p for p in Path(b.settings.recordings_dir).rglob("*")])
         recorded = b"".join(p.read_bytes() for p in files if p.is_file())
     assert stock_service.received[0][0].get("X-Api-Key") == STOCK_KEY
@@ -387,17 +384,24 @@ def test_serve_refuses_a_reasoning_effort_the_model_refuses_with_tools_like_flow
     assert serve_refusing(path, tmp_path, **here)[1:] == [expected]
 
 
+def the_one_problem(tmp_path: Path, tools: str, marker: str, field: str) -> str:
+    """``bot serve`` on a store flow with ``tools`` must refuse with one problem, at the line holding
+    ``marker`` and naming ``field``: that problem's line."""
+    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, tools=tools)
+    path = write_flow(tmp_path, "store.yaml", text)
+    stderr = serve_refusing(path, tmp_path)
+    where = f"{path}:{line_of(text, marker)}: {field}:"
+    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
+    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
+    return stderr[1]
+
+
 def test_serve_with_an_http_tool_header_variable_missing_exits_2_naming_the_line_and_variable(
     tmp_path: Path,
 ) -> None:
-    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True,
-                      tools=stock_tool("http://127.0.0.1:9/stock", "FLOW_E2E_NOT_SET_ANYWHERE"))  # fmt: skip
-    path = write_flow(tmp_path, "store.yaml", text)
-    stderr = serve_refusing(path, tmp_path)
-    where = f"{path}:{line_of(text, 'X-Api-Key: env:')}: tools[2].headers.X-Api-Key:"
-    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
-    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
-    assert "FLOW_E2E_NOT_SET_ANYWHERE" in stderr[1]
+    tools = stock_tool("http://127.0.0.1:9/stock", "FLOW_E2E_NOT_SET_ANYWHERE")
+    problem = the_one_problem(tmp_path, tools, "X-Api-Key: env:", "tools[2].headers.X-Api-Key")
+    assert "FLOW_E2E_NOT_SET_ANYWHERE" in problem
 
 
 def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_line_and_function(
@@ -407,13 +411,8 @@ def test_serve_with_a_python_tool_that_cannot_be_imported_exits_2_naming_the_lin
         type="python", name="stock_level", description="Stock of an item.",
         function="store_backend_not_installed.stock:level",
     )  # fmt: skip
-    text = store_flow("store", "Hi.", numbers=("+15550100",), default=True, tools=missing)
-    path = write_flow(tmp_path, "store.yaml", text)
-    stderr = serve_refusing(path, tmp_path)
-    where = f"{path}:{line_of(text, 'function: store_backend_not_installed')}: tools[2].function:"
-    assert stderr[0] == "start-up error: 1 problem in the call flows:", stderr
-    assert len(stderr) == 2 and stderr[1].startswith(where), stderr
-    assert "store_backend_not_installed" in stderr[1]
+    problem = the_one_problem(tmp_path, missing, "function: store_backend_not_installed", "tools[2].function")
+    assert "store_backend_not_installed" in problem
 
 
 # ---- 7. SIGHUP reloads bot serve ----------------------------------------------------------------------
@@ -426,13 +425,7 @@ async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(t
     path = write_flow(folder, "store.yaml", first)
     env = serve_env(folder)
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    log = ServeLog(process.stdout)
-    try:
+    async with serve_logged(env, tmp_path) as (process, log):
         # SIGHUP's handler is installed right after "listening" is logged; before that it would kill.
         await log.wait_for("listening", timeout=20)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
@@ -464,11 +457,6 @@ async def test_sighup_reloads_flows_and_a_failed_reload_keeps_the_running_ones(t
         assert process.stderr is not None
         stderr = await process.stderr.read()
         assert process.returncode == 0, stderr.decode()[-2000:]
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await log.aclose()
 
 
 # ---- 8. a reload never changes a live call ------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -27,7 +26,7 @@ from bot.server import serve as server_module
 from bot.sim.rig import bench
 from tests.support.flows import REPO, store_flow, tool_yaml, version_of, write_flow
 from tests.support.phone import one_call
-from tests.support.served import ServeLog, healthz, run_bot, serve_env, serve_refusing
+from tests.support.served import healthz, run_bot, serve_env, serve_logged, serve_refusing
 
 GATE_WAIT_S = 20.0
 FLOWS = 20
@@ -93,13 +92,20 @@ def oversized_flow() -> str:
 # ---- in process ----------------------------------------------------------------------------------------
 
 
-async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def gated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """An empty flows folder, and the folder ``gate_module`` writes its gates to (importable here)."""
     folder, gates = tmp_path / "flows", tmp_path / "gates"
     folder.mkdir()
     gates.mkdir()
     monkeypatch.syspath_prepend(str(gates))
+    return folder, gates
+
+
+async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
+    gated_folders: tuple[Path, Path],
+) -> None:
+    folder, gates = gated_folders
     before = many_flows(folder)
     async with bench(flows=str(folder)) as b:
         after = many_flows(folder, tools=gated_tool(gate_module(gates)))
@@ -117,12 +123,9 @@ async def test_a_reload_builds_in_a_worker_thread_while_calls_are_answered(
 
 
 async def test_reload_requests_while_one_runs_make_exactly_one_more_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    gated_folders: tuple[Path, Path],
 ) -> None:
-    folder, gates = tmp_path / "flows", tmp_path / "gates"
-    folder.mkdir()
-    gates.mkdir()
-    monkeypatch.syspath_prepend(str(gates))
+    folder, gates = gated_folders
     many_flows(folder, count=3)
     async with bench(flows=str(folder)) as b:
         assert b.server.desk.generation == 1
@@ -168,13 +171,7 @@ async def test_sighup_reload_of_20_flows_runs_off_the_loop_coalesces_and_refuses
     before = many_flows(folder)
     env = serve_env(folder, PYTHONPATH=f"{REPO}:{gates}")
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    assert process.stdout is not None
-    log = ServeLog(process.stdout)
-    try:
+    async with serve_logged(env, tmp_path, stderr=asyncio.subprocess.STDOUT) as (process, log):
         await log.wait_for("listening", timeout=30)  # SIGHUP's handler is installed right after it
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             assert (await healthz(http, url))["flows"] == before
@@ -205,11 +202,6 @@ async def test_sighup_reload_of_20_flows_runs_off_the_loop_coalesces_and_refuses
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 15)
         assert process.returncode == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await log.aclose()
 
 
 def test_serve_and_flows_check_refuse_an_oversized_flow_file_with_the_same_line(tmp_path: Path) -> None:

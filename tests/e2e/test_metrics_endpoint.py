@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.sim.rig import bench
 from tests.support.metrics import scrape
-from tests.support.phone import ask_after_greeting
+from tests.support.phone import a_call_ended, ask_after_greeting
 
 
 async def test_metrics_count_the_live_call_and_its_turn() -> None:
@@ -15,8 +13,7 @@ async def test_metrics_count_the_live_call_and_its_turn() -> None:
             await ask_after_greeting(call, "What are your opening hours on Saturday?")
             during = await scrape(b.server.url)
             await call.hang_up()
-        async with asyncio.timeout(10):
-            await b.call_ended.wait()
+        await a_call_ended(b)
         after = await scrape(b.server.url)
     assert during["phonebot_active_calls"] == 1 and after["phonebot_active_calls"] == 0
     assert after["phonebot_turns_total"] == 1

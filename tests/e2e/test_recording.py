@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.recording import Recording
 from bot.sim.rig import AUTH_TOKEN, OPENAI_KEY, Bench, bench
 from bot.sim.store_line import store_line
-from tests.support.phone import ask_after_greeting
+from tests.support.phone import a_call_ended, ask_after_greeting
 
 BYTES_PER_S = 8000
 
@@ -21,17 +21,12 @@ def only_recording(b: Bench) -> Recording:
     return Recording.load(folders[0])
 
 
-async def ended(b: Bench) -> None:
-    async with asyncio.timeout(10):
-        await b.call_ended.wait()
-
-
 async def test_a_call_is_recorded_with_both_sides_and_what_was_said() -> None:
     async with bench(stt_delay_s=0.05, llm_first_token_s=0.05) as b:
         async with await b.phone.dial() as call:
             await ask_after_greeting(call, "What are your opening hours on Saturday?")
             await call.hang_up()
-        await ended(b)
+        await a_call_ended(b)
         rec = only_recording(b)
         files = {p.name: p.read_bytes() for p in rec.path.iterdir()}
 
@@ -73,7 +68,7 @@ async def test_a_barge_in_is_recorded_and_the_cut_audio_was_not_played() -> None
             await call.wait_for_bot_audio(timeout=10)
             await call.wait_for_bot_silence(quiet=0.6, timeout=15)
             await call.hang_up()
-        await ended(b)
+        await a_call_ended(b)
         rec = only_recording(b)
 
     assert len(rec.events_of("clear")) == 1 and len(rec.events_of("barge_in")) == 1
@@ -94,7 +89,7 @@ async def _call_with_keys(b: Bench) -> Recording:
             await call.send_dtmf(key)
         await asyncio.sleep(0.3)
         await call.hang_up()
-    await ended(b)
+    await a_call_ended(b)
     return only_recording(b)
 
 

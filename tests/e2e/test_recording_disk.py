@@ -17,16 +17,11 @@ from pathlib import Path
 import structlog
 
 from bot.recording import CallRecorder, LocalStore, Recording
-from bot.sim.rig import Bench, bench
+from bot.sim.rig import bench
 from tests.support.metrics import scrape
-from tests.support.phone import ask_after_greeting
+from tests.support.phone import a_call_ended, ask_after_greeting
 
 OLD = datetime(2026, 11, 1, 9, tzinfo=UTC)
-
-
-async def ended(b: Bench) -> None:
-    async with asyncio.timeout(10):
-        await b.call_ended.wait()
 
 
 def recording_ids(root: Path) -> set[str]:
@@ -60,7 +55,7 @@ async def test_the_server_sweeps_old_recordings_and_keeps_the_live_call_s(tmp_pa
             left = recording_ids(tmp_path)
             metrics = await scrape(b.server.url)
             await call.hang_up()
-        await ended(b)
+        await a_call_ended(b)
         [live] = [i for i in left if i not in (*old, expired)]
         live_recording = Recording.load(tmp_path / live)
 
@@ -82,7 +77,7 @@ async def test_under_the_free_space_floor_recording_pauses_and_the_call_goes_on(
                 await ask_after_greeting(call, "What are your opening hours on Saturday?")
                 metrics = await scrape(b.server.url)
                 await call.hang_up()
-            await ended(b)
+            await a_call_ended(b)
             [only] = recording_ids(Path(b.settings.recordings_dir))
             recording = Recording.load(Path(b.settings.recordings_dir) / only)
 

@@ -3,7 +3,6 @@ settings, then looked at through ``/calls``: the store behind the same interface
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from bot.recording.s3 import s3_client
 from bot.sim.rig import bench
-from tests.support.phone import ask_after_greeting
+from tests.support.phone import a_call_ended, ask_after_greeting
 
 TOKEN = "inspector-token-0123456789abcdef0123"
 
@@ -53,8 +52,7 @@ async def test_a_live_call_lands_in_the_bucket_and_shows_at_calls(
         async with await b.phone.dial() as call:
             await ask_after_greeting(call, "What are your opening hours on Saturday?")
             await call.hang_up()
-        async with asyncio.timeout(10):
-            await b.call_ended.wait()
+        await a_call_ended(b)
         recorder = b.finished_calls[0].journal.recorder
         assert recorder is not None and not recorder.failed
         recording_id = recorder.recording_id

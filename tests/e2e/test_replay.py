@@ -14,9 +14,10 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -71,22 +72,33 @@ def test_an_unchanged_bot_replays_the_demo_call_without_differences(
     assert meta["complete"] and meta["ended_by"] == "end_call" and meta["turns"] == 6
 
 
+def copy_with_events_edited(
+    recording: Path, folder: Path, edit: Callable[[dict[str, Any]], None]
+) -> list[str]:
+    """``recording`` copied to ``folder`` with ``edit`` applied to each of its events: the lines written."""
+    shutil.copytree(recording, folder)
+    events = folder / "events.jsonl"
+    lines = []
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        edit(event)
+        lines.append(json.dumps(event))
+    events.write_text("\n".join(lines) + "\n")
+    return lines
+
+
 def test_a_recording_with_redacted_keys_replays_and_says_it_could_not_press_them(
     demo_recording: Path, tmp_path: Path
 ) -> None:
     """A recording made with the default privacy (keys and the caller's number redacted): replay runs,
     tells why the keypad turn differs, and does not crash."""
-    folder = tmp_path / "redacted"
-    shutil.copytree(demo_recording, folder)
-    events = folder / "events.jsonl"
-    lines = []
-    for line in events.read_text().splitlines():
-        event = json.loads(line)
+    def redact_keys(event: dict[str, Any]) -> None:
         if event.get("type") == "dtmf":
             event["digit"] = "[redacted]"
-        lines.append(json.dumps(event))
+
+    folder = tmp_path / "redacted"
+    lines = copy_with_events_edited(demo_recording, folder, redact_keys)
     pressed = sum('"type": "dtmf"' in line for line in lines)
-    events.write_text("\n".join(lines) + "\n")
     meta = json.loads((folder / "meta.json").read_text())
     meta["parameters"]["from"] = "[redacted]"
     (folder / "meta.json").write_text(json.dumps(meta))
@@ -212,16 +224,12 @@ def test_replay_answers_the_flows_tools_from_the_recording_and_runs_them_only_wh
 
         # A call the recording has no result for (here: its result removed) is not run either: the model
         # reads an error, and the replay says which call it was.
-        folder = tmp_path / "one-result-missing"
-        shutil.copytree(demo_recording, folder)
-        events = folder / "events.jsonl"
-        lines = []
-        for line in events.read_text().splitlines():
-            event = json.loads(line)
+        def drop_turn_5s_results(event: dict[str, Any]) -> None:
             if event.get("type") == "turn" and event.get("turn") == 5:
                 event["llm"][0].pop("tool_results")
-            lines.append(json.dumps(event))
-        events.write_text("\n".join(lines) + "\n")
+
+        folder = tmp_path / "one-result-missing"
+        copy_with_events_edited(demo_recording, folder, drop_turn_5s_results)
         missing = replay(str(folder), *FAST, "--flow", str(flow))
         # The model's follow-up is still the recorded one: the answers do not change.
         assert missing.returncode == 0, missing.stdout + missing.stderr[-3000:]

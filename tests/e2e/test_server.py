@@ -29,6 +29,7 @@ from emulators import twilio_wire as wire
 from emulators.openai_server import OpenAIEmulator
 from emulators.phone import SimulatedPhone
 from emulators.tts_server import TtsEmulator
+from tests.support.phone import a_call_ended
 from tests.support.served import (
     OPENAI_SECRET,
     PROCESS_TIMEOUT_S,
@@ -36,6 +37,7 @@ from tests.support.served import (
     ServeExited,
     run_bot,
     serve_env,
+    serve_then_stop,
     wait_healthy,
 )
 from tests.support.webhooks import FORM, STREAM_URL, VOICE_URL, sign
@@ -157,7 +159,7 @@ async def test_healthz_reports_ok_and_the_number_of_active_calls() -> None:
             await call.wait_for_bot_audio(after=0.0, timeout=10)
             assert await health() == {"status": "ok", "active_calls": 1, "flows": flows}
             await call.hang_up()
-        await asyncio.wait_for(b.call_ended.wait(), 10)
+        await a_call_ended(b)
         assert await health() == {"status": "ok", "active_calls": 0, "flows": flows}
 
 
@@ -237,28 +239,16 @@ def test_serve_with_an_empty_openai_api_key_exits_2_naming_it(tmp_path: Path) ->
 
 
 async def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = serve_env()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        health = await asyncio.wait_for(wait_healthy(f"http://127.0.0.1:{env['PORT']}", process), 20)
-        assert health["status"] == "ok" and health["active_calls"] == 0
-        assert list(health["flows"]) == ["store"]  # the shipped flow, by name and version
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 10)
-        assert process.returncode == 0, stderr.decode()[-2000:]
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
-    output = stdout.decode() + stderr.decode()
-    assert '"event": "listening"' in stdout.decode()
-    assert '"event": "draining"' in stdout.decode()  # no call live: the drain ends at once
-    assert '"event": "shutting_down"' in stdout.decode()
+    stopped = await serve_then_stop(
+        [sys.executable, "-m", "bot", "serve"], serve_env(), tmp_path, start_timeout_s=20, stop_timeout_s=10
+    )
+    assert stopped.health["status"] == "ok" and stopped.health["active_calls"] == 0
+    assert list(stopped.health["flows"]) == ["store"]  # the shipped flow, by name and version
+    assert '"event": "listening"' in stopped.stdout
+    assert '"event": "draining"' in stopped.stdout  # no call live: the drain ends at once
+    assert '"event": "shutting_down"' in stopped.stdout
     for secret in (TWILIO_SECRET, OPENAI_SECRET):
-        assert secret not in output
+        assert secret not in stopped.stdout + stopped.stderr
 
 
 async def test_serve_stops_within_seconds_on_sigterm_during_a_call(tmp_path: Path) -> None:

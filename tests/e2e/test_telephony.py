@@ -75,6 +75,18 @@ def _note_rest_arrivals(b: Bench, call: PhoneCall) -> list[int]:
     return arrivals
 
 
+async def _say_then_hung_up_on(b: Bench, words: str) -> tuple[PhoneCall, Call, list[int]]:
+    """Dial, be greeted, say ``words`` and wait until the bot closes the socket: the phone's call, the bot's
+    call and the REST requests' arrivals (``_note_rest_arrivals``)."""
+    call, _ = await dial(b)
+    async with call:
+        arrivals = _note_rest_arrivals(b, call)
+        await greeted(call, quiet=GREETING_QUIET_S)
+        await call.say(words)
+        await call.wait_closed(timeout=15)
+    return call, await finished_call(b), arrivals
+
+
 async def _all_turns_done(b: Bench, turns: int, timeout_s: float = 15.0) -> None:
     """Until the live call has ``turns`` turns and every one has finished (answered, cut or failed)."""
     (live,) = b.active_calls
@@ -184,13 +196,7 @@ def _closed_by_bot_after(call: PhoneCall, event_count: int) -> None:
 
 async def test_goodbye_is_heard_in_full_then_one_rest_hang_up_then_the_bot_closes_the_socket() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await dial(b)
-        async with call:
-            arrivals = _note_rest_arrivals(b, call)
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await call.say(BYE)
-            await call.wait_closed(timeout=15)
-        call_obj = await finished_call(b)
+        call, call_obj, arrivals = await _say_then_hung_up_on(b, BYE)
 
     assert call.protocol_errors == []
     _assert_hang_up_request(b, call)
@@ -253,13 +259,7 @@ async def test_caller_talking_over_the_goodbye_does_not_cut_it_and_the_call_stil
 
 async def test_transfer_says_its_line_then_redirects_the_call_to_the_number_with_dial_twiml() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await dial(b)
-        async with call:
-            arrivals = _note_rest_arrivals(b, call)
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await call.say(ASK_PERSON)
-            await call.wait_closed(timeout=15)
-        call_obj = await finished_call(b)
+        call, call_obj, arrivals = await _say_then_hung_up_on(b, ASK_PERSON)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -286,12 +286,7 @@ def _two_transfers(request: ChatRequest) -> Reply:
 
 async def test_two_transfer_calls_in_one_answer_make_one_rest_request_and_the_second_gets_an_error() -> None:
     async with bench(responder=_two_transfers, greeting=GREETING, timeouts=NO_REPROMPT) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await call.say(ASK_PERSON)
-            await call.wait_closed(timeout=15)
-        call_obj = await finished_call(b)
+        call, call_obj, _ = await _say_then_hung_up_on(b, ASK_PERSON)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -410,12 +405,7 @@ async def test_failed_transfer_request_says_the_failure_line_and_the_call_goes_o
 async def test_failed_hang_up_request_still_closes_the_socket_after_the_goodbye() -> None:
     async with bench(responder=STORE, greeting=GREETING, timeouts=NO_REPROMPT) as b:
         b.rest.faults.append(500)
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await call.say(BYE)
-            await call.wait_closed(timeout=15)
-        call_obj = await finished_call(b)
+        call, call_obj, _ = await _say_then_hung_up_on(b, BYE)
 
     assert call.protocol_errors == []
     (request,) = b.rest.requests
@@ -431,12 +421,18 @@ async def test_failed_hang_up_request_still_closes_the_socket_after_the_goodbye(
 KEYPAD = DtmfConfig(timeout_s=1.0)
 
 
-async def _hear_order_answer(b: Bench, call: PhoneCall) -> None:
+async def _type_then_hear_the_order_answer(b: Bench, call: PhoneCall, keys: str) -> float:
+    """Press ``keys``, then wait until the order answer has played; when the last key was sent (monotonic)."""
+    for key in keys[:-1]:
+        await call.send_dtmf(key)
+    last_key_sent = time.monotonic()
+    await call.send_dtmf(keys[-1])
     await until(
         "the order answer's end sent to TTS",
         lambda: any(r["text"].endswith("the estimate is Thursday.") for r in b.tts.synth_requests),
     )
     await call.wait_for_bot_silence(quiet=QUIET_S, timeout=15)
+    return last_key_sent
 
 
 async def test_digits_ended_with_hash_become_a_typed_turn_that_is_answered() -> None:
@@ -445,11 +441,7 @@ async def test_digits_ended_with_hash_become_a_typed_turn_that_is_answered() -> 
         call, clock = await dial(b)
         async with call:
             await greeted(call, quiet=GREETING_QUIET_S)
-            for key in "1001":
-                await call.send_dtmf(key)
-            hash_sent = time.monotonic()
-            await call.send_dtmf("#")
-            await _hear_order_answer(b, call)
+            hash_sent = await _type_then_hear_the_order_answer(b, call, "1001#")
         call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
@@ -475,11 +467,7 @@ async def test_digits_without_the_finish_key_end_after_the_keypad_timeout() -> N
         call, _ = await dial(b)
         async with call:
             await greeted(call, quiet=GREETING_QUIET_S)
-            for key in "100":
-                await call.send_dtmf(key)
-            last_key_sent = time.monotonic()
-            await call.send_dtmf("1")
-            await _hear_order_answer(b, call)
+            last_key_sent = await _type_then_hear_the_order_answer(b, call, "1001")
         call_obj = await finished_call(b)
 
     assert call.protocol_errors == []
@@ -503,9 +491,7 @@ async def test_a_key_pressed_while_the_bot_talks_barges_in() -> None:
             await call.silence(0.5)
             await call.send_dtmf("1")
             await until("a clear", lambda: _events(call, "clear_received"))
-            for key in "001#":
-                await call.send_dtmf(key)
-            await _hear_order_answer(b, call)
+            await _type_then_hear_the_order_answer(b, call, "001#")
         call_obj = await finished_call(b)
 
     assert call.protocol_errors == []

@@ -16,10 +16,9 @@ from collections import Counter
 import pytest
 
 from bot.sim.rig import bench
-from emulators.openai_script import echo_responder
 from emulators.phone import PhoneCall
 from emulators.tts_quota import TtsQuota
-from tests.support.heard import APOLOGY, GREETING, NO_SILENCE_FILLER, heard, said
+from tests.support.heard import APOLOGY, GREETING, NO_SILENCE_FILLER, echo_bench, heard, said
 from tests.support.metrics import exposition, labelled
 from tests.support.phone import ask, finished_call, greeted
 
@@ -52,12 +51,7 @@ async def fallbacks(url: str) -> dict[tuple[str, str], float]:
 @pytest.mark.parametrize("streaming", [True, False], ids=["session-per-answer", "unary-per-phrase"])
 async def test_a_used_up_quota_is_spoken_by_the_fallback_voice_and_counted(streaming: bool) -> None:
     question = "Opening hours?"
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"tts_fallback": FALLBACK_VOICE, "tts_streaming": streaming},
-    ) as b:
+    async with echo_bench(settings={"tts_fallback": FALLBACK_VOICE, "tts_streaming": streaming}) as b:
         await asyncio.wait_for(b.server.warming, 10)  # the clips, in the primary voice
         b.tts.quota = TtsQuota(chirp3_per_minute=0, clock=lambda: 0.0)  # Chirp 3 HD: used up this minute
         async with await b.phone.dial() as call:
@@ -81,7 +75,7 @@ async def test_a_used_up_quota_is_spoken_by_the_fallback_voice_and_counted(strea
 
 
 async def test_without_a_fallback_a_used_up_quota_is_the_apology_and_the_call_goes_on() -> None:
-    async with bench(responder=echo_responder, greeting=GREETING, silence_filler_s=NO_SILENCE_FILLER) as b:
+    async with echo_bench() as b:
         await asyncio.wait_for(b.server.warming, 10)  # the clips (the apology too) are cached
         b.tts.quota = TtsQuota(chirp3_per_minute=0, clock=lambda: 0.0)
         async with await b.phone.dial() as call:
@@ -125,10 +119,7 @@ async def test_calls_over_the_quota_are_never_silent(streaming: bool, limit: int
     retried, then spoken by the fallback voice and counted."""
     calls = 10
     quota = TtsQuota(chirp3_per_minute=limit)
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
+    async with echo_bench(
         settings={"tts_fallback": FALLBACK_VOICE, "tts_streaming": streaming},
         tts_quota=quota,  # from the first request (the warm-up's clips)
     ) as b:

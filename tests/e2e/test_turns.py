@@ -32,7 +32,7 @@ from emulators.openai_completion import split_words
 from emulators.openai_script import ChatRequest, Reply, ScriptedToolCall
 from emulators.phone import PhoneCall
 from emulators.store_script import StoreScript
-from tests.support.phone import dial, finished_call, greeted, until
+from tests.support.phone import PhoneClock, dial, finished_call, greeted, until
 from tests.support.phone import events as _events
 from tests.support.phone import last_speech_end as _last_speech_end
 
@@ -61,6 +61,15 @@ async def _ask(b: Bench, call: PhoneCall, question: str, answer_ends: str) -> No
     await until(f"a TTS request ending {answer_ends!r}",
                 lambda: any(r["text"].endswith(answer_ends) for r in b.tts.synth_requests))
     await call.wait_for_bot_silence(quiet=0.6, timeout=15)
+
+
+async def _one_question(b: Bench, question: str, answer_ends: str) -> tuple[PhoneCall, PhoneClock, Call]:
+    """Dial, be greeted, ``_ask`` one question and hang up: the phone's call, its clock and the bot's call."""
+    call, clock = await dial(b)
+    async with call:
+        await greeted(call, quiet=GREETING_QUIET_S)
+        await _ask(b, call, question, answer_ends)
+    return call, clock, await finished_call(b)
 
 
 def _clip_texts(line: LineConfig) -> set[str]:
@@ -106,11 +115,7 @@ def _calls_then_store(*calls: ScriptedToolCall) -> Callable[[ChatRequest], Reply
 
 async def test_plain_question_is_answered_in_speech_phrase_by_phrase() -> None:
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, "What do you sell?", "What would you like to know?")
-        call_obj = await finished_call(b)
+        call, _, call_obj = await _one_question(b, "What do you sell?", "What would you like to know?")
 
     assert call.protocol_errors == []
     question_end = _last_speech_end(call)
@@ -163,11 +168,7 @@ async def test_first_phrase_goes_to_tts_while_the_model_is_still_streaming() -> 
 
 async def test_slow_tool_plays_its_filler_before_the_follow_up_and_silence_stays_short() -> None:
     async with bench(line=store_line(order_delay_s=1.2), greeting=QUICK_GREETING) as b:
-        call, clock = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, "Where is order 1001?", "the estimate is Thursday.")
-        call_obj = await finished_call(b)
+        call, clock, call_obj = await _one_question(b, "Where is order 1001?", "the estimate is Thursday.")
 
     assert call.protocol_errors == []
     first, follow_up = b.openai.chat_requests
@@ -203,11 +204,7 @@ async def test_slow_tool_plays_its_filler_before_the_follow_up_and_silence_stays
 
 async def test_fast_tool_gets_no_filler_only_the_answer_is_spoken() -> None:
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, "Are you open on Saturday?", "10 am to 4 pm.")
-        call_obj = await finished_call(b)
+        call, _, call_obj = await _one_question(b, "Are you open on Saturday?", "10 am to 4 pm.")
 
     turn = call_obj.turns[0]
     assert turn.timings.filler is False
@@ -229,11 +226,7 @@ async def test_fast_tool_gets_no_filler_only_the_answer_is_spoken() -> None:
 async def test_two_tool_calls_make_one_assistant_message_and_one_result_each() -> None:
     question = "Are you open Friday, and where is order 1002?"
     async with bench(greeting=QUICK_GREETING) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, question, "the estimate is next Monday.")
-        call_obj = await finished_call(b)
+        _, _, call_obj = await _one_question(b, question, "the estimate is next Monday.")
 
     first, follow_up = b.openai.chat_requests
     assert first.last_user_text == question
@@ -267,11 +260,7 @@ async def test_two_slow_tool_calls_run_at_the_same_time() -> None:
                                   ScriptedToolCall("check_stock", {"item": "hose"}))
     async with bench(responder=responder, line=dataclasses.replace(line, tools=tools),
                      greeting=QUICK_GREETING) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, "Is my hose in stock?", "stock 3 in stock.")
-        call_obj = await finished_call(b)
+        _, _, call_obj = await _one_question(b, "Is my hose in stock?", "stock 3 in stock.")
 
     first, follow_up = b.openai.chat_requests
     figures = {t["name"]: t for t in call_obj.turns[0].timings.tool_calls}
@@ -298,11 +287,7 @@ async def test_failing_and_hanging_tools_become_error_results_and_the_caller_sti
     responder = _calls_then_store(ScriptedToolCall("inventory", {"item": "hose"}),
                                   ScriptedToolCall("supplier", {"item": "hose"}))
     async with bench(responder=responder, line=line, greeting=QUICK_GREETING) as b:
-        call, _ = await dial(b)
-        async with call:
-            await greeted(call, quiet=GREETING_QUIET_S)
-            await _ask(b, call, "Is my hose in stock?", "just now.")
-        call_obj = await finished_call(b)
+        _, _, call_obj = await _one_question(b, "Is my hose in stock?", "just now.")
 
     first, follow_up = b.openai.chat_requests
     assistant, tool_messages = _tool_round(follow_up)

@@ -24,13 +24,17 @@ from emulators.phone import PhoneCall
 from tests.support.heard import (
     APOLOGY,
     GREETING,
-    NO_SILENCE_FILLER,
+    SALE,
+    SALE_BREAKS_AFTER,
+    SALE_HEARD,
+    SALE_KEPT,
     caller_speech_ends,
-    clips_cached,
+    echo_bench,
+    greeted_call,
     heard,
     said,
 )
-from tests.support.phone import ask, finished_call, greeted
+from tests.support.phone import ask, finished_call
 from tests.support.recordings import assert_finalized, recording_of
 
 LINE = store_line()
@@ -57,9 +61,7 @@ async def test_a_first_token_5s_after_tools_gets_the_filler_one_progress_line_th
     # Lines every 3 s rather than 2 s: exactly one fits before a 5 s token even on a busy machine.
     progress = ProgressConfig(every_s=3.0)
     async with bench(responder=echo_responder, greeting=GREETING, progress=progress) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.extend(
                 [
                     Reply(tool_calls=[ScriptedToolCall("check_hours", {"day": "monday"})]),
@@ -93,9 +95,7 @@ async def test_a_first_token_5s_after_tools_gets_the_filler_one_progress_line_th
 async def test_a_first_token_later_than_the_turn_budget_gets_the_apology_at_the_budget() -> None:
     budget_s = 5.0
     async with bench(responder=echo_responder, greeting=GREETING, turn_budget_s=budget_s) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.append(Reply(text="This comes far too late.", first_token_delay_s=60.0))
             await ask_slow(call, "Is my order ready?")
             await ask(call, "Hello?")
@@ -117,40 +117,28 @@ async def test_a_first_token_later_than_the_turn_budget_gets_the_apology_at_the_
 
 
 async def test_a_stream_that_stops_mid_answer_keeps_what_was_said_then_apologises() -> None:
-    answer = "Our sale starts today, with tools at half price. Paint is cheaper too."
-    # Chunk 1 is the role, chunk k+1 the k-th word: 13 chunks end at "Paint is", then nothing comes.
-    async with bench(
-        responder=echo_responder,
-        greeting=GREETING,
-        silence_filler_s=NO_SILENCE_FILLER,
-        settings={"llm_stall_timeout_s": 1.0},
-    ) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
-            b.openai.replies.append(Reply(text=answer, stall_after_chunks=13))
+    async with echo_bench(settings={"llm_stall_timeout_s": 1.0}) as b:
+        async with greeted_call(b) as call:
+            b.openai.replies.append(Reply(text=SALE, stall_after_chunks=SALE_BREAKS_AFTER))
             await ask_slow(call, "Any deals today?")
             await ask(call, "Say that again?")
             await call.hang_up()
         bot_call = await finished_call(b)
     assert heard(call, bot_call) == [
         GREETING,
-        "Our sale starts today,",
-        "with tools at half price.",
+        *SALE_HEARD,
         APOLOGY,  # no progress line inside an answer
         *said("Say that again?"),
     ]
     assert [t.error for t in bot_call.turns] == ["openai-chat:stall", None]
     after = b.openai.chat_requests[-1].messages
-    assert after[-2] == {"role": "assistant", "content": "Our sale starts today, with tools at half price."}
+    assert after[-2] == {"role": "assistant", "content": SALE_KEPT}
 
 
 async def test_barge_in_while_waiting_stops_the_progress_lines_and_the_next_turn_is_answered() -> None:
     line = dataclasses.replace(LINE, progress=ProgressConfig(first_after_s=0.5, every_s=5.0))
     async with bench(responder=echo_responder, greeting=GREETING, line=line) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             b.openai.replies.append(Reply(text="Never heard.", first_token_delay_s=60.0))
             await call.say("Where is my parcel?")
             filler_at = await call.wait_for_bot_audio(timeout=10)
@@ -172,9 +160,7 @@ async def test_long_tailed_model_latency_is_waited_for_and_every_turn_is_answere
     latency = LogNormal(median_s=0.6, p99_s=6.0, cap_s=7.0)
     questions = ["What can you do?", "And what else?", "Tell me more."]
     async with bench(greeting=GREETING, llm_first_token_s=latency, llm_seed=2) as b:
-        async with await b.phone.dial() as call:
-            await greeted(call)
-            await clips_cached(b)
+        async with greeted_call(b) as call:
             for question in questions:
                 await ask_slow(call, question)
             await call.hang_up()

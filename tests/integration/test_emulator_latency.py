@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -24,12 +23,6 @@ from emulators.openai_server import OpenAIEmulator
 from emulators.store_script import StoreScript
 
 USER: list[Any] = [{"role": "user", "content": "Hello"}]
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[OpenAIEmulator]:
-    async with OpenAIEmulator() as emu:
-        yield emu
 
 
 # ---- the distributions ----------------------------------------------------------------------------------
@@ -91,22 +84,24 @@ async def first_chunk_after(emu: OpenAIEmulator) -> tuple[float, float]:
     return headers, first
 
 
-async def test_a_scripted_first_token_per_request(emulator: OpenAIEmulator) -> None:
+async def test_a_scripted_first_token_per_request(openai_emulator: OpenAIEmulator) -> None:
     late = Scripted([0.0, 0.6])  # one object, shared by two replies: drawn once per request
-    emulator.replies.extend(
+    openai_emulator.replies.extend(
         [Reply(text="Quick.", first_token_delay_s=late), Reply(text="Slow.", first_token_delay_s=late)]
     )
-    _, quick = await first_chunk_after(emulator)
-    _, slow = await first_chunk_after(emulator)
+    _, quick = await first_chunk_after(openai_emulator)
+    _, slow = await first_chunk_after(openai_emulator)
     assert slow >= 0.6 and quick < slow
 
 
-async def test_headers_with_the_first_token_hold_the_headers_back(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(text="Local.", first_token_delay_s=0.5, headers_with_first_token=True))
-    headers, first = await first_chunk_after(emulator)
+async def test_headers_with_the_first_token_hold_the_headers_back(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(
+        Reply(text="Local.", first_token_delay_s=0.5, headers_with_first_token=True)
+    )
+    headers, first = await first_chunk_after(openai_emulator)
     assert headers >= 0.5 and first >= 0.5
-    emulator.replies.append(Reply(text="Hosted.", first_token_delay_s=0.5))
-    headers, first = await first_chunk_after(emulator)
+    openai_emulator.replies.append(Reply(text="Hosted.", first_token_delay_s=0.5))
+    headers, first = await first_chunk_after(openai_emulator)
     assert first >= 0.5 and headers < first  # the usual case: headers at once, the token later
 
 

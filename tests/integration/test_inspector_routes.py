@@ -8,17 +8,16 @@ from __future__ import annotations
 import io
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.inspector.auth import COOKIE, FAILURE_BURST, FailureLimiter, session_value
 from bot.inspector.routes import calls_routes
 from bot.recording import LocalStore
+from tests.support.routes import Client, ServeRoutes
 from tests.support.sample_call import SID, write_sample_call
 
 TOKEN = "s3cret/t+ken-4f1c9e0b7a2d6358c1e0"
@@ -26,7 +25,7 @@ QUERY = {"token": TOKEN}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SESSION = {"Cookie": f"{COOKIE}={session_value(TOKEN)}"}
 
-ClientFactory = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
+ClientFactory = Callable[..., Coroutine[Any, Any, Client]]
 
 
 @pytest.fixture
@@ -36,22 +35,11 @@ def store(tmp_path: Path) -> LocalStore:
 
 
 @pytest.fixture
-async def make_client(store: LocalStore, tmp_path: Path) -> AsyncIterator[ClientFactory]:
-    clients: list[TestClient[web.Request, web.Application]] = []
+def make_client(store: LocalStore, tmp_path: Path, serve_routes: ServeRoutes) -> ClientFactory:
+    async def make(token: str | None, limiter: FailureLimiter | None = None) -> Client:
+        return await serve_routes(calls_routes(store, token, limiter, wav_cache=tmp_path / "wav-cache"))
 
-    async def make(
-        token: str | None, limiter: FailureLimiter | None = None
-    ) -> TestClient[web.Request, web.Application]:
-        app = web.Application()
-        app.router.add_routes(calls_routes(store, token, limiter, wav_cache=tmp_path / "wav-cache"))
-        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+    return make
 
 
 def _recording_url(store: LocalStore) -> str:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.inspector.routes import calls_routes
 from bot.inspector.slots import InspectorSlots
@@ -21,31 +19,21 @@ from bot.inspector.wav_cache import WavCache, recording_key
 from bot.recording import LocalStore
 from bot.recording.reader import Recording
 from tests.support.long_call import write_long_call
+from tests.support.routes import Client, ServeRoutes
 
 TOKEN = "inspector-token-0123456789abcdef0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MIB = 1024 * 1024
 
-Client = TestClient[web.Request, web.Application]
-
 
 @pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Client]]]:
-    clients: list[Client] = []
-
+def serve(tmp_path: Path, serve_routes: ServeRoutes) -> Callable[..., Coroutine[Any, Any, Client]]:
     async def start(slots: InspectorSlots | None = None, wavs: WavCache | None = None) -> Client:
         slots = slots or InspectorSlots()
         wavs = wavs or WavCache(slots, tmp_path / "wav-cache")
-        app = web.Application()
-        app.router.add_routes(calls_routes(LocalStore(tmp_path / "rec"), TOKEN, slots=slots, wavs=wavs))
-        client: Client = TestClient(TestServer(app, host="127.0.0.1", port=0))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await serve_routes(calls_routes(LocalStore(tmp_path / "rec"), TOKEN, slots=slots, wavs=wavs))
 
-    yield start
-    for client in clients:
-        await client.close()
+    return start
 
 
 async def test_six_concurrent_ranges_of_a_15_minute_call_cost_one_build_and_little_memory(

@@ -38,12 +38,6 @@ def assistant_calling(call_id: str, name: str = "transfer_call") -> dict[str, An
     return {"role": "assistant", "content": None, "tool_calls": [call]}
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[OpenAIEmulator]:
-    async with OpenAIEmulator() as emu:
-        yield emu
-
-
 @asynccontextmanager
 async def client_for(
     emu: OpenAIEmulator, *, max_retries: int = 0, read_timeout_s: float = 10.0
@@ -86,10 +80,10 @@ def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
     return [c.finish_reason for chunk in chunks for c in chunk.choices if c.finish_reason]
 
 
-async def test_text_streams_in_pieces_and_reassembles(emulator: OpenAIEmulator) -> None:
+async def test_text_streams_in_pieces_and_reassembles(openai_emulator: OpenAIEmulator) -> None:
     text = "Sure, I can help you with that. Which department?"
-    emulator.replies.append(Reply(text=text, chunk_delay_s=0.005))
-    async with client_for(emulator) as client:
+    openai_emulator.replies.append(Reply(text=text, chunk_delay_s=0.005))
+    async with client_for(openai_emulator) as client:
         chunks = await stream_chunks(client)
     first = chunks[0].choices[0]
     assert (first.delta.role, first.delta.content) == ("assistant", "")
@@ -101,9 +95,9 @@ async def test_text_streams_in_pieces_and_reassembles(emulator: OpenAIEmulator) 
     assert len({chunk.id for chunk in chunks}) == 1
 
 
-async def test_tool_call_arguments_arrive_in_fragments(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(tool_calls=[TRANSFER]))
-    async with client_for(emulator) as client:
+async def test_tool_call_arguments_arrive_in_fragments(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(Reply(tool_calls=[TRANSFER]))
+    async with client_for(openai_emulator) as client:
         chunks = await stream_chunks(client, tools=[])
     calls = assemble_tool_calls(chunks)
     assert list(calls) == [0]
@@ -113,10 +107,10 @@ async def test_tool_call_arguments_arrive_in_fragments(emulator: OpenAIEmulator)
     assert finish_reasons(chunks) == ["tool_calls"]
 
 
-async def test_parallel_tool_calls_use_indices_0_and_1(emulator: OpenAIEmulator) -> None:
+async def test_parallel_tool_calls_use_indices_0_and_1(openai_emulator: OpenAIEmulator) -> None:
     weather = ScriptedToolCall("get_hours", {"day": "monday"})
-    emulator.replies.append(Reply(text="One moment.", tool_calls=[TRANSFER, weather]))
-    async with client_for(emulator) as client:
+    openai_emulator.replies.append(Reply(text="One moment.", tool_calls=[TRANSFER, weather]))
+    async with client_for(openai_emulator) as client:
         chunks = await stream_chunks(client)
     calls = assemble_tool_calls(chunks)
     assert sorted(calls) == [0, 1]
@@ -127,15 +121,15 @@ async def test_parallel_tool_calls_use_indices_0_and_1(emulator: OpenAIEmulator)
     assert order != sorted(order), "fragments of parallel calls are interleaved"
 
 
-async def test_malformed_arguments_are_sent_verbatim(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(tool_calls=[ScriptedToolCall("transfer_call", '{"dept": "sal')]))
-    async with client_for(emulator) as client:
+async def test_malformed_arguments_are_sent_verbatim(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(Reply(tool_calls=[ScriptedToolCall("transfer_call", '{"dept": "sal')]))
+    async with client_for(openai_emulator) as client:
         calls = assemble_tool_calls(await stream_chunks(client))
     assert calls[0]["arguments"] == '{"dept": "sal'
 
 
-async def test_usage_chunk_only_when_asked(emulator: OpenAIEmulator) -> None:
-    async with client_for(emulator) as client:
+async def test_usage_chunk_only_when_asked(openai_emulator: OpenAIEmulator) -> None:
+    async with client_for(openai_emulator) as client:
         with_usage = await stream_chunks(client, stream_options={"include_usage": True})
         without = await stream_chunks(client)
     assert with_usage[-1].choices == [] and with_usage[-1].usage is not None
@@ -144,14 +138,14 @@ async def test_usage_chunk_only_when_asked(emulator: OpenAIEmulator) -> None:
     assert all(chunk.choices and chunk.usage is None for chunk in without)
 
 
-async def test_echo_responder_and_plain_completion(emulator: OpenAIEmulator) -> None:
-    async with client_for(emulator) as client:
+async def test_echo_responder_and_plain_completion(openai_emulator: OpenAIEmulator) -> None:
+    async with client_for(openai_emulator) as client:
         completion = await client.chat.completions.create(model=MODEL, messages=USER)
     assert completion.choices[0].message.content == "You said: I want to talk to sales."
     assert completion.choices[0].finish_reason == "stop"
 
 
-async def test_tool_round_trip_reaches_the_responder(emulator: OpenAIEmulator) -> None:
+async def test_tool_round_trip_reaches_the_responder(openai_emulator: OpenAIEmulator) -> None:
     seen: list[ChatRequest] = []
 
     def responder(request: ChatRequest) -> Reply:
@@ -160,8 +154,8 @@ async def test_tool_round_trip_reaches_the_responder(emulator: OpenAIEmulator) -
             return Reply(text=f"Done: {request.tool_results}")
         return Reply(tool_calls=[TRANSFER])
 
-    emulator.responder = responder
-    async with client_for(emulator) as client:
+    openai_emulator.responder = responder
+    async with client_for(openai_emulator) as client:
         calls = assemble_tool_calls(await stream_chunks(client))
         call_id = calls[0]["id"]
         history = [
@@ -177,85 +171,86 @@ async def test_tool_round_trip_reaches_the_responder(emulator: OpenAIEmulator) -
     assert seen[1].headers["Authorization"] == "Bearer test"
 
 
-async def test_500_is_retried_then_raised(emulator: OpenAIEmulator) -> None:
-    emulator.responder = lambda request: Reply(status=500)
-    async with client_for(emulator, max_retries=1) as client:
+async def test_500_is_retried_then_raised(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.responder = lambda request: Reply(status=500)
+    async with client_for(openai_emulator, max_retries=1) as client:
         with pytest.raises(openai.InternalServerError) as raised:
             await stream_chunks(client)
     assert raised.value.status_code == 500
-    assert len(emulator.chat_requests) == 2  # the first try and one SDK retry
+    assert len(openai_emulator.chat_requests) == 2  # the first try and one SDK retry
 
 
-async def test_429_with_retry_after_ms_then_success(emulator: OpenAIEmulator) -> None:
-    emulator.replies += [Reply(status=429, retry_after_ms=60), Reply(text="Back again.")]
-    async with client_for(emulator, max_retries=1) as client:
+async def test_429_with_retry_after_ms_then_success(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies += [Reply(status=429, retry_after_ms=60), Reply(text="Back again.")]
+    async with client_for(openai_emulator, max_retries=1) as client:
         chunks = await stream_chunks(client)
     assert "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices) == "Back again."
-    first, second = emulator.chat_requests
+    first, second = openai_emulator.chat_requests
     assert second.received_at - first.received_at >= 0.05  # the SDK waited for retry-after-ms
 
 
-async def test_429_without_retries_reaches_the_caller(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(status=429, retry_after_ms=10))
-    async with client_for(emulator) as client:
+async def test_429_without_retries_reaches_the_caller(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(Reply(status=429, retry_after_ms=10))
+    async with client_for(openai_emulator) as client:
         with pytest.raises(openai.RateLimitError) as raised:
             await stream_chunks(client)
     assert raised.value.code == "rate_limit_exceeded"
     assert raised.value.response.headers["retry-after-ms"] == "10"
 
 
-async def test_cut_stream_raises_api_connection_error(emulator: OpenAIEmulator) -> None:
-    # Observed with openai 3.57 / httpx2: the unfinished chunked body raises APIConnectionError (caused by
-    # httpx2's RemoteProtocolError) during iteration, after the chunks already sent were yielded.
-    emulator.replies.append(Reply(text="Let me check that for you", cut_after_chunks=3))
-    received: list[ChatCompletionChunk] = []
-    async with client_for(emulator) as client:
-        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
-        with pytest.raises(openai.APIConnectionError):
-            async for chunk in stream:
-                received.append(chunk)
-    assert len(received) == 3 and finish_reasons(received) == []
+CHECKING = "Let me check that for you"
 
 
-async def test_garbage_event_makes_the_sdk_raise_json_decode_error_while_iterating(
-    emulator: OpenAIEmulator,
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        # Observed with openai 3.57 / httpx2: the unfinished chunked body raises APIConnectionError (caused
+        # by httpx2's RemoteProtocolError) during iteration, after the chunks already sent were yielded.
+        pytest.param(Reply(text=CHECKING, cut_after_chunks=3), openai.APIConnectionError, id="cut"),
+        # Observed with openai 3.57: the SDK json.loads each event's data itself, so a broken event raises
+        # json.JSONDecodeError (not an openai.APIError) after the chunks before it were yielded.
+        pytest.param(Reply(text=CHECKING, garbage_after_chunks=3), json.JSONDecodeError, id="garbage"),
+    ],
+)
+async def test_a_stream_broken_after_3_chunks_raises_while_iterating_after_yielding_them(
+    openai_emulator: OpenAIEmulator, reply: Reply, error: type[Exception]
 ) -> None:
-    # Observed with openai 3.57: the SDK json.loads each event's data itself, so a broken event raises
-    # json.JSONDecodeError (not an openai.APIError) after the chunks before it were yielded.
-    emulator.replies.append(Reply(text="Let me check that for you", garbage_after_chunks=3))
+    openai_emulator.replies.append(reply)
     received: list[ChatCompletionChunk] = []
-    async with client_for(emulator) as client:
+    async with client_for(openai_emulator) as client:
         stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
-        with pytest.raises(json.JSONDecodeError):
+        with pytest.raises(error):
             async for chunk in stream:
                 received.append(chunk)
     assert len(received) == 3 and finish_reasons(received) == []
 
 
-async def test_garbage_event_goes_between_chunks_and_the_stream_carries_on(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
+async def test_garbage_event_goes_between_chunks_and_the_stream_carries_on(
+    openai_emulator: OpenAIEmulator,
+) -> None:
+    openai_emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
     body = {"model": MODEL, "messages": USER, "stream": True}
     headers = {"Authorization": "Bearer test"}
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{emulator.base_url}/chat/completions", json=body, headers=headers) as r,
+        session.post(f"{openai_emulator.base_url}/chat/completions", json=body, headers=headers) as r,
     ):
         events = [e.removeprefix("data: ") for e in (await r.text()).split("\n\n") if e]
     assert events[1] == "[1, 2]" and events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:1] + events[2:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "One two"
     # Valid JSON that is not a chunk: the SDK does not raise, it yields the value as it is.
-    emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
-    async with client_for(emulator) as client:
+    openai_emulator.replies.append(Reply(text="One two", garbage_after_chunks=1, garbage="[1, 2]"))
+    async with client_for(openai_emulator) as client:
         stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         received: list[Any] = [chunk async for chunk in stream]
     assert received[1] == [1, 2] and finish_reasons(received[:1] + received[2:]) == ["stop"]
 
 
-async def test_stall_hits_the_client_read_timeout(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(text="I am thinking about it", stall_after_chunks=2))
+async def test_stall_hits_the_client_read_timeout(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(Reply(text="I am thinking about it", stall_after_chunks=2))
     received: list[ChatCompletionChunk] = []
-    async with client_for(emulator, read_timeout_s=0.5) as client:
+    async with client_for(openai_emulator, read_timeout_s=0.5) as client:
         stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         with pytest.raises(openai.APITimeoutError):
             async for chunk in stream:
@@ -273,9 +268,9 @@ async def test_stop_releases_a_stalled_request() -> None:
             await anext(aiter(stream))
 
 
-async def test_first_token_delay_is_on_the_wire(emulator: OpenAIEmulator) -> None:
-    emulator.replies.append(Reply(text="Hello", first_token_delay_s=0.3))
-    async with client_for(emulator) as client:
+async def test_first_token_delay_is_on_the_wire(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.replies.append(Reply(text="Hello", first_token_delay_s=0.3))
+    async with client_for(openai_emulator) as client:
         started = time.monotonic()
         stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
         await anext(aiter(stream))
@@ -283,17 +278,17 @@ async def test_first_token_delay_is_on_the_wire(emulator: OpenAIEmulator) -> Non
         await stream.close()
 
 
-async def test_tool_calls_without_tool_messages_is_400(emulator: OpenAIEmulator) -> None:
+async def test_tool_calls_without_tool_messages_is_400(openai_emulator: OpenAIEmulator) -> None:
     history = [
         *USER,
         assistant_calling("call_1"),
         {"role": "user", "content": "hello?"},
     ]
-    async with client_for(emulator, max_retries=2) as client:
+    async with client_for(openai_emulator, max_retries=2) as client:
         with pytest.raises(openai.BadRequestError) as raised:
             await client.chat.completions.create(model=MODEL, messages=history, stream=True)
     assert "call_1" in raised.value.message
-    assert len(emulator.chat_requests) == 1  # 400 is not retried
+    assert len(openai_emulator.chat_requests) == 1  # 400 is not retried
 
 
 @pytest.mark.parametrize(
@@ -305,23 +300,23 @@ async def test_tool_calls_without_tool_messages_is_400(emulator: OpenAIEmulator)
     ],
     ids=["empty", "orphan-tool-message", "unknown-tool-call-id"],
 )
-async def test_invalid_messages_are_400(emulator: OpenAIEmulator, messages: list[Any]) -> None:
-    async with client_for(emulator) as client:
+async def test_invalid_messages_are_400(openai_emulator: OpenAIEmulator, messages: list[Any]) -> None:
+    async with client_for(openai_emulator) as client:
         with pytest.raises(openai.BadRequestError) as raised:
             await client.chat.completions.create(model=MODEL, messages=messages)
     assert raised.value.type == "invalid_request_error"
-    assert emulator.replies == [] and len(emulator.chat_requests) == 1
+    assert openai_emulator.replies == [] and len(openai_emulator.chat_requests) == 1
 
 
-async def test_missing_bearer_is_401(emulator: OpenAIEmulator) -> None:
+async def test_missing_bearer_is_401(openai_emulator: OpenAIEmulator) -> None:
     body = {"model": MODEL, "messages": USER}
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{emulator.base_url}/chat/completions", json=body) as r,
+        session.post(f"{openai_emulator.base_url}/chat/completions", json=body) as r,
     ):
         assert r.status == 401
         assert (await r.json())["error"]["code"] == "invalid_api_key"
-    assert len(emulator.chat_requests) == 1
+    assert len(openai_emulator.chat_requests) == 1
 
 
 def wav_bytes(pcm16: bytes, rate: int = 8000) -> bytes:
@@ -355,9 +350,9 @@ async def test_transcription_decodes_the_tone_voice() -> None:
     assert record["sample_rate"] == 8000 and record["n_bytes"] == len(audio)
 
 
-async def test_streamed_transcription_events(emulator: OpenAIEmulator) -> None:
-    emulator.transcription_replies.append(TranscriptionReply(text="transfer me please"))
-    async with client_for(emulator) as client:
+async def test_streamed_transcription_events(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.transcription_replies.append(TranscriptionReply(text="transfer me please"))
+    async with client_for(openai_emulator) as client:
         stream = await client.audio.transcriptions.create(
             model="gpt-transcribe", file=("turn.wav", wav_bytes(bytes(800)), "audio/wav"), stream=True
         )
@@ -366,9 +361,12 @@ async def test_streamed_transcription_events(emulator: OpenAIEmulator) -> None:
     assert "".join(e.delta for e in events if e.type == "transcript.text.delta") == "transfer me please"
 
 
-async def test_transcription_queue_overrides_status_and_text(emulator: OpenAIEmulator) -> None:
-    emulator.transcription_replies += [TranscriptionReply(status=500), TranscriptionReply(text="scripted")]
-    async with client_for(emulator) as client:
+async def test_transcription_queue_overrides_status_and_text(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.transcription_replies += [
+        TranscriptionReply(status=500),
+        TranscriptionReply(text="scripted"),
+    ]
+    async with client_for(openai_emulator) as client:
         with pytest.raises(openai.InternalServerError):
             await client.audio.transcriptions.create(
                 model="gpt-transcribe", file=("a.wav", wav_bytes(b""), "audio/wav")

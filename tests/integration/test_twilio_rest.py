@@ -100,6 +100,19 @@ async def test_account_comes_from_the_call(emulator: TwilioRestEmulator, rest: T
     assert refused.value.kind == "http_401"
 
 
+async def refused_hang_up(
+    emulator: TwilioRestEmulator, token: str, api_key: tuple[str, str] | None = None
+) -> ProviderError:
+    """A hang-up with these credentials, from a client of its own: the error it must raise."""
+    rest = TwilioRest(token, api_key=api_key, base_url=emulator.base_url, timeout_s=5.0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await rest.hang_up(ACCOUNT, CALL)
+    finally:
+        await rest.aclose()
+    return info.value
+
+
 async def test_api_key_authenticates_with_its_own_secret(emulator: TwilioRestEmulator) -> None:
     rest = TwilioRest(TOKEN, api_key=(KEY, KEY_SECRET), base_url=emulator.base_url, timeout_s=5.0)
     try:
@@ -124,16 +137,11 @@ async def test_a_wrong_credential_pairing_is_http_401(
     emulator: TwilioRestEmulator, api_key: tuple[str, str]
 ) -> None:
     # The bug this replaced: the key sid went out with the auth token, which real Twilio refuses.
-    rest = TwilioRest(TOKEN, api_key=api_key, base_url=emulator.base_url, timeout_s=5.0)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await rest.hang_up(ACCOUNT, CALL)
-    finally:
-        await rest.aclose()
-    assert (info.value.provider, info.value.kind) == ("twilio", "http_401")
-    assert "code 20003" in str(info.value)
+    error = await refused_hang_up(emulator, TOKEN, api_key)
+    assert (error.provider, error.kind) == ("twilio", "http_401")
+    assert "code 20003" in str(error)
     for secret in (TOKEN, KEY_SECRET, OTHER_KEY_SECRET):
-        assert secret not in str(info.value)
+        assert secret not in str(error)
     assert emulator.requests[0].authorized is False
 
 
@@ -152,14 +160,9 @@ async def test_a_sid_twilio_never_made_is_refused_before_any_request(
 
 
 async def test_wrong_token_is_http_401(emulator: TwilioRestEmulator) -> None:
-    rest = TwilioRest("wrong-token", base_url=emulator.base_url, timeout_s=5.0)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await rest.hang_up(ACCOUNT, CALL)
-    finally:
-        await rest.aclose()
-    assert (info.value.provider, info.value.kind) == ("twilio", "http_401")
-    assert "wrong-token" not in str(info.value)
+    error = await refused_hang_up(emulator, "wrong-token")
+    assert (error.provider, error.kind) == ("twilio", "http_401")
+    assert "wrong-token" not in str(error)
     assert emulator.requests[0].authorized is False
 
 

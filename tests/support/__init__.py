@@ -14,5 +14,6 @@ as a subprocess, its environment and log), ``webhooks`` (Twilio's form, URLs and
 (free loopback ports), ``flows`` (the shipped store flow, edited), ``metrics`` (``/metrics`` as Prometheus
 reads it), ``fakes`` (providers, the recording sink), ``clocks``, ``speaker`` (the Speaker tests' wire),
 ``sample_call`` and ``long_call`` (recorded calls for the inspector and reader), ``vad`` (endpointer
-signals), ``image_tree`` (the production image's files, laid out offline).
+signals), ``image_tree`` (the production image's files, laid out offline), ``routes`` (the types of the
+``serve_routes`` fixture), ``rendezvous`` (a deterministic proof that calls run concurrently).
 """

@@ -45,6 +45,12 @@ async def ask_after_greeting(call: PhoneCall, question: str, *, quiet: float = Q
     await ask(call, question, quiet=quiet)
 
 
+async def a_call_ended(b: Bench, timeout_s: float = 10.0) -> None:
+    """Until the bench's bot has ended a call (``Bench.call_ended``), whichever it was."""
+    async with asyncio.timeout(timeout_s):
+        await b.call_ended.wait()
+
+
 async def finished_call(
     b: Bench, index: int = 0, *, call_sid: str | None = None, timeout_s: float = 10.0
 ) -> Call:

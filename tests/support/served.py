@@ -2,8 +2,9 @@
 bounded subprocess, and what it logs and answers.
 
 Rules:
-- Every process is bounded: ``run_bot`` by ``PROCESS_TIMEOUT_S``, ``serving`` by its ``async with`` (killed
-  on the way out if it is still running). Servers listen on 127.0.0.1 only (the caller's ``HOST``/``PORT``).
+- Every process is bounded: ``run_bot`` by ``PROCESS_TIMEOUT_S``, ``serve_then_stop`` by its timeouts,
+  ``serving`` and ``serve_logged`` by their ``async with`` (killed on the way out if still running).
+  Servers listen on 127.0.0.1 only (the caller's ``HOST``/``PORT``).
 - ``serving`` sends stdout and stderr to a file: a pipe nobody reads could fill up and stall the bot.
 - ``serve_env`` is complete and valid on its own: the provider endpoints are unused local ports (start-up
   must not need them), and the child runs this checkout's code (``PYTHONPATH``), whichever checkout the
@@ -20,7 +21,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,38 @@ async def serving(env: dict[str, str], cwd: Path, log_path: Path) -> AsyncIterat
             await process.wait()
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """What a served bot answered on /healthz, then how it ended after SIGTERM."""
+
+    health: dict[str, Any]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def serve_then_stop(
+    argv: Sequence[str], env: dict[str, str], cwd: Path, *, start_timeout_s: float, stop_timeout_s: float
+) -> Stopped:
+    """Run ``argv`` (a ``bot serve`` listening on ``env``'s ``PORT``) until /healthz answers 200, then SIGTERM
+    it: its health and how it ended (it must exit 0). Killed on the way out if it is still running."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        health = await asyncio.wait_for(
+            wait_healthy(f"http://127.0.0.1:{env['PORT']}", process), start_timeout_s
+        )
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), stop_timeout_s)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    return Stopped(health, process.returncode, stdout.decode(), stderr.decode())
+
+
 TWILIO_SECRET = "tw-secret-token-8f3a91"
 OPENAI_SECRET = "sk-secret-key-51c2d7"
 
@@ -205,6 +238,27 @@ class ServeLog:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+@asynccontextmanager
+async def serve_logged(
+    env: dict[str, str], cwd: Path, *, stderr: int = asyncio.subprocess.PIPE
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, ServeLog]]:
+    """``python -m bot serve`` with exactly ``env``, as soon as it runs (not yet listening), and its JSON
+    log (stdout) collected as it runs; ``stderr`` a pipe (read it once the process ended) or
+    ``asyncio.subprocess.STDOUT``. Killed on the way out if it is still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=stderr
+    )
+    assert process.stdout is not None
+    log = ServeLog(process.stdout)
+    try:
+        yield process, log
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await log.aclose()
 
 
 async def healthz(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:

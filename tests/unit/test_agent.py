@@ -28,6 +28,7 @@ from bot.providers.llm.protocol import ChatModel, ChatOptions
 from bot.tools.registry import Tool, ToolRegistry
 from media.errors import ProviderError
 from media.phrases import PhraseConfig, PhraseStrategy
+from tests.support.rendezvous import Rendezvous
 
 TIMEOUT_S = 5.0  # generous bound on every wait, so a broken test fails instead of hanging
 SYSTEM = "You are a test assistant."
@@ -254,22 +255,14 @@ async def test_a_response_with_no_text_adds_no_message() -> None:
 
 
 async def test_tool_round_runs_calls_in_parallel_and_streams_the_follow_up() -> None:
-    started: set[str] = set()
-    both_started = asyncio.Event()
-
-    async def rendezvous(name: str) -> None:
-        # Each tool returns only once both are running: sequential execution would time out.
-        started.add(name)
-        if len(started) == 2:
-            both_started.set()
-        await both_started.wait()
+    both = Rendezvous(2)  # each tool returns only once both are running: sequential execution would time out
 
     async def lookup_order(order_id: str) -> dict[str, str]:
-        await rendezvous("lookup_order")
+        await both.arrive("lookup_order")
         return {"order_id": order_id, "status": "shipped"}
 
     async def check_hours(day: str) -> dict[str, str]:
-        await rendezvous("check_hours")
+        await both.arrive("check_hours")
         return {"day": day, "hours": "9 to 6"}
 
     first_round: list[Step] = [
@@ -486,14 +479,19 @@ async def test_the_gate_is_not_awaited_without_tool_calls() -> None:
     assert gate_calls == 0
 
 
-async def test_the_last_allowed_round_is_offered_no_tools() -> None:
-    runs = 0
+class CountedEcho:
+    """A tool handler that answers "echo" and counts its runs."""
 
-    async def echo() -> str:
-        nonlocal runs
-        runs += 1
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def __call__(self) -> str:
+        self.runs += 1
         return "echo"
 
+
+async def test_the_last_allowed_round_is_offered_no_tools() -> None:
+    echo = CountedEcho()
     model = FakeChatModel(
         [tool_start(0, "call_1", "echo"), finish("tool_calls")],
         [tool_start(0, "call_2", "echo"), finish("tool_calls")],
@@ -502,7 +500,7 @@ async def test_the_last_allowed_round_is_offered_no_tools() -> None:
     agent, conversation, _ = make_agent(model, [tool("echo", echo)], max_tool_rounds=2)
     outputs = await collect(agent)
     assert [o.text for o in outputs] == ["Done."]
-    assert runs == 2
+    assert echo.runs == 2
     assert [model.tool_names(i) for i in range(3)] == [["echo"], ["echo"], []]
     assert [m["role"] for m in conversation.messages] == [
         "system", "user", "assistant", "tool", "assistant", "tool", "assistant",
@@ -524,17 +522,11 @@ async def test_a_model_that_keeps_calling_tools_is_bounded() -> None:
 
 
 async def test_tools_never_run_more_than_max_tool_rounds_times() -> None:
-    runs = 0
-
-    async def echo() -> str:
-        nonlocal runs
-        runs += 1
-        return "echo"
-
+    echo = CountedEcho()
     model = FakeChatModel([tool_start(0, "call_1", "echo"), finish("tool_calls")])
     agent, _, _ = make_agent(model, [tool("echo", echo)], max_tool_rounds=2)
     await collect(agent)
-    assert runs == 2
+    assert echo.runs == 2
 
 
 # ---- errors and cancellation ---------------------------------------------------------------------

@@ -51,80 +51,62 @@ def copy_tree(to: Path) -> None:
         shutil.copytree(ROOT / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
 
 
+def add_import(module: Path, imported: str) -> None:
+    """Append to ``module`` a function that imports ``imported``."""
+    with module.open("a") as f:
+        f.write(f"\n\ndef _added() -> None:\n    import {imported}  # noqa: F401\n")
+
+
 def test_the_checkout_keeps_every_import_contract() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
-def test_a_product_module_importing_an_emulator_breaks_the_contracts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("added", "broken"),
+    [
+        # Inside a function, as the lazy imports of the CLI are: an arrow all the same. 4 broken: the two
+        # forbidden arrows, bot.sim protected from emulators, and telemetry reaching up to sim.
+        pytest.param(
+            {"bot/telemetry/metrics.py": "emulators.voice", "emulators/voice.py": "bot.sim.wer"},
+            4,
+            id="a_product_module_importing_an_emulator",
+        ),
+        # 3 broken: bot's layers, the pure core, and bot.call's layers (through the shell, a stage
+        # imports the Call).
+        pytest.param(
+            {"bot/call/speaker.py": "bot.server.app", "bot/core/keypad.py": "asyncio"},
+            3,
+            id="an_import_up_the_layers_or_asyncio_in_the_core",
+        ),
+        # The arrow the tools once had: a builder reading the flow file's pydantic declaration.
+        pytest.param(
+            {"bot/tools/http_tool.py": "bot.flows.tool_specs"},
+            1,
+            id="the_tools_importing_the_flow_schema",
+        ),
+        pytest.param(
+            {"bot/call/speaker.py": "grpc", "media/codec.py": "concurrent"},
+            2,
+            id="an_sdk_outside_its_homes_or_a_thread_pool_in_media",
+        ),
+        # What the telephony side once held (a protocol of the Call's methods), as an import this time.
+        pytest.param(
+            {"bot/call/telephony.py": "bot.call.call"},
+            1,
+            id="a_stage_reaching_back_into_the_call",
+        ),
+    ],
+)
+def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path, added: dict[str, str], broken: int) -> None:
     copy_tree(tmp_path)
-    # Inside a function, as the lazy imports of the CLI are: an arrow all the same.
-    with (tmp_path / "bot" / "telemetry" / "metrics.py").open("a") as f:
-        f.write("\n\ndef _fake_in_product() -> None:\n    import emulators.voice  # noqa: F401\n")
-    with (tmp_path / "emulators" / "voice.py").open("a") as f:
-        f.write("\n\ndef _product_in_fake() -> None:\n    import bot.sim.wer  # noqa: F401\n")
+    for module, imported in added.items():
+        add_import(tmp_path / module, imported)
 
     result = lint_imports(tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.telemetry.metrics -> emulators.voice" in result.stdout
-    assert "emulators.voice -> bot.sim.wer" in result.stdout
-    # the two forbidden arrows, bot.sim protected from emulators, and telemetry reaching up to sim
-    assert "4 broken" in result.stdout
-
-
-def test_an_import_up_the_layers_or_asyncio_in_the_core_breaks_the_contracts(tmp_path: Path) -> None:
-    copy_tree(tmp_path)
-    with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
-        f.write("\n\ndef _shell_in_call() -> None:\n    import bot.server.app  # noqa: F401\n")
-    with (tmp_path / "bot" / "core" / "keypad.py").open("a") as f:
-        f.write("\n\ndef _loop_in_core() -> None:\n    import asyncio  # noqa: F401\n")
-
-    result = lint_imports(tmp_path)
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.call.speaker -> bot.server.app" in result.stdout
-    assert "bot.core.keypad -> asyncio" in result.stdout
-    assert "3 broken" in result.stdout  # and bot.call's layers: through the shell, a stage imports the Call
-
-
-def test_the_tools_importing_the_flow_schema_breaks_the_layers(tmp_path: Path) -> None:
-    copy_tree(tmp_path)
-    # The arrow the tools once had: a builder reading the flow file's pydantic declaration.
-    with (tmp_path / "bot" / "tools" / "http_tool.py").open("a") as f:
-        f.write("\n\ndef _schema_in_tools() -> None:\n    import bot.flows.tool_specs  # noqa: F401\n")
-
-    result = lint_imports(tmp_path)
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.tools.http_tool -> bot.flows.tool_specs" in result.stdout
-    assert "1 broken" in result.stdout
-
-
-def test_an_sdk_outside_its_homes_or_a_thread_pool_in_media_breaks_the_contracts(tmp_path: Path) -> None:
-    copy_tree(tmp_path)
-    with (tmp_path / "bot" / "call" / "speaker.py").open("a") as f:
-        f.write("\n\ndef _sdk_in_call() -> None:\n    import grpc  # noqa: F401\n")
-    with (tmp_path / "media" / "codec.py").open("a") as f:
-        f.write("\n\ndef _pool_in_media() -> None:\n    import concurrent.futures  # noqa: F401\n")
-
-    result = lint_imports(tmp_path)
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.call.speaker -> grpc" in result.stdout
-    assert "media.codec -> concurrent" in result.stdout
-    assert "2 broken" in result.stdout
-
-
-def test_a_stage_reaching_back_into_the_call_breaks_the_call_s_layers(tmp_path: Path) -> None:
-    copy_tree(tmp_path)
-    # What the telephony side once held (a protocol of the Call's methods), as an import this time.
-    with (tmp_path / "bot" / "call" / "telephony.py").open("a") as f:
-        f.write("\n\ndef _the_call() -> None:\n    import bot.call.call  # noqa: F401\n")
-
-    result = lint_imports(tmp_path)
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "bot.call.telephony -> bot.call.call" in result.stdout
-    assert "1 broken" in result.stdout
+    for module, imported in added.items():
+        assert f"{module.removesuffix('.py').replace('/', '.')} -> {imported}" in result.stdout
+    assert f"{broken} broken" in result.stdout

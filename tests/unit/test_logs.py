@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -109,21 +110,21 @@ def test_secrets_in_nested_values_are_masked(out: io.StringIO) -> None:
     assert SECRET not in out.getvalue()
 
 
-def test_secrets_in_exception_text_are_masked(out: io.StringIO) -> None:
+@pytest.mark.parametrize(
+    ("logger", "event"),
+    [
+        pytest.param(lambda: structlog.get_logger("bot.test"), "provider_failed", id="ours"),
+        pytest.param(lambda: logging.getLogger("openai"), "request failed", id="a_library"),
+    ],
+)
+def test_secrets_in_exception_text_are_masked(
+    out: io.StringIO, logger: Callable[[], Any], event: str
+) -> None:
     try:
         raise RuntimeError(f"401 for key {SECRET}")
     except RuntimeError:
-        structlog.get_logger("bot.test").exception("provider_failed")
-    assert '"provider_failed"' in out.getvalue()
-    assert SECRET not in out.getvalue()
-
-
-def test_secrets_in_library_exception_text_are_masked(out: io.StringIO) -> None:
-    try:
-        raise RuntimeError(f"401 for key {SECRET}")
-    except RuntimeError:
-        logging.getLogger("openai").exception("request failed")
-    assert '"request failed"' in out.getvalue()
+        logger().exception(event)
+    assert f'"{event}"' in out.getvalue()
     assert SECRET not in out.getvalue()
 
 

@@ -165,35 +165,55 @@ def test_missing_function_names_module_and_function() -> None:
     assert error.reason == "module json has no function named no_such_name"
 
 
-def test_sync_function_must_be_async() -> None:
-    error = setup_error("json:dumps")
-    assert error.loc == ("function",)
-    assert "json:dumps must be an async function (async def)" in error.reason
+DAY_AND_DATE = {"type": "object", "properties": {"day": {"type": "string"}, "date": {"type": "string"}}}
 
 
-def test_non_function_attribute_must_be_async() -> None:
-    error = setup_error(f"{THIS_MODULE}:not_a_function")
-    assert error.loc == ("function",)
-    assert "must be an async function (async def), got int" in error.reason
-
-
-def test_function_argument_missing_from_schema_is_named() -> None:
-    error = setup_error(f"{THIS_MODULE}:needs_day_and_store")
-    assert error.loc == ("parameters",)
-    assert "needs the argument 'store'" in error.reason
-
-
-def test_schema_property_the_function_cannot_take_is_named() -> None:
-    schema = {"type": "object", "properties": {"day": {"type": "string"}, "date": {"type": "string"}}}
-    error = setup_error(f"{THIS_MODULE}:takes_date_not_day", schema)
-    assert error.loc == ("parameters",)
-    assert "argument 'day' is declared in parameters" in error.reason
-
-
-def test_positional_only_argument_cannot_be_passed_by_keyword() -> None:
-    error = setup_error(f"{THIS_MODULE}:day_is_positional_only")
-    assert error.loc == ("parameters",)
-    assert "'day'" in error.reason
+@pytest.mark.parametrize(
+    ("function", "parameters", "loc", "named"),
+    [
+        pytest.param(
+            "json:dumps",
+            None,
+            ("function",),
+            "json:dumps must be an async function (async def)",
+            id="sync_function_must_be_async",
+        ),
+        pytest.param(
+            f"{THIS_MODULE}:not_a_function",
+            None,
+            ("function",),
+            "must be an async function (async def), got int",
+            id="non_function_attribute_must_be_async",
+        ),
+        pytest.param(
+            f"{THIS_MODULE}:needs_day_and_store",
+            None,
+            ("parameters",),
+            "needs the argument 'store'",
+            id="function_argument_missing_from_schema_is_named",
+        ),
+        pytest.param(
+            f"{THIS_MODULE}:takes_date_not_day",
+            DAY_AND_DATE,
+            ("parameters",),
+            "argument 'day' is declared in parameters",
+            id="schema_property_the_function_cannot_take_is_named",
+        ),
+        pytest.param(
+            f"{THIS_MODULE}:day_is_positional_only",
+            None,
+            ("parameters",),
+            "'day'",
+            id="positional_only_argument_cannot_be_passed_by_keyword",
+        ),
+    ],
+)
+def test_a_function_the_schema_cannot_call_is_refused_naming_why(
+    function: str, parameters: dict[str, Any] | None, loc: tuple[str, ...], named: str
+) -> None:
+    error = setup_error(function, parameters)
+    assert error.loc == loc
+    assert named in error.reason
 
 
 async def test_kwargs_function_takes_any_declared_property() -> None:

@@ -52,6 +52,16 @@ def tampered(sample: Path, tmp_path: Path, line: bytes, *, at: int | None = None
     return folder
 
 
+def with_a_late_chunk_unfinished(sample: Path, tmp_path: Path, **meta: float | None) -> Path:
+    """A copy of the sample call with a bot chunk at t = 80,000 s appended, its meta saying the call is not
+    complete, with ``meta`` on top."""
+    late = b'{"t":80000,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
+    folder = tampered(sample, tmp_path, late)
+    written = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**written, "complete": False, **meta}))
+    return folder
+
+
 def test_the_79_byte_line_at_t_2e5_is_skipped_and_allocates_nothing_by_it(
     sample_folder: Path, tmp_path: Path
 ) -> None:
@@ -77,10 +87,7 @@ def test_the_79_byte_line_at_t_2e5_is_skipped_and_allocates_nothing_by_it(
 def test_a_late_chunk_in_an_incomplete_call_costs_the_page_no_memory_by_its_time(
     sample_folder: Path, tmp_path: Path
 ) -> None:
-    late = b'{"t":80000,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
-    folder = tampered(sample_folder, tmp_path, late)
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps({**meta, "complete": False, "duration_s": None}))
+    folder = with_a_late_chunk_unfinished(sample_folder, tmp_path, duration_s=None)
     tracemalloc.start()
     try:
         recording = Recording.load(folder)  # no duration: a time up to Twilio's longest call is kept
@@ -368,11 +375,8 @@ def test_a_field_an_operator_redacted_is_kept_and_read_as_missing(
 def test_an_incomplete_call_is_bounded_by_its_longest_duration_in_the_meta(
     sample_folder: Path, tmp_path: Path
 ) -> None:
-    late = b'{"t":80000,"type":"bot_audio","offset":0,"bytes":8000,"response_id":9,"mark":"x"}'
-    folder = tampered(sample_folder, tmp_path, late)
-    meta = json.loads((folder / "meta.json").read_text())
     # What today's bot writes at the start: the line's max_call_s plus the goodbye's allowance.
-    (folder / "meta.json").write_text(json.dumps({**meta, "complete": False, "max_duration_s": 960.0}))
+    folder = with_a_late_chunk_unfinished(sample_folder, tmp_path, max_duration_s=960.0)
     recording = Recording.load(folder)
     # Before: kept (a time up to 24 h), so the call's WAV was 80,000 s long: 2.56 GB in the cache.
     assert recording.skipped_lines == 1 and "outside the call (0 to 970 s)" in recording.skipped[0]

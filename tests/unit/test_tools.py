@@ -26,6 +26,7 @@ from bot.tools.registry import (
     Tool,
     ToolRegistry,
 )
+from tests.support.rendezvous import Rendezvous
 
 TRUNCATION_MARKER = "...(truncated)"
 OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
@@ -63,15 +64,10 @@ async def test_three_slow_tools_run_in_parallel() -> None:
 
 
 async def test_calls_overlap_each_call_waits_for_all_others_to_start() -> None:
-    # Deterministic proof of concurrency: each call only returns once every call has started.
-    started: set[int] = set()
-    all_started = asyncio.Event()
+    everyone = Rendezvous(3)  # each call only returns once every call has started
 
     async def rendezvous(n: int) -> str:
-        started.add(n)
-        if len(started) == 3:
-            all_started.set()
-        await all_started.wait()
+        await everyone.arrive(n)
         return "ok"
 
     registry = ToolRegistry.of([tool("meet", rendezvous, timeout_s=5.0)])
