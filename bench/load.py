@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_calls import SENTENCES, CallResult, run_slots  # noqa: E402
 from bench.load_stats import Figures, summarise  # noqa: E402
+from bench.loop_lag import loop_lag  # noqa: E402
 from bot.sim.rig import API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN, OPENAI_KEY, PUBLIC_BASE_URL  # noqa: E402
 from emulators.voice import ToneCodebook  # noqa: E402
 
@@ -216,15 +217,6 @@ async def scrape(session: aiohttp.ClientSession, url: str) -> str:
         return await response.text()
 
 
-async def lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
-    """How late this process's event loop wakes a 10 ms sleep: the phones' own health."""
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        start = loop.time()
-        await asyncio.sleep(0.01)
-        samples.append(loop.time() - start - 0.01)
-
-
 def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
@@ -277,7 +269,8 @@ async def run_level(
                         peak[0] = max(peak[0], bot.rss_mb())
                         await asyncio.sleep(0.5)
 
-                monitors = [asyncio.create_task(sample_rss()), asyncio.create_task(lag_monitor(lags, stop))]
+                lag = loop_lag(lags, stop, 0.01)  # the phones' own health
+                monitors = [asyncio.create_task(sample_rss()), asyncio.create_task(lag)]
                 profile_out = profile / f"bot-{n}.txt" if profile else None
                 profiler = start_profiler(bot.process.pid, profile_out) if profile_out else None
                 results: list[CallResult] = await run_slots(bot.url, book, n, min(10.0, n * 0.1), duration)

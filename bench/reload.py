@@ -21,13 +21,18 @@ import gc
 import logging
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import structlog
 
-from bot.sim.rig import bench
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.loop_lag import loop_lag  # noqa: E402
+from bot.sim.rig import bench  # noqa: E402
 
 STORE = (Path(__file__).resolve().parents[1] / "flows" / "store.yaml").read_text(encoding="utf-8")
 
@@ -45,14 +50,6 @@ def write_flows(folder: Path, count: int) -> None:
         (folder / f"line{i:03}.yaml").write_text(text, encoding="utf-8")
 
 
-async def probe(stalls: list[float], stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        started = loop.time()
-        await asyncio.sleep(0.001)
-        stalls.append(loop.time() - started - 0.001)
-
-
 async def main(flows: int, rounds: int, idle: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reload-") as folder:
         write_flows(Path(folder), flows)
@@ -63,7 +60,7 @@ async def main(flows: int, rounds: int, idle: bool) -> None:
             for _ in range(rounds):
                 stalls: list[float] = []
                 stop = asyncio.Event()
-                task = asyncio.create_task(probe(stalls, stop))
+                task = asyncio.create_task(loop_lag(stalls, stop, 0.001))
                 await asyncio.sleep(0.1)
                 started = time.perf_counter()
                 if idle:
