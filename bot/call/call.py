@@ -19,8 +19,8 @@ Rules:
   turn (``SpeechFailed``), the Call cancels the turn and apologises; the next turn goes on.
 - The line (``LineConfig``) is chosen at ``start`` from the called number (``to`` parameter) and kept
   to the end of the call, whatever reloads happen meanwhile.
-- Once the call is ending (``bot.call.telephony``: a goodbye or a transfer), no new turn starts and
-  nothing barges in; a key is caller input like speech (the first of an entry barges in).
+- What the call allows when (barge-in, a turn, keys, silence) is the state table of
+  ``bot.core.call_state``: once the call is ending (a goodbye or a transfer), nothing more is answered.
 - ``stop`` or the socket closing cancels everything of the call at once; no provider request starts
   after it. A failed socket (``socket_failed``) ends it as ``socket_error``; a dead one stops the Speaker.
   News still in the inbox then is handled before the recording closes (what was sent is kept), but a
@@ -49,6 +49,7 @@ from bot.call.telephony import Telephony
 from bot.call.turn_taking import TurnTaking, settle
 from bot.call.turns import Turn
 from bot.call.waiting import CallWaiting
+from bot.core.call_state import Act, Phase, allows, phase_of
 from bot.core.heard import EchoResult, MarkTracker
 from bot.core.history import Conversation
 from bot.core.twilio_messages import (
@@ -137,7 +138,7 @@ class Call:
             clock=clock,
             note=self.journal.note,
         )
-        self._background: set[asyncio.Task[None]] = set()
+        self._warming: asyncio.Future[None] | None = None  # the line's clips, made at start
         self._started_at = clock()
         self._shut_down = False
 
@@ -230,7 +231,7 @@ class Call:
             if isinstance(event, SpeechStarted):
                 await self._on_speech_started()
             elif isinstance(event, SpeechPaused):
-                if self.ending is None:
+                if allows(self.phase(), Act.TURN):
                     self.taking.paused(event, self.line)
             elif isinstance(event, SpeechResumed):
                 await self.taking.drop_speculation()
@@ -244,18 +245,21 @@ class Call:
         recorder = self.deps.recorder(start.call_sid, self._clock) if self.deps.recorder is not None else None
         self.journal.call_started(start, self.line, recorder)
         self.speaker.start()
-        self._spawn(self.clips.ensure(self.line.clip_texts()))
+        self._warming = asyncio.ensure_future(self.clips.ensure(self.line.clip_texts()))
         self.phone.start()
         if opening := self.line.resume_text if start.resumed else self.line.greeting:
             self.lines.say(opening, interruptible=self.line.greeting_interruptible)
 
     # ---- turn taking ---------------------------------------------------------------------------
 
-    def _bot_busy(self) -> bool:
-        return self.taking.thinking() or self.speaker.speaking
+    def phase(self) -> Phase:
+        """Where the call is (``bot.core.call_state``), from the facts its stages own."""
+        ending, thinking, hearing = self.ending is not None, self.taking.thinking(), self.endpointer.in_speech
+        return phase_of(ending=ending, speaking=self.speaker.speaking, thinking=thinking, hearing=hearing)
 
     def busy(self) -> bool:
-        return self._bot_busy() or self.endpointer.in_speech
+        """The bot speaks or thinks, or the caller is mid-utterance: their silence is not silence."""
+        return not allows(self.phase(), Act.SILENCE_COUNTS)
 
     async def _on_speech_started(self) -> None:
         self.phone.watch.caller_active(self._clock())
@@ -263,7 +267,7 @@ class Call:
 
     async def caller_interrupts(self) -> None:
         """Speech or a key while the bot speaks or thinks: barge in, unless that is not allowed now."""
-        if not self.line.barge_in or not self._bot_busy() or self.ending is not None:
+        if not self.line.barge_in or not allows(self.phase(), Act.BARGE_IN):
             return
         if self.lines.live.locked():
             return  # the greeting is not interruptible until it has been heard
@@ -295,7 +299,7 @@ class Call:
 
     async def _key(self, at: float, digit: str) -> None:
         self.journal.key(digit)
-        if not self.phone.takes_keys:
+        if not self.line.dtmf.enabled or not allows(self.phase(), Act.KEYS):
             self.journal.count_invalid("dtmf_ignored", "key")  # never the key: logs hold no typed digits
             return
         if not self.phone.entering:
@@ -314,7 +318,7 @@ class Call:
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
         self.phone.watch.caller_active(self._clock())
-        if self.ending is not None:
+        if not allows(self.phase(), Act.TURN):
             await self.taking.drop_speculation()
             return  # saying goodbye or transferring: nothing more is answered
         await self.taking.ended(event, self.line)
@@ -369,11 +373,6 @@ class Call:
             self.closed = True  # the socket is gone; the reader loop ends the call
             raise ConnectionResetError(str(exc)) from exc
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def close(self) -> None:
         """End the call from our side: close the socket (the reader loop then shuts the call down)."""
         self.closed = True
@@ -388,8 +387,8 @@ class Call:
         await self.taking.drop_speculation()
         await settle(self.taking.cancel())
         await self.phone.stop()
-        for task in list(self._background):
-            task.cancel()
+        if self._warming is not None:
+            self._warming.cancel()
         await self.speaker.close()
         for at, event in self._inbox.leftover_news():  # after the loop: what was sent, a failed socket
             await self._dispatch(at, event)

@@ -20,8 +20,9 @@ Rules:
   it the caller hears ``transfer_failed_text`` and the call goes on.
 - The supervisor posts a ``Tick`` every ``SUPERVISOR_TICK_S``; at each, ``tick`` ends keypad entries on
   timeout, counts silence (``SilenceWatch``) and reprompts, gives up, or ends the longest call.
-- Keys (``on_key``) are taken only while ``takes_keys``; the first key of an entry stops the bot like
-  speech does (``entering`` is False before it), which the Call does before handing the key over.
+- Keys (``on_key``) are handed over by the Call only while the line takes them and the call's state
+  allows them (``bot.core.call_state``); the first key of an entry stops the bot like speech does
+  (``entering`` is False before it), which the Call does before handing the key over.
 """
 
 from __future__ import annotations
@@ -107,17 +108,12 @@ class Telephony:
     # ---- keypad --------------------------------------------------------------------------------
 
     @property
-    def takes_keys(self) -> bool:
-        """Keys are taken now (enabled by the line, and the call is not ending)."""
-        return self._line.dtmf.enabled and self.ending is None
-
-    @property
     def entering(self) -> bool:
         """A keypad entry is under way (a key came, the entry is not finished)."""
         return self.keys.collecting
 
     async def on_key(self, digit: str, now: float) -> None:
-        """A ``dtmf`` key that came at ``now``, while ``takes_keys``."""
+        """A ``dtmf`` key that came at ``now``."""
         self.watch.caller_active(now)
         entry = self.keys.push(digit, now)
         if entry:
