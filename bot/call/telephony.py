@@ -9,8 +9,8 @@ Rules:
   whether the bot is busy) and ``LineReleased`` (the Call closes the socket). Of Twilio it asks only
   through ``CallControl``.
 - ``ending`` says why the call is ending ("end_call", "no_answer", "max_duration", "transfer", or
-  "socket_error" when the socket failed first); once set, the call starts no new turn and nothing
-  barges in.
+  "socket_error" when the socket failed first); once set, the call's phase is ``ENDING``
+  (``bot.core.call_state``): it starts no new turn, takes no key and nothing barges in.
 - A goodbye is said, the bot waits until its mark is echoed (the caller heard it), hangs up through
   REST, then the socket is closed. A failed hang-up still closes the socket, which ends a
   ``<Connect><Stream>`` call. Talking over the goodbye does not cut it. The longest call's goodbye cuts
