@@ -9,14 +9,15 @@ Rules (the streaming guide's behaviour):
   are not done after ``filler_delay_s`` a ``Filler`` is yielded (never when they finish first).
   History then gets ONE assistant message carrying every tool call (arguments as the streamed
   strings) followed by one ``tool`` message per call id, and the follow-up is streamed the same way,
-  up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the Call, which keeps the caller company
-  while it is slow). A ``FinalResult`` (hang-up, transfer) ends the answer after its round is in
+  up to ``max_tool_rounds`` rounds (``on_follow_up`` tells the turn's companion, which keeps the caller
+  company while it is slow). A ``FinalResult`` (hang-up, transfer) ends the answer after its round is in
   history: the call acts instead of the model.
 - A response's assistant message enters history only when it has been streamed whole; until then its
   text is the Agent's own (``unsettled``, read-only outside). What a barge-in or an error cut short is
   settled through ``settle(heard)`` with what the caller actually heard, and a dropped speculation's
-  history through ``rollback``: the Call never edits the Agent's state.
-- Provider errors propagate (``ProviderError``); the Call turns them into an apology.
+  history through ``rollback``: nobody else edits the Agent's state.
+- Provider errors propagate (``ProviderError``); the Responder (``bot.call.respond``) turns them into
+  an apology.
 - ``on_text_end(response_id)`` is called once a response has streamed whole (its last phrase already
   yielded), before its tools run: the speech of that response can be finished (one TTS stream per
   response) while the tools work.
@@ -140,8 +141,8 @@ class Agent:
             for phrase in phrases.flush():
                 yield Phrase(phrase, response_id)
             self._text_end(response_id)
-            # The text stays unsettled until its message is in history: if tools are cut short, the
-            # Call writes what the caller heard of it.
+            # The text stays unsettled until its message is in history: if tools are cut short,
+            # ``settle`` writes what the caller heard of it.
             spoken = self.unsettled[response_id].strip()
             calls = assembler.calls()
             record["stream_ms"] = round((self._clock() - requested) * 1000)

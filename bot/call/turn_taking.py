@@ -1,20 +1,20 @@
 """``TurnTaking``: the caller's speech and keys become turns, one answered after the other.
 
 Rules:
-- A pause in the caller's speech (``SpeechPaused``) may start a speculative turn: the Call's turn
+- A pause in the caller's speech (``SpeechPaused``) may start a speculative turn: the turn's
   body runs (STT, and with ``speculation: llm`` the model too) but holds its answer until the turn is
   confirmed. The end of speech (``SpeechEnded``) with the same ``end_ms`` confirms it; anything else
   drops it (``drop_speculation``): its task is cancelled and awaited, and the turn body, cancelled
-  before its turn was confirmed, undoes its own history (``Call._run_turn``).
-- It is handed the turn's work (the Call's turn body and watchdog) to schedule and cancel; it has no
-  news of its own to report.
+  before its turn was confirmed, undoes its own history (``Responder.run``, ``bot.call.respond``).
+- It is handed the turn's work (the turn's task body, the Responder's, and the waiting side's watchdog)
+  to schedule and cancel; it has no news of its own to report.
 - A new turn never overtakes one still running (barge-in off, or a locked greeting): it waits for it
   (``Turn.after``), so history stays in order.
 - Audio of a turn cut before it was transcribed is kept (``pending_audio``) and heard with the next
   turn, spoken or typed, so nothing the caller said is lost. What is carried is capped at the line's
   utterance limit (``endpointing.max_utterance_ms``, its most recent part): turns cut again and again
   cannot grow one STT upload without bound.
-- Each confirmed turn gets the Call's silence watchdog; ``cancel`` stops the current turn and its
+- Each confirmed turn gets its watchdog (``bot.call.waiting``); ``cancel`` stops the current turn and its
   watchdog and returns the tasks to await.
 """
 
