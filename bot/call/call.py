@@ -220,7 +220,7 @@ class Call:
             case events.LineReleased():
                 await self.close()
             case events.SocketFailed(reason, close_code):
-                self.phone.socket_failed(reason, close_code)  # the phone of the line chosen at start
+                self.phone.socket_failed(reason, close_code)
             case _:
                 assert_never(item)  # mypy: every kind of message and news is handled here
 
